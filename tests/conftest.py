@@ -1,0 +1,82 @@
+"""Fixtures shared by the whole suite: real SNMP responders, free loopback ports, the
+public walk corpus, and the rule that a missing outside tool fails under CI=true."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from asr_agent.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_WALKS = REPO.parent / "shared" / "walks"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip for a missing outside tool on a developer machine; fail under CI=true."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{why} (CI must install it: see scripts/setup)")
+    pytest.skip(why)
+
+
+def require_executable(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def udp_port() -> int:
+    return free_port(socket.SOCK_DGRAM)
+
+
+@pytest.fixture
+def tcp_port() -> int:
+    return free_port(socket.SOCK_STREAM)
+
+
+@pytest.fixture(scope="session")
+def shared_walks() -> Path:
+    """The recorded printer walks beside the project (read in place, never copied)."""
+    require(SHARED_WALKS.is_dir(), f"the shared walk corpus is absent ({SHARED_WALKS.name} beside the project)")
+    return SHARED_WALKS
+
+
+StartSim = Callable[..., SnmpSim]
+
+
+@pytest.fixture
+def snmpsim() -> Iterator[StartSim]:
+    """Factory: start(data_dir, endpoints=[(host, port)], v3_user=None, ...) -> running SnmpSim."""
+    started: list[SnmpSim] = []
+
+    def start(data_dir: Path, endpoints: list[tuple[str, int]], *,
+              v3_user: V3User | None = None, v3_only: bool = False,
+              variation_options: list[str] | None = None) -> SnmpSim:
+        sim = SnmpSim(Path(data_dir), endpoints, v3_user=v3_user, v3_only=v3_only,
+                      variation_options=variation_options or [])
+        try:
+            sim.start()
+        except SnmpSimUnavailable as exc:
+            require(False, str(exc))
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
