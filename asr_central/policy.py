@@ -1,0 +1,271 @@
+"""The ordering policy: which supplies are due, how many units, and which lines ship together.
+Pure: outlooks and settings in, orders and held lines out; the caller passes `today`.
+
+Rules (all in units, where one unit is one full cartridge or one empty waste bottle):
+
+* A supply's *cover* is the conservative days to empty (the low end of the forecast
+  interval, minus the days elapsed since that forecast was reported) plus the days the
+  units on hand and on order will last at the forecast rate. With nothing on hand or on
+  order the cover is just the days to empty, so "due when the days to empty fall within
+  the lead time" holds as stated; with stock in the pipeline the same test becomes the
+  duplicate guard: no new line while what is on order still covers the lead time, and a
+  new line as soon as consumption since then has eaten into that cover.
+* Due when cover <= lead_days. Quantity = ceil(units for supply_days of forecast use), at
+  least one, minus units on hand and on order; zero or less means no line.
+* Consolidation: the due lines of every device with the same (site, contact) form one
+  order, joined by that group's lines whose cover ends within lead + pull_forward days.
+  A group that already has an order not yet shipped gets its new lines as an amendment
+  of that order rather than a second parcel.
+* A device silent for silent_error_days or more, or one without a site or contact, is not
+  ordered for blindly: its lines are returned as held, for an alert.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+__all__ = [
+    "HeldLine", "HoldReason", "LineReason", "OpenOrder", "Order", "OrderLine", "Plan",
+    "PolicySettings", "SilentState", "SupplyKind", "SupplyOutlook", "plan", "plan_orders",
+    "silent_days", "silent_state",
+]
+
+
+class SupplyKind(enum.Enum):
+    CONSUMABLE = "consumable"  # toner, ink, drum: days_to_empty means days until empty
+    WASTE = "waste"  # waste bottle: days_to_empty means days until full
+
+
+class SilentState(enum.Enum):
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LineReason(enum.Enum):
+    DUE = "due"  # cover within the lead time
+    PULL_FORWARD = "pull_forward"  # not yet due, shipped with a due line of its group
+
+
+class HoldReason(enum.Enum):
+    DEVICE_SILENT = "device_silent"
+    NO_SITE_OR_CONTACT = "no_site_or_contact"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    lead_days: float = 21.0
+    supply_days: float = 30.0
+    pull_forward_days: float = 7.0
+    silent_warning_days: float = 4.0
+    silent_error_days: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("lead_days", "supply_days", "pull_forward_days", "silent_warning_days",
+                     "silent_error_days"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0 or math.isnan(value):
+                raise ValueError(f"policy setting {name}={value!r}: expected a number of days >= 0")
+        if self.silent_error_days < self.silent_warning_days:
+            raise ValueError(
+                f"policy setting silent_error_days={self.silent_error_days} is below "
+                f"silent_warning_days={self.silent_warning_days}: raise it or lower the warning")
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyOutlook:
+    """What central knows about one supply of one device, as of its last report.
+
+    `days_to_empty*` count from `last_report_at` (days to full for a waste bottle);
+    `daily_units` is the forecast use in units per day (daily_percent / 100);
+    `units_on_hand` were delivered and not installed; `open_units` were ordered and not
+    yet delivered. `None` means unknown, never zero.
+    """
+
+    device_serial: str
+    site_id: str | None
+    contact_id: str | None
+    supply_key: str
+    supply_kind: SupplyKind
+    days_to_empty: float | None
+    days_to_empty_low: float | None
+    daily_units: float | None
+    units_on_hand: int = 0
+    open_units: int = 0
+    last_report_at: datetime | date | None = None
+    device_silent_state: SilentState = SilentState.OK
+    part_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    device_serial: str
+    supply_key: str
+    supply_kind: SupplyKind
+    quantity: int
+    reason: LineReason
+    cover_days: float  # conservative days until stockout counted from `today`, stock included
+    daily_units: float | None
+    part_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One parcel's worth of lines for one (site, contact); `amends` names an unshipped
+    order of the same group that these lines join instead of starting a new parcel."""
+
+    site_id: str
+    contact_id: str
+    created_on: date
+    lines: tuple[OrderLine, ...]
+    amends: str | None = None
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """An order not yet shipped, so new lines of its group can still join its parcel."""
+
+    order_id: str
+    site_id: str
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLine:
+    device_serial: str
+    supply_key: str
+    reason: HoldReason
+    quantity: int
+    cover_days: float
+    silent_days: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    orders: tuple[Order, ...]
+    held: tuple[HeldLine, ...]
+
+
+def _day_number(when: datetime | date) -> float:
+    # Whole days are the policy's resolution; a datetime adds its fraction of the day.
+    if isinstance(when, datetime):
+        return when.toordinal() + (when.hour * 3600 + when.minute * 60 + when.second) / 86400.0
+    return float(when.toordinal())
+
+
+def silent_days(last_report_at: datetime | date | None, today: datetime | date) -> float | None:
+    """Days since the last report (never negative); None when the device never reported."""
+    if last_report_at is None:
+        return None
+    return max(0.0, _day_number(today) - _day_number(last_report_at))
+
+
+def silent_state(days: float | None, settings: PolicySettings) -> SilentState:
+    if days is None:
+        return SilentState.OK
+    if days >= settings.silent_error_days:
+        return SilentState.ERROR
+    if days >= settings.silent_warning_days:
+        return SilentState.WARNING
+    return SilentState.OK
+
+
+def plan_orders(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
+                settings: PolicySettings, today: date | datetime) -> list[Order]:
+    """The orders to place today; held lines are dropped (use `plan` to see them)."""
+    return list(plan(outlooks, open_orders, settings, today).orders)
+
+
+def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
+         settings: PolicySettings, today: date | datetime) -> Plan:
+    lead = settings.lead_days
+    horizon = lead + settings.pull_forward_days
+    supply_days = settings.supply_days
+    error_days = settings.silent_error_days
+    today_number = _day_number(today)
+    created_on = today.date() if isinstance(today, datetime) else today
+    error_state = SilentState.ERROR
+    due_kind = LineReason.DUE
+    early_kind = LineReason.PULL_FORWARD
+    ceil = math.ceil
+    inf = math.inf
+
+    # (site, contact) -> [has a due line, lines]
+    groups: dict[tuple[str, str], list] = {}
+    held: list[HeldLine] = []
+
+    for o in outlooks:
+        dte = o.days_to_empty_low
+        if dte is None:
+            dte = o.days_to_empty
+            if dte is None:
+                continue  # no forecast: nothing to base an order on
+        last = o.last_report_at
+        silent = None
+        if last is not None:
+            silent = today_number - _day_number(last)
+            if silent < 0.0:
+                silent = 0.0
+            dte -= silent  # a short silence keeps counting down from the last forecast
+        if dte < 0.0:
+            dte = 0.0
+        stock = o.units_on_hand + o.open_units
+        rate = o.daily_units
+        if rate is not None and rate > 0.0:
+            cover = dte + stock / rate
+            need = ceil(rate * supply_days - 1e-9)
+            if need < 1:
+                need = 1
+        else:
+            # unknown or nil use: one unit in the pipeline covers it indefinitely
+            cover = dte if stock == 0 else inf
+            need = 1
+        if cover > horizon:
+            continue
+        quantity = need - stock
+        if quantity <= 0:
+            continue
+        if o.device_silent_state is error_state or (silent is not None and silent >= error_days):
+            if cover <= lead:
+                held.append(HeldLine(o.device_serial, o.supply_key, HoldReason.DEVICE_SILENT,
+                                     quantity, cover, silent))
+            continue
+        site, contact = o.site_id, o.contact_id
+        if not site or not contact:
+            if cover <= lead:
+                held.append(HeldLine(o.device_serial, o.supply_key, HoldReason.NO_SITE_OR_CONTACT,
+                                     quantity, cover, silent))
+            continue
+        is_due = cover <= lead
+        line = OrderLine(o.device_serial, o.supply_key, o.supply_kind, quantity,
+                         due_kind if is_due else early_kind, cover, rate, o.part_number)
+        group = groups.get((site, contact))
+        if group is None:
+            groups[(site, contact)] = [is_due, [line]]
+        else:
+            if is_due:
+                group[0] = True
+            group[1].append(line)
+
+    unshipped = {(oo.site_id, oo.contact_id): oo.order_id for oo in open_orders}
+    orders = []
+    for key in sorted(groups):
+        has_due, lines = groups[key]
+        if not has_due:
+            continue  # only coming due: waits for a due line or its own turn
+        lines.sort(key=_line_order)
+        orders.append(Order(key[0], key[1], created_on, tuple(lines), unshipped.get(key)))
+    held.sort(key=_line_order)
+    return Plan(tuple(orders), tuple(held))
+
+
+def _line_order(line: OrderLine | HeldLine) -> tuple[str, str]:
+    return (line.device_serial, line.supply_key)
