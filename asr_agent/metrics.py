@@ -1,0 +1,64 @@
+"""Prometheus metrics of the agent: counters the daemon bumps as it works, and gauges
+read from the status snapshot at scrape time (so they never go stale)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from asr_agent.status.model import StatusSnapshot
+
+_STATE_VALUE = {"ok": 1.0, "asleep": 0.5, "unreachable": 0.0}
+
+
+class AgentMetrics:
+    """The agent's own registry (never the global one, so tests and reloads stay clean)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.poll_duration = Histogram(
+            "asr_poll_duration_seconds", "Time to poll one printer over SNMP",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry)
+        self.snmp_errors = Counter(
+            "asr_snmp_errors", "SNMP polls that failed, by kind", ["kind"], registry=self.registry)
+        self.polls = Counter("asr_polls", "Printer polls attempted", registry=self.registry)
+        self.summaries_sent = Counter(
+            "asr_summaries_delivered", "Summaries acknowledged by central", registry=self.registry)
+
+    def watch(self, snapshot: Callable[[], StatusSnapshot]) -> None:
+        self.registry.register(_SnapshotCollector(snapshot))
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, snapshot: Callable[[], StatusSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list:  # type: ignore[type-arg]
+        return []  # dynamic: described at collect time only
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self._snapshot()
+        level = GaugeMetricFamily("asr_supply_remaining_percent",
+                                  "Share of the supply left (free space for waste bottles)",
+                                  labels=["serial", "supply", "type", "color"])
+        days = GaugeMetricFamily("asr_supply_days_to_empty",
+                                 "Forecast days until empty (full for waste bottles)",
+                                 labels=["serial", "supply", "type", "color"])
+        state = GaugeMetricFamily("asr_device_state",
+                                  "1 ok, 0.5 asleep, 0 unreachable", labels=["serial", "model"])
+        for device in snap.devices:
+            state.add_metric([device.serial, device.model or ""], _STATE_VALUE.get(device.state, 0.0))
+            for s in device.supplies:
+                labels = [device.serial, str(s.index), s.type, s.color or ""]
+                if s.remaining_percent is not None:
+                    level.add_metric(labels, s.remaining_percent)
+                if s.days_to_empty is not None:
+                    days.add_metric(labels, s.days_to_empty)
+        outbox = GaugeMetricFamily("asr_outbox_depth", "Summaries waiting for delivery to central")
+        outbox.add_metric([], snap.uplink.outbox_depth)
+        devices = GaugeMetricFamily("asr_devices", "Printers known to the agent")
+        devices.add_metric([], len(snap.devices))
+        yield from (level, days, state, outbox, devices)

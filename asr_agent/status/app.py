@@ -1,0 +1,96 @@
+"""The status page's ASGI app: HTML for people, JSON and metrics for machines, one
+action (poll now) behind a CSRF token; every route renders the same snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from asr_agent.metrics import AgentMetrics
+from asr_agent.status import charts
+from asr_agent.status.model import StatusSnapshot, SupplyHistory
+from asr_agent.status.security import (
+    HostGuard, SecurityHeaders, csrf_matches, is_loopback_host, new_csrf_token,
+)
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+class StatusSource(Protocol):
+    """What the page reads; the daemon implements it over the store (read-only)."""
+
+    def snapshot(self) -> StatusSnapshot: ...
+
+    def history(self, serial: str) -> list[SupplyHistory]: ...
+
+
+def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = None,
+                      poll_now: Callable[[], Awaitable[None]] | None = None,
+                      csrf_token: str | None = None,
+                      allowed_host_names: frozenset[str] = frozenset()) -> Starlette:
+    token = csrf_token or new_csrf_token()
+    metrics = metrics or AgentMetrics()
+    metrics.watch(source.snapshot)
+    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
+    env.globals["swatch"] = charts.swatch
+
+    def page(name: str, **context: object) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(csrf_token=token, **context))
+
+    async def index(request: Request) -> Response:
+        return page("index.html", snap=source.snapshot())
+
+    async def device(request: Request) -> Response:
+        snap = source.snapshot()
+        found = snap.device(request.path_params["serial"])
+        if found is None:
+            return PlainTextResponse("no such printer\n", status_code=404)
+        colours = {s.index: charts.swatch(s.color, s.supply_class) for s in found.supplies}
+        rendered = {h.index: charts.level_chart(h, colours.get(h.index, "#555"))
+                    for h in source.history(found.serial)}
+        return page("device.html", snap=snap, device=found, charts=rendered)
+
+    async def status_json(request: Request) -> Response:
+        return JSONResponse(source.snapshot().to_json())
+
+    async def healthz(request: Request) -> Response:
+        snap = source.snapshot()
+        body = {"healthy": snap.healthy, "problems": list(snap.problems)}
+        return JSONResponse(body, status_code=200 if snap.healthy else 503)
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def action_poll_now(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and not is_loopback_host(origin.split("://", 1)[-1], allowed_host_names):
+            return PlainTextResponse("refused: cross-origin action\n", status_code=403)
+        form = await request.form()
+        given = request.headers.get("x-csrf-token") or form.get("csrf_token")
+        if not csrf_matches(token, given if isinstance(given, str) else None):
+            return PlainTextResponse("refused: missing or wrong CSRF token\n", status_code=403)
+        if poll_now is not None:
+            await poll_now()
+        return RedirectResponse("/", status_code=303)
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/devices/{serial:path}", device, methods=["GET"]),
+        Route("/api/status.json", status_json, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
+        Route("/actions/poll-now", action_poll_now, methods=["POST"]),
+    ]
+    middleware = [Middleware(HostGuard, allowed_names=allowed_host_names), Middleware(SecurityHeaders)]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.csrf_token = token
+    return app
