@@ -87,17 +87,28 @@ def _systemd_dir(env: Mapping[str, str], name: str) -> Path | None:
     return Path(first) if first else None
 
 
-def base_dirs(env: Mapping[str, str], system: str, service: bool) -> BaseDirs:
-    """The platform default directories (platformdirs, or the Linux service conventions)."""
-    if system == "windows":
-        # The Windows class explicitly, so the rule can be exercised on any OS (it then
-        # reads %ALLUSERSPROFILE% for ProgramData).
-        from platformdirs.windows import Windows
+def windows_dirs(program_data: Path) -> BaseDirs:
+    """The layout under ProgramData, as platformdirs' site dirs lay it out."""
+    root = program_data / APP_AUTHOR / APP_NAME
+    return BaseDirs(config_dir=root, data_dir=root, log_dir=root / "Logs")
 
-        dirs = Windows(appname=APP_NAME, appauthor=APP_AUTHOR)
-        data = Path(dirs.site_data_dir)
-        return BaseDirs(config_dir=Path(dirs.site_config_dir), data_dir=data,
-                        log_dir=data / "Logs")
+
+def _program_data() -> Path:
+    # Asks Windows itself (known folder API); only callable on Windows.
+    from platformdirs.windows import get_win_folder
+
+    return Path(get_win_folder("CSIDL_COMMON_APPDATA"))
+
+
+def base_dirs(env: Mapping[str, str], system: str, service: bool, *,
+              program_data: Path | None = None) -> BaseDirs:
+    """The platform default directories (platformdirs, or the Linux service conventions).
+
+    `program_data` stands in for Windows' ProgramData folder so the Windows rule can be
+    checked on any OS; on Windows it defaults to the real one.
+    """
+    if system == "windows":
+        return windows_dirs(program_data if program_data is not None else _program_data())
     if system == "linux" and service:
         return BaseDirs(
             config_dir=_systemd_dir(env, "CONFIGURATION_DIRECTORY") or LINUX_SERVICE_CONFIG_DIR,
