@@ -1,0 +1,53 @@
+"""`asr-central simulate`: run the ordering policy in closed loop over a simulated fleet."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "simulate", help="run a simulated fleet through the agent and central code",
+        description="Simulate a fleet (see docs/fleet-format.md) day by day: printers use "
+                    "supplies and report, the agent and central code forecast and order, "
+                    "parcels arrive. Prints stockouts, parcels and stock on hand.")
+    p.add_argument("fleet", metavar="FLEET.yaml", help="fleet file")
+    p.add_argument("--policy", choices=("asr", "threshold"), default="asr",
+                   help="asr: the product's policy (default); threshold: order one unit at "
+                        "or below --threshold-pct")
+    p.add_argument("--threshold-pct", type=float, default=20.0, metavar="PCT",
+                   help="level that triggers an order under --policy threshold (default 20)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--html", metavar="REPORT.html",
+                   help="also write a self-contained HTML report with a chart per device")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from asr_agent.errors import ConfigError
+    from asr_central.simulate.fleet import load_fleet
+    from asr_central.simulate.loop import simulate
+    from asr_central.simulate.report import render_html, render_table, summarize
+
+    if not 0 <= args.threshold_pct <= 100:
+        raise ConfigError(f"--threshold-pct {args.threshold_pct}: expected 0..100")
+    fleet = load_fleet(args.fleet)
+    result = simulate(fleet, args.policy, threshold_pct=args.threshold_pct,
+                      keep_history=bool(args.html))
+    summary = summarize(result)
+    if args.html:
+        try:
+            Path(args.html).write_text(render_html(result, summary), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the HTML report: {exc.strerror}",
+                              path=args.html) from exc
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(render_table([summary]))
+        if args.html:
+            print(f"HTML report: {args.html}")
+    return 0
