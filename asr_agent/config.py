@@ -392,14 +392,18 @@ def _raise(problems: list[_Problem], path: str, lines: Mapping[_Key, int]) -> No
 def _pydantic_problems(exc: ValidationError) -> list[_Problem]:
     problems = []
     for e in exc.errors(include_url=False):
-        key = tuple(part for part in e["loc"])
+        key: _Key = tuple(e["loc"])
         kind = e["type"]
-        if kind == "extra_forbidden":
+        if key and key[-1] == "[key]":
+            # A mapping key of the wrong type (e.g. a bare number as a credential name).
+            key = key[:-2] + (str(key[-2]),)
+            msg = "this name must be a string; quote it"
+        elif kind == "extra_forbidden":
             msg = "unknown key; check its spelling and section (config.example.yaml lists every key)"
         elif kind == "missing":
             msg = "required value is missing"
-        elif kind == "union_tag_invalid" or kind.startswith("literal"):
-            msg = e["msg"]
+        elif kind.startswith("path_"):
+            msg = f"a path must be a string (got {type(e['input']).__name__} {e['input']!r})"
         else:
             msg = e["msg"]
             if kind.endswith("_type") and "input" in e:

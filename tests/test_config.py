@@ -434,3 +434,18 @@ def test_check_config_uses_asr_config_env(tmp_path: Path) -> None:
     done = check_config(env_extra={"ASR_CONFIG": str(path)})
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load(done.stdout)["site"]["id"] == "from-env"
+
+
+def test_a_bare_number_as_credential_name_is_reported_by_line(tmp_path: Path) -> None:
+    err, _ = load_error(tmp_path, "site: {id: s1}\nsnmp:\n  credentials:\n    5: {version: 2c, community: x}\n")
+    assert (err.line, err.key) == (4, "snmp.credentials.5")
+    assert "quote" in str(err)
+
+
+def test_loading_config_does_not_import_pysnmp(tmp_path: Path) -> None:
+    # The CLI stays cheap: only the SNMP client may pull pysnmp in.
+    path = write(tmp_path, MINIMAL)
+    code = ("import sys; from asr_agent.config import load_config; "
+            f"load_config({str(path)!r}); print('pysnmp' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.stdout.strip() == "False", done.stderr
