@@ -1,0 +1,384 @@
+"""The central service's HTTP API: enrollment, key changes, signed summary ingest, admin
+endpoints, and the hook through which registry/policy/alerts modules plug in.
+
+`create_app(db_url, admin_token=...)` builds a FastAPI app (OpenAPI at /openapi.json).
+
+Extensions: every module named in `EXTENSIONS` that exists is imported; its `router`
+(an APIRouter) is included, and its optional `on_summary(conn, summary, summary_id, now)`
+runs inside the ingest transaction for each newly accepted summary. They use the
+dependencies below: `get_db`, `get_now`, `require_admin`.
+
+Per-envelope verdicts of POST /v1/summaries (the batch itself answers 200):
+    201 accepted · 409 duplicate (idempotency key seen: delivered before, safe to ack)
+    409 rejected "replay" (sequence already used by another summary)
+    401 unknown agent or key · 403 revoked agent or key, retired key, wrong site/agent
+    422 bad signature · 400 malformed envelope or payload
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import importlib
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from asr_agent.errors import SigningError
+from asr_agent.signing import key_id_for, verify
+from asr_agent.wire import (
+    Envelope, ItemResult, ItemStatus, Summary, WireError, decode_summary,
+)
+from asr_central import __version__
+from asr_central.db import Database, open_database
+from asr_central.store import agents as agents_store
+from asr_central.store import summaries as summaries_store
+
+log = logging.getLogger("asr_central.api")
+
+# Optional modules that add routes and ingest hooks (see the module docstring).
+EXTENSIONS: tuple[str, ...] = (
+    "asr_central.api_registry", "asr_central.api_orders", "asr_central.api_alerts",
+)
+MAX_BATCH = 500
+
+Clock = Callable[[], datetime]
+SummaryHook = Callable[[sqlite3.Connection, Summary, int, datetime], None]
+
+__all__ = ["create_app", "get_db", "get_now", "require_admin", "EXTENSIONS", "MAX_BATCH"]
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_now(request: Request) -> datetime:
+    return request.app.state.clock()  # type: ignore[no-any-return]
+
+
+def require_admin(request: Request,
+                  authorization: Annotated[str | None, Header()] = None) -> None:
+    expected: str | None = request.app.state.admin_token
+    if expected is None:
+        raise HTTPException(503, "the admin API is disabled: start the service with "
+                                 "--admin-token-file or ASR_CENTRAL_ADMIN_TOKEN")
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "admin token missing or wrong (Authorization: Bearer …)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+NowDep = Annotated[datetime, Depends(get_now)]
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+# --- request and response bodies ------------------------------------------------------------
+
+class EnrollRequest(BaseModel):
+    token: str = Field(min_length=1, description="one-time enrollment token from the admin")
+    public_key: str = Field(description="raw 32-byte Ed25519 public key, base64")
+    site_id: str = Field(min_length=1)
+    agent_name: str = Field(min_length=1, max_length=200)
+    agent_id: str | None = Field(None, description="set when an enrolled agent re-enrolls "
+                                                   "(its new key is added, old ones stay valid)")
+
+
+class EnrollResponse(BaseModel):
+    agent_id: str
+    key_id: str
+    site_id: str
+
+
+class EnvelopeBody(BaseModel):
+    agent_id: str
+    key_id: str
+    alg: str = "ed25519"
+    payload: str = Field(description="canonical JSON bytes, base64")
+    signature: str = Field(description="Ed25519 signature over the payload bytes, base64")
+
+
+class SummaryBatch(BaseModel):
+    envelopes: list[dict[str, Any]] = Field(description="signed envelopes, oldest first",
+                                            max_length=MAX_BATCH)
+
+
+class ItemResultBody(BaseModel):
+    status: str
+    code: int
+    reason: str | None = None
+    idempotency_key: str | None = None
+    sequence: int | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[ItemResultBody]
+
+
+class TokenRequest(BaseModel):
+    site_id: str = Field(min_length=1)
+    ttl_hours: float = Field(168, gt=0, le=24 * 90)
+    note: str | None = None
+
+
+class TokenResponse(BaseModel):
+    token: str
+    site_id: str
+    expires_at: str
+
+
+class RevokeRequest(BaseModel):
+    reason: str | None = None
+
+
+class KeyChangeResponse(BaseModel):
+    agent_id: str
+    key_id: str
+    status: str
+
+
+# --- verification ---------------------------------------------------------------------------
+
+class _Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _authenticate(conn: sqlite3.Connection, env: Envelope
+                  ) -> tuple[agents_store.AgentRow, bytes]:
+    """The agent and the verified payload, or _Refused with the status to answer."""
+    agent = agents_store.get_agent(conn, env.agent_id)
+    if agent is None:
+        raise _Refused(401, f"unknown_agent: {env.agent_id} is not enrolled here")
+    if agent.revoked_at is not None:
+        raise _Refused(403, f"agent_revoked: {env.agent_id} was revoked at {agent.revoked_at}")
+    key = agents_store.get_key(conn, env.key_id)
+    if key is None or key.agent_id != env.agent_id:
+        raise _Refused(401, f"unknown_key: {env.key_id} is not a key of agent {env.agent_id}")
+    if key.revoked_at is not None:
+        raise _Refused(403, f"key_revoked: {env.key_id} was revoked at {key.revoked_at}")
+    if key.retired_at is not None:
+        raise _Refused(403, f"key_retired: {env.key_id} was retired at {key.retired_at}")
+    try:
+        payload = verify(env, key.public_key)
+    except SigningError as exc:
+        raise _Refused(422, f"bad_signature: {exc}") from None
+    return agent, payload
+
+
+def _control_message(conn: sqlite3.Connection, body: EnvelopeBody, action: str
+                     ) -> tuple[agents_store.AgentRow, dict[str, Any]]:
+    try:
+        env = Envelope.from_dict(body.model_dump())
+        agent, payload = _authenticate(conn, env)
+        data = json.loads(payload)
+    except WireError as exc:
+        raise HTTPException(400, f"malformed: {exc}") from None
+    except _Refused as exc:
+        raise HTTPException(exc.code, exc.reason) from None
+    except ValueError as exc:
+        raise HTTPException(400, f"malformed: payload is not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("action") != action:
+        raise HTTPException(400, f"malformed: payload action must be {action!r}")
+    if data.get("agent_id") != env.agent_id:
+        raise HTTPException(403, "agent_mismatch: payload agent_id differs from the envelope's")
+    return agent, data
+
+
+def _decode_public_key(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "public_key: not base64") from None
+    if len(raw) != 32:
+        raise HTTPException(400, f"public_key: {len(raw)} bytes, an Ed25519 key has 32")
+    return raw
+
+
+# --- the app --------------------------------------------------------------------------------
+
+def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | None = None,
+               extra_routers: Sequence[APIRouter] = (),
+               summary_hooks: Sequence[SummaryHook] = ()) -> FastAPI:
+    db = open_database(db_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.close()
+
+    app = FastAPI(title="ASR central", version=__version__, lifespan=lifespan,
+                  description="Verifies signed agent summaries, forecasts supplies, places "
+                              "consolidated replenishment orders and raises alerts.")
+    app.state.db = db
+    app.state.admin_token = admin_token
+    app.state.clock = clock or (lambda: datetime.now(UTC))
+    hooks: list[SummaryHook] = list(summary_hooks)
+    app.state.summary_hooks = hooks
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(db: DbDep) -> dict[str, str]:
+        db.connection().execute("SELECT 1").fetchone()
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/v1/enroll", response_model=EnrollResponse, status_code=201, tags=["agents"])
+    def enroll(body: EnrollRequest, db: DbDep, now: NowDep) -> EnrollResponse:
+        raw = _decode_public_key(body.public_key)
+        key_id = key_id_for(raw)
+        try:
+            with db.transaction() as conn:
+                if body.agent_id is None:
+                    agent_id = agents_store.create_agent(conn, body.site_id, body.agent_name, now)
+                else:
+                    agent = agents_store.get_agent(conn, body.agent_id)
+                    if agent is None:
+                        raise agents_store.EnrollmentRefused(
+                            f"agent {body.agent_id} is unknown here: enroll as a new agent", 404)
+                    if agent.revoked_at is not None:
+                        raise agents_store.EnrollmentRefused(
+                            f"agent {body.agent_id} was revoked: enroll as a new agent", 403)
+                    agent_id = agent.agent_id
+                agents_store.consume_token(conn, body.token, body.site_id, agent_id, now)
+                agents_store.add_key(conn, agent_id, key_id, raw, now)
+        except agents_store.EnrollmentRefused as exc:
+            log.warning("enrollment refused for site %s: %s", body.site_id, exc)
+            raise HTTPException(exc.code, str(exc)) from None
+        log.info("agent %s enrolled for site %s with key %s", agent_id, body.site_id, key_id)
+        return EnrollResponse(agent_id=agent_id, key_id=key_id, site_id=body.site_id)
+
+    @app.post("/v1/keys", response_model=KeyChangeResponse, status_code=201, tags=["agents"])
+    def add_key(body: EnvelopeBody, db: DbDep, now: NowDep) -> KeyChangeResponse:
+        """Rotation: a new public key, in a message signed by a current key of the agent."""
+        with db.transaction() as conn:
+            agent, data = _control_message(conn, body, "add_key")
+            raw = _decode_public_key(str(data.get("public_key", "")))
+            try:
+                agents_store.add_key(conn, agent.agent_id, key_id_for(raw), raw, now)
+            except agents_store.EnrollmentRefused as exc:
+                raise HTTPException(exc.code, str(exc)) from None
+        return KeyChangeResponse(agent_id=agent.agent_id, key_id=key_id_for(raw), status="active")
+
+    @app.post("/v1/keys/retire", response_model=KeyChangeResponse, tags=["agents"])
+    def retire_key(body: EnvelopeBody, db: DbDep, now: NowDep) -> KeyChangeResponse:
+        """The agent's queue holds nothing signed with `key_id` any more: stop accepting it."""
+        with db.transaction() as conn:
+            agent, data = _control_message(conn, body, "retire_key")
+            key_id = str(data.get("key_id", ""))
+            if key_id == body.key_id:
+                raise HTTPException(400, "a key cannot retire itself: sign with the new key")
+            if not agents_store.retire_key(conn, agent.agent_id, key_id, now):
+                raise HTTPException(404, f"key {key_id} is not a key of agent {agent.agent_id}")
+        return KeyChangeResponse(agent_id=agent.agent_id, key_id=key_id, status="retired")
+
+    @app.post("/v1/summaries", response_model=BatchResponse, tags=["agents"])
+    def ingest(body: SummaryBatch, db: DbDep, now: NowDep) -> BatchResponse:
+        results: list[ItemResult | None] = [None] * len(body.envelopes)
+        verified: list[tuple[int, Envelope, Summary]] = []
+        conn = db.connection()
+        # Verification (the costly part) happens outside the write lock.
+        for i, raw in enumerate(body.envelopes):
+            try:
+                env = Envelope.from_dict(raw, f"envelopes[{i}]")
+                agent, payload = _authenticate(conn, env)
+                summary = decode_summary(payload)
+                if summary.agent_id != env.agent_id:
+                    raise _Refused(403, "agent_mismatch: summary agent_id differs from the signer")
+                if summary.site_id != agent.site_id:
+                    raise _Refused(403, f"site_mismatch: agent is enrolled for site "
+                                        f"{agent.site_id!r}, summary says {summary.site_id!r}")
+            except WireError as exc:
+                results[i] = ItemResult(ItemStatus.REJECTED, 400, f"malformed: {exc}")
+                continue
+            except _Refused as exc:
+                results[i] = ItemResult(ItemStatus.REJECTED, exc.code, exc.reason)
+                continue
+            verified.append((i, env, summary))
+        if verified:
+            with db.transaction() as wconn:
+                for i, env, summary in verified:
+                    stored = summaries_store.store_summary(wconn, summary, env, now)
+                    key, seq = summary.idempotency_key, summary.sequence
+                    if stored.outcome == "accepted":
+                        assert stored.summary_id is not None
+                        for hook in hooks:
+                            hook(wconn, summary, stored.summary_id, now)
+                        results[i] = ItemResult(ItemStatus.ACCEPTED, 201, None, key, seq)
+                    elif stored.outcome == "duplicate":
+                        results[i] = ItemResult(ItemStatus.DUPLICATE, 409,
+                                                f"duplicate: {stored.detail}", key, seq)
+                    else:
+                        results[i] = ItemResult(ItemStatus.REJECTED, 409,
+                                                f"replay: {stored.detail}", key, seq)
+        for r in results:
+            assert r is not None
+            if r.status is ItemStatus.REJECTED:
+                log.warning("summary rejected (%d): %s", r.code, r.reason)
+        return BatchResponse(results=[ItemResultBody(**r.to_dict()) for r in results if r])
+
+    # --- admin ------------------------------------------------------------------------------
+
+    @app.post("/v1/admin/enrollment-tokens", response_model=TokenResponse, status_code=201,
+              tags=["admin"])
+    def create_token(body: TokenRequest, _: AdminDep, db: DbDep, now: NowDep) -> TokenResponse:
+        with db.transaction() as conn:
+            token, expires = agents_store.create_token(
+                conn, body.site_id, now, ttl=timedelta(hours=body.ttl_hours), note=body.note)
+        return TokenResponse(token=token, site_id=body.site_id, expires_at=expires)
+
+    @app.get("/v1/admin/agents", tags=["admin"])
+    def list_agents(_: AdminDep, db: DbDep, site_id: str | None = None) -> list[dict[str, Any]]:
+        conn = db.connection()
+        out = []
+        for a in agents_store.list_agents(conn, site_id):
+            keys = agents_store.agent_keys(conn, a.agent_id)
+            out.append({"agent_id": a.agent_id, "site_id": a.site_id, "name": a.name,
+                        "created_at": a.created_at, "revoked_at": a.revoked_at,
+                        "keys": [{"key_id": k.key_id, "created_at": k.created_at,
+                                  "retired_at": k.retired_at, "revoked_at": k.revoked_at}
+                                 for k in keys]})
+        return out
+
+    @app.post("/v1/admin/agents/{agent_id}/revoke", tags=["admin"])
+    def revoke_agent(agent_id: str, _: AdminDep, db: DbDep, now: NowDep,
+                     body: RevokeRequest | None = None) -> dict[str, str]:
+        with db.transaction() as conn:
+            if not agents_store.revoke_agent(conn, agent_id, now, body.reason if body else None):
+                raise HTTPException(404, f"agent {agent_id} is unknown")
+        log.warning("agent %s revoked by an admin", agent_id)
+        return {"agent_id": agent_id, "status": "revoked"}
+
+    @app.post("/v1/admin/keys/{key_id}/revoke", tags=["admin"])
+    def revoke_key(key_id: str, _: AdminDep, db: DbDep, now: NowDep) -> dict[str, str]:
+        with db.transaction() as conn:
+            if not agents_store.revoke_key(conn, key_id, now):
+                raise HTTPException(404, f"key {key_id} is unknown")
+        log.warning("key %s revoked by an admin", key_id)
+        return {"key_id": key_id, "status": "revoked"}
+
+    for router in extra_routers:
+        app.include_router(router)
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # extension not built yet
+            raise
+        if hasattr(module, "router"):
+            app.include_router(module.router)
+        if hasattr(module, "on_summary"):
+            hooks.append(module.on_summary)
+
+    return app

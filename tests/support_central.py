@@ -1,0 +1,115 @@
+"""A real central server on a free loopback port, for tests: uvicorn in a thread with a
+real socket and a real SQLite file. Stop and start it again to simulate an outage.
+
+    from support_central import CentralServer, central  # `central` is a fixture
+    def test_x(central): central.url, central.create_token("site-1"), central.stop() ...
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from asr_central.app import create_app
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+def _free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class CentralServer:
+    """The central app served by uvicorn on 127.0.0.1:`port` (fixed across restarts)."""
+
+    def __init__(self, db_path: Path, *, port: int | None = None,
+                 admin_token: str = ADMIN_TOKEN, ssl_certfile: Path | None = None,
+                 ssl_keyfile: Path | None = None) -> None:
+        self.db_path = Path(db_path)
+        self.port = port or _free_tcp_port()
+        self.admin_token = admin_token
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile = ssl_keyfile
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> CentralServer:
+        if self._server is not None:
+            return self
+        app = create_app(self.db_url, admin_token=self.admin_token)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", ws="none",
+            lifespan="on", server_header=False,
+            ssl_certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+            ssl_keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=f"central:{self.port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"central did not start on port {self.port}")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.should_exit = True
+        assert self._thread is not None
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    # --- admin helpers ------------------------------------------------------------------------
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with httpx.Client(base_url=self.url, trust_env=False, verify=False, timeout=10) as c:
+            return c.request(method, path, headers={"Authorization": f"Bearer {self.admin_token}"},
+                             **kwargs)
+
+    def create_token(self, site_id: str, ttl_hours: float = 24) -> str:
+        r = self.admin("POST", "/v1/admin/enrollment-tokens",
+                       json={"site_id": site_id, "ttl_hours": ttl_hours})
+        r.raise_for_status()
+        return str(r.json()["token"])
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Read the server's database directly (a separate connection: WAL allows it)."""
+        conn = sqlite3.connect(self.db_path)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[CentralServer]:
+    server = CentralServer(tmp_path / "central.db").start()
+    yield server
+    server.stop()
