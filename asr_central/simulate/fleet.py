@@ -234,6 +234,7 @@ def _check_semantics(fleet: Fleet, lines: dict[Path_, int], source: str) -> None
                     ("shipping_days",), lines, source)
     seen_sites: set[str] = set()
     seen_serials: set[str] = set()
+    parts: dict[str, tuple[SupplySpec, Path_]] = {}
     for si, site in enumerate(fleet.sites):
         if site.id in seen_sites:
             raise _fail(f"site id {site.id!r} is used twice", ("sites", si, "id"), lines, source)
@@ -250,6 +251,14 @@ def _check_semantics(fleet: Fleet, lines: dict[Path_, int], source: str) -> None
                     raise _fail(f"supply id {sup.id!r} is used twice on {dev.serial}",
                                 base + ("supplies", ki, "id"), lines, source)
                 ids[sup.id] = sup
+                if sup.part_number is not None:
+                    here = base + ("supplies", ki, "capacity_g")
+                    first = parts.setdefault(sup.part_number, (sup, here))
+                    if (first[0].capacity_g, first[0].type) != (sup.capacity_g, sup.type):
+                        raise _fail(f"part number {sup.part_number} was given "
+                                    f"{first[0].capacity_g:g} g of {first[0].type} at "
+                                    f"{_dotted(first[1])}; one part has one capacity and type",
+                                    here, lines, source)
             if 24 % dev.report_every_hours:
                 raise _fail("must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24)",
                             base + ("report_every_hours",), lines, source)

@@ -22,7 +22,6 @@ from asr_central.simulate.fleet import Fleet
 from asr_central.simulate.model import DeviceSim
 
 POLICIES = ("asr", "threshold")
-WINDOW_DAYS = 21  # days of samples the agent's forecast sees each day
 
 
 @dataclass(slots=True)
@@ -91,7 +90,7 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
     links = {(d.serial, sid): _SupplyLink() for d in sims for sid in d.supplies}
     history = {d.serial: DeviceHistory(levels={sid: [] for sid in d.supplies})
                for d in sims} if keep_history else None
-    agent = pipeline.Pipeline(fleet, sims, window_days=WINDOW_DAYS)
+    agent = pipeline.Pipeline(fleet, sims)
     lo, hi = fleet.shipping_days
 
     arrivals: dict[int, list[Parcel]] = {}

@@ -45,6 +45,7 @@ class SupplySim:
     stockout_days: float = 0.0
     stockout_events: int = 0
     cartridge_no: int = 1
+    part_number: str = ""
 
     @property
     def pct(self) -> float:
@@ -110,7 +111,8 @@ class DeviceSim:
             self.supplies[s.id] = SupplySim(
                 spec=s, waste=waste, capacity=s.capacity_g,
                 left=s.capacity_g * s.level_pct / 100.0,
-                replace_at_g=s.capacity_g * replace_pct / 100.0)
+                replace_at_g=s.capacity_g * replace_pct / 100.0,
+                part_number=s.part_number or default_part_number(s))
         self.consumables = [s for s in self.supplies.values() if not s.waste]
         self.wastes = [s for s in self.supplies.values() if s.waste]
         self.rates = {sid: g for sid, g in spec.usage.grams_per_day.items()}
@@ -226,7 +228,7 @@ class DeviceSim:
         pages = used / GRAMS_PER_PAGE / max(len(self.consumables), 1)
         out = DayOutcome(reported, paths)
         if reported:
-            base = dt.datetime.combine(date, dt.time())
+            base = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
             for frac in self.report_fracs:
                 at = base + dt.timedelta(days=frac)
                 count = self.page_count + int(pages * min(frac / stop, 1.0)) if stop > 0 \
@@ -250,17 +252,18 @@ class DeviceSim:
         pct = 100.0 * left / s.capacity
         mode = self.report_mode
         serial = f"{self.serial}-{s.spec.id}-{s.cartridge_no:03d}"
+        part = s.part_number
         if mode == "tenths_of_grams":
             cap = int(round(s.capacity * 10))
             level = int(left * 10)
             return Sample(at, level, cap, SupplyUnit.TENTHS_OF_GRAMS, LevelState.OK,
-                          100.0 * level / cap, serial, s.spec.part_number, page_count)
+                          100.0 * level / cap, serial, part, page_count)
         if mode == "some_remaining":
             if left > 1e-9:
                 return Sample(at, None, None, SupplyUnit.PERCENT, LevelState.SOME_REMAINING,
-                              None, serial, s.spec.part_number, page_count)
+                              None, serial, part, page_count)
             return Sample(at, 0, 100, SupplyUnit.PERCENT, LevelState.OK, 0.0, serial,
-                          s.spec.part_number, page_count)
+                          part, page_count)
         if mode == "coarse":
             # rounds up, so a coarse printer says 0 only when it is really empty
             level = int(math.ceil(pct / COARSE_STEP - 1e-9) * COARSE_STEP)
@@ -268,7 +271,12 @@ class DeviceSim:
             level = int(math.ceil(pct - 1e-9))
         level = min(max(level, 0), 100)
         return Sample(at, level, 100, SupplyUnit.PERCENT, LevelState.OK, float(level), serial,
-                      s.spec.part_number, page_count)
+                      part, page_count)
+
+
+def default_part_number(spec: SupplySpec) -> str:
+    """A part number for a supply the fleet file gives none, so the catalog knows its grams."""
+    return f"SIM-{spec.type.upper()}-{spec.capacity_g:g}G"
 
 
 def _level_at(path: list[tuple[float, float]], frac: float) -> float:

@@ -1,126 +1,239 @@
-"""The product's own code, called in process for the simulator: agent consumption, forecast and
-summary, central ingest, policy and alerts. The simulator's only door into product rules.
+"""The product's own code, called in process for the simulator: agent consumption and forecast,
+the wire summary, central's policy and alert rules. The simulator's only door into product rules.
 
-Each day a device reported, its last WINDOW_DAYS of samples go through the agent's code
-(not the whole history: the agent itself forecasts from a recent window), the summary it
-builds goes through central's ingest, and the policy runs once per simulated day.
+Each day a device reported, each supply's recent samples go through the agent's
+`consumption.analyze` (a short window: yesterday and today, longer for coarse and -3
+reporters whose estimate needs the last step), the daily use it measures is kept per day,
+and `forecast.forecast` runs over the last FORECAST_DAYS of it, as the agent would from its
+store. The device's summary goes out and back through the wire format's dict form, and
+central's view of each supply is what the decoded summary says. The policy runs once per
+simulated day over every supply; the alert rules run once per day over every device.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from asr_agent.records import Sample
+from asr_agent import wire
+from asr_agent.catalog import CatalogEntry, SupplyCatalog
+from asr_agent.consumption import PREMATURE_REPLACEMENT, DailyUse, analyze
+from asr_agent.forecast import forecast
+from asr_agent.records import Sample, SupplyClass, SupplyType
+from asr_central.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.policy import (
-    PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan_orders,
+    PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
 )
+from asr_central.simulate.model import GRAMS_PER_PAGE
 
 if TYPE_CHECKING:
     from asr_central.simulate.fleet import Fleet
-    from asr_central.simulate.loop import _SupplyLink
+    from asr_central.simulate.loop import Parcel, _SupplyLink
     from asr_central.simulate.model import DayOutcome, DeviceSim
 
+FORECAST_DAYS = 28  # days of daily use the forecast sees
+SHORT_WINDOW_DAYS = 2  # percent and tenths-of-grams reporters: yesterday and today
+LONG_WINDOW_DAYS = 30  # coarse and -3 reporters: their estimate runs from the last step
 
-class _Forecast:
-    """What the simulator needs to know of one supply's forecast."""
-
-    __slots__ = ("daily_percent", "days_to_empty", "days_to_empty_low", "spike",
-                 "premature_at")
-
-    def __init__(self, daily_percent: float | None, days_to_empty: float | None,
-                 days_to_empty_low: float | None, spike: bool,
-                 premature_at: list[dt.datetime]) -> None:
-        self.daily_percent = daily_percent
-        self.days_to_empty = days_to_empty
-        self.days_to_empty_low = days_to_empty_low
-        self.spike = spike
-        self.premature_at = premature_at
+_TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
+          "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
 
 
-def _placeholder_forecast(samples: list[Sample]) -> _Forecast:
-    """PLACEHOLDER until asr_agent.forecast lands: slope of remaining percent since the last
-    upward jump. Not a product rule; never reported as one."""
-    pts = [(s.taken_at, s.remaining_percent) for s in samples if s.remaining_percent is not None]
-    if len(pts) < 2:
-        return _Forecast(None, None, None, False, [])
-    start = 0
-    for i in range(1, len(pts)):
-        if pts[i][1] > pts[i - 1][1] + 5:
-            start = i
-    seg = pts[start:]
-    if len(seg) < 2:
-        return _Forecast(None, None, None, False, [])
-    span = (seg[-1][0] - seg[0][0]).total_seconds() / 86400
-    if span < 1:
-        return _Forecast(None, None, None, False, [])
-    rate = (seg[0][1] - seg[-1][1]) / span
-    if rate <= 0:
-        return _Forecast(0.0, None, None, False, [])
-    dte = seg[-1][1] / rate
-    return _Forecast(rate, dte, dte * 0.8, False, [])
+@dataclass(slots=True)
+class _AgentSupply:
+    """What the agent keeps about one supply between runs."""
+
+    index: int
+    type: SupplyType
+    supply_class: SupplyClass
+    samples: deque[Sample]
+    daily: dict[dt.date, DailyUse] = field(default_factory=dict)
+    percent_per_page: float | None = None
+    grams_per_page: float | None = None
+    premature_seen: set[dt.datetime] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _CentralSupply:
+    """Central's latest view of one supply, from the last decoded summary."""
+
+    days_to_empty: float | None
+    days_to_empty_low: float | None
+    daily_percent: float | None
+    spike: bool
+    as_of: dt.datetime
+
+
+def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
+    """The catalog the simulated printers' parts would have: grams and ISO-like yield."""
+    entries: dict[str, CatalogEntry] = {}
+    for sim in sims:
+        for s in sim.supplies.values():
+            yield_pages = None if s.waste else max(1, round(s.capacity / GRAMS_PER_PAGE))
+            entries[s.part_number] = CatalogEntry(
+                s.part_number, _TYPES[s.spec.type], s.spec.color, s.capacity, yield_pages)
+    return SupplyCatalog(entries)
 
 
 class Pipeline:
-    def __init__(self, fleet: Fleet, sims: list[DeviceSim], *, window_days: int) -> None:
+    def __init__(self, fleet: Fleet, sims: list[DeviceSim]) -> None:
         self.settings = PolicySettings(
             **{k: float(v) for k, v in (("lead_days", fleet.lead_days),
                                          ("supply_days", fleet.supply_days)) if v is not None})
         self.sims = sims
-        self.windows: dict[tuple[str, str], deque[Sample]] = {}
+        self.catalog = fleet_catalog(sims)
+        self.agent: dict[tuple[str, str], _AgentSupply] = {}
+        self.keys: dict[tuple[str, str], str] = {}  # (serial, policy key) -> supply id
         for sim in sims:
             per_day = len(sim.report_fracs)
-            for sid in sim.supplies:
-                self.windows[(sim.serial, sid)] = deque(maxlen=per_day * window_days)
-        self.forecasts: dict[tuple[str, str], _Forecast] = {}
+            days = (LONG_WINDOW_DAYS if sim.report_mode in ("coarse", "some_remaining")
+                    else SHORT_WINDOW_DAYS)
+            for i, (sid, s) in enumerate(sim.supplies.items(), start=1):
+                t = _TYPES[s.spec.type]
+                self.agent[(sim.serial, sid)] = _AgentSupply(
+                    i, t, SupplyClass.RECEPTACLE if t.is_waste else SupplyClass.CONSUMED,
+                    deque(maxlen=per_day * days))
+                self.keys[(sim.serial, str(i))] = sid
+        self.central: dict[tuple[str, str], _CentralSupply] = {}
         self.last_report: dict[str, dt.datetime] = {}
+        self.sequence: dict[str, int] = {}
+        self.premature: set[tuple[str, str, dt.datetime]] = set()
         self.silent_alerts = 0
         self.spike_alerts = 0
+        self._active: set[str] = set()
         self.placeholders: tuple[str, ...] = (
-            "forecast: asr_agent.forecast not integrated yet (placeholder slope)",
-            "summary/ingest: asr_agent.summary and asr_central.store.summaries not integrated",
-            "alerts: silent and spike alerts not counted yet",
+            "summary building: the wire Summary is assembled in the simulator from the agent's "
+            "analysis and forecast (asr_agent.summary not available)",
+            "central ingest: summaries go through the wire dict form but not through "
+            "asr_central.store.summaries (no SQLite per summary)",
         )
+
+    # --- agent side ---------------------------------------------------------------------
 
     def observe(self, sim: DeviceSim, day: int, outcome: DayOutcome) -> None:
         for _at, _count, samples in outcome.readings:
             for sid, sample in samples.items():
-                self.windows[(sim.serial, sid)].append(sample)
-        self.last_report[sim.serial] = outcome.readings[-1][0]
-        for sid in sim.supplies:
-            self.forecasts[(sim.serial, sid)] = _placeholder_forecast(
-                list(self.windows[(sim.serial, sid)]))
+                self.agent[(sim.serial, sid)].samples.append(sample)
+        first_at, first_count, _ = outcome.readings[0]
+        last_at, last_count, _ = outcome.readings[-1]
+        supplies = []
+        for sid, s in sim.supplies.items():
+            st = self.agent[(sim.serial, sid)]
+            a = analyze(st.samples, supply_type=st.type, supply_class=st.supply_class,
+                        catalog=self.catalog, percent_per_page=st.percent_per_page,
+                        grams_per_page=st.grams_per_page)
+            if a.percent_per_page is not None:
+                st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
+            for d in a.daily:
+                st.daily[d.day] = d
+            oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
+            for d in [d for d in st.daily if d <= oldest]:
+                del st.daily[d]
+            for flag in a.flags:
+                if flag.kind == PREMATURE_REPLACEMENT:
+                    self.premature.add((sim.serial, sid, flag.at))
+            f = forecast(sorted(st.daily.values(), key=lambda d: d.day),
+                         remaining=a.remaining_percent, now=last_at,
+                         supply_class=st.supply_class, window_days=FORECAST_DAYS)
+            last = st.samples[-1]
+            supplies.append(wire.SupplySummary(
+                index=st.index, type=st.type, supply_class=st.supply_class,
+                color=s.spec.color, level=last.level, level_state=last.level_state,
+                remaining_percent=a.remaining_percent,
+                grams_used=None, daily_grams=f.daily_grams, daily_percent=f.daily_percent,
+                days_to_empty=f.days_to_empty, days_to_empty_low=f.days_to_empty_low,
+                days_to_empty_high=f.days_to_empty_high, forecast_status=f.status,
+                part_number=last.part_number, cartridge_serial=last.cartridge_serial,
+                spike=f.spike, grams_estimated=a.grams_basis not in (None, "measured")))
+        agent_id = f"sim-agent-{sim.site.id}"
+        seq = self.sequence.get(agent_id, 0) + 1
+        self.sequence[agent_id] = seq
+        period_start = dt.datetime.combine(last_at.date(), dt.time(), tzinfo=dt.UTC)
+        summary = wire.Summary(
+            agent_id=agent_id, site_id=sim.site.id, contact=sim.site.contact, sequence=seq,
+            idempotency_key=wire.idempotency_key(agent_id, sim.serial, period_start, last_at),
+            period_start=period_start, period_end=last_at,
+            device=wire.DeviceIdentity(sim.serial, "xerox", sim.spec.model, True),
+            device_state=wire.DeviceState.OK, supplies=tuple(supplies),
+            page_counters=wire.PageCounters(first_count, last_count))
+        self._ingest(wire.Summary.from_dict(summary.to_dict()))
+
+    # --- central side -------------------------------------------------------------------
+
+    def _ingest(self, summary: wire.Summary) -> None:
+        serial = summary.device.serial
+        self.last_report[serial] = summary.period_end
+        for p in summary.supplies:
+            sid = self.keys[(serial, str(p.index))]
+            self.central[(serial, sid)] = _CentralSupply(
+                p.days_to_empty, p.days_to_empty_low, p.daily_percent, p.spike,
+                summary.period_end)
 
     def plan(self, day: int, now: dt.datetime,
-             links: dict[tuple[str, str], _SupplyLink]) -> list:
+             links: dict[tuple[str, str], _SupplyLink]) -> list[Parcel]:
         from asr_central.simulate.loop import Line, Parcel
 
         outlooks = []
         for sim in self.sims:
             last = self.last_report.get(sim.serial)
+            state = silent_state(silent_days(last, now), self.settings)
             for sid, s in sim.supplies.items():
-                f = self.forecasts.get((sim.serial, sid))
-                if f is None:
+                c = self.central.get((sim.serial, sid))
+                if c is None:
                     continue
                 outlooks.append(SupplyOutlook(
                     device_serial=sim.serial, site_id=sim.site.id,
-                    contact_id=sim.site.contact, supply_key=sid,
+                    contact_id=sim.site.contact, supply_key=str(self.agent[(sim.serial, sid)].index),
                     supply_kind=SupplyKind.WASTE if s.waste else SupplyKind.CONSUMABLE,
-                    days_to_empty=f.days_to_empty, days_to_empty_low=f.days_to_empty_low,
-                    daily_units=None if f.daily_percent is None else f.daily_percent / 100.0,
+                    days_to_empty=c.days_to_empty, days_to_empty_low=c.days_to_empty_low,
+                    daily_units=None if c.daily_percent is None else c.daily_percent / 100.0,
                     units_on_hand=s.on_hand, open_units=links[(sim.serial, sid)].on_order,
-                    last_report_at=last, device_silent_state=SilentState.OK,
-                    part_number=s.spec.part_number))
+                    last_report_at=c.as_of, device_silent_state=state,
+                    part_number=s.part_number))
         parcels = []
-        for order in plan_orders(outlooks, [], self.settings, now):
-            lines = [Line(line.device_serial, line.supply_key, line.quantity)
-                     for line in order.lines]
+        for order in plan(outlooks, [], self.settings, now).orders:
+            lines = [Line(line.device_serial, self.keys[(line.device_serial, line.supply_key)],
+                          line.quantity) for line in order.lines]
             parcels.append(Parcel(order.site_id, day, -1, lines))
         return parcels
 
     def end_of_day(self, day: int, now: dt.datetime) -> None:
-        return None
+        """Central's condition alerts for today; a new episode of an alert is counted once."""
+        devices = [DeviceFacts(sim.serial, sim.site.id, sim.site.contact,
+                               self.last_report.get(sim.serial)) for sim in self.sims]
+        supplies = [SupplyFacts(serial, sid, spike=True)
+                    for (serial, sid), c in self.central.items() if c.spike]
+        active = set()
+        for alert in evaluate(devices, supplies, self.settings, now):
+            if alert.kind not in (AlertKind.DEVICE_SILENT, AlertKind.USAGE_SPIKE):
+                continue
+            # one episode per device (or supply) and kind, whatever its severity
+            key = f"{alert.kind.value}|{alert.device_serial}|{alert.supply_key or ''}"
+            active.add(key)
+            if key not in self._active:
+                if alert.kind is AlertKind.DEVICE_SILENT:
+                    self.silent_alerts += 1
+                else:
+                    self.spike_alerts += 1
+        self._active = active
 
     def match_premature(self) -> int:
-        return 0
+        """Premature installs the agent's consumption code flagged (within a day of them)."""
+        flagged = 0
+        start = None
+        for sim in self.sims:
+            start = start or sim.start
+            flags: dict[str, list[float]] = {}
+            for serial, sid, at in self.premature:
+                if serial == sim.serial:
+                    flags.setdefault(sid, []).append(
+                        (at.date() - sim.start).days + (at - at.replace(
+                            hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400)
+            for ins in sim.installs:
+                if ins.premature and any(abs(t - ins.day) <= 1.0
+                                         for t in flags.get(ins.supply_id, ())):
+                    ins.flagged = True
+                    flagged += 1
+        return flagged
