@@ -519,8 +519,10 @@ class ItemResult:
         d = _obj(data, where)
         code = _int(d, "code", where)
         assert code is not None
+        # Only status and code are required: the rest is for people reading logs.
+        opt = {"reason": None, "idempotency_key": None, "sequence": None, **d}
         return cls(status=_enum(ItemStatus, _req(d, "status", where), f"{where}.status"),
-                   code=code, reason=_str(d, "reason", where, optional=True),
-                   idempotency_key=_str(d, "idempotency_key", where, optional=True),
-                   sequence=_int(d, "sequence", where, optional=True))
+                   code=code, reason=_str(opt, "reason", where, optional=True),
+                   idempotency_key=_str(opt, "idempotency_key", where, optional=True),
+                   sequence=_int(opt, "sequence", where, optional=True))
 
