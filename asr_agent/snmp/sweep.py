@@ -25,7 +25,7 @@ import random
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pyasn1.codec.ber import decoder, encoder
