@@ -139,7 +139,7 @@ def evaluate(devices: Iterable[DeviceFacts], supplies: Iterable[SupplyFacts],
             how = f" ({ratio:.1f}x the usual daily use)" if ratio is not None else ""
             alerts.append(Alert(
                 AlertKind.USAGE_SPIKE, Severity.WARNING, s.device_serial, s.supply_key,
-                f"printer {s.device_serial}: {s.supply_key} use spiked{how}; confirm the "
+                f"printer {s.device_serial}: supply {s.supply_key} use spiked{how}; confirm the "
                 "printing is expected (orders follow the higher rate)", today))
     alerts.sort(key=_alert_order)
     return alerts
@@ -153,7 +153,7 @@ def held_line_alerts(held: Iterable[HeldLine], today: date | datetime) -> list[A
                else "its printer has no site or contact")
         alerts.append(Alert(
             AlertKind.ORDER_HELD, Severity.ERROR, h.device_serial, h.supply_key,
-            f"printer {h.device_serial}: {h.supply_key} is due ({h.quantity} unit(s), "
+            f"printer {h.device_serial}: supply {h.supply_key} is due ({h.quantity} unit(s), "
             f"{h.cover_days:.0f} days of cover) but held because {why}; fix that, or order "
             "it by hand", today))
     alerts.sort(key=_alert_order)
@@ -171,7 +171,7 @@ def replacement_alerts(events: Iterable[ReplacementFacts]) -> list[Alert]:
                     if e.percent_at_replacement is not None else "")
             alerts.append(Alert(
                 AlertKind.PREMATURE_REPLACEMENT, Severity.WARNING, e.device_serial, e.supply_key,
-                f"printer {e.device_serial}: {e.supply_key} replaced early{left}{wasted}; "
+                f"printer {e.device_serial}: supply {e.supply_key} replaced early{left}{wasted}; "
                 "remind the site to replace supplies only when the printer says empty",
                 e.occurred_at, detail))
         if e.shipped_to is not None and e.shipped_to != e.device_serial:
@@ -186,7 +186,7 @@ def replacement_alerts(events: Iterable[ReplacementFacts]) -> list[Alert]:
             alerts.append(Alert(
                 AlertKind.REPLACEMENT_WITHOUT_DELIVERY, Severity.WARNING, e.device_serial,
                 e.supply_key,
-                f"printer {e.device_serial}: {e.supply_key} cartridge{serial} installed with "
+                f"printer {e.device_serial}: supply {e.supply_key}: cartridge{serial} installed with "
                 "no delivery awaiting installation; check where it came from",
                 e.occurred_at, detail))
     alerts.sort(key=_alert_order)

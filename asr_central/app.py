@@ -5,7 +5,8 @@ endpoints, and the hook through which registry/policy/alerts modules plug in.
 
 Extensions: every module named in `EXTENSIONS` that exists is imported; its `router`
 (an APIRouter) is included, and its optional `on_summary(conn, summary, summary_id, now)`
-runs inside the ingest transaction for each newly accepted summary. They use the
+runs inside the ingest transaction for each newly accepted summary, and its optional
+`after_ingest(app, now)` runs after a batch that stored at least one new summary. They use the
 dependencies below: `get_db`, `get_now`, `require_admin`.
 
 Per-envelope verdicts of POST /v1/summaries (the batch itself answers 200):
@@ -46,7 +47,7 @@ log = logging.getLogger("asr_central.api")
 
 # Optional modules that add routes and ingest hooks (see the module docstring).
 EXTENSIONS: tuple[str, ...] = (
-    "asr_central.api_registry", "asr_central.api_orders", "asr_central.api_alerts",
+    "asr_central.api.registry", "asr_central.api.orders", "asr_central.api.alerts",
 )
 MAX_BATCH = 500
 
@@ -227,6 +228,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     app.state.clock = clock or (lambda: datetime.now(UTC))
     hooks: list[SummaryHook] = list(summary_hooks)
     app.state.summary_hooks = hooks
+    batch_hooks: list[Callable[[FastAPI, datetime], None]] = []
 
     @app.get("/healthz", tags=["ops"])
     def healthz(db: DbDep) -> dict[str, str]:
@@ -321,6 +323,9 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                     else:
                         results[i] = ItemResult(ItemStatus.REJECTED, 409,
                                                 f"replay: {stored.detail}", key, seq)
+        if any(r is not None and r.status is ItemStatus.ACCEPTED for r in results):
+            for batch_hook in batch_hooks:
+                batch_hook(app, now)
         for r in results:
             assert r is not None
             if r.status is ItemStatus.REJECTED:
@@ -380,5 +385,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
             app.include_router(module.router)
         if hasattr(module, "on_summary"):
             hooks.append(module.on_summary)
+        if hasattr(module, "after_ingest"):
+            batch_hooks.append(module.after_ingest)
 
     return app
