@@ -103,7 +103,6 @@ AGENT_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
 def test_agent_killed_between_send_and_ack_delivers_each_exactly_once(tmp_path: Path) -> None:
     victims: dict[str, int] = {}
     kill_after = {7, 15, 22}  # central has stored these many when it kills the agent

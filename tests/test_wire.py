@@ -1,0 +1,158 @@
+"""The wire format: its JSON Schema, canonical bytes, strict parsing, round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+
+import jsonschema
+import pytest
+
+from asr_agent import wire
+from asr_agent.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.summary import build_summary
+from support_central import T0, make_summary
+
+SCHEMA = json.loads(resources.files("asr_agent").joinpath("data/summary.schema.json").read_text())
+
+
+def test_schema_is_a_valid_draft_2020_12_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("with_event", [False, True])
+def test_summaries_validate_against_the_committed_schema(with_event: bool) -> None:
+    data = make_summary("agt_1", 3, with_event=with_event).to_dict()
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(data)
+
+
+def test_schema_refuses_what_the_parser_refuses() -> None:
+    data = make_summary("agt_1", 3).to_dict()
+    data["community"] = "public"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, SCHEMA)
+    with pytest.raises(wire.WireError, match="unknown field"):
+        wire.Summary.from_dict(data)
+
+
+@pytest.mark.parametrize(("cls", "definition"), [
+    (wire.Summary, None), (wire.DeviceIdentity, "device"), (wire.SupplySummary, "supply"),
+    (wire.PageCounters, "page_counters"), (wire.CartridgeEvent, "cartridge_event"),
+    (wire.Alert, "alert"),
+])
+def test_schema_and_dataclasses_name_the_same_fields(cls: type, definition: str | None) -> None:
+    node = SCHEMA if definition is None else SCHEMA["$defs"][definition]
+    names = {f.name for f in dataclasses.fields(cls)}
+    assert set(node["properties"]) == names
+    assert set(node["required"]) == names  # every field is always sent, null when unknown
+
+
+def test_schema_enums_match_the_code() -> None:
+    supply = SCHEMA["$defs"]["supply"]["properties"]
+    assert supply["type"]["enum"] == [t.wire_name for t in SupplyType]
+    assert supply["supply_class"]["enum"] == [c.wire_name for c in SupplyClass]
+    assert supply["level_state"]["enum"] == [s.value for s in LevelState]
+    assert SCHEMA["properties"]["device_state"]["enum"] == [s.value for s in wire.DeviceState]
+    assert SCHEMA["properties"]["schema_version"]["const"] == wire.SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("with_event", [False, True])
+def test_round_trip_through_canonical_bytes(with_event: bool) -> None:
+    s = make_summary("agt_1", 7, with_event=with_event)
+    assert wire.decode_summary(wire.encode_summary(s)) == s
+    assert wire.Summary.from_dict(s.to_dict()) == s
+
+
+def test_canonical_bytes_follow_rfc_8785() -> None:
+    # RFC 8785 section 3.2.2 number examples and key ordering.
+    data = {"numbers": [333333333.33333329, 1e30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "b": "é", "a": None}
+    assert wire.canonical_bytes(data) == (
+        b'{"a":null,"b":"\xc3\xa9","numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27]}')
+
+
+def test_canonical_bytes_are_stable() -> None:
+    s = make_summary("agt_1", 7, with_event=True)
+    shuffled = dict(reversed(list(s.to_dict().items())))
+    assert wire.canonical_bytes(shuffled) == wire.encode_summary(s)
+    # A change here changes every signature in flight: bump SCHEMA_VERSION instead.
+    assert hashlib.sha256(wire.encode_summary(s)).hexdigest() == GOLDEN
+
+
+GOLDEN = "bcc8c2da722020745d3eb926198a03d392b84453040451af3129342fec6b665c"  # sha256 of the canonical bytes of that summary
+
+
+def test_times_are_utc_with_z_and_naive_times_are_refused() -> None:
+    paris = timezone(timedelta(hours=1))
+    assert wire.format_time(datetime(2027, 1, 4, 9, 30, tzinfo=paris)) == "2027-01-04T08:30:00Z"
+    with pytest.raises(wire.WireError, match="naive"):
+        wire.format_time(datetime(2027, 1, 4))
+
+
+def test_non_finite_numbers_cannot_be_sent() -> None:
+    s = make_summary("agt_1", 1)
+    bad = dataclasses.replace(s, supplies=(dataclasses.replace(s.supplies[0],
+                                                               days_to_empty=float("inf")),))
+    with pytest.raises(wire.WireError, match="days_to_empty"):
+        bad.to_dict()
+
+
+@pytest.mark.parametrize(("path", "value", "match"), [
+    (("schema_version",), 2, "not supported"),
+    (("sequence",), 0, "1 or more"),
+    (("device_state",), "sleeping", "not one of"),
+    (("supplies", 0, "level"), "60", "integer"),
+    (("supplies", 0, "type"), "plasma", "unknown value"),
+    (("period_end",), "2020-01-01T00:00:00Z", "before period_start"),
+])
+def test_malformed_payloads_are_refused_naming_the_field(path: tuple, value: object, match: str) -> None:
+    data = make_summary("agt_1", 1).to_dict()
+    node = data
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    with pytest.raises(wire.WireError, match=match):
+        wire.Summary.from_dict(data)
+
+
+def test_envelope_round_trip_and_bad_base64() -> None:
+    env = wire.Envelope("agt_1", "ed25519:00", b'{"a":1}', b"\x01" * 64)
+    assert wire.Envelope.from_dict(env.to_dict()) == env
+    with pytest.raises(wire.WireError, match="base64"):
+        wire.Envelope.from_dict({**env.to_dict(), "signature": "not base64!"})
+
+
+def test_idempotency_key_depends_on_device_and_period_only() -> None:
+    a = make_summary("agt_1", 1)
+    b = make_summary("agt_1", 99, level=10)
+    c = make_summary("agt_1", 1, period_start=T0 + timedelta(hours=4))
+    assert a.idempotency_key == b.idempotency_key != c.idempotency_key
+
+
+def _reading(host: str = "127.0.0.7") -> Reading:
+    dev = Device("1.3.6.1.4.1.253.8.62.1", "Xerox VersaLink C405", "XRX-9", "xerox",
+                 "VersaLink C405", True)
+    toner = Supply(1, "Black Toner Cartridge", SupplyType.TONER, SupplyClass.CONSUMED, "black",
+                   SupplyUnit.PERCENT, 100, 42, 42.0, LevelState.OK, "106R03528", "CRUM-1")
+    return Reading(host, 161, T0 + timedelta(hours=4), dev, (toner,), page_count=12345)
+
+
+def test_build_summary_masks_addresses_on_request() -> None:
+    kw = dict(agent_id="agt_1", site_id="s", contact=None, reading=_reading(),
+              period_start=T0, period_end=T0 + timedelta(hours=4), sequence=1)
+    assert build_summary(**kw).device.address == "127.0.0.7"  # type: ignore[arg-type]
+    masked = build_summary(**kw, mask_ip_addresses=True)  # type: ignore[arg-type]
+    assert masked.device.address is None
+    assert b"127.0.0.7" not in wire.encode_summary(masked)
+
+
+def test_build_summary_without_forecast_reports_unknown_not_zero() -> None:
+    s = build_summary(agent_id="agt_1", site_id="s", contact=None, reading=_reading(),
+                      period_start=T0, period_end=T0 + timedelta(hours=4), sequence=1)
+    supply = s.supplies[0]
+    assert (supply.days_to_empty, supply.daily_grams, supply.grams_used) == (None, None, None)
+    assert supply.forecast_status == "none"
+    assert s.page_counters == wire.PageCounters(None, 12345)
