@@ -156,3 +156,35 @@ def test_build_summary_without_forecast_reports_unknown_not_zero() -> None:
     assert (supply.days_to_empty, supply.daily_grams, supply.grams_used) == (None, None, None)
     assert supply.forecast_status == "none"
     assert s.page_counters == wire.PageCounters(None, 12345)
+
+
+def test_build_summary_from_real_consumption_and_forecast() -> None:
+    from asr_agent.consumption import analyze
+    from asr_agent.forecast import forecast
+    from asr_agent.records import Sample
+
+    # 20 days of a toner falling 2 %/day, replaced at 50 % on day 12 (premature).
+    samples = []
+    level = 90
+    for day in range(20):
+        if day == 12:
+            level = 100
+        samples.append(Sample(T0 + timedelta(days=day), level, 100, SupplyUnit.PERCENT,
+                              LevelState.OK, float(level), part_number="106R03528"))
+        level -= 2 if day != 11 else 0
+        if day == 11:
+            level = 50
+    start, end = T0 + timedelta(days=11, hours=12), T0 + timedelta(days=12, hours=12)
+    whole = analyze(samples, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED)
+    fc = forecast(whole.daily, remaining=samples[-1].remaining_percent, now=samples[-1].taken_at)
+    reading = _reading()
+    s = build_summary(agent_id="agt_1", site_id="s", contact=None, reading=reading,
+                      period_start=start, period_end=end, sequence=5,
+                      analyses={1: whole}, forecasts={1: fc})
+    assert [e.premature for e in s.cartridge_events] == [True]
+    assert s.cartridge_events[0].replaced_at == T0 + timedelta(days=12)
+    assert any(a.code == "premature_replacement" for a in s.alerts)
+    assert s.supplies[0].forecast_status == "ok"
+    assert s.supplies[0].days_to_empty is not None and s.supplies[0].days_to_empty > 0
+    jsonschema.validate(s.to_dict(), SCHEMA)
+    assert wire.decode_summary(wire.encode_summary(s)) == s
