@@ -39,11 +39,6 @@ PRT_MARKER_SUPPLIES_LEVEL: Final = "1.3.6.1.2.1.43.11.1.1.9"
 PRT_MARKER_COLORANT_ENTRY: Final = "1.3.6.1.2.1.43.12.1.1"  # prtMarkerColorantEntry
 PRT_MARKER_COLORANT_VALUE: Final = "1.3.6.1.2.1.43.12.1.1.4"  # prtMarkerColorantValue
 
-# XEROX-GENERAL-MIB: the IEEE 1284 device ID string (MFG/MDL/DES), a model fallback.
-XCM_GEN_1284_DEVICE_ID: Final = "1.3.6.1.4.1.253.8.51.1.2.1.20.1"
-# XEROX-HOST-RESOURCES-EXT-MIB: xcmHrDevDetailValueInteger (per-colour meters, col 6).
-XCM_HR_DEV_DETAIL_VALUE_INTEGER: Final = "1.3.6.1.4.1.253.8.53.13.2.1.6"
-
 # Objects read in the single poll request, in request order.
 SUPPLY_COLUMNS: Final = (
     PRT_MARKER_SUPPLIES_COLORANT_INDEX,
