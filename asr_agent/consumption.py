@@ -197,13 +197,14 @@ def analyze(
     known = [s for s in ss if s.remaining_percent is not None]
     if coarse is None:
         coarse = _looks_coarse(known)
+    quantum = _quantum(known) if coarse else None
     have_pages = sum(1 for s in ss if s.page_count is not None) >= 2
 
     nominal_by_life = [_nominal_grams(ss[a:b], catalog) for a, b in bounds]
     grams_factor = _GRAMS_PER_UNIT.get(ss[-1].unit) if ss[-1].unit is not None else None
 
     # Learn percent (and grams) per page from completed cartridges.
-    learned_ppp, learned_gpp = _learn_per_page(ss, bounds, known_levels=bool(known), coarse=coarse,
+    learned_ppp, learned_gpp = _learn_per_page(ss, bounds, known_levels=bool(known), quantum=quantum,
                                                nominal_by_life=nominal_by_life, grams_factor=grams_factor)
     yield_ppp, yield_gpp = _catalog_per_page(ss, catalog)
     ppp, gpp, page_estimate = None, None, None
@@ -230,7 +231,7 @@ def analyze(
         estimate, grams_basis = None, None
 
     lives = _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
-                   premature_threshold_pct, use_pages, flags)
+                   premature_threshold_pct, use_pages, flags, quantum)
     remaining, remaining_estimated = _remaining(ss, bounds, ppp, coarse, use_pages)
     daily = _daily(segs, ss, tz) if segs else ()
     pct_total = sum(s.percent for s in segs) if estimate is not None else None
@@ -339,6 +340,13 @@ def _looks_coarse(known: list[Sample]) -> bool:
     return bool(drops) and min(drops) >= 5 - 1e-6 and max(drops) >= 10 - 1e-6
 
 
+def _quantum(known: list[Sample]) -> float | None:
+    """The smallest level step seen (a coarse reporter's resolution)."""
+    drops = [a.remaining_percent - b.remaining_percent for a, b in zip(known, known[1:])  # type: ignore[operator]
+             if a.remaining_percent > b.remaining_percent]  # type: ignore[operator]
+    return min(drops) if drops else None
+
+
 def _nominal_grams(life: Sequence[Sample], catalog: SupplyCatalog | None) -> float | None:
     if catalog is None:
         return None
@@ -417,7 +425,8 @@ def _page_segments(ss: list[Sample], life_of: list[int], ppp: float, gpp: float 
         prev = s
 
 
-def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_levels: bool, coarse: bool,
+def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_levels: bool,
+                    quantum: float | None,
                     nominal_by_life: list[float | None], grams_factor: float | None
                     ) -> tuple[float | None, float | None]:
     """Percent and grams per page over completed cartridges (replaced at or near empty)."""
@@ -436,10 +445,10 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
             if start is None or end is None or start - end <= 0:
                 continue
             pct = start - end
-            if coarse:
-                # The last step seen was reached some pages before removal; a coarse
-                # cartridge replaced on its "empty" message is spent to about 0.
-                pct = start - 0.0 if end <= 10 else pct
+            if quantum is not None and end <= quantum + 1e-9:
+                # A coarse reporter's lowest step means "somewhere down to empty"; the
+                # customer replaces on the empty message, so the cartridge is spent.
+                pct = start
         elif known_levels:
             continue
         else:
@@ -461,7 +470,7 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
 
 
 def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
-           threshold, use_pages, flags) -> list[CartridgeLife]:
+           threshold, use_pages, flags, quantum) -> list[CartridgeLife]:
     pct_by_life = [0.0] * len(bounds)
     grams_by_life: list[float | None] = [0.0] * len(bounds)
     for s in segs:
@@ -481,6 +490,15 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
         end_pct = lv[-1].remaining_percent if lv else None
         if end_pct is None and ppp is not None and pages is not None:
             end_pct = max(0.0, 100.0 - pages * ppp)  # -3 supply: estimated from pages
+        elif end_pct is not None and quantum is not None:
+            # A coarse step only bounds the level: estimate it from the pages printed since
+            # the step appeared, else take the step's low end (no false premature alarm).
+            first_at = next(s for s in lv if s.remaining_percent == end_pct)
+            low = max(0.0, end_pct - quantum)
+            if ppp is not None and first_at.page_count is not None and lv[-1].page_count is not None:
+                end_pct = max(low, end_pct - (lv[-1].page_count - first_at.page_count) * ppp)
+            else:
+                end_pct = low
         premature = False
         wasted = None
         if removed and end_pct is not None and end_pct > threshold:
@@ -571,7 +589,7 @@ def _daily(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> tuple[DailyUse, ..
         readings[d] = readings.get(d, 0) + 1
     out = []
     for d in sorted(pct):
-        c = min(1.0, cover.get(d, 0.0))
+        c = min(1.0, round(cover.get(d, 0.0), 9))
         if c <= 0:
             continue
         n = readings.get(d, 0)
