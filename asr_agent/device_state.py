@@ -17,6 +17,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class DeviceState(enum.Enum):
@@ -33,11 +34,23 @@ class PollOutcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class StatePolicy:
-    """Defaults match the config's device_state section."""
+    """Defaults match the config's device_state section.
+
+    Unreachable when either limit is reached (misses or hours of silence); with
+    `both_required`, only when both are, which spares printers switched off for a weekend
+    when polls are frequent.
+    """
 
     asleep_after_misses: int = 1
     unreachable_after_misses: int = 4
     unreachable_after: timedelta = timedelta(hours=24)
+    both_required: bool = False
+
+    @classmethod
+    def from_config(cls, section: Any, *, both_required: bool = False) -> "StatePolicy":
+        """From the config's `device_state` section."""
+        return cls(section.asleep_after_misses, section.unreachable_after_misses,
+                   timedelta(hours=section.unreachable_after_h), both_required)
 
     def __post_init__(self) -> None:
         if self.asleep_after_misses < 1:
@@ -88,9 +101,12 @@ def observe(health: Health, outcome: PollOutcome, at: datetime,
     new_health = replace(health, consecutive_misses=misses, silent_since=since)
     if health.state is DeviceState.UNREACHABLE:
         return new_health, None
-    if misses >= policy.unreachable_after_misses or silent_for >= policy.unreachable_after:
-        why = (f"{misses} polls missed in a row" if misses >= policy.unreachable_after_misses
-               else f"silent for {_hours(silent_for)}")
+    by_misses = misses >= policy.unreachable_after_misses
+    by_hours = silent_for >= policy.unreachable_after
+    if (by_misses and by_hours) if policy.both_required else (by_misses or by_hours):
+        why = " and ".join(
+            ([f"{misses} polls missed in a row"] if by_misses else [])
+            + ([f"silent for {_hours(silent_for)}"] if by_hours else []))
         return (replace(new_health, state=DeviceState.UNREACHABLE),
                 Transition(health.state, DeviceState.UNREACHABLE, at, why, raise_alarm=True))
     if health.state is DeviceState.OK and misses >= policy.asleep_after_misses:

@@ -22,7 +22,7 @@ import hashlib
 import ipaddress
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asr_agent import oids
@@ -382,7 +382,68 @@ async def discover(targets: Sequence[str], *, port: int = 161,
         refused=plan.refused, problems=problems)
 
 
+async def discover_configured(cfg: Any, *, loopback_only: bool = False,
+                              on_progress: Progress | None = None,
+                              client: SnmpClient | None = None) -> DiscoveryResult:
+    """Discovery over the ranges and hosts of an AgentConfig, merged into one result.
+
+    Targets sharing a port and a v1/v2c credential list are swept together; a host whose
+    credential is v3 is probed with its user; a range naming only v3 credentials is
+    refused (v3 needs a USM exchange per address, so ranges are swept with v1/v2c).
+    """
+    from asr_agent.config import to_snmp_credential
+
+    creds = cfg.snmp.credentials
+    groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+    v3_targets: list[V3Target] = []
+    refused: list[str] = []
+    for target in [*cfg.targets.ranges, *cfg.targets.hosts]:
+        spec = getattr(target, "cidr", None) or target.host
+        plain = tuple(n for n in target.credentials if creds[n].version != "3")
+        v3 = [n for n in target.credentials if creds[n].version == "3"]
+        if v3 and getattr(target, "cidr", None) is not None:
+            if not plain:
+                refused.append(f"{spec}: only SNMPv3 credentials ({', '.join(v3)}); v3 is probed "
+                               "on named hosts, not swept across ranges: list the hosts")
+                continue
+        elif v3:
+            v3_targets.append(V3Target(target.host, to_snmp_credential(v3[0], cfg),
+                                       target.port, v3[0]))
+        if plain:
+            groups.setdefault((target.port, plain), []).append(spec)
+    found: dict[str, DiscoveredPrinter] = {}
+    non_printers = silent = swept = 0
+    problems: list[str] = []
+    jobs: list[tuple[int, tuple[str, ...], list[str], Sequence[V3Target]]] = [
+        (port, names, specs, ()) for (port, names), specs in groups.items()]
+    if v3_targets:
+        jobs.append((161, (), [], v3_targets))
+    for port, names, specs, v3 in jobs:
+        result = await discover(
+            specs, port=port, credentials={n: to_snmp_credential(n, cfg) for n in names} or None,
+            v3_targets=v3, exclude=cfg.targets.exclude, rate=cfg.discovery.rate_pps,
+            timeout=cfg.discovery.timeout_s, retries=cfg.snmp.retries, loopback_only=loopback_only,
+            max_addresses=2 ** (32 - cfg.discovery.max_prefix), on_progress=on_progress,
+            client=client)
+        refused += result.refused
+        problems += result.problems
+        non_printers += result.non_printers
+        silent += result.silent
+        swept += result.swept
+        for printer in result.printers:
+            known = found.get(printer.identity)
+            if known is not None:
+                addresses = tuple(sorted({*known.addresses, *printer.addresses},
+                                         key=lambda hp: (ipaddress.ip_address(hp[0]), hp[1])))
+                printer = replace(known, addresses=addresses, host=addresses[0][0],
+                                  port=addresses[0][1])
+            found[printer.identity] = printer
+    printers = sorted(found.values(), key=lambda p: (ipaddress.ip_address(p.host), p.port))
+    return DiscoveryResult(printers, non_printers, silent, swept, refused, problems)
+
+
 __all__ = [
     "MAX_ADDRESSES", "DiscoveredPrinter", "DiscoveryResult", "TargetPlan", "V3Target",
-    "discover", "identity_of", "is_printer", "plan_targets",
+    "discover", "discover_configured", "identity_of", "is_printer",
+    "plan_targets",
 ]

@@ -110,3 +110,19 @@ def test_serials_swapping_addresses_are_two_moves() -> None:
 def test_new_serial_at_a_known_address_is_a_new_device_displacing_the_old() -> None:
     decision = merge_address_change(KNOWN, DeviceAddress("SN3", "127.0.0.10"))
     assert (decision.kind, decision.displaced) == (AddressChange.NEW, "SN1")
+
+
+def test_both_required_waits_for_misses_and_hours() -> None:
+    policy = StatePolicy(1, 3, timedelta(hours=12), both_required=True)
+    health, transitions = run([PollOutcome.MISSED] * 6, step=HOUR, policy=policy)
+    assert health.state is DeviceState.ASLEEP  # 6 misses but only 6 h of silence
+    health, transitions = run([PollOutcome.MISSED] * 13, step=HOUR, policy=policy)
+    assert health.state is DeviceState.UNREACHABLE
+    assert transitions[-1].reason == "12 polls missed in a row and silent for 12.0 h"
+
+
+def test_policy_from_the_config_section() -> None:
+    from asr_agent.config import default_config
+
+    policy = StatePolicy.from_config(default_config().device_state)
+    assert policy == StatePolicy(1, 4, timedelta(hours=24))

@@ -262,3 +262,35 @@ def test_cli_refuses_a_range_over_a_slash_16_and_says_why() -> None:
     assert proc.returncode == 1
     assert "refused 127.0.0.0/15" in proc.stderr and "--force" in proc.stderr
     assert json.loads(proc.stdout) == []
+
+
+def test_configured_ranges_hosts_credentials_and_exclusions_are_swept(fleet: Fleet) -> None:
+    from asr_agent.config import parse_config
+    from asr_agent.discovery import discover_configured
+
+    cfg = parse_config(f"""
+site: {{id: test-site}}
+snmp:
+  retries: 0
+  credentials:
+    office: {{version: 2c, community: public}}
+    branch: {{version: 2c, community: branch7}}
+    secure: {{version: "3", user: {V3.user}, auth_protocol: SHA, auth_key: {V3.auth_key},
+              priv_protocol: AES, priv_key: {V3.priv_key}, context: public}}
+targets:
+  ranges:
+    - {{cidr: 127.20.0.0/22, credentials: [office], port: {fleet.port}}}
+    - {{cidr: 127.20.4.0/22, credentials: [office, branch], port: {fleet.port}}}
+    - {{cidr: 127.20.8.0/22, credentials: [secure], port: {fleet.port}}}
+  hosts:
+    - {{host: {V3_PRINTER}, credentials: [secure], port: {fleet.port}}}
+  exclude: [{SWITCH}]
+discovery: {{rate_pps: 100000, timeout_s: 0.3}}
+""")
+    result = asyncio.run(discover_configured(cfg, loopback_only=True))
+    assert {(p.host, p.credential) for p in result.printers} == {
+        (XEROX[0], "office"), (BROTHER, "office"), (FUJIFILM, "branch"), (V3_PRINTER, "secure")}
+    assert result.non_printers == 0  # the switch is excluded
+    [why] = result.refused
+    assert why.startswith("127.20.8.0/22: only SNMPv3 credentials")
+    assert result.swept == (1022 - 1) + 1022 + 1  # the switch excluded, the v3 host added
