@@ -1,0 +1,225 @@
+"""Forecast: days to empty from daily use; warm-up, weekdays, gaps, spikes, held-back tails."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr_agent.catalog import load_catalog
+from asr_agent.consumption import DailyUse, analyze
+from asr_agent.forecast import forecast
+from asr_agent.records import SupplyClass, SupplyType
+from tests.supply_series import START, simulate
+
+MONDAY = date(2026, 1, 5)
+CATALOG = load_catalog()
+
+
+def days_of(values: list[float], *, first: date = MONDAY, **kw) -> list[DailyUse]:
+    return [DailyUse(first + timedelta(days=i), v, **kw) for i, v in enumerate(values)]
+
+
+def noon_after(days: list[DailyUse]) -> datetime:
+    return datetime.combine(days[-1].day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+
+
+# --- warm-up -------------------------------------------------------------------------------
+
+
+def test_one_reading_is_warming_up_with_the_reason() -> None:
+    f = forecast([DailyUse(MONDAY, 0.0, readings=1, coverage=0.01)], remaining=80, now=datetime(2026, 1, 5, 9, tzinfo=UTC))
+    assert f.status == "warming_up" and f.days_to_empty is None
+    assert f.reason == "not enough history: 1 reading(s), at least 2 needed"
+
+
+def test_less_than_the_minimum_span_is_warming_up() -> None:
+    f = forecast([DailyUse(MONDAY, 2.0, coverage=0.5, readings=12)], remaining=80,
+                 now=datetime(2026, 1, 5, 13, tzinfo=UTC), span_h=12)
+    assert f.status == "warming_up" and "12 h of readings, at least 24 h needed" in (f.reason or "")
+    assert forecast([DailyUse(MONDAY, 2.0, coverage=0.5, readings=12)], remaining=80,
+                    now=datetime(2026, 1, 5, 13, tzinfo=UTC), span_h=12, min_span_h=6).status == "ok"
+
+
+def test_no_measured_use_yet_is_warming_up() -> None:
+    f = forecast([], remaining=80, now=datetime(2026, 1, 9, tzinfo=UTC), readings=30, span_h=96)
+    assert f.status == "warming_up" and "no use measured" in (f.reason or "")
+
+
+# --- the number ----------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(rate=st.floats(0.05, 20), remaining=st.floats(0, 100), hour=st.integers(0, 23), n=st.integers(2, 80))
+def test_constant_use_gives_remaining_over_rate(rate: float, remaining: float, hour: int, n: int) -> None:
+    days = days_of([rate] * n)
+    now = datetime.combine(days[-1].day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
+    f = forecast(days, remaining=remaining, now=now)
+    assert f.status == "ok" and f.daily_percent == pytest.approx(rate)
+    assert f.days_to_empty == pytest.approx(min(3650, remaining / rate), rel=1e-6, abs=1e-6)
+    assert f.days_to_empty_low <= f.days_to_empty <= f.days_to_empty_high  # type: ignore[operator]
+    assert not f.spike
+
+
+def test_weekly_pattern_is_learned_and_weekends_are_slow() -> None:
+    week = [3, 3, 3, 3, 3, 0.2, 0.2]
+    f = forecast(days_of(week * 6), remaining=15.0, now=datetime(2026, 2, 16, 0, tzinfo=UTC))  # a Monday
+    assert f.weekday_profile == pytest.approx(tuple(week))
+    assert f.daily_percent == pytest.approx(sum(week) / 7)
+    assert f.days_to_empty == pytest.approx(5.0)  # Mon..Fri uses exactly 15
+    g = forecast(days_of(week * 6), remaining=15.4, now=datetime(2026, 2, 16, 0, tzinfo=UTC))
+    assert g.days_to_empty == pytest.approx(7.0)  # the weekend adds two slow days
+
+
+def test_gap_days_carry_use_and_are_not_zero() -> None:
+    days = days_of([2.0] * 20) + days_of([2.0] * 5, first=MONDAY + timedelta(days=20), interpolated=True,
+                                         readings=0) + days_of([2.0] * 5, first=MONDAY + timedelta(days=25))
+    f = forecast(days, remaining=20, now=noon_after(days))
+    assert f.daily_percent == pytest.approx(2.0) and f.days_to_empty == pytest.approx(10.0)
+
+
+def test_a_single_spike_day_does_not_move_the_baseline() -> None:
+    values = [2.0] * 40
+    values[20] = 30.0
+    f = forecast(days_of(values), remaining=20, now=noon_after(days_of(values)))
+    assert f.daily_percent == pytest.approx(2.0, rel=0.1) and not f.spike
+
+
+def test_recent_spike_is_flagged_and_shortens_the_forecast() -> None:
+    calm = days_of([2.0] * 30)
+    spiky = days_of([2.0] * 27 + [7.0] * 3)
+    now = noon_after(calm)
+    a, b = forecast(calm, remaining=40, now=now), forecast(spiky, remaining=40, now=now)
+    assert b.spike and b.spike_ratio == pytest.approx(3.5)
+    assert b.days_to_empty < a.days_to_empty / 3  # type: ignore[operator]
+    assert b.baseline_daily_percent == pytest.approx(2.0)
+    assert b.days_to_empty_high == pytest.approx(a.days_to_empty_high, rel=0.05)  # the baseline end
+
+
+def test_a_receptacle_forecasts_days_to_full() -> None:
+    f = forecast(days_of([1.0] * 20), remaining=30, now=noon_after(days_of([1.0] * 20)),
+                 supply_class=SupplyClass.RECEPTACLE)
+    assert f.days_to_empty == pytest.approx(30.0)
+
+
+def test_no_use_gives_no_days_and_says_why() -> None:
+    f = forecast(days_of([0.0] * 20), remaining=50, now=noon_after(days_of([0.0] * 20)))
+    assert f.status == "ok" and f.days_to_empty is None and "no use measured" in (f.reason or "")
+
+
+def test_unknown_remaining_gives_a_rate_but_no_days() -> None:
+    f = forecast(days_of([2.0] * 20), remaining=None, now=noon_after(days_of([2.0] * 20)))
+    assert f.daily_percent == pytest.approx(2.0) and f.days_to_empty is None
+    assert f.reason == "remaining level unknown: no days to empty"
+
+
+def test_daily_grams_follow_the_grams_of_the_days() -> None:
+    days = days_of([2.0] * 20, grams=10.6)
+    assert forecast(days, remaining=50, now=noon_after(days)).daily_grams == pytest.approx(10.6)
+    assert forecast(days_of([2.0] * 20), remaining=50, now=noon_after(days)).daily_grams is None
+
+
+def test_forecast_is_fast_enough_for_fleet_simulation() -> None:
+    import time
+
+    days = days_of([3, 3, 3, 3, 3, 0.2, 0.2] * 8)
+    now = noon_after(days)
+    t = time.perf_counter()
+    for _ in range(2000):
+        forecast(days, remaining=40, now=now)
+    per_call = (time.perf_counter() - t) / 2000
+    assert per_call < 0.002, f"{per_call * 1e3:.2f} ms per forecast"
+
+
+# --- held-back tails of generated series ---------------------------------------------------
+
+
+def _held_back(kind: str, seed: int) -> tuple[float | None, float | None, float | None, float | None]:
+    """Simulate 56-76 days of a toner, forecast at a random cut, compare with the true tail."""
+    rng = random.Random(seed)
+    base = rng.uniform(5, 40)  # grams per working day, 530 g cartridge
+    n = 56 + 220
+    use = []
+    for k in range(n):
+        d = START.date() + timedelta(days=k)
+        m = base if kind == "constant" or d.weekday() < 5 else base * 0.1
+        m *= rng.lognormvariate(0, 0.3)
+        if kind == "spikes" and rng.random() < 0.05:
+            m *= 4
+        use.append(m)
+    sleep = []
+    if kind == "gaps":
+        for _ in range(4):
+            a = START + timedelta(days=rng.randint(0, 50), hours=rng.randint(0, 23))
+            sleep.append((a, a + timedelta(hours=rng.randint(30, 96))))
+    cut = START + timedelta(days=56 + rng.randint(0, 20), hours=rng.randint(0, 23))
+    samples, truth = simulate(use, days=n, sleep=sleep, poll_hours=3.0)
+    hist = [s for s in samples if s.taken_at <= cut]
+    a = analyze(hist, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED, catalog=CATALOG)
+    f = forecast(a.daily, remaining=a.remaining_percent, now=cut, readings=a.readings, span_h=a.span_h)
+    last = hist[-1].taken_at
+    true = truth.days_until_used(last, truth.remaining_g_at[last])
+    if true is not None:
+        true -= (cut - last).total_seconds() / 86400
+    return true, f.days_to_empty, f.days_to_empty_low, f.days_to_empty_high
+
+
+# Bounds sit above the figures measured when this was written (in each docstring), with
+# room for the run-to-run noise of 60 series; they fail on a real regression.
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "max_median_rel", "max_p90_rel", "min_coverage"), [
+    ("constant", 0.10, 0.25, 0.85),
+    ("weekly", 0.10, 0.30, 0.85),
+    ("spikes", 0.20, 0.55, 0.75),
+    ("gaps", 0.10, 0.30, 0.85),
+])
+def test_held_back_tail_error_is_within_bounds(kind: str, max_median_rel: float, max_p90_rel: float,
+                                               min_coverage: float) -> None:
+    """60 generated toners per kind (5-40 g per working day, daily noise ×lognormal(0, 0.3),
+    polled every 3 h, 56-76 days of history), forecast at a random hour, compared with when
+    the held-back tail actually empties the cartridge. Relative errors on horizons ≥ 7 days.
+
+    Measured (this test's series): median / p90 relative error, 90 % interval coverage:
+      constant 0.058 / 0.150, 0.95 · weekly 0.055 / 0.175, 0.97 ·
+      spikes 0.113 / 0.382, 0.92 (future spikes are unpredictable) · gaps 0.042 / 0.187, 0.97
+    (150 series per kind polled hourly gave 0.057/0.131/0.97, 0.052/0.158/0.96,
+    0.122/0.380/0.89, 0.043/0.155/0.96; median absolute error 0.7 / 0.9 / 1.7 / 0.7 days.)
+    """
+    rel, inside, n = [], 0, 0
+    for seed in range(60):
+        true, point, low, high = _held_back(kind, seed)
+        if true is None or point is None:
+            continue
+        n += 1
+        inside += low <= true <= high  # type: ignore[operator]
+        if true >= 7:
+            rel.append(abs(point - true) / true)
+    rel.sort()
+    median, p90, coverage = statistics.median(rel), rel[int(0.9 * len(rel))], inside / n
+    assert n >= 55
+    assert median <= max_median_rel, f"{kind}: median relative error {median:.3f}"
+    assert p90 <= max_p90_rel, f"{kind}: p90 relative error {p90:.3f}"
+    assert coverage >= min_coverage, f"{kind}: interval coverage {coverage:.2f}"
+
+
+def _report() -> None:  # pragma: no cover - `python -m tests.test_forecast` refreshes the figures
+    for kind in ("constant", "weekly", "spikes", "gaps"):
+        rel, inside, n = [], 0, 0
+        for seed in range(60):
+            true, point, low, high = _held_back(kind, seed)
+            if true is None or point is None:
+                continue
+            n += 1
+            inside += low <= true <= high  # type: ignore[operator]
+            if true >= 7:
+                rel.append(abs(point - true) / true)
+        rel.sort()
+        print(kind, n, f"{statistics.median(rel):.3f} / {rel[int(0.9 * len(rel))]:.3f}, {inside / n:.2f}")
+
+
+if __name__ == "__main__":
+    _report()
