@@ -92,8 +92,12 @@ def forecast(
     days = sorted((d for d in daily_use if first < d.day <= today and d.coverage >= _MIN_COVERAGE),
                   key=lambda d: d.day)
     if not days:
-        return _warming(f"not enough history: no use measured in the last {window_days} days "
-                        "(the level has not moved since the readings started)")
+        older = [d.day for d in daily_use if d.day <= first]
+        if older:
+            return _warming(f"not enough recent history: no use measured in the last {window_days} days "
+                            f"(the last on {max(older).isoformat()})")
+        return _warming("not enough history: no use measured yet (the level has not moved since "
+                        "the readings started)")
 
     recent = _recent(days, today, spike_days)
     base = [d for d in days if d not in recent] if len(days) - len(recent) >= 7 else days
