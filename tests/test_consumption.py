@@ -269,3 +269,32 @@ def test_analysis_is_fast_enough_for_fleet_simulation(benchmark=None) -> None:
 
 
 _ = UTC
+
+
+# --- supply catalog ----------------------------------------------------------------------
+
+
+def test_builtin_catalog_knows_the_xerox_parts_seen_in_real_walks() -> None:
+    for part in ("006R01509", "006R01510", "006R01511", "006R01512", "013R00662", "008R13061"):
+        assert CATALOG.get(part) is not None, part
+    assert CATALOG.get(" 006r01509 ").nominal_grams == 530.0  # type: ignore[union-attr]
+
+
+def test_user_catalog_overrides_field_by_field(tmp_path) -> None:
+    user = tmp_path / "parts.yaml"
+    user.write_text("parts:\n  006R01509:\n    nominal_grams: 600\n  ABC-1:\n    type: toner\n    yield_pages: 3000\n")
+    cat = load_catalog(user)
+    assert (cat["006R01509"].nominal_grams, cat["006R01509"].yield_pages) == (600.0, 26000)
+    assert cat["ABC-1"].type == SupplyType.TONER and cat["ABC-1"].nominal_grams is None
+
+
+def test_catalog_errors_name_file_line_and_key(tmp_path) -> None:
+    from asr_agent.errors import ConfigError
+
+    user = tmp_path / "parts.yaml"
+    user.write_text("parts:\n  X1:\n    nominal_grams: 0\n")
+    with pytest.raises(ConfigError, match=r"parts.yaml:3: parts.X1.nominal_grams: must be a positive number"):
+        load_catalog(user)
+    user.write_text("parts:\n  X1:\n    grams: 5\n")
+    with pytest.raises(ConfigError, match=r"parts.yaml:3: parts.X1.grams: unknown field"):
+        load_catalog(user)
