@@ -115,7 +115,7 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
                 last_at, _count, samples = outcome.readings[-1]
                 for sid, sample in samples.items():
                     links[(sim.serial, sid)].last_pct = sample.remaining_percent
-                agent.observe(sim, day, outcome)
+                agent.observe(sim, day, outcome, links)
             if history is not None:
                 h = history[sim.serial]
                 for sid, s in sim.supplies.items():

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from asr_agent import wire
 from asr_agent.catalog import CatalogEntry, SupplyCatalog
-from asr_agent.consumption import PREMATURE_REPLACEMENT, DailyUse, analyze
+from asr_agent.consumption import PREMATURE_REPLACEMENT, DailyUse, analyze, is_replacement
 from asr_agent.forecast import forecast
 from asr_agent.records import Sample, SupplyClass, SupplyType
 from asr_central.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
@@ -35,7 +35,13 @@ if TYPE_CHECKING:
 
 FORECAST_DAYS = 28  # days of daily use the forecast sees
 SHORT_WINDOW_DAYS = 2  # percent and tenths-of-grams reporters: yesterday and today
-LONG_WINDOW_DAYS = 30  # coarse and -3 reporters: their estimate runs from the last step
+RECENT_DAYS = 3  # coarse and -3 reporters: recent samples kept whole, older ones compressed
+# Scheduling of the agent's analysis (a cost saving of the simulator, not a product rule):
+# a supply whose last forecast leaves it well clear of the policy's horizon is analysed
+# again only after REFRESH_DAYS, at once when a reading shows a replacement, and every day
+# once its counted-down cover comes within the horizon plus REFRESH_MARGIN_DAYS.
+REFRESH_DAYS = 3
+REFRESH_MARGIN_DAYS = 10.0
 
 _TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
           "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
@@ -52,7 +58,11 @@ class _AgentSupply:
     daily: dict[dt.date, DailyUse] = field(default_factory=dict)
     percent_per_page: float | None = None
     grams_per_page: float | None = None
-    premature_seen: set[dt.datetime] = field(default_factory=set)
+    last_run_day: int = -10**6
+    # coarse and -3 reporters: the samples their page-counter estimate needs from further
+    # back (first and last of each of the last two cartridges, first at each level step)
+    checkpoints: list[Sample] | None = None
+    changed: bool = True  # a reading since the last run looks like a replacement
 
 
 @dataclass(slots=True)
@@ -64,6 +74,32 @@ class _CentralSupply:
     daily_percent: float | None
     spike: bool
     as_of: dt.datetime
+
+
+def _checkpoint(st: _AgentSupply, sample: Sample, replaced: bool) -> None:
+    """Keep what a coarse or -3 estimate needs from before the recent window."""
+    cps = st.checkpoints
+    assert cps is not None
+    if replaced or not cps:
+        if replaced and st.samples:
+            cps.append(st.samples[-1])  # last sample of the cartridge just removed
+        # keep two cartridges back: the completed one teaches percent per page
+        cps.append(sample)
+        lives = _life_starts(cps)
+        if len(lives) > 2:
+            del cps[:lives[-2]]
+        return
+    prev = st.samples[-1] if st.samples else cps[-1]
+    if sample.remaining_percent != prev.remaining_percent or sample.level_state != prev.level_state:
+        cps.append(sample)  # first sample at a new level step
+
+
+def _life_starts(cps: list[Sample]) -> list[int]:
+    out = [0]
+    for i in range(1, len(cps)):
+        if is_replacement(cps[i - 1], cps[i]):
+            out.append(i)
+    return out
 
 
 def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
@@ -88,13 +124,13 @@ class Pipeline:
         self.keys: dict[tuple[str, str], str] = {}  # (serial, policy key) -> supply id
         for sim in sims:
             per_day = len(sim.report_fracs)
-            days = (LONG_WINDOW_DAYS if sim.report_mode in ("coarse", "some_remaining")
-                    else SHORT_WINDOW_DAYS)
+            coarse = sim.report_mode in ("coarse", "some_remaining")
+            days = RECENT_DAYS + REFRESH_DAYS if coarse else SHORT_WINDOW_DAYS + REFRESH_DAYS
             for i, (sid, s) in enumerate(sim.supplies.items(), start=1):
                 t = _TYPES[s.spec.type]
                 self.agent[(sim.serial, sid)] = _AgentSupply(
                     i, t, SupplyClass.RECEPTACLE if t.is_waste else SupplyClass.CONSUMED,
-                    deque(maxlen=per_day * days))
+                    deque(maxlen=per_day * days), checkpoints=[] if coarse else None)
                 self.keys[(sim.serial, str(i))] = sid
         self.central: dict[tuple[str, str], _CentralSupply] = {}
         self.last_report: dict[str, dt.datetime] = {}
@@ -112,22 +148,52 @@ class Pipeline:
 
     # --- agent side ---------------------------------------------------------------------
 
-    def observe(self, sim: DeviceSim, day: int, outcome: DayOutcome) -> None:
+    def _due_for_run(self, serial: str, sid: str, st: _AgentSupply, day: int, now: dt.datetime,
+                     stock: int) -> bool:
+        if st.changed or day - st.last_run_day >= REFRESH_DAYS:
+            return True
+        c = self.central.get((serial, sid))
+        if c is None or c.days_to_empty is None or not c.daily_percent:
+            return True
+        low = c.days_to_empty_low if c.days_to_empty_low is not None else c.days_to_empty
+        cover = low - (now - c.as_of).total_seconds() / 86400.0 + stock * 100.0 / c.daily_percent
+        horizon = self.settings.lead_days + self.settings.pull_forward_days
+        return cover <= horizon + REFRESH_MARGIN_DAYS
+
+    def observe(self, sim: DeviceSim, day: int, outcome: DayOutcome,
+                links: dict[tuple[str, str], _SupplyLink]) -> None:
         for _at, _count, samples in outcome.readings:
             for sid, sample in samples.items():
-                self.agent[(sim.serial, sid)].samples.append(sample)
+                st = self.agent[(sim.serial, sid)]
+                replaced = bool(st.samples) and is_replacement(st.samples[-1], sample)
+                if replaced:
+                    st.changed = True
+                if st.checkpoints is not None:
+                    _checkpoint(st, sample, replaced)
+                st.samples.append(sample)
         first_at, first_count, _ = outcome.readings[0]
         last_at, last_count, _ = outcome.readings[-1]
         supplies = []
         for sid, s in sim.supplies.items():
             st = self.agent[(sim.serial, sid)]
-            a = analyze(st.samples, supply_type=st.type, supply_class=st.supply_class,
+            if not self._due_for_run(sim.serial, sid, st, day, last_at,
+                                     s.on_hand + links[(sim.serial, sid)].on_order):
+                continue
+            st.last_run_day = day
+            st.changed = False
+            window = (list(st.samples) if st.checkpoints is None else
+                      sorted({x.taken_at: x for x in st.checkpoints + list(st.samples)}.values(),
+                             key=lambda x: x.taken_at))
+            a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
                         catalog=self.catalog, percent_per_page=st.percent_per_page,
                         grams_per_page=st.grams_per_page)
             if a.percent_per_page is not None:
                 st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
+            recent_from = st.samples[0].taken_at.date() + dt.timedelta(days=1)
             for d in a.daily:
-                st.daily[d.day] = d
+                # compressed history smears use over old days: keep only the recent ones
+                if st.checkpoints is None or d.day >= recent_from:
+                    st.daily[d.day] = d
             oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
             for d in [d for d in st.daily if d <= oldest]:
                 del st.daily[d]
@@ -165,6 +231,8 @@ class Pipeline:
     def _ingest(self, summary: wire.Summary) -> None:
         serial = summary.device.serial
         self.last_report[serial] = summary.period_end
+        # a supply not analysed today is left out of the summary, so central keeps its
+        # previous forecast and counts it down from that forecast's time
         for p in summary.supplies:
             sid = self.keys[(serial, str(p.index))]
             self.central[(serial, sid)] = _CentralSupply(

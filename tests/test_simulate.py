@@ -1,0 +1,211 @@
+"""The fleet simulator: hand-computed outcomes, determinism, the threshold baseline, fleet-file
+errors and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+
+import pytest
+
+from asr_agent.errors import ConfigError
+from asr_central.cli import main as central_main
+from asr_central.simulate.fleet import parse_fleet
+from asr_central.simulate.loop import simulate
+from asr_central.simulate.report import JSON_KEYS, summarize
+
+# One mono printer reporting exact grams, no noise, the same use every day of the week.
+STEADY = """\
+start: 2027-01-04
+days: 150
+seed: 1
+shipping_days: [3, 3]
+lead_days: 21
+supply_days: 30
+sites:
+  - id: hq
+    contact: facilities@hq.example
+    devices:
+      - serial: STEADY-1
+        report: tenths_of_grams
+        report_every_hours: 4
+        supplies:
+          - {id: black, type: toner, color: black, part_number: P-1000, capacity_g: 1000, level_pct: 100}
+        usage:
+          grams_per_day: {black: 10}
+          weekly: [1, 1, 1, 1, 1, 1, 1]
+          noise: 0
+"""
+
+
+def test_steady_printer_orders_on_the_day_the_arithmetic_says() -> None:
+    """1000 g at 10 g/day: 1 % a day, empty at exactly day 100.
+
+    The last reading of day d is at 20:00, so the agent sees 100 - d - 20/24 % left. The
+    forecast's interval on a noise-free series is its drift allowance alone (the module's
+    documented 12 %), so the conservative days to empty are left / 1.12; the policy runs at
+    23:59 and counts down the 3 h 59 min since that reading. The supply is due on the first
+    day that cover falls within the 21-day lead time; one unit covers 30 days (0.3 units).
+    """
+    from asr_agent.forecast import _DRIFT  # the interval's floor on a perfectly steady series
+
+    silence = (3 * 60 + 59) / 1440
+    order_day = next(d for d in range(150)
+                     if (100 - d - 20 / 24) / (1 + _DRIFT) - silence <= 21)
+    assert order_day == 76  # the same figure worked out on paper
+    result = simulate(parse_fleet(STEADY), "asr")
+    summary = summarize(result)
+    assert [p.created_day for p in result.parcels] == [order_day]
+    assert [p.arrive_day for p in result.parcels] == [order_day + 3]
+    assert [(ln.supply_id, ln.quantity) for p in result.parcels for ln in p.lines] == [
+        ("black", math.ceil(0.01 * 30))]
+    assert summary["shipments"] == 1
+    assert summary["units_installed"] == 1
+    assert [i.day for i in result.devices[0].installs] == [pytest.approx(100.0)]
+    assert summary["stockout_supply_days"] == 0
+    assert summary["units_on_hand_at_end"] == 0
+    # on hand from the morning of day 79 to the install on day 100: 21 of 150 days
+    assert summary["mean_units_on_hand"] == pytest.approx(21 / 150, abs=1e-4)
+
+
+def test_threshold_baseline_orders_at_twenty_percent_on_the_steady_printer() -> None:
+    # 100 - d - 20/24 <= 20  first holds on day 80; the parcel arrives on day 83
+    order_day = next(d for d in range(150) if 100 - d - 20 / 24 <= 20)
+    result = simulate(parse_fleet(STEADY), "threshold", threshold_pct=20)
+    assert [(p.created_day, p.arrive_day) for p in result.parcels] == [(order_day, order_day + 3)]
+    assert summarize(result)["stockout_supply_days"] == 0
+
+
+NOISY = """\
+start: 2027-01-04
+days: 120
+seed: {seed}
+shipping_days: [2, 5]
+sites:
+  - id: s
+    contact: c@s.example
+    devices:
+      - serial: N-1
+        supplies:
+          - {{id: black, type: toner, color: black, capacity_g: 250, level_pct: 80}}
+          - {{id: waste, type: waste_toner, capacity_g: 600, level_pct: 90}}
+        usage: {{grams_per_day: {{black: 6}}, noise: 0.3}}
+"""
+
+
+def test_same_seed_same_json_and_other_seed_other_consumption() -> None:
+    a = summarize(simulate(parse_fleet(NOISY.format(seed=7)), "asr"))
+    b = summarize(simulate(parse_fleet(NOISY.format(seed=7)), "asr"))
+    c = summarize(simulate(parse_fleet(NOISY.format(seed=8)), "asr"))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a["grams_used"] != c["grams_used"]
+
+
+HEAVY = """\
+start: 2027-01-04
+days: 120
+seed: 3
+shipping_days: [4, 6]
+sites:
+  - id: print-room
+    contact: ops@print.example
+    devices:
+      - serial: HEAVY-1
+        model: Xerox PrimeLink C9070
+        supplies:
+          - {id: black, type: toner, color: black, part_number: HVY-K, capacity_g: 250, level_pct: 100}
+        usage:
+          grams_per_day: {black: 40}
+          noise: 0.1
+          weekly: [1, 1, 1, 1, 1, 0.5, 0]
+"""
+
+
+def test_threshold_runs_out_on_a_heavy_printer_where_asr_does_not() -> None:
+    """40 g/day on a 250 g toner: 20 % is about a day and a quarter of printing, less than
+    the 4-6 days a parcel takes, so ordering at 20 % must run dry; ASR orders weeks ahead."""
+    fleet = parse_fleet(HEAVY)
+    threshold = summarize(simulate(fleet, "threshold"))
+    asr = summarize(simulate(fleet, "asr"))
+    assert threshold["stockout_supply_days"] > 0
+    assert threshold["stockout_events"] > 0
+    assert asr["stockout_supply_days"] == 0
+
+
+def test_premature_replacements_are_counted_and_flagged_by_consumption() -> None:
+    text = STEADY.replace("report: tenths_of_grams", "report: tenths_of_grams\n"
+                          "        replace_at_pct: 30").replace("days: 150", "days: 200")
+    result = simulate(parse_fleet(text), "asr")
+    summary = summarize(result)
+    assert summary["premature_replacements"] >= 1
+    assert summary["premature_flagged"] == summary["premature_replacements"]
+
+
+def _error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_fleet(textwrap.dedent(text), source="fleet.yaml")
+    return info.value
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+def test_unknown_key_names_line_and_key() -> None:
+    text = STEADY.replace("noise: 0", "noize: 0")
+    err = _error(text)
+    assert err.line == _line_of(text, "noize")
+    assert err.key == "sites[0].devices[0].usage.noize"
+    assert "fleet.yaml:" in str(err) and "unknown key" in str(err)
+
+
+def test_negative_capacity_names_line_and_key() -> None:
+    text = STEADY.replace("capacity_g: 1000", "capacity_g: -5")
+    err = _error(text)
+    assert err.line == _line_of(text, "capacity_g: -5")
+    assert err.key == "sites[0].devices[0].supplies[0].capacity_g"
+    assert "greater than 0" in str(err)
+
+
+def test_unknown_supply_id_in_usage_names_line_and_key() -> None:
+    text = STEADY.replace("grams_per_day: {black: 10}", "grams_per_day: {black: 10, cyan: 3}")
+    err = _error(text)
+    assert err.line == _line_of(text, "cyan: 3")
+    assert err.key == "sites[0].devices[0].usage.grams_per_day.cyan"
+    assert "unknown supply id 'cyan'" in str(err)
+
+
+def test_overlapping_events_of_one_type_name_line_and_key() -> None:
+    text = STEADY + textwrap.indent(textwrap.dedent("""\
+        events:
+          - {type: spike, start: 2027-02-01, days: 10, factor: 3}
+          - {type: offline, start: 2027-02-03, days: 5}
+          - {type: spike, start: 2027-02-08, days: 2, factor: 2}
+        """), " " * 8)
+    err = _error(text)
+    assert err.line == _line_of(text, "start: 2027-02-08")
+    assert err.key == "sites[0].devices[0].events[2].start"
+    assert "overlaps" in str(err)
+
+
+def test_cli_json_has_every_promised_key_and_html_is_self_contained(
+        tmp_path, capsys) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(STEADY, encoding="utf-8")
+    report = tmp_path / "report.html"
+    assert central_main(["simulate", str(path), "--policy", "threshold", "--json",
+                         "--html", str(report)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(JSON_KEYS) <= set(data)
+    assert data["policy"] == "threshold" and data["devices"] == 1 and data["days"] == 150
+    page = report.read_text(encoding="utf-8")
+    assert "<svg" in page and "STEADY-1" in page
+    assert "<script" not in page and "<link" not in page and "src=" not in page
+
+
+def test_cli_reports_a_bad_fleet_file_with_its_line(tmp_path, capsys) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(STEADY.replace("capacity_g: 1000", "capacity_g: -5"), encoding="utf-8")
+    assert central_main(["simulate", str(path)]) == 2
+    assert f"{path}:{_line_of(STEADY, 'capacity_g')}:" in capsys.readouterr().err
