@@ -1,11 +1,12 @@
 """The product's own code, called in process for the simulator: agent consumption and forecast,
-the wire summary, central's policy and alert rules. The simulator's only door into product rules.
+the agent's summary builder, the wire format, central's policy and alert rules. The simulator's only door into product rules.
 
 Each day a device reported, each supply's recent samples go through the agent's
 `consumption.analyze` (a short window: yesterday and today, longer for coarse and -3
 reporters whose estimate needs the last step), the daily use it measures is kept per day,
 and `forecast.forecast` runs over the last FORECAST_DAYS of it, as the agent would from its
-store. The device's summary goes out and back through the wire format's dict form, and
+store. The device's summary (asr_agent.summary) goes out and back through the wire
+format's dict form, and
 central's view of each supply is what the decoded summary says. The policy runs once per
 simulated day over every supply; the alert rules run once per day over every device.
 """
@@ -19,9 +20,12 @@ from typing import TYPE_CHECKING
 
 from asr_agent import wire
 from asr_agent.catalog import CatalogEntry, SupplyCatalog
-from asr_agent.consumption import PREMATURE_REPLACEMENT, DailyUse, analyze, is_replacement
-from asr_agent.forecast import forecast
-from asr_agent.records import Sample, SupplyClass, SupplyType
+from asr_agent.consumption import (
+    PREMATURE_REPLACEMENT, DailyUse, SupplyAnalysis, analyze, is_replacement,
+)
+from asr_agent.forecast import Forecast, forecast
+from asr_agent.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
+from asr_agent.summary import build_summary
 from asr_central.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.policy import (
     PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
@@ -140,8 +144,6 @@ class Pipeline:
         self.spike_alerts = 0
         self._active: set[str] = set()
         self.placeholders: tuple[str, ...] = (
-            "summary building: the wire Summary is assembled in the simulator from the agent's "
-            "analysis and forecast (asr_agent.summary not available)",
             "central ingest: summaries go through the wire dict form but not through "
             "asr_central.store.summaries (no SQLite per summary)",
         )
@@ -173,7 +175,9 @@ class Pipeline:
                 st.samples.append(sample)
         first_at, first_count, _ = outcome.readings[0]
         last_at, last_count, _ = outcome.readings[-1]
-        supplies = []
+        supplies: list[Supply] = []
+        analyses: dict[int, SupplyAnalysis] = {}
+        forecasts: dict[int, Forecast] = {}
         for sid, s in sim.supplies.items():
             st = self.agent[(sim.serial, sid)]
             if not self._due_for_run(sim.serial, sid, st, day, last_at,
@@ -204,26 +208,28 @@ class Pipeline:
                          remaining=a.remaining_percent, now=last_at,
                          supply_class=st.supply_class, window_days=FORECAST_DAYS)
             last = st.samples[-1]
-            supplies.append(wire.SupplySummary(
-                index=st.index, type=st.type, supply_class=st.supply_class,
-                color=s.spec.color, level=last.level, level_state=last.level_state,
-                remaining_percent=a.remaining_percent,
-                grams_used=None, daily_grams=f.daily_grams, daily_percent=f.daily_percent,
-                days_to_empty=f.days_to_empty, days_to_empty_low=f.days_to_empty_low,
-                days_to_empty_high=f.days_to_empty_high, forecast_status=f.status,
-                part_number=last.part_number, cartridge_serial=last.cartridge_serial,
-                spike=f.spike, grams_estimated=a.grams_basis not in (None, "measured")))
+            analyses[st.index] = a
+            forecasts[st.index] = f
+            supplies.append(Supply(
+                index=st.index, description=f"{s.spec.color or ''} {s.spec.type}".strip(),
+                type=st.type, supply_class=st.supply_class, color=s.spec.color,
+                unit=last.unit, max_capacity=last.max_capacity, level=last.level,
+                remaining_percent=last.remaining_percent, level_state=last.level_state,
+                part_number=last.part_number, cartridge_serial=last.cartridge_serial))
         agent_id = f"sim-agent-{sim.site.id}"
         seq = self.sequence.get(agent_id, 0) + 1
         self.sequence[agent_id] = seq
         period_start = dt.datetime.combine(last_at.date(), dt.time(), tzinfo=dt.UTC)
-        summary = wire.Summary(
-            agent_id=agent_id, site_id=sim.site.id, contact=sim.site.contact, sequence=seq,
-            idempotency_key=wire.idempotency_key(agent_id, sim.serial, period_start, last_at),
-            period_start=period_start, period_end=last_at,
-            device=wire.DeviceIdentity(sim.serial, "xerox", sim.spec.model, True),
-            device_state=wire.DeviceState.OK, supplies=tuple(supplies),
-            page_counters=wire.PageCounters(first_count, last_count))
+        reading = Reading(host="127.0.0.1", port=161, taken_at=last_at,
+                          device=Device("1.3.6.1.4.1.253.8.62.1.1", sim.spec.model, sim.serial,
+                                        "xerox", sim.spec.model, True),
+                          supplies=tuple(supplies), page_count=last_count)
+        # the period ends just after the last reading, so a replacement seen in it counts
+        summary = build_summary(
+            agent_id=agent_id, site_id=sim.site.id, contact=sim.site.contact, reading=reading,
+            period_start=period_start, period_end=last_at + dt.timedelta(microseconds=1),
+            sequence=seq, analyses=analyses, forecasts=forecasts, page_count_start=first_count,
+            mask_ip_addresses=True)
         self._ingest(wire.Summary.from_dict(summary.to_dict()))
 
     # --- central side -------------------------------------------------------------------
