@@ -99,6 +99,7 @@ class Fleet(_Strict):
     shipping_days: tuple[int, int] = (2, 5)
     lead_days: int | None = Field(default=None, ge=0)
     supply_days: int | None = Field(default=None, gt=0)
+    pull_forward_days: float | None = Field(default=None, ge=0)
     sites: tuple[SiteSpec, ...] = Field(min_length=1)
 
     def devices(self) -> list[tuple[SiteSpec, DeviceSpec]]:

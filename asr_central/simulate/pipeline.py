@@ -121,7 +121,9 @@ class Pipeline:
     def __init__(self, fleet: Fleet, sims: list[DeviceSim]) -> None:
         self.settings = PolicySettings(
             **{k: float(v) for k, v in (("lead_days", fleet.lead_days),
-                                         ("supply_days", fleet.supply_days)) if v is not None})
+                                         ("supply_days", fleet.supply_days),
+                                         ("pull_forward_days", fleet.pull_forward_days))
+               if v is not None})
         self.sims = sims
         self.catalog = fleet_catalog(sims)
         self.agent: dict[tuple[str, str], _AgentSupply] = {}
