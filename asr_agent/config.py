@@ -253,6 +253,7 @@ class CentralConfig(_Section):
     timeout_s: PositiveFloat = 10.0
     mask_ip_addresses: bool = False
     batch_size: PositiveInt = 50
+    summary_interval_min: PositiveFloat = 60.0
 
 
 class OutboxConfig(_Section):

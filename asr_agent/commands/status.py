@@ -31,19 +31,16 @@ def collect(store: Store, *, now: datetime, catalog: SupplyCatalog | None, tz: t
             premature_threshold_pct: float = 10.0, min_span_h: float = 24.0,
             min_readings: int = 2) -> list[dict[str, Any]]:
     """Every device in the store with its supplies analysed and forecast at `now`."""
-    from asr_agent.consumption import analyze
-    from asr_agent.forecast import forecast
+    from asr_agent.insight import Settings, device_insights
 
+    settings = Settings(premature_threshold_pct=premature_threshold_pct, min_span_h=min_span_h,
+                        min_readings=min_readings, tz=tz)
     out = []
     for dev in store.devices():
         supplies = []
+        insights = device_insights(store, dev.serial, now=now, settings=settings, catalog=catalog)
         for sup in store.supplies_of(dev.serial):
-            samples = store.samples_for(dev.serial, sup.index)
-            a = analyze(samples, supply_type=sup.type, supply_class=sup.supply_class, catalog=catalog,
-                        premature_threshold_pct=premature_threshold_pct, tz=tz)
-            f = forecast(a.daily, remaining=a.remaining_percent, now=now.astimezone(tz),
-                         supply_class=sup.supply_class, min_span_h=min_span_h, min_readings=min_readings,
-                         readings=a.readings, span_h=a.span_h)
+            a, f = insights[sup.index].analysis, insights[sup.index].forecast
             latest = sup.latest
             flags = [f.kind for f in a.flags]
             if f.spike:

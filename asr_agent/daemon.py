@@ -1,0 +1,498 @@
+"""The running agent: the scheduler that decides when things happen, and the jobs it runs.
+
+    discover (at start, then daily) ──► known printers (store)
+    poll (every 15 min ± jitter) ─────► readings ─► store ─► device state
+    summarize (after each poll round, per device per period) ─► signed summary ─► outbox
+    uplink (after summarize) ─────────► outbox drained to central
+    update check (daily, when a channel is chosen)
+
+Every job is coalesced and runs one instance at a time; the store, the SNMP client and
+the HTTP client are opened once here and closed at shutdown. The clock is injected so
+the demo can run weeks of printing in minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from asr_agent import __version__
+from asr_agent.config import AgentConfig, load_config, to_snmp_credential
+from asr_agent.device_state import DeviceState, Health, PollOutcome, StatePolicy, observe
+from asr_agent.errors import AsrError, ConfigError, NotAPrinter, SnmpError, SnmpTimeout
+from asr_agent.logs import event, setup_logging
+from asr_agent.metrics import AgentMetrics
+from asr_agent.paths import AgentPaths
+from asr_agent.records import Reading
+
+log = logging.getLogger("asr.daemon")
+
+Clock = Callable[[], datetime]
+POLL_CONCURRENCY = 32
+STOP_DEADLINE_S = 20.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Target:
+    """Where and how to poll one printer; the serial is learned at the first answer."""
+
+    host: str
+    port: int
+    credentials: tuple[str, ...]
+    serial: str | None = None
+    working_credential: str | None = None
+    last_reading: Reading | None = None
+    health: Health = field(default_factory=Health)
+
+
+@dataclass
+class JobRecord:
+    last_run: datetime | None = None
+    last_outcome: str | None = None
+
+
+def _secret_values(cfg: AgentConfig) -> list[str]:
+    values: list[str] = []
+    for cred in cfg.snmp.credentials.values():
+        for secret in (cred.community, cred.auth_key, cred.priv_key):
+            if secret is not None:
+                values.append(secret.reveal())
+    if cfg.status_page.password is not None:
+        values.append(cfg.status_page.password.reveal())
+    return values
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about readiness; silent when not under systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), address)
+
+
+class AgentDaemon:
+    """Owns the agent's long-lived resources and its scheduled jobs."""
+
+    def __init__(self, cfg: AgentConfig, paths: AgentPaths, *, config_path: Path | None = None,
+                 clock: Clock = utc_now, loopback_only: bool = False,
+                 status_port: int | None = None) -> None:
+        self.cfg = cfg
+        self.paths = paths
+        self.config_path = config_path
+        self.clock = clock
+        self.loopback_only = loopback_only
+        self.status_port = status_port
+        self.metrics = AgentMetrics()
+        self.targets: dict[tuple[str, int], Target] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self.started_at: datetime | None = None
+        self.stopping = asyncio.Event()
+        self.last_summary_end: dict[str, datetime] = {}
+        self.insights: dict[str, dict[int, Any]] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._store: Any = None
+        self._snmp: Any = None
+        self._uplink: Any = None
+        self._status_server: Any = None
+        self._lock_file: Any = None
+        self._catalog: Any = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+    @property
+    def status_urls(self) -> list[str]:
+        return self._status_server.urls if self._status_server is not None else []
+
+    async def start(self) -> None:
+        from filelock import FileLock, Timeout
+
+        from asr_agent.catalog import load_catalog
+        from asr_agent.snmp import SnmpClient
+        from asr_agent.store import Store
+
+        data_dir = self.paths.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_file = FileLock(str(data_dir / "agent.lock"))
+        try:
+            self._lock_file.acquire(timeout=0)
+        except Timeout:
+            raise AsrError(f"another asr-agent already runs on {data_dir} (lock {data_dir / 'agent.lock'})") from None
+        self.started_at = self.clock()
+        self._store = Store.in_dir(data_dir)
+        self._catalog = load_catalog(self.cfg.consumption.supply_catalog)
+        self._snmp = SnmpClient(timeout=self.cfg.snmp.timeout_s, retries=self.cfg.snmp.retries)
+        self._rebuild_targets()
+        self._open_uplink()
+        if self.cfg.status_page.enabled:
+            await self._start_status_page()
+        self._scheduler = AsyncIOScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone=UTC)
+        self._schedule_jobs(first_run=True)
+        self._scheduler.start()
+        event(log, logging.INFO, "agent started", version=__version__,
+              config=self.config_path or "built-in defaults", data=data_dir,
+              log=self.cfg.logging.file or "stderr/journal",
+              status=" ".join(self.status_urls) or "off", targets=len(self.targets))
+        sd_notify("READY=1\nSTATUS=polling printers")
+
+    async def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
+        """Let running jobs finish (up to the deadline), then close everything opened."""
+        sd_notify("STOPPING=1")
+        if self._scheduler is not None:
+            self._scheduler.pause()
+            running = [t for t in asyncio.all_tasks() if t.get_name().startswith("asr-job-")]
+            if running:
+                _, late = await asyncio.wait(running, timeout=deadline_s)
+                for task in late:
+                    task.cancel()
+                    log.warning("job %s cut at the shutdown deadline", task.get_name())
+                if late:
+                    await asyncio.wait(late, timeout=2)
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._status_server is not None:
+            await self._status_server.stop()
+            self._status_server = None
+        if self._uplink is not None:
+            self._uplink.close()
+            self._uplink = None
+        if self._snmp is not None:
+            self._snmp.close()
+            self._snmp = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._lock_file is not None:
+            self._lock_file.release()
+            with contextlib.suppress(OSError):
+                Path(self._lock_file.lock_file).unlink()
+            self._lock_file = None
+        event(log, logging.INFO, "agent stopped")
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.stop()
+
+    def reload(self) -> bool:
+        """SIGHUP: take a new config if it is valid; keep the old one otherwise."""
+        if self.config_path is None:
+            log.warning("reload asked, but the agent runs on built-in defaults: nothing to reload")
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("new config refused, the old one stays in force: %s", exc)
+            return False
+        self.cfg = new
+        setup_logging(level=new.logging.level, log_file=new.logging.file,
+                      secrets=_secret_values(new))
+        self._rebuild_targets()
+        if self._uplink is not None:
+            self._uplink.close()
+        self._open_uplink()
+        if self._scheduler is not None:
+            self._schedule_jobs(first_run=False)
+        event(log, logging.INFO, "config reloaded", config=self.config_path, targets=len(self.targets))
+        return True
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _rebuild_targets(self) -> None:
+        """Explicit hosts from the config, plus printers known from discovery and the store."""
+        old = self.targets
+        fresh: dict[tuple[str, int], Target] = {}
+        for host in self.cfg.targets.hosts:
+            key = (host.host, host.port)
+            fresh[key] = old.get(key) or Target(host.host, host.port, tuple(host.credentials))
+            fresh[key].credentials = tuple(host.credentials)
+        for key, target in old.items():
+            if key not in fresh and target.serial is not None and self._known_range(target.host):
+                fresh[key] = target
+        self.targets = fresh
+
+    def _known_range(self, host: str) -> bool:
+        import ipaddress
+
+        address = ipaddress.ip_address(host)
+        return any(address in ipaddress.ip_network(r.cidr, strict=False) for r in self.cfg.targets.ranges)
+
+    def _open_uplink(self) -> None:
+        from asr_agent.uplink import AgentIdentity, Uplink, UplinkSettings
+
+        self._uplink = None
+        identity = AgentIdentity.load(self.paths.key_dir)
+        url = self.cfg.central.url or (identity.central_url if identity else None)
+        if identity is None or url is None:
+            return
+        cfg_central = self.cfg.central.model_copy(update={"url": url})
+        self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store, sleep=time.sleep)
+
+    async def _start_status_page(self) -> None:
+        from asr_agent.status.app import create_status_app
+        from asr_agent.status.server import StatusServer, check_binds
+        from asr_agent.status.snapshot import DaemonStatusSource
+
+        page = self.cfg.status_page
+        check_binds(page.bind, allow_remote=page.allow_remote, tls=page.tls_cert is not None,
+                    password=page.password is not None)
+        source = DaemonStatusSource(self)
+        app = create_status_app(source, metrics=self.metrics, poll_now=self.poll_now)
+        port = self.status_port if self.status_port is not None else page.port
+        self._status_server = StatusServer(app, page.bind, port,
+                                           tls_cert=str(page.tls_cert) if page.tls_cert else None,
+                                           tls_key=str(page.tls_key) if page.tls_key else None)
+        await self._status_server.start()
+
+    def _schedule_jobs(self, *, first_run: bool) -> None:
+        assert self._scheduler is not None
+        now = datetime.now(UTC)
+        poll = self.cfg.poll
+        jobs = [
+            ("discover", self.discover, timedelta(hours=self.cfg.discovery.interval_h), 0),
+            ("poll", self.poll_round, timedelta(minutes=poll.interval_min), poll.jitter_s),
+        ]
+        if self.cfg.update.channel != "off":
+            jobs.append(("update", self.check_update, timedelta(hours=self.cfg.update.check_interval_h), 600))
+        for job_id, func, every, jitter in jobs:
+            first = now + timedelta(seconds=1) if first_run else None
+            self._scheduler.add_job(
+                self._wrapped(job_id, func), "interval", seconds=every.total_seconds(),
+                jitter=jitter or None, id=job_id, name=job_id, replace_existing=True,
+                next_run_time=first)
+        if self.cfg.update.channel == "off" and self._scheduler.get_job("update"):
+            self._scheduler.remove_job("update")
+
+    def _wrapped(self, job_id: str, func: Callable[[], Any]) -> Callable[[], Any]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                task.set_name(f"asr-job-{job_id}")
+            record = self.jobs.setdefault(job_id, JobRecord())
+            record.last_run = self.clock()
+            try:
+                await func()
+                record.last_outcome = "ok"
+            except asyncio.CancelledError:
+                record.last_outcome = "cut at shutdown"
+                raise
+            except Exception as exc:  # one failed run must not stop the schedule
+                record.last_outcome = f"error: {exc}"
+                log.exception("job %s failed", job_id)
+
+        return run
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        if self._scheduler is None:
+            return {}
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def discover(self) -> None:
+        from asr_agent.discovery import discover_configured
+
+        if not self.cfg.targets.ranges:
+            return
+        result = await discover_configured(self.cfg, loopback_only=self.loopback_only, client=self._snmp)
+        for refusal in result.refused:
+            log.warning("discovery refused a target: %s", refusal)
+        for printer in result.printers:
+            key = (printer.host, printer.port)
+            target = self.targets.get(key) or Target(printer.host, printer.port, (printer.credential,))
+            target.serial = printer.serial or printer.identity
+            target.working_credential = printer.credential
+            # The same printer on a new address replaces its old target (DHCP moved it).
+            for other_key, other in list(self.targets.items()):
+                if other_key != key and other.serial == target.serial:
+                    del self.targets[other_key]
+            self.targets[key] = target
+        event(log, logging.INFO, "discovery done", printers=len(result.printers),
+              non_printers=result.non_printers, silent=result.silent, swept=result.swept)
+
+    async def poll_now(self) -> None:
+        if self._scheduler is not None and self._scheduler.get_job("poll"):
+            self._scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
+
+    async def poll_round(self) -> None:
+        limit = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(target: Target) -> Reading | None:
+            async with limit:
+                return await self._poll_target(target)
+
+        readings = [r for r in await asyncio.gather(*(one(t) for t in list(self.targets.values())))
+                    if r is not None]
+        await self.summarize_and_send(readings)
+
+    async def _poll_target(self, target: Target) -> Reading | None:
+        from asr_agent.poller import poll_printer
+
+        names = ([target.working_credential] if target.working_credential else []) + [
+            n for n in target.credentials if n != target.working_credential]
+        started = time.perf_counter()
+        self.metrics.polls.inc()
+        reading: Reading | None = None
+        missed = False
+        for name in names:
+            if name not in self.cfg.snmp.credentials:
+                log.error("target %s:%s names credential %r, which the config does not define",
+                          target.host, target.port, name)
+                continue
+            try:
+                reading = await poll_printer(self._snmp, target.host, target.port,
+                                             to_snmp_credential(name, self.cfg), now=self.clock(),
+                                             previous=target.last_reading)
+                target.working_credential = name
+                break
+            except SnmpTimeout:
+                missed = True
+                self.metrics.snmp_errors.labels("timeout").inc()
+            except NotAPrinter as exc:
+                self.metrics.snmp_errors.labels("not_a_printer").inc()
+                log.warning("%s:%s is not a printer: %s", target.host, target.port, exc)
+                return None
+            except SnmpError as exc:
+                self.metrics.snmp_errors.labels(type(exc).__name__).inc()
+                log.warning("poll of %s:%s failed: %s", target.host, target.port, exc)
+        self.metrics.poll_duration.observe(time.perf_counter() - started)
+        outcome = PollOutcome.ANSWERED if reading is not None else (
+            PollOutcome.MISSED if missed else None)
+        if outcome is None:
+            return None
+        self._record_health(target, outcome)
+        if reading is None:
+            return None
+        serial = reading.device.serial or target.serial
+        if serial is None:
+            log.warning("%s:%s answers without a serial number; it is polled but not stored",
+                        target.host, target.port)
+            return None
+        target.serial = serial
+        target.last_reading = reading
+        await asyncio.to_thread(self._store.record_reading, reading)
+        return reading
+
+    def _record_health(self, target: Target, outcome: PollOutcome) -> None:
+        policy = StatePolicy.from_config(self.cfg.device_state)
+        target.health, transition = observe(target.health, outcome, self.clock(), policy)
+        if transition is None or target.serial is None:
+            return
+        with contextlib.suppress(AsrError):
+            self._store.set_device_state(target.serial, transition.new.value,
+                                         consecutive_misses=target.health.consecutive_misses)
+        level = logging.WARNING if transition.raise_alarm else logging.INFO
+        event(log, level, f"printer {transition.new.value}", serial=target.serial,
+              address=f"{target.host}:{target.port}", reason=transition.reason)
+
+    async def summarize_and_send(self, readings: list[Reading]) -> None:
+        await asyncio.to_thread(self._summarize, readings)
+        if self._uplink is not None:
+            await asyncio.to_thread(self._deliver)
+
+    def _summarize(self, readings: list[Reading]) -> None:
+        from asr_agent.insight import Settings, device_insights
+        from asr_agent.signing import load_or_create
+        from asr_agent.summary import build_summary
+        from asr_agent.uplink import AgentIdentity, queue_summary
+        from asr_agent.wire import DeviceState as WireState
+
+        now = self.clock()
+        settings = Settings.from_config(self.cfg)
+        identity = AgentIdentity.load(self.paths.key_dir)
+        key = load_or_create(self.paths.key_dir) if identity is not None else None
+        period = timedelta(minutes=self.cfg.central.summary_interval_min)
+        contact = self.cfg.site.contact.email if self.cfg.site.contact else None
+        for reading in readings:
+            serial = reading.device.serial
+            if serial is None:
+                continue
+            insights = device_insights(self._store, serial, now=now, settings=settings,
+                                       catalog=self._catalog)
+            self.insights[serial] = insights
+            start = self.last_summary_end.get(serial)
+            if start is None:
+                self.last_summary_end[serial] = now
+                continue  # the first period starts at the first reading
+            if identity is None or key is None or now - start < period:
+                continue
+            state = self._store.device(serial)
+            summary = build_summary(
+                agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
+                reading=reading, period_start=start, period_end=now,
+                sequence=self._store.next_sequence(),
+                device_state=WireState(state.state) if state else WireState.OK,
+                analyses={i: s.analysis for i, s in insights.items()},
+                forecasts={i: s.forecast for i, s in insights.items()},
+                mask_ip_addresses=self.cfg.central.mask_ip_addresses)
+            queue_summary(self._store, summary, key)
+            self.last_summary_end[serial] = now
+
+    def _deliver(self) -> None:
+        from asr_agent.signing import load_or_create
+        from asr_agent.uplink import AgentIdentity, bound_outbox
+
+        assert self._uplink is not None
+        dropped = bound_outbox(self._store, self.clock(), self.cfg.outbox.max_age_days)
+        if dropped:
+            log.warning("outbox over its bound: %d old summaries dropped (cartridge events kept)", dropped)
+        report = self._uplink.drain()
+        if report.accepted:
+            self.metrics.summaries_sent.inc(report.accepted)
+        identity = AgentIdentity.load(self.paths.key_dir)
+        if report.remaining == 0 and identity is not None and identity.retiring_key_ids:
+            with contextlib.suppress(AsrError):
+                self._uplink.retire_drained_keys(identity, load_or_create(self.paths.key_dir),
+                                                 self.paths.key_dir)
+
+    async def check_update(self) -> None:
+        from asr_agent.updater import Updater
+
+        updater = Updater(channel=self.cfg.update.channel, state_dir=self.paths.data_dir / "update",
+                          install_root=self.paths.data_dir / "versions", url=self.cfg.update.url)
+        result = await asyncio.to_thread(updater.check)
+        event(log, logging.INFO, "update check", channel=self.cfg.update.channel, result=result)
+
+
+def run_daemon(config_path: Path | None, *, clock: Clock = utc_now) -> int:
+    """`asr-agent run`: load the config, set up logging, run until SIGTERM/SIGINT."""
+    from asr_agent.config import default_config
+
+    cfg = load_config(config_path) if config_path is not None else default_config()
+    paths = cfg.paths(config_file=config_path)
+    setup_logging(level=cfg.logging.level, log_file=cfg.logging.file, secrets=_secret_values(cfg))
+    daemon = AgentDaemon(cfg, paths, config_path=config_path, clock=clock)
+    asyncio.run(daemon.run_until_signalled())
+    return 0

@@ -1,0 +1,134 @@
+"""Builds the status page's snapshot from the running daemon: the store (read-only), the
+insights of the last poll round, the scheduler's next runs and the uplink's health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from asr_agent import __version__
+from asr_agent.status.model import (
+    AgentView, DeviceView, JobView, LevelPoint, StatusSnapshot, SupplyHistory, SupplyView, UplinkView,
+)
+
+if TYPE_CHECKING:
+    from asr_agent.daemon import AgentDaemon
+
+HISTORY_SHOWN = timedelta(days=60)
+# Central unreachable this long with summaries waiting makes /healthz say 503.
+UPLINK_STALE = timedelta(hours=24)
+
+
+def _iso(moment: datetime | float | None) -> str | None:
+    if moment is None:
+        return None
+    if isinstance(moment, (int, float)):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _supply_flags(insight: Any) -> tuple[str, ...]:
+    flags = {f.kind for f in insight.analysis.flags}
+    if insight.forecast.spike:
+        flags.add("spike")
+    return tuple(sorted(flags))
+
+
+class DaemonStatusSource:
+    """The status page's view of a running AgentDaemon."""
+
+    def __init__(self, daemon: AgentDaemon) -> None:
+        self.daemon = daemon
+
+    def snapshot(self) -> StatusSnapshot:
+        d = self.daemon
+        store = d.store
+        devices: list[DeviceView] = []
+        addresses = {t.serial: f"{t.host}:{t.port}" for t in d.targets.values() if t.serial}
+        readings = {t.serial: t.last_reading for t in d.targets.values() if t.serial}
+        for dev in store.devices() if store is not None else []:
+            insights = d.insights.get(dev.serial, {})
+            supplies = []
+            for s in store.supplies_of(dev.serial):
+                insight = insights.get(s.index)
+                latest = s.latest
+                fc = insight.forecast if insight else None
+                supplies.append(SupplyView(
+                    index=s.index, description=s.description, type=s.type.wire_name,
+                    supply_class=s.supply_class.wire_name, color=s.color,
+                    remaining_percent=latest.remaining_percent if latest else None,
+                    level_state=latest.level_state.value if latest else "unknown",
+                    days_to_empty=fc.days_to_empty if fc else None,
+                    days_to_empty_low=fc.days_to_empty_low if fc else None,
+                    days_to_empty_high=fc.days_to_empty_high if fc else None,
+                    daily_grams=fc.daily_grams if fc else None,
+                    forecast_status=fc.status if fc else None,
+                    forecast_reason=fc.reason if fc else None,
+                    part_number=s.part_number,
+                    flags=_supply_flags(insight) if insight else ()))
+            reading = readings.get(dev.serial)
+            flags = sorted({f for s in supplies for f in s.flags if f != "spike"})
+            devices.append(DeviceView(
+                serial=dev.serial, vendor=dev.vendor, model=dev.model,
+                address=addresses.get(dev.serial) or (f"{dev.host}:{dev.port}" if dev.host else None),
+                state=dev.state, asr_compatible=dev.asr_compatible, last_poll=_iso(dev.last_seen),
+                page_count=reading.page_count if reading else None,
+                supplies=tuple(supplies), flags=tuple(flags)))
+        uplink = d._uplink
+        depth = store.outbox_depth() if store is not None else 0
+        from asr_agent.uplink import AgentIdentity
+
+        enrolled = AgentIdentity.load(d.paths.key_dir) is not None
+        uplink_view = UplinkView(
+            central_url=d.cfg.central.url, enrolled=enrolled,
+            last_success=_iso(uplink.last_success) if uplink else None,
+            last_error=uplink.last_error if uplink else None, last_error_at=None,
+            outbox_depth=depth)
+        next_runs = d.next_runs()
+        jobs = tuple(JobView(job_id, _iso(next_runs.get(job_id)),
+                             _iso(d.jobs[job_id].last_run) if job_id in d.jobs else None,
+                             d.jobs[job_id].last_outcome if job_id in d.jobs else None)
+                     for job_id in sorted(set(next_runs) | set(d.jobs)))
+        problems = self._problems(depth, uplink, enrolled)
+        return StatusSnapshot(
+            generated_at=_iso(d.clock()) or "",
+            agent=AgentView(version=__version__, site_id=d.cfg.site.id,
+                            config_path=str(d.config_path) if d.config_path else None,
+                            data_dir=str(d.paths.data_dir),
+                            log_path=str(d.cfg.logging.file) if d.cfg.logging.file else None,
+                            started_at=_iso(d.started_at)),
+            uplink=uplink_view, devices=tuple(devices), jobs=jobs,
+            healthy=not problems, problems=tuple(problems))
+
+    def _problems(self, depth: int, uplink: Any, enrolled: bool) -> list[str]:
+        d = self.daemon
+        problems = []
+        if d.store is None:
+            problems.append("store closed")
+        if uplink is not None and depth and uplink.last_error:
+            last = uplink.last_success
+            stale = last is None or (datetime.now(UTC).timestamp() - last) > UPLINK_STALE.total_seconds()
+            if stale and d.started_at is not None and (
+                    datetime.now(UTC) - d.started_at.astimezone(UTC)) > UPLINK_STALE:
+                problems.append(f"central unreachable: {uplink.last_error}")
+        for job_id, record in d.jobs.items():
+            if record.last_outcome and record.last_outcome.startswith("error"):
+                problems.append(f"job {job_id} failed: {record.last_outcome[7:]}")
+        return problems
+
+    def history(self, serial: str) -> list[SupplyHistory]:
+        d = self.daemon
+        if d.store is None:
+            return []
+        now = d.clock()
+        out = []
+        for s in d.store.supplies_of(serial):
+            samples = d.store.samples_for(serial, s.index, since=now - HISTORY_SHOWN)
+            points = tuple(LevelPoint(_iso(x.taken_at) or "", x.remaining_percent)
+                           for x in samples if x.remaining_percent is not None)
+            insight = d.insights.get(serial, {}).get(s.index)
+            forecast: tuple[LevelPoint, ...] = ()
+            if insight and insight.forecast.empty_at is not None and points:
+                forecast = (LevelPoint(_iso(insight.forecast.empty_at) or "", 0.0),)
+            out.append(SupplyHistory(s.index, points, forecast))
+        return out
