@@ -275,3 +275,25 @@ def test_wheel_in_its_own_venv_gives_working_commands(tmp_path):
     help_text = subprocess.run([str(venv / "bin/asr-agent"), "--help"], capture_output=True,
                                text=True, check=True).stdout
     assert "service" in help_text and "update" in help_text
+
+
+# --- the Windows installer source (cannot be built here; its required facts) ----------
+
+def test_msi_source_states_upgrade_service_account_config_and_properties():
+    import xml.etree.ElementTree as ET
+
+    ns = {"w": "http://wixtoolset.org/schemas/v4/wxs"}
+    tree = ET.parse(REPO / "packaging/windows/asr-agent.wxs")
+    package = tree.getroot().find("w:Package", ns)
+    assert package.get("UpgradeCode") == "0FC255E9-F429-4DA8-9BCE-1BD910CF38AC"
+    assert package.find("w:MajorUpgrade", ns).get("DowngradeErrorMessage")
+    service = tree.find(".//w:ServiceInstall", ns)
+    assert service.get("Account") == r"NT SERVICE\asr-agent"
+    assert service.get("Arguments") == "service _windows-service"
+    config = tree.find(".//w:Component[@Id='AgentConfig']", ns)
+    assert config.get("Permanent") == "yes" and config.get("NeverOverwrite") == "yes"
+    props = {p.get("Id"): p for p in package.findall("w:Property", ns)}
+    assert {"CENTRAL_URL", "ENROLL_TOKEN"} <= props.keys()
+    assert props["ENROLL_TOKEN"].get("Hidden") == "yes"
+    data = tree.find(".//w:StandardDirectory[@Id='CommonAppDataFolder']", ns)
+    assert data is not None  # config under %ProgramData%
