@@ -1,0 +1,50 @@
+"""`asr-agent demo`, the README's main job: within a couple of minutes the status page
+lists the simulated printers and central places one consolidated order for the site."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, free_port
+
+
+@pytest.mark.slow
+def test_demo_shows_printers_and_places_a_consolidated_order() -> None:
+    port = free_port(kind=socket.SOCK_STREAM)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "asr_agent.cli", "demo", "--minutes", "1.5", "--port", str(port), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert demo.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            lines.append(line)
+            if line.strip().startswith("status"):
+                break
+        assert f"http://127.0.0.1:{port}/" in "".join(lines), "".join(lines)
+        time.sleep(15)
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status.json", timeout=10).json()
+        out, _ = demo.communicate(timeout=180)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 0, out
+    assert {d["serial"] for d in status["devices"]} == {"XRX-DEMO-001", "XRX-DEMO-002", "FF-DEMO-003", "HP-DEMO-004"}
+    orders = json.loads(out[out.index("\n[", out.index("Demo stopped")) + 1:])
+    assert orders, out
+    consolidated = [o for o in orders if len({line["device_serial"] for line in o["lines"]}) >= 2]
+    assert consolidated, orders
+    assert all(o["site_id"] == "demo-hq" and o["contact_id"] == "facilities" for o in orders)
+    # The HP is monitored only: never ordered for.
+    assert not [line for o in orders for line in o["lines"] if line["device_serial"] == "HP-DEMO-004"]
