@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -486,13 +487,35 @@ class AgentDaemon:
         event(log, logging.INFO, "update check", channel=self.cfg.update.channel, result=result)
 
 
-def run_daemon(config_path: Path | None, *, clock: Clock = utc_now) -> int:
-    """`asr-agent run`: load the config, set up logging, run until SIGTERM/SIGINT."""
+def _prepare(config_path: Path | None) -> tuple[AgentConfig, AgentPaths]:
     from asr_agent.config import default_config
 
     cfg = load_config(config_path) if config_path is not None else default_config()
-    paths = cfg.paths(config_file=config_path)
     setup_logging(level=cfg.logging.level, log_file=cfg.logging.file, secrets=_secret_values(cfg))
+    return cfg, cfg.paths(config_file=config_path)
+
+
+def run_daemon(config_path: Path | None, *, clock: Clock = utc_now) -> int:
+    """`asr-agent run`: load the config, set up logging, run until SIGTERM/SIGINT."""
+    cfg, paths = _prepare(config_path)
     daemon = AgentDaemon(cfg, paths, config_path=config_path, clock=clock)
     asyncio.run(daemon.run_until_signalled())
+    return 0
+
+
+def serve(config_path: str | Path | None, stop: threading.Event) -> int:
+    """The Windows service's entry: run until `stop` is set (the SCM sends no signals)."""
+    path = Path(config_path) if config_path else None
+    cfg, paths = _prepare(path)
+
+    async def main() -> None:
+        daemon = AgentDaemon(cfg, paths, config_path=path)
+        await daemon.start()
+        try:
+            while not stop.is_set() and not daemon.stopping.is_set():
+                await asyncio.sleep(0.5)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(main())
     return 0

@@ -160,3 +160,25 @@ def test_sigterm_stops_cleanly_and_sighup_keeps_old_config_when_new_one_is_broke
     assert not (tmp_path / "data" / "agent.lock").exists()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{status_port}/healthz", timeout=1)
+
+
+def test_serve_stops_when_its_event_is_set(tmp_path: Path) -> None:
+    """The Windows service's entry point: no signals, a stop event instead."""
+    import threading
+
+    from asr_agent.daemon import serve
+
+    printers = two_printers()[:1]
+    config = write_config(tmp_path, printers, central_url=None)
+    stop = threading.Event()
+    result: list[int] = []
+    with SimulatedFleet(printers) as fleet:
+        fleet.start(datetime.now(UTC))
+        runner = threading.Thread(target=lambda: result.append(serve(str(config), stop)))
+        runner.start()
+        assert _wait_for(lambda: (tmp_path / "data" / "asr-agent.sqlite3").exists() and
+                         (tmp_path / "data" / "agent.lock").exists())
+        stop.set()
+        runner.join(30)
+    assert result == [0] and not runner.is_alive()
+    assert not (tmp_path / "data" / "agent.lock").exists()
