@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,12 +44,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=1, metavar="N",
                         help="retransmissions per request (default: 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--store", action="store_true",
+                        help="also record the reading in the agent's store (see asr-agent status)")
+    parser.add_argument("--config", metavar="PATH", default=None,
+                        help="with --store: the config naming the data directory")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="with --store: the agent's data directory (default: from the config)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     reading = run_poll(args)
+    if args.store:
+        where = store_reading(reading, config=args.config, data_dir=args.data_dir)
+        print(f"recorded in {where}", file=sys.stderr)
     if args.json:
         print(json.dumps(reading_as_json(reading), indent=2))
     else:
@@ -70,6 +81,20 @@ def run_poll(args: argparse.Namespace) -> Reading:
             return await poll_printer(client, host, port, cred)
 
     return asyncio.run(read())
+
+
+def store_reading(reading: Reading, *, config: str | None, data_dir: str | None) -> Path:
+    """Record one reading where the agent keeps its samples; returns the store's path."""
+    from asr_agent.config import default_config, load_config
+    from asr_agent.paths import default_config_file
+    from asr_agent.store import Store
+
+    path = Path(config) if config else default_config_file()
+    cfg = load_config(path) if config or path.exists() else default_config()
+    folder = Path(data_dir) if data_dir else cfg.paths(config_file=path if path.exists() else None).data_dir
+    with Store.in_dir(folder) as store:
+        store.record_reading(reading)
+        return store.path
 
 
 def parse_target(target: str) -> tuple[str, int]:
