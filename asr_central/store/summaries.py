@@ -27,23 +27,25 @@ class Stored:
 
 def store_summary(conn: sqlite3.Connection, summary: Summary, envelope: Envelope,
                   received_at: datetime) -> Stored:
-    seen = conn.execute("SELECT id, sequence FROM summaries WHERE idempotency_key = ?",
-                        (summary.idempotency_key,)).fetchone()
-    if seen is not None:
-        return Stored("duplicate", None, f"already stored as #{seen['id']}")
-    clash = conn.execute("SELECT id FROM summaries WHERE agent_id = ? AND sequence = ?",
-                         (summary.agent_id, summary.sequence)).fetchone()
-    if clash is not None:
-        return Stored("replay", None, f"sequence {summary.sequence} already used by another "
-                                      f"summary of this agent (#{clash['id']})")
+    # The common case is a new summary: try the insert first and look at what it clashed
+    # with only when it stored nothing (the UNIQUE constraints are the checks).
     cur = conn.execute(
         "INSERT INTO summaries (agent_id, sequence, idempotency_key, key_id, site_id, "
         "device_serial, period_start, period_end, received_at, payload, signature) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (summary.agent_id, summary.sequence, summary.idempotency_key, envelope.key_id,
          summary.site_id, summary.device.serial, format_time(summary.period_start),
          format_time(summary.period_end), format_time(received_at), envelope.payload,
          envelope.signature))
+    if cur.rowcount == 0:
+        seen = conn.execute("SELECT id FROM summaries WHERE idempotency_key = ?",
+                            (summary.idempotency_key,)).fetchone()
+        if seen is not None:
+            return Stored("duplicate", None, f"already stored as #{seen['id']}")
+        clash = conn.execute("SELECT id FROM summaries WHERE agent_id = ? AND sequence = ?",
+                             (summary.agent_id, summary.sequence)).fetchone()
+        return Stored("replay", None, f"sequence {summary.sequence} already used by another "
+                                      f"summary of this agent (#{clash['id'] if clash else '?'})")
     summary_id = int(cur.lastrowid or 0)
     _update_device(conn, summary, summary_id)
     _record_events(conn, summary, summary_id)
