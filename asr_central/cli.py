@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from asr_agent.commandline import build_parser as _build, run
 from asr_central import __version__
 
 COMMANDS = ("serve", "simulate", "registry", "orders")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr-central", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"asr-central {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"asr_central.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"asr_central.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.add_parser(sub)
-    return parser
+    return _build("asr-central", "Central replenishment service: verifies agent summaries, "
+                  "forecasts, orders, consolidates and alerts.", __version__,
+                  "asr_central.commands", COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asr_agent.errors import AsrError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except AsrError as exc:
-        print(f"asr-central {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":
