@@ -217,7 +217,12 @@ def analyze(
     if gpp is None and ppp is not None and nominal_by_life[-1] is not None:
         gpp = ppp * nominal_by_life[-1] / 100.0
 
-    use_pages = have_pages and ppp is not None and (coarse or not known)
+    # A -3 supply says 0 once a cartridge is spent (a printer left empty, a user slow to
+    # replace): that one known level per cartridge cannot measure use, its pages can.
+    levels_move = bool(known) and any(
+        len({s.remaining_percent for s in ss[a:b] if s.remaining_percent is not None}) >= 2
+        for a, b in bounds)
+    use_pages = have_pages and ppp is not None and (coarse or not levels_move)
     estimate: Estimate | None
     segs: list[_Seg] = []
     if use_pages:
@@ -434,12 +439,20 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
     grams_ok = True
     for life, (a, b) in enumerate(bounds[:-1]):
         part = ss[a:b]
+        lv = [s for s in part if s.remaining_percent is not None]
+        # a -3 cartridge reported empty: spent when it first said 0 (the page counter goes
+        # on with the other colours while it waits for a new one)
+        spent_unknown = (bool(lv) and part[0].remaining_percent is None
+                         and lv[0].remaining_percent is not None and lv[0].remaining_percent <= 0)
+        if spent_unknown:
+            part = part[:part.index(lv[0]) + 1]
         pcs = [s for s in part if s.page_count is not None]
         if len(pcs) < 2 or pcs[-1].page_count <= pcs[0].page_count:  # type: ignore[operator]
             continue
         pages = pcs[-1].page_count - pcs[0].page_count  # type: ignore[operator]
-        lv = [s for s in part if s.remaining_percent is not None]
-        if lv:
+        if spent_unknown:
+            pct = 100.0
+        elif lv:
             start = lv[0].remaining_percent
             end = lv[-1].remaining_percent
             if start is None or end is None or start - end <= 0:
@@ -455,7 +468,8 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
             pct = 100.0  # -3 only: the customer replaces on the empty message
         pct_sum += pct
         pages_sum += pages
-        if grams_factor is not None and lv and lv[0].level is not None and lv[-1].level is not None:
+        if (grams_factor is not None and lv and not spent_unknown and lv[0].level is not None
+                and lv[-1].level is not None):
             grams_sum += (lv[0].level - lv[-1].level) * grams_factor
         elif nominal_by_life[life] is not None:
             grams_sum += pct * nominal_by_life[life] / 100.0  # type: ignore[operator]

@@ -45,16 +45,22 @@ def generated_fleet(n_sites: int, devices_per_site: tuple[int, int], *, seed: in
             colour = rng.random() < 0.6
             report = rng.choices(["percent", "tenths_of_grams", "coarse", "some_remaining"],
                                  [0.6, 0.25, 0.1, 0.05])[0]
+            # a coarse or -3 printer's starting level is unknowable to any policy (a step or
+            # "some remaining" says little), so those start with a fresh unit
+            fresh = report in ("coarse", "some_remaining")
             supplies = []
             use = {}
             heavy = rng.random() < 0.1
             for cid, pn, cap in (COLOR if colour else [MONO]):
+                level = rng.randint(15, 100)  # drawn either way: the same stream, the same fleet
                 supplies.append({"id": cid, "type": "toner", "color": cid, "part_number": pn,
-                                 "capacity_g": cap, "level_pct": rng.randint(15, 100)})
+                                 "capacity_g": cap,
+                                 "level_pct": 100 if fresh else level})
                 base = cap / rng.uniform(40, 120) * (3 if heavy else 1)
                 use[cid] = round(base * (1.0 if cid == "black" else 0.6), 2)
+            waste_level = rng.randint(20, 100)
             supplies.append({"id": "waste", "type": "waste_toner", "part_number": "008R13061",
-                             "capacity_g": 600.0, "level_pct": rng.randint(20, 100)})
+                             "capacity_g": 600.0, "level_pct": 100 if fresh else waste_level})
             ev = []
             if events:
                 if rng.random() < 0.2:

@@ -142,6 +142,18 @@ def test_premature_replacements_are_counted_and_flagged_by_consumption() -> None
     assert summary["premature_flagged"] == summary["premature_replacements"]
 
 
+def test_a_some_remaining_toner_left_empty_is_ordered_for_again() -> None:
+    """A -3 printer says 0 only when a toner is spent. Started half full (unknowable to the
+    agent), the first cartridge runs dry; after that the page counter must carry the
+    forecast, so every later cartridge is ordered in time (no stockout after the first)."""
+    text = (STEADY.replace("report: tenths_of_grams", "report: some_remaining")
+            .replace("level_pct: 100", "level_pct: 50").replace("days: 150", "days: 300"))
+    result = simulate(parse_fleet(text), "asr")
+    black = result.devices[0].supplies["black"]
+    assert black.stockout_events == 1  # the first, unknowable one
+    assert len(result.devices[0].installs) >= 3  # the later cartridges came in time
+
+
 def _error(text: str) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         parse_fleet(textwrap.dedent(text), source="fleet.yaml")

@@ -204,8 +204,11 @@ class DeviceSim:
             paths: dict[str, list[tuple[float, float]]] = {
                 sid: [(0.0, s.left)] for sid, s in self.supplies.items()}
             used = 0.0
+            most = 0.0
             for s in self.consumables:
-                used += self._run(s, day, demand[s.spec.id], stop, paths[s.spec.id])
+                g = self._run(s, day, demand[s.spec.id], stop, paths[s.spec.id])
+                used += g
+                most = max(most, g)
             waste_in = used * self.waste_ratio
             new_stop = stop
             for w in self.wastes:
@@ -225,7 +228,9 @@ class DeviceSim:
             if paths[s.spec.id][-1][0] < 1.0:
                 paths[s.spec.id].append((1.0, s.left))
         self.grams_used += used
-        pages = used / GRAMS_PER_PAGE / max(len(self.consumables), 1)
+        # every page takes GRAMS_PER_PAGE of the colour used most (the catalog's yield holds
+        # for it); lighter colours outlast their yield, as in an office printing mostly black
+        pages = most / GRAMS_PER_PAGE
         out = DayOutcome(reported, paths)
         if reported:
             base = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)

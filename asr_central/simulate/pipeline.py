@@ -107,11 +107,29 @@ def _life_starts(cps: list[Sample]) -> list[int]:
 
 
 def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
-    """The catalog the simulated printers' parts would have: grams and ISO-like yield."""
+    """The catalog the simulated printers' parts would have: grams and ISO-like yield.
+
+    A toner's rated yield is its grams at GRAMS_PER_PAGE. A waste bottle's rated yield
+    (pages until full) is taken at the mean waste per page of the printers that use that
+    part, as a maker rates a bottle for its printer models.
+    """
+    waste_per_page: dict[str, list[float]] = {}
+    for sim in sims:
+        rates = [sim.rates.get(c.spec.id, 0.0) for c in sim.consumables]
+        if rates and max(rates) > 0:
+            # pages follow the colour used most (model.DeviceSim.step)
+            per_page = sim.waste_ratio * sum(rates) / max(rates) * GRAMS_PER_PAGE
+            for w in sim.wastes:
+                waste_per_page.setdefault(w.part_number, []).append(per_page)
     entries: dict[str, CatalogEntry] = {}
     for sim in sims:
         for s in sim.supplies.values():
-            yield_pages = None if s.waste else max(1, round(s.capacity / GRAMS_PER_PAGE))
+            if not s.waste:
+                yield_pages: int | None = max(1, round(s.capacity / GRAMS_PER_PAGE))
+            else:
+                per = waste_per_page.get(s.part_number)
+                mean = sum(per) / len(per) if per else 0.0
+                yield_pages = max(1, round(s.capacity / mean)) if mean > 0 else None
             entries[s.part_number] = CatalogEntry(
                 s.part_number, _TYPES[s.spec.type], s.spec.color, s.capacity, yield_pages)
     return SupplyCatalog(entries)
