@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
 
@@ -617,7 +618,9 @@ def _add_grams(grams: dict[date, float | None], d: date, g: float | None) -> Non
     grams[d] = None if g is None else (grams.get(d) or 0.0) + g
 
 
+@lru_cache(maxsize=4096)
 def _day_seconds(d: date, tz: tzinfo) -> float:
+    # cached: the daily split asks for the same few days once per segment
     a = datetime.combine(d, datetime.min.time(), tzinfo=tz)
     b = datetime.combine(d + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     sec = (b.astimezone(UTC) - a.astimezone(UTC)).total_seconds()

@@ -164,8 +164,11 @@ class Pipeline:
         self.spike_alerts = 0
         self._active: set[str] = set()
         self.placeholders: tuple[str, ...] = (
-            "central ingest: summaries go through the wire dict form but not through "
-            "asr_central.store.summaries (no SQLite per summary)",
+            "central ingest: summaries go through the wire dict form (to_dict/from_dict) "
+            "but are not signed, verified, encoded nor stored through "
+            "asr_central.store.summaries; measured in process that full path costs about "
+            "1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, decode 0.19, "
+            "store in in-memory SQLite 0.20), about 6 minutes for a 1,000-device year",
         )
 
     # --- agent side ---------------------------------------------------------------------
