@@ -20,6 +20,11 @@ Outbox bound (documented policy, applied by `bound_outbox`): rows still pending 
 unsent: central needs every replacement to close orders and detect wrong cartridges.
 The depth is `store.outbox_depth()`, shown on the status page and in /metrics.
 
+Order status (for the status page): `Uplink.order_status` asks central, in a request signed
+like the key-change messages and carrying its time and a one-time nonce (central refuses
+it when older than `wire.CONTROL_MAX_AGE_S` or seen before), for the newest open order line
+of each supply of this agent's devices.
+
 TLS is verified by default against certifi's CA bundle; `use_system_trust` uses the OS
 trust store (truststore), `ca_bundle` a private CA file. Proxies come from the
 environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) or `central.proxy` in the config.
@@ -30,11 +35,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,7 +54,10 @@ from asr_agent.errors import (
     ConfigError, PermanentUplinkError, SigningError, TransientUplinkError, UplinkError,
 )
 from asr_agent.signing import AgentKey, seal, seal_data
-from asr_agent.wire import Envelope, ItemResult, ItemStatus, Summary, WireError, format_time
+from asr_agent.wire import (
+    Envelope, ItemResult, ItemStatus, OrderStatus, Summary, WireError, format_time,
+    order_status_request,
+)
 
 log = logging.getLogger("asr_agent.uplink")
 
@@ -59,7 +68,7 @@ IDENTITY_FILE = "identity.json"
 __all__ = [
     "UplinkSettings", "AgentIdentity", "DrainReport", "Uplink", "build_client", "enroll",
     "queue_summary", "bound_outbox", "KIND_SUMMARY", "KIND_SUMMARY_WITH_EVENTS",
-    "redact_url",
+    "redact_url", "fetch_order_status",
 ]
 
 
@@ -232,6 +241,30 @@ def _control(client: httpx.Client, path: str, env: Envelope, what: str) -> None:
     if r.status_code >= 500 or r.status_code == 429:
         raise TransientUplinkError(f"cannot {what}: central answered {r.status_code}")
     raise PermanentUplinkError(f"central refused to {what} ({r.status_code}): {_detail(r)}")
+
+
+def fetch_order_status(client: httpx.Client, *, key: AgentKey, agent_id: str,
+                       now: datetime) -> dict[tuple[str, int], OrderStatus]:
+    """Central's newest open order line per (device serial, supply index) of this agent's
+    devices; a supply with no open order is absent. One signed, single-use request."""
+    env = seal_data(order_status_request(agent_id, now, secrets.token_urlsafe(18)), key,
+                    agent_id)
+    what = "fetch the order status"
+    try:
+        r = client.post("/v1/agent/order-status", json=env.to_dict())
+    except httpx.HTTPError as exc:
+        raise TransientUplinkError(f"cannot {what}: {_transport_reason(exc)}") from exc
+    if r.status_code >= 500 or r.status_code in (408, 429):
+        raise TransientUplinkError(f"cannot {what}: central answered {r.status_code}")
+    if not r.is_success:
+        raise PermanentUplinkError(f"central refused to {what} ({r.status_code}): {_detail(r)}")
+    try:
+        lines = [OrderStatus.from_dict(x, f"lines[{i}]")
+                 for i, x in enumerate(r.json()["lines"])]
+    except (ValueError, KeyError, TypeError, WireError) as exc:
+        raise TransientUplinkError(f"cannot {what}: central's answer is not understood: "
+                                   f"{exc}") from exc
+    return {(line.device_serial, line.supply_index): line for line in lines}
 
 
 # --- queueing -------------------------------------------------------------------------------
@@ -422,6 +455,16 @@ class Uplink:
             raise
         report.remaining = self.outbox.outbox_depth()
         return report
+
+    def order_status(self, identity: AgentIdentity, key: AgentKey, *,
+                     now: datetime | None = None) -> dict[tuple[str, int], OrderStatus]:
+        """Open orders central holds for this agent's supplies (see `fetch_order_status`).
+
+        One attempt, no retries: it is display data, asked for again after the next drain.
+        Raises TransientUplinkError or PermanentUplinkError (a refused or stale request).
+        """
+        return fetch_order_status(self.client, key=key, agent_id=identity.agent_id,
+                                  now=now or datetime.now(UTC))
 
     def retire_drained_keys(self, identity: AgentIdentity, key: AgentKey,
                             key_dir: Path) -> AgentIdentity:

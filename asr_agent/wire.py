@@ -34,7 +34,8 @@ __all__ = [
     "SCHEMA_VERSION", "SIGNATURE_ALG", "WireError", "DeviceState", "ItemStatus",
     "DeviceIdentity", "SupplySummary", "CartridgeEvent", "PageCounters", "Alert", "Summary",
     "Envelope", "ItemResult", "canonical_bytes", "encode_summary", "decode_summary",
-    "idempotency_key", "format_time", "parse_time",
+    "idempotency_key", "format_time", "parse_time", "OrderStatus", "order_status_request",
+    "ORDER_STATUS_ACTION", "CONTROL_MAX_AGE_S", "OPEN_ORDER_STATUSES",
 ]
 
 
@@ -526,3 +527,90 @@ class ItemResult:
                    idempotency_key=_str(opt, "idempotency_key", where, optional=True),
                    sequence=_int(opt, "sequence", where, optional=True))
 
+
+
+# --- order status (central → agent) ---------------------------------------------------------
+
+ORDER_STATUS_ACTION = "order_status"
+# A signed control request older (or further in the future) than this is refused, and its
+# nonce is remembered for as long, so a captured request cannot be replayed.
+CONTROL_MAX_AGE_S = 300.0
+OPEN_ORDER_STATUSES = ("created", "shipped", "delivered")
+
+
+def order_status_request(agent_id: str, issued_at: datetime, nonce: str) -> dict[str, Any]:
+    """The signed payload by which an agent asks for its devices' open order lines."""
+    return {"action": ORDER_STATUS_ACTION, "agent_id": agent_id,
+            "issued_at": format_time(issued_at), "nonce": nonce}
+
+
+def _opt_time(data: dict[str, Any], key: str, where: str) -> datetime | None:
+    value = data.get(key)
+    return None if value is None else parse_time(value, f"{where}.{key}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatus:
+    """Central's newest open order line for one supply of one of the agent's devices.
+
+    `status` is the order's: created (ordered, not yet shipped), shipped, or delivered
+    (on hand, not yet all installed). `installed` counts units of the line already fitted.
+    """
+
+    device_serial: str
+    supply_index: int
+    status: str
+    quantity: int
+    order_id: int
+    installed: int = 0
+    created_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cartridge_serials: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for a person, e.g. "shipped 2026-12-01 (1 unit)"."""
+        when = {"created": self.created_at, "shipped": self.shipped_at,
+                "delivered": self.delivered_at}.get(self.status)
+        word = "ordered" if self.status == "created" else self.status
+        units = f"{self.quantity} unit" + ("" if self.quantity == 1 else "s")
+        if self.installed:
+            units += f", {self.installed} installed"
+        return f"{word} {when.date().isoformat()} ({units})" if when else f"{word} ({units})"
+
+    def to_dict(self) -> dict[str, Any]:
+        def t(value: datetime | None) -> str | None:
+            return None if value is None else format_time(value)
+
+        return {"device_serial": self.device_serial, "supply_index": self.supply_index,
+                "status": self.status, "quantity": self.quantity, "order_id": self.order_id,
+                "installed": self.installed, "created_at": t(self.created_at),
+                "shipped_at": t(self.shipped_at), "delivered_at": t(self.delivered_at),
+                "cartridge_serials": list(self.cartridge_serials)}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "order_status") -> OrderStatus:
+        # Unknown keys are tolerated here: a newer central may say more than we show.
+        d = _obj(data, where)
+        serial = _str(d, "device_serial", where)
+        index = _int(d, "supply_index", where)
+        status = _str(d, "status", where)
+        quantity = _int(d, "quantity", where)
+        order_id = _int(d, "order_id", where)
+        assert serial is not None and index is not None and status is not None
+        assert quantity is not None and order_id is not None
+        if status not in OPEN_ORDER_STATUSES:
+            raise WireError(f"{where}.status: {status!r} is not one of "
+                            f"{', '.join(OPEN_ORDER_STATUSES)}")
+        installed = d.get("installed", 0)
+        if isinstance(installed, bool) or not isinstance(installed, int):
+            raise WireError(f"{where}.installed: expected an integer, got {installed!r}")
+        serials = d.get("cartridge_serials") or []
+        if not isinstance(serials, list) or not all(isinstance(s, str) for s in serials):
+            raise WireError(f"{where}.cartridge_serials: expected a list of strings")
+        return cls(device_serial=serial, supply_index=index, status=status, quantity=quantity,
+                   order_id=order_id, installed=installed,
+                   created_at=_opt_time(d, "created_at", where),
+                   shipped_at=_opt_time(d, "shipped_at", where),
+                   delivered_at=_opt_time(d, "delivered_at", where),
+                   cartridge_serials=tuple(serials))

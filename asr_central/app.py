@@ -55,6 +55,7 @@ log = logging.getLogger("asr_central.api")
 # Optional modules that add routes and ingest hooks (see the module docstring).
 EXTENSIONS: tuple[str, ...] = (
     "asr_central.api.registry", "asr_central.api.orders", "asr_central.api.alerts",
+    "asr_central.api.agent_orders",
 )
 MAX_BATCH = 500
 _VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asr_agent.errors import AsrError
+from asr_agent.wire import OrderStatus, parse_time
 from asr_central.policy import OpenOrder, Order
 
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
     "LineMeta", "cancel", "create_orders", "export_csv", "export_rows", "get_order",
-    "list_orders", "mark_delivered", "mark_shipped", "record_installation", "stock",
-    "unshipped_orders",
+    "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent",
+    "record_installation", "stock", "unshipped_orders",
 ]
 
 ORDER_STATUSES = ("created", "shipped", "delivered", "closed", "cancelled")
@@ -193,6 +194,45 @@ def get_order(conn: sqlite3.Connection, order_id: int) -> OrderView:
                      row["created_on"], row["created_at"], row["shipped_at"],
                      row["delivered_at"], row["closed_at"], row["tracking"],
                      tuple(lines.get(order_id, ())))
+
+
+def open_lines_for_agent(conn: sqlite3.Connection, agent_id: str,
+                         site_id: str) -> list[OrderStatus]:
+    """The newest open line per (device, supply) for the devices whose latest summary came
+    from `agent_id` at `site_id`: what that agent may show. Nobody else's devices."""
+    newest: dict[tuple[str, int], sqlite3.Row] = {}
+    for r in conn.execute(
+            "SELECT l.line_id, l.device_serial, l.supply_index, l.quantity, l.installed, "
+            "o.order_id, o.status, o.created_at, o.shipped_at, o.delivered_at "
+            "FROM order_lines l JOIN orders o ON o.order_id = l.order_id "
+            "JOIN device_status d ON d.serial = l.device_serial "
+            "WHERE d.agent_id = ? AND d.site_id = ? AND l.closed_at IS NULL "
+            "AND o.status IN ('created', 'shipped', 'delivered') "
+            "ORDER BY o.order_id DESC, l.line_id DESC", (agent_id, site_id)):
+        newest.setdefault((r["device_serial"], r["supply_index"]), r)
+    serials = _serials_of([r["line_id"] for r in newest.values()], conn)
+
+    def when(text: str | None, name: str) -> datetime | None:
+        return None if text is None else parse_time(text, name)
+
+    return [OrderStatus(serial, index, r["status"], r["quantity"], r["order_id"],
+                        r["installed"], when(r["created_at"], "orders.created_at"),
+                        when(r["shipped_at"], "orders.shipped_at"),
+                        when(r["delivered_at"], "orders.delivered_at"),
+                        tuple(serials.get(r["line_id"], ())))
+            for (serial, index), r in sorted(newest.items())]
+
+
+def _serials_of(line_ids: Sequence[int], conn: sqlite3.Connection) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if not line_ids:
+        return out
+    marks = ",".join("?" * len(line_ids))
+    for r in conn.execute(f"SELECT line_id, cartridge_serial FROM shipped_cartridges "
+                          f"WHERE line_id IN ({marks}) ORDER BY cartridge_serial",
+                          tuple(line_ids)):
+        out.setdefault(r[0], []).append(r[1])
+    return out
 
 
 def unshipped_orders(conn: sqlite3.Connection) -> list[OpenOrder]:
