@@ -4,15 +4,17 @@ each ingest batch."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from asr_central import notify
 from asr_central.app import AdminDep, DbDep, NowDep
 from asr_central.db import Database
 from asr_central.policy import PolicySettings
@@ -115,15 +117,19 @@ def _settings(app: FastAPI) -> PolicySettings:
 
 
 @router.post("/v1/admin/run-policy", tags=["admin"])
-def run_now(_: AdminDep, db: DbDep, now: NowDep, body: RunBody | None = None) -> dict[str, Any]:
+def run_now(_: AdminDep, db: DbDep, now: NowDep, request: Request,
+            body: RunBody | None = None) -> dict[str, Any]:
+    """Run the policy now, with the service's settings unless the body overrides some."""
     body = body or RunBody()
     overrides = {k: v for k, v in body.model_dump(exclude={"today"}).items() if v is not None}
     try:
-        settings = PolicySettings(**overrides)
+        settings = dataclasses.replace(_settings(request.app), **overrides)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     when = None if body.today is not None else now
-    return run_policy(db, body.today, settings=settings, now=when).to_dict()
+    result = run_policy(db, body.today, settings=settings, now=when).to_dict()
+    notify.poke(request.app)
+    return result
 
 
 class _Debounced:
@@ -168,6 +174,7 @@ class _Debounced:
         try:
             db: Database = self.app.state.db
             result = run_policy(db, settings=_settings(self.app), now=self.app.state.clock())
+            notify.poke(self.app)  # hands over to the notifier's own thread: never waits
             if result.orders or result.new_alerts:
                 log.info("policy run: %d order(s), %d line(s), %d new alert(s)",
                          len(result.orders), result.lines, len(result.new_alerts))

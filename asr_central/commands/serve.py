@@ -1,4 +1,5 @@
-"""`asr-central serve`: run the central API under uvicorn.
+"""`asr-central serve`: run the central API under uvicorn, with the policy settings of the
+runs after each ingest batch and an optional alert webhook.
 
 Binds loopback by default; any other address needs `--allow-remote` (put TLS in front).
 """
@@ -9,6 +10,7 @@ import argparse
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DB = "sqlite:///asr-central.db"
 ADMIN_TOKEN_ENV = "ASR_CENTRAL_ADMIN_TOKEN"
@@ -27,7 +29,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", type=Path, help="private key for --ssl-certfile (PEM)")
     p.add_argument("--log-level", default="info")
+    _policy_arguments(p)
+    w = p.add_argument_group("alert notifier (optional)")
+    w.add_argument("--alert-webhook", metavar="URL",
+                   help="POST new alerts as signed JSON to this URL (one request per batch)")
+    w.add_argument("--alert-webhook-secret-file", type=Path, metavar="FILE",
+                   help="file holding the HMAC-SHA256 secret for the X-ASR-Signature-256 "
+                        "header (or set ASR_CENTRAL_ALERT_WEBHOOK_SECRET)")
+    w.add_argument("--alert-webhook-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds per webhook request (default 10)")
+    w.add_argument("--alert-webhook-retry", type=float, default=300.0, metavar="S",
+                   help="after a failed delivery, seconds before trying again (default 300)")
     p.set_defaults(func=run)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of days must be 0 or more")
+    return value
+
+
+def _policy_arguments(p: argparse.ArgumentParser) -> None:
+    from asr_central.policy import PolicySettings
+
+    d = PolicySettings()
+    g = p.add_argument_group("replenishment policy (runs after each ingest batch)")
+    g.add_argument("--lead-days", type=_days, default=d.lead_days, metavar="D",
+                   help=f"order when a supply is this close to empty (default {d.lead_days:g})")
+    g.add_argument("--supply-days", type=_days, default=d.supply_days, metavar="D",
+                   help=f"ship this many days of use (default {d.supply_days:g})")
+    g.add_argument("--pull-forward-days", type=_days, default=d.pull_forward_days, metavar="D",
+                   help="add lines of the same site and contact coming due within this window "
+                        f"to an order (default {d.pull_forward_days:g})")
+    g.add_argument("--silent-warning-days", type=_days, default=d.silent_warning_days,
+                   metavar="D", help="warn about a device silent this long "
+                                     f"(default {d.silent_warning_days:g})")
+    g.add_argument("--silent-error-days", type=_days, default=d.silent_error_days,
+                   metavar="D", help="hold orders and raise an error for a device silent this "
+                                     f"long (default {d.silent_error_days:g})")
+
+
+def policy_settings(args: argparse.Namespace) -> Any:
+    from asr_agent.errors import ConfigError
+    from asr_central.policy import PolicySettings
+
+    try:
+        return PolicySettings(lead_days=args.lead_days, supply_days=args.supply_days,
+                              pull_forward_days=args.pull_forward_days,
+                              silent_warning_days=args.silent_warning_days,
+                              silent_error_days=args.silent_error_days)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--silent-error-days") from exc
 
 
 def is_loopback(host: str) -> bool:
@@ -63,13 +119,37 @@ def read_admin_token(path: Path | None) -> str | None:
     return os.environ.get(ADMIN_TOKEN_ENV) or None
 
 
+def build_app(args: argparse.Namespace) -> Any:
+    """The app `serve` runs: policy settings in its state, the webhook attached if asked."""
+    from asr_agent.errors import ConfigError
+    from asr_central.app import create_app
+
+    settings = policy_settings(args)
+    webhook = None
+    if args.alert_webhook:
+        from asr_central.notify import WebhookSettings, read_secret
+
+        webhook = WebhookSettings(url=args.alert_webhook,
+                                  secret=read_secret(args.alert_webhook_secret_file),
+                                  timeout_s=args.alert_webhook_timeout,
+                                  retry_interval_s=args.alert_webhook_retry)
+    elif args.alert_webhook_secret_file is not None:
+        raise ConfigError("a webhook secret was given without --alert-webhook URL",
+                          key="--alert-webhook-secret-file")
+    app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file))
+    app.state.policy_settings = settings
+    if webhook is not None:
+        from asr_central.notify import WebhookNotifier, attach
+
+        attach(app, WebhookNotifier(webhook, app.state.db))
+    return app
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from asr_central.app import create_app
-
     check_bind(args.host, args.allow_remote)
-    app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file))
+    app = build_app(args)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
                 ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
