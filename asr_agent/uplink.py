@@ -461,7 +461,9 @@ class Uplink:
         """Open orders central holds for this agent's supplies (see `fetch_order_status`).
 
         One attempt, no retries: it is display data, asked for again after the next drain.
-        Raises TransientUplinkError or PermanentUplinkError (a refused or stale request).
+        `now` is the signing time and defaults to the wall clock, which central checks it
+        against (pass no simulated time here). Raises TransientUplinkError or
+        PermanentUplinkError (a refused or stale request).
         """
         return fetch_order_status(self.client, key=key, agent_id=identity.agent_id,
                                   now=now or datetime.now(UTC))

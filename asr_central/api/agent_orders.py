@@ -3,7 +3,7 @@ devices, asked for in a signed, fresh, single-use control message.
 
     agent ──POST /v1/agent/order-status {envelope: action=order_status, issued_at, nonce}──►
         verified against the agent's enrolled key (as key changes are), issued_at within
-        CONTROL_MAX_AGE_S of central's clock, nonce not seen in that window
+        CONTROL_MAX_AGE_S of central's wall clock, nonce not seen in that window
     ◄── {"agent_id", "as_of", "lines": [OrderStatus...]}  newest open line per supply
 
 The answer carries no signature: TLS authenticates central, as it does for every answer.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -87,7 +87,9 @@ def order_status(body: EnvelopeBody, request: Request, db: DbDep,
     for each supply of the devices this agent reports; signed by the agent."""
     conn = db.connection()
     agent, data = _control_message(conn, body, ORDER_STATUS_ACTION)
-    check_fresh(data, now)
+    # Freshness is about real elapsed time, so the wall clock, not the app's clock (which a
+    # time-lapse demo or a simulation runs faster); the agent signs with its wall clock too.
+    check_fresh(data, datetime.now(UTC))
     nonce = data.get("nonce")
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= _MAX_NONCE:
         raise HTTPException(400, "malformed: nonce must be a string of 16 to "
