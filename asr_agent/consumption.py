@@ -136,7 +136,7 @@ def usable_serial(serial: str | None) -> str | None:
     if serial is None:
         return None
     s = serial.strip()
-    if s.lower() in _NOT_A_SERIAL or set(s) <= {"0"}:
+    if not s.strip("0") or s.lower() in _NOT_A_SERIAL:  # all zeros (or blank), a placeholder
         return None
     return s
 
@@ -577,6 +577,77 @@ def _remaining(ss, bounds, ppp, coarse, use_pages) -> tuple[float | None, bool]:
 
 
 def _daily(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> tuple[DailyUse, ...]:
+    if tz is UTC:
+        pct, grams, cover, readings = _split_utc(segs, ss)
+    else:
+        pct, grams, cover, readings = _split_zoned(segs, ss, tz)
+    out = []
+    for d in sorted(pct):
+        c = min(1.0, round(cover.get(d, 0.0), 9))
+        if c <= 0:
+            continue
+        n = readings.get(d, 0)
+        out.append(DailyUse(d, pct[d], grams.get(d), c, interpolated=n == 0, readings=n))
+    return tuple(out)
+
+
+_Split = tuple[dict[date, float], dict[date, float | None], dict[date, float], dict[date, int]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_DAY_US = 86_400_000_000
+
+
+def _micros(t: datetime) -> int:
+    d = t - _EPOCH
+    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def _split_utc(segs: list[_Seg], ss: list[Sample]) -> _Split:
+    """`_split_zoned` for UTC days, on whole microseconds since the epoch.
+
+    The same figures bit for bit: `timedelta.total_seconds()` is microseconds / 10**6, and
+    every UTC day lasts 86,400 s, so each share and coverage is the same division.
+    """
+    pct: dict[date, float] = {}
+    grams: dict[date, float | None] = {}
+    cover: dict[date, float] = {}
+    dates: dict[int, date] = {}
+    day_us = _DAY_US
+    for s in segs:
+        u0, u1 = _micros(s.t0), _micros(s.t1)
+        g = s.grams
+        if u1 - u0 <= 0:
+            k = u0 // day_us
+            d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
+            pct[d] = pct.get(d, 0.0) + s.percent
+            _add_grams(grams, d, g)
+            continue
+        total = (u1 - u0) / 1_000_000
+        percent = s.percent
+        t = u0
+        while t < u1:
+            k = t // day_us
+            end = (k + 1) * day_us
+            if end > u1:
+                end = u1
+            seconds = (end - t) / 1_000_000
+            share = seconds / total
+            d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
+            pct[d] = pct.get(d, 0.0) + percent * share
+            if d not in grams or grams[d] is not None:
+                grams[d] = None if g is None else (grams.get(d) or 0.0) + g * share
+            cover[d] = cover.get(d, 0.0) + seconds / 86400.0
+            t = end
+    readings: dict[date, int] = {}
+    for x in ss:
+        k = _micros(x.taken_at) // day_us
+        d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
+        readings[d] = readings.get(d, 0) + 1
+    return pct, grams, cover, readings
+
+
+def _split_zoned(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> _Split:
+    """Each segment's use spread over the calendar days of `tz` it spans, by time."""
     pct: dict[date, float] = {}
     grams: dict[date, float | None] = {}
     cover: dict[date, float] = {}
@@ -599,17 +670,10 @@ def _daily(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> tuple[DailyUse, ..
             cover[d] = cover.get(d, 0.0) + (end - t).total_seconds() / _day_seconds(d, tz)
             t = end
     readings: dict[date, int] = {}
-    for s in ss:
-        d = s.taken_at.astimezone(tz).date()
+    for x in ss:
+        d = x.taken_at.astimezone(tz).date()
         readings[d] = readings.get(d, 0) + 1
-    out = []
-    for d in sorted(pct):
-        c = min(1.0, round(cover.get(d, 0.0), 9))
-        if c <= 0:
-            continue
-        n = readings.get(d, 0)
-        out.append(DailyUse(d, pct[d], grams.get(d), c, interpolated=n == 0, readings=n))
-    return tuple(out)
+    return pct, grams, cover, readings
 
 
 def _add_grams(grams: dict[date, float | None], d: date, g: float | None) -> None:

@@ -100,7 +100,12 @@ def forecast(
                         "the readings started)")
 
     recent = _recent(days, today, spike_days)
-    base = [d for d in days if d not in recent] if len(days) - len(recent) >= 7 else days
+    if len(days) - len(recent) >= 7:
+        # a day can only equal a recent one if it has the same date: compare those alone
+        recent_days = {d.day for d in recent}
+        base = [d for d in days if d.day not in recent_days or d not in recent]
+    else:
+        base = days
     level, profile, sigma, n = _baseline(base)
     spike, ratio, recent_rate = False, None, None
     if recent and base is not days:
@@ -149,9 +154,11 @@ def forecast(
 
     low = high = point
     for _ in range(2):
-        low = _time_to_consume(remaining, [p * (1 + spread(low)) for p in point_profile], now)
+        up = 1 + spread(low)
+        low = _time_to_consume(remaining, [p * up for p in point_profile], now)
         high_profile = profile if spike else point_profile
-        high = _time_to_consume(remaining, [p * max(0.05, 1 - spread(high)) for p in high_profile], now)
+        down = max(0.05, 1 - spread(high))
+        high = _time_to_consume(remaining, [p * down for p in high_profile], now)
     return Forecast(
         "ok", None, days_to_empty=point, days_to_empty_low=low, days_to_empty_high=high,
         empty_at=now + timedelta(days=point) if point is not None else None,
@@ -172,19 +179,20 @@ def _recent(days: list[DailyUse], today, spike_days: int) -> list[DailyUse]:
 
 def _baseline(days: list[DailyUse]) -> tuple[float, list[float], float, int]:
     """Level (% per day), weekday profile (Monday first), residual spread, days used."""
-    rates = [d.percent / d.coverage for d in days]
+    covs = [d.coverage for d in days]
+    wds = [d.day.weekday() for d in days]
+    rates = [d.percent / c for d, c in zip(days, covs)]
     med = _median(rates)
     mad = _median([abs(r - med) for r in rates])
     cap = med + 5 * 1.4826 * mad if mad > 0 else max(3 * med, med + 1e-9)
-    wins = [min(r, cap) for r in rates]
-    cov = sum(d.coverage for d in days)
-    level = sum(w * d.coverage for w, d in zip(wins, days)) / cov
+    wins = [cap if cap < r else r for r in rates]  # min(r, cap), keeping r on a tie
+    cov = sum(covs)
+    level = sum([w * c for w, c in zip(wins, covs)]) / cov
     by_wd: list[list[float]] = [[] for _ in range(7)]
     use_wd, cov_wd = [0.0] * 7, [0.0] * 7
-    for w, d in zip(wins, days):
-        wd = d.day.weekday()
-        use_wd[wd] += w * d.coverage
-        cov_wd[wd] += d.coverage
+    for w, c, wd, d in zip(wins, covs, wds, days):
+        use_wd[wd] += w * c
+        cov_wd[wd] += c
         if not d.interpolated:
             by_wd[wd].append(w)
     observed = sum(len(v) for v in by_wd)
@@ -197,7 +205,7 @@ def _baseline(days: list[DailyUse]) -> tuple[float, list[float], float, int]:
         profile = [level * x / m for x in means] if m > 0 else [level] * 7
     else:
         profile = [level] * 7
-    resid = [w - profile[d.day.weekday()] for w, d in zip(wins, days) if not d.interpolated]
+    resid = [w - profile[wd] for w, wd, d in zip(wins, wds, days) if not d.interpolated]
     if len(resid) >= 2:
         mean_r = sum(resid) / len(resid)
         sigma = math.sqrt(sum((r - mean_r) ** 2 for r in resid) / (len(resid) - 1))

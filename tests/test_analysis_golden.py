@@ -1,0 +1,87 @@
+"""Consumption and forecast outputs pinned on generated series: a speed change to either module
+must leave every figure, flag and day exactly as it was (compared as a digest of their repr)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+from asr_agent.catalog import load_catalog
+from asr_agent.consumption import analyze
+from asr_agent.forecast import forecast
+from asr_agent.records import SupplyClass, SupplyType
+from tests.supply_series import START, simulate
+
+CATALOG = load_catalog()
+REPORTS = ("grams", "percent", "coarse10", "coarse25", "some_remaining")
+# Recorded from the modules before their hot paths were rewritten; a new figure here means
+# a result changed, which a speed change must not do.
+GOLDEN = "05cbeac1a36f253da1b1ded77bb1423799e29b5bd2cd5129838732a89d241773"
+
+
+def _cases():
+    rng = random.Random(20270104)
+    for k in range(40):
+        report = REPORTS[k % len(REPORTS)]
+        base = rng.uniform(2.0, 40.0)
+        noise = rng.choice([0.0, 0.3])
+        draws = [max(0.0, base * (1 + noise * rng.gauss(0, 1))) * (0.1 if i % 7 >= 5 else 1)
+                 * (4 if (20 <= i < 24 or i >= 41) and k % 3 == 0 else 1) for i in range(45)]
+        sleep = ([(START + timedelta(days=9), START + timedelta(days=13, hours=5))]
+                 if k % 4 == 1 else [])
+        premature = [START + timedelta(days=17, hours=10)] if k % 5 == 2 else []
+        samples, _ = simulate(draws, days=45, poll_hours=rng.choice([1.0, 4.0, 6.0]),
+                              report=report, sleep=sleep, premature_at=premature,
+                              start_g=rng.uniform(60, 530), serials=k % 2 == 0)
+        yield k, samples
+
+
+def _canonical(x: object) -> object:
+    """A repr that does not hang on the last bit of a float: sums of floats differ in
+    their last bits between Python versions (3.12 compensates), results must not differ
+    beyond that."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return (type(x).__name__, *(_canonical(getattr(x, f.name)) for f in dataclasses.fields(x)))
+    if isinstance(x, (tuple, list)):
+        return tuple(_canonical(v) for v in x)
+    if isinstance(x, float):
+        return f"{x:.9g}"
+    if isinstance(x, datetime):
+        return x.replace(microsecond=0).isoformat()
+    return x
+
+
+def _digest() -> str:
+    h = hashlib.sha256()
+    for k, samples in _cases():
+        tz = timezone(timedelta(hours=2)) if k % 6 == 5 else UTC
+        for lo, hi in ((0, len(samples)), (len(samples) // 3, len(samples)),
+                       (len(samples) - 12, len(samples))):
+            part = samples[lo:hi]
+            a = analyze(part, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED,
+                        catalog=CATALOG, tz=tz)
+            now = part[-1].taken_at.astimezone(tz)
+            f = forecast(a.daily, remaining=a.remaining_percent, now=now, window_days=28)
+            h.update(repr(_canonical((k, lo, a, f))).encode())
+    return h.hexdigest()
+
+
+def test_consumption_and_forecast_outputs_are_unchanged() -> None:
+    assert _digest() == GOLDEN
+
+
+def test_the_golden_series_exercise_every_estimate_and_flag() -> None:
+    estimates, flags, spikes = set(), set(), 0
+    for _k, samples in _cases():
+        a = analyze(samples, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED,
+                    catalog=CATALOG)
+        estimates.add(a.estimate)
+        flags.update(f.kind for f in a.flags)
+        f = forecast(a.daily, remaining=a.remaining_percent, now=samples[-1].taken_at,
+                     window_days=28)
+        spikes += f.spike
+    assert {"level", "page_counter_learned", "page_counter_catalog_yield"} <= estimates
+    assert "premature_replacement" in flags
+    assert spikes >= 3
