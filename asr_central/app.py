@@ -30,14 +30,15 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from asr_agent.errors import SigningError
@@ -160,6 +161,63 @@ class KeyChangeResponse(BaseModel):
     status: str
 
 
+# --- the ingest body, read without FastAPI's body model ---------------------------------------
+
+class _PlainRoute(APIRoute):
+    """A route documented in the OpenAPI description like the others, served as a plain
+    Starlette endpoint `endpoint(request) -> Response`: no dependency solving, body model
+    or response model validation, which cost more per request than storing a summary.
+    For the ingest hot path only; its endpoint checks the body itself."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint  # type: ignore[return-value]
+
+
+class _BadBatch(Exception):
+    """The body is not a batch: answered as FastAPI answers a body that fails its model."""
+
+    def __init__(self, detail: Any, status: int = 422) -> None:
+        self.detail = detail
+        self.status = status
+        super().__init__(str(detail))
+
+
+def _invalid(kind: str, loc: tuple[str | int, ...], msg: str) -> _BadBatch:
+    return _BadBatch([{"type": kind, "loc": ["body", *loc], "msg": msg}])
+
+
+def _batch(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The envelopes of a POST /v1/summaries body (the SummaryBatch model), or _BadBatch."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/")
+                                            and media.endswith("+json")):
+        raise _invalid("model_attributes_type", (),
+                       "Input should be a JSON object (Content-Type: application/json)")
+    if not body:
+        raise _invalid("missing", (), "Field required")
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise _BadBatch("There was an error parsing the body", 400) from None
+    except json.JSONDecodeError as exc:
+        raise _invalid("json_invalid", (exc.pos,), f"JSON decode error: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise _invalid("model_attributes_type", (),
+                       "Input should be a valid dictionary or object to extract fields from")
+    if "envelopes" not in data:
+        raise _invalid("missing", ("envelopes",), "Field required")
+    envelopes = data["envelopes"]
+    if not isinstance(envelopes, list):
+        raise _invalid("list_type", ("envelopes",), "Input should be a valid list")
+    if len(envelopes) > MAX_BATCH:
+        raise _invalid("too_long", ("envelopes",), f"List should have at most {MAX_BATCH} "
+                       f"items after validation, not {len(envelopes)}")
+    for i, item in enumerate(envelopes):
+        if not isinstance(item, dict):
+            raise _invalid("dict_type", ("envelopes", i), "Input should be a valid dictionary")
+    return envelopes
+
+
 # --- verification ---------------------------------------------------------------------------
 
 class _Refused(Exception):
@@ -179,26 +237,37 @@ def _public_key(raw: bytes) -> Ed25519PublicKey | bytes:
         return raw
 
 
+_Signer = tuple[agents_store.AgentRow, Ed25519PublicKey | bytes]
+
+
+def _signer(conn: sqlite3.Connection, agent_id: str, key_id: str) -> _Signer:
+    """The agent and the public key it may sign with, or _Refused with the status to answer."""
+    agent, key = agents_store.get_signer(conn, agent_id, key_id)
+    if agent is None:
+        raise _Refused(401, f"unknown_agent: {agent_id} is not enrolled here")
+    if agent.revoked_at is not None:
+        raise _Refused(403, f"agent_revoked: {agent_id} was revoked at {agent.revoked_at}")
+    if key is None:
+        raise _Refused(401, f"unknown_key: {key_id} is not a key of agent {agent_id}")
+    if key.revoked_at is not None:
+        raise _Refused(403, f"key_revoked: {key_id} was revoked at {key.revoked_at}")
+    if key.retired_at is not None:
+        raise _Refused(403, f"key_retired: {key_id} was retired at {key.retired_at}")
+    return agent, _public_key(key.public_key)
+
+
+def _verified(env: Envelope, signer: _Signer) -> bytes:
+    try:
+        return verify(env, signer[1])
+    except SigningError as exc:
+        raise _Refused(422, f"bad_signature: {exc}") from None
+
+
 def _authenticate(conn: sqlite3.Connection, env: Envelope
                   ) -> tuple[agents_store.AgentRow, bytes]:
     """The agent and the verified payload, or _Refused with the status to answer."""
-    agent = agents_store.get_agent(conn, env.agent_id)
-    if agent is None:
-        raise _Refused(401, f"unknown_agent: {env.agent_id} is not enrolled here")
-    if agent.revoked_at is not None:
-        raise _Refused(403, f"agent_revoked: {env.agent_id} was revoked at {agent.revoked_at}")
-    key = agents_store.get_key(conn, env.key_id)
-    if key is None or key.agent_id != env.agent_id:
-        raise _Refused(401, f"unknown_key: {env.key_id} is not a key of agent {env.agent_id}")
-    if key.revoked_at is not None:
-        raise _Refused(403, f"key_revoked: {env.key_id} was revoked at {key.revoked_at}")
-    if key.retired_at is not None:
-        raise _Refused(403, f"key_retired: {env.key_id} was retired at {key.retired_at}")
-    try:
-        payload = verify(env, _public_key(key.public_key))
-    except SigningError as exc:
-        raise _Refused(422, f"bad_signature: {exc}") from None
-    return agent, payload
+    signer = _signer(conn, env.agent_id, env.key_id)
+    return signer[0], _verified(env, signer)
 
 
 def _control_message(conn: sqlite3.Connection, body: EnvelopeBody, action: str
@@ -364,22 +433,39 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                 raise HTTPException(404, f"key {key_id} is not a key of agent {agent.agent_id}")
         return KeyChangeResponse(agent_id=agent.agent_id, key_id=key_id, status="retired")
 
-    @app.post("/v1/summaries", response_model=BatchResponse, tags=["agents"])
-    async def ingest(body: SummaryBatch, db: DbDep, now: NowDep) -> JSONResponse:
+    async def ingest(request: Request) -> Response:
+        # A plain endpoint (see _PlainRoute): the body is read and parsed once, here.
         # Async on purpose: a sync endpoint costs a threadpool round trip per request and
         # gave every thread its own connection, whose writers then queued in SQLite's
         # sleep-and-retry busy handler. Verification runs here (it holds the GIL either
         # way); storage is group-committed with the requests queued meanwhile.
-        results: list[ItemResult | None] = [None] * len(body.envelopes)
+        try:
+            envelopes = _batch(await request.body(), request.headers.get("content-type"))
+        except _BadBatch as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        db: Database = app.state.db
+        now: datetime = app.state.clock()
+        results: list[ItemResult | None] = [None] * len(envelopes)
         verified: list[tuple[int, Envelope, Summary]] = []
         conn = db.connection()
-        for i, raw in enumerate(body.envelopes):
+        # A batch comes from one agent, signed with one key: look it up once.
+        signers: dict[tuple[str, str], _Signer | _Refused] = {}
+        for i, raw in enumerate(envelopes):
             if i and i % _VERIFY_SLICE == 0:
                 await asyncio.sleep(0)  # a large batch must not hold other requests up
             try:
                 env = Envelope.from_dict(raw, f"envelopes[{i}]")
-                agent, payload = _authenticate(conn, env)
-                summary = decode_summary(payload)
+                signer = signers.get((env.agent_id, env.key_id))
+                if signer is None:
+                    try:
+                        signer = _signer(conn, env.agent_id, env.key_id)
+                    except _Refused as exc:
+                        signer = exc
+                    signers[env.agent_id, env.key_id] = signer
+                if isinstance(signer, _Refused):
+                    raise signer
+                agent = signer[0]
+                summary = decode_summary(_verified(env, signer))
                 if summary.agent_id != env.agent_id:
                     raise _Refused(403, "agent_mismatch: summary agent_id differs from the signer")
                 if summary.site_id != agent.site_id:
@@ -406,6 +492,20 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
         # Plain dicts: validating our own answer through the response model cost more than
         # storing a summary. The model still documents it in the OpenAPI description.
         return JSONResponse({"results": [r.to_dict() for r in results if r]})
+
+    app.router.add_api_route(
+        "/v1/summaries", ingest, methods=["POST"], response_model=BatchResponse,
+        tags=["agents"], route_class_override=_PlainRoute, summary="Ingest",
+        description=f"Signed summaries, oldest first, at most {MAX_BATCH} per request. The "
+                    "answer, sent once the accepted ones are stored durably, holds one verdict "
+                    "per envelope, in order: 201 accepted; 409 duplicate (stored before: safe "
+                    "to forget) or rejected replay; 401 unknown agent or key; 403 revoked or "
+                    "retired key, revoked agent, wrong site or agent; 422 bad signature; 400 "
+                    "malformed.",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": SummaryBatch.model_json_schema()}}}},
+        responses={422: {"description": "Validation Error", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}})
 
     # --- admin ------------------------------------------------------------------------------
 

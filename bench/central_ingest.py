@@ -4,12 +4,15 @@ on uvicorn with one worker, driven by the same load generator on loopback in the
 
     .venv/bin/python bench/central_ingest.py
 
-Options: [--seconds 5] [--connections 16] [--batch 20] [--without-policy].
-It measures the bare echo once, then ingest with one summary per request and with
-`--batch` summaries per request (the way beyond one per POST), and prints each as a ratio
-to the bare rate. The load generator is `wrk` (Debian package `wrk`) when installed, else
-an httpx async client (which saturates sooner, so the ratios mean less). Every ingest
-request carries summaries not sent before. Goal: ingest >= 0.5x the bare rate at batch 1.
+Options: [--seconds 5] [--connections 16] [--batch 20] [--repeat 3] [--without-policy].
+Each round measures the bare echo, then ingest with one summary per request, then with
+`--batch` summaries per request (the way beyond one per POST), back to back so that all
+three see the same machine load; it prints every round and the median of the rounds, each
+as a ratio to the bare rate of the same round. Besides the rates it prints the server's
+CPU time per request (from /proc, on Linux), which a shared machine disturbs much less.
+The load generator is `wrk` (Debian package `wrk`) when installed, else an httpx async
+client (which saturates sooner, so the ratios mean less). Every ingest request carries
+summaries not sent before. Goal: ingest >= 0.5x the bare rate at batch 1.
 `--without-policy` leaves the registry, orders and alerts extensions out, to separate
 ingest from the policy run it triggers; BENCH_PRINT_PID=1 prints the server pids (to
 attach a sampling profiler).
@@ -24,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,6 +150,15 @@ def build_bodies(url: str, count: int, batch: int) -> list[str]:
     return bodies
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(url: str, bodies: list[str], seconds: float, connections: int,
             workdir: Path) -> tuple[float, int]:
     data = workdir / "bodies.txt"
@@ -184,67 +197,121 @@ def run_httpx(url: str, bodies: list[str], seconds: float,
     return asyncio.run(go())
 
 
+class Run:
+    """One load run against one server: requests/s, requests sent, server CPU per request."""
+
+    def __init__(self, rate: float, sent: int, cpu_s: float | None, stored: int = 0) -> None:
+        self.rate = rate
+        self.sent = sent
+        self.cpu_us = None if cpu_s is None or not sent else cpu_s / sent * 1e6
+        self.stored = stored
+
+
+def count_summaries(db: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT count(*) FROM summaries").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def describe(run: Run, batch: int, bare: float) -> str:
+    cpu = "" if run.cpu_us is None else (
+        f", {run.cpu_us:,.0f} us CPU/request" if batch == 1
+        else f", {run.cpu_us / batch:,.0f} us CPU/summary")
+    return (f"{run.rate * batch:,.0f} summaries/s = {run.rate * batch / bare:.2f}x bare"
+            f"{cpu}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--batch", type=int, default=20, help="summaries per request in the "
                         "batched run (the other run sends one)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (bare, batch 1, batch N)")
     parser.add_argument("--without-policy", action="store_true",
                         help="leave the registry/orders/alerts extensions out (ingest alone)")
-    parser.add_argument("--requests", type=int, default=25_000,
-                        help="distinct ingest requests to pre-build for the batch-1 run")
+    parser.add_argument("--summaries", type=int, default=20_000,
+                        help="distinct summaries to pre-build per run (more than a run sends)")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
     client = "wrk" if use_wrk else "httpx (install wrk for a stronger load generator)"
     batches = [1, args.batch] if args.batch != 1 else [1]
+    rounds: list[tuple[Run, dict[int, Run]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        central, central_url = start(CENTRAL_APP, f"sqlite:///{workdir / 'central.db'}", ADMIN,
+        db_path = workdir / "central.db"
+        central, central_url = start(CENTRAL_APP, f"sqlite:///{db_path}", ADMIN,
                                      "without-policy" if args.without_policy else "with-policy")
-        runs: list[tuple[int, float, int, int]] = []
+        bare, bare_url = start(BARE_APP)
         try:
             t0 = time.perf_counter()
-            # Enough distinct bodies for the run at the rate a fast server could reach.
-            bodies = {b: build_bodies(central_url, max(args.requests // b, 500), b)
-                      for b in batches}
+            per_run = {b: max(args.summaries // b, 200) for b in batches}
+            # Fresh bodies for every run: a body sent twice is a cheap duplicate.
+            bodies = {b: build_bodies(central_url, per_run[b] * args.repeat, b) for b in batches}
             print(f"built {sum(len(v) for v in bodies.values())} signed request bodies "
                   f"({', '.join(f'{len(v[0])} bytes for {b}' for b, v in bodies.items())}) in "
-                  f"{time.perf_counter() - t0:.1f} s; client: {client}")
+                  f"{time.perf_counter() - t0:.1f} s; client: {client}, "
+                  f"{args.connections} connections, {args.seconds:g} s per run", flush=True)
 
-            def runner(url: str, body_list: list[str]) -> tuple[float, int]:
+            def measure(proc: subprocess.Popen[bytes], url: str, body_list: list[str]) -> Run:
+                cpu0 = cpu_seconds(proc.pid)
                 if use_wrk:
-                    return run_wrk(url, body_list, args.seconds, args.connections, workdir)
-                return run_httpx(url, body_list, args.seconds, args.connections)
+                    rate, sent = run_wrk(url, body_list, args.seconds, args.connections,
+                                         workdir)
+                else:
+                    rate, sent = run_httpx(url, body_list, args.seconds, args.connections)
+                cpu1 = cpu_seconds(proc.pid)
+                return Run(rate, sent, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
 
-            bare, bare_url = start(BARE_APP)
-            try:
-                bare_rate, _ = runner(bare_url, bodies[1])
-            finally:
-                stop(bare)
-            import sqlite3
-            for b in batches:
-                conn = sqlite3.connect(workdir / "central.db")
-                before = conn.execute("SELECT count(*) FROM summaries").fetchone()[0]
-                conn.close()
-                rate, sent = runner(central_url, bodies[b])
-                conn = sqlite3.connect(workdir / "central.db")
-                stored = conn.execute("SELECT count(*) FROM summaries").fetchone()[0] - before
-                conn.close()
-                runs.append((b, rate, sent, stored))
+            for r in range(args.repeat):
+                bare_run = measure(bare, bare_url, bodies[1][:per_run[1]])
+                ours: dict[int, Run] = {}
+                for b in batches:
+                    chunk = bodies[b][r * per_run[b]:(r + 1) * per_run[b]]
+                    before = count_summaries(db_path)
+                    run = measure(central, central_url, chunk)
+                    run.stored = count_summaries(db_path) - before
+                    if run.stored < run.sent * b * 0.9:
+                        print(f"  warning: batch {b} stored {run.stored} summaries of "
+                              f"{run.sent * b} sent")
+                    if run.sent > len(chunk):
+                        print(f"  note: batch {b} sent more requests than built; raise "
+                              "--summaries")
+                    ours[b] = run
+                rounds.append((bare_run, ours))
+                line = "  ".join(f"batch {b}: {describe(run, b, bare_run.rate)}"
+                                 for b, run in ours.items())
+                cpu = "" if bare_run.cpu_us is None else f", {bare_run.cpu_us:,.0f} us CPU/request"
+                print(f"round {r + 1}: bare {bare_run.rate:,.0f} requests/s{cpu} | {line}",
+                      flush=True)
         finally:
             stop(central)
-    print(f"bare Starlette POST echo (one-summary body): {bare_rate:,.0f} requests/s")
-    for b, rate, sent, stored in runs:
-        repeated = ", some repeated" if sent > len(bodies[b]) else ""
-        print(f"signed summary ingest, batch {b:>3}: {rate:,.0f} requests/s = "
-              f"{rate * b:,.0f} summaries/s ({stored} stored, {sent} requests sent{repeated})")
-    for b, rate, _, _ in runs:
+            stop(bare)
+    bare_rate = median([b.rate for b, _ in rounds])
+    bare_cpu = [b.cpu_us for b, _ in rounds if b.cpu_us is not None]
+    print(f"median of {len(rounds)} rounds:")
+    print(f"bare Starlette POST echo (one-summary body): {bare_rate:,.0f} requests/s"
+          + (f", {median(bare_cpu):,.0f} us CPU/request" if bare_cpu else ""))
+    for b in batches:
+        runs = [ours[b] for _, ours in rounds]
+        rate = median([run.rate for run in runs])
+        ratio = median([ours[b].rate * b / bare.rate for bare, ours in rounds])
+        cpus = [run.cpu_us for run in runs if run.cpu_us is not None]
+        cpu = "" if not cpus else f", {median(cpus) / b:,.0f} us CPU/summary"
         verdict = ""
         if b == 1:
-            verdict = f"  goal >= 0.5: {'met' if rate / bare_rate >= 0.5 else 'MISSED'}"
-        print(f"ratio ours/bare, batch {b:>3}: {rate / bare_rate:.2f} in requests, "
-              f"{rate * b / bare_rate:.2f} in summaries{verdict}")
+            verdict = f"  goal >= 0.5: {'met' if ratio >= 0.5 else 'MISSED'}"
+        print(f"signed summary ingest, batch {b:>3}: {rate:,.0f} requests/s = "
+              f"{rate * b:,.0f} summaries/s{cpu}; ratio to bare (summaries/s over bare "
+              f"requests/s, per round) {ratio:.2f}{verdict}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from asr_agent.wire import format_time
 
 __all__ = [
     "AgentRow", "KeyRow", "EnrollmentRefused", "create_token", "consume_token",
-    "create_agent", "get_agent", "list_agents", "add_key", "get_key", "agent_keys",
+    "create_agent", "get_agent", "list_agents", "add_key", "get_key", "get_signer", "agent_keys",
     "revoke_agent", "revoke_key", "retire_key",
 ]
 
@@ -134,6 +134,24 @@ def _key(row: sqlite3.Row) -> KeyRow:
 def get_key(conn: sqlite3.Connection, key_id: str) -> KeyRow | None:
     row = conn.execute("SELECT * FROM agent_keys WHERE key_id = ?", (key_id,)).fetchone()
     return None if row is None else _key(row)
+
+
+def get_signer(conn: sqlite3.Connection, agent_id: str, key_id: str
+               ) -> tuple[AgentRow | None, KeyRow | None]:
+    """The agent and its key `key_id` in one query (the key is None when it is unknown or
+    belongs to another agent): ingest asks this for every envelope it verifies."""
+    row = conn.execute(
+        "SELECT a.agent_id, a.site_id, a.name, a.created_at, a.revoked_at, "
+        "k.key_id, k.public_key, k.created_at AS key_created_at, "
+        "k.retired_at AS key_retired_at, k.revoked_at AS key_revoked_at "
+        "FROM agents a LEFT JOIN agent_keys k ON k.key_id = ? AND k.agent_id = a.agent_id "
+        "WHERE a.agent_id = ?", (key_id, agent_id)).fetchone()
+    if row is None:
+        return None, None
+    key = None if row["key_id"] is None else KeyRow(
+        row["key_id"], row["agent_id"], bytes(row["public_key"]), row["key_created_at"],
+        row["key_retired_at"], row["key_revoked_at"])
+    return _agent(row), key
 
 
 def agent_keys(conn: sqlite3.Connection, agent_id: str) -> list[KeyRow]:

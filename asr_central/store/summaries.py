@@ -73,40 +73,42 @@ def _update_device(conn: sqlite3.Connection, s: Summary, summary_id: int) -> Non
 
 
 def _record_events(conn: sqlite3.Connection, s: Summary, summary_id: int) -> None:
-    for e in s.cartridge_events:
-        conn.execute(
-            "INSERT OR IGNORE INTO cartridge_events (summary_id, device_serial, supply_index, "
-            "replaced_at, premature, grams_wasted, removed_percent, cartridge_serial, "
-            "previous_serial, part_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (summary_id, s.device.serial, e.supply_index, format_time(e.replaced_at),
-             int(e.premature), e.grams_wasted, e.removed_percent, e.cartridge_serial,
-             e.previous_serial, e.part_number))
+    if not s.cartridge_events:
+        return
+    conn.executemany(
+        "INSERT OR IGNORE INTO cartridge_events (summary_id, device_serial, supply_index, "
+        "replaced_at, premature, grams_wasted, removed_percent, cartridge_serial, "
+        "previous_serial, part_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(summary_id, s.device.serial, e.supply_index, format_time(e.replaced_at),
+          int(e.premature), e.grams_wasted, e.removed_percent, e.cartridge_serial,
+          e.previous_serial, e.part_number) for e in s.cartridge_events])
 
 
 def _update_supplies(conn: sqlite3.Connection, s: Summary, summary_id: int) -> None:
     as_of = format_time(s.period_end)
-    for p in s.supplies:
-        conn.execute(
-            "INSERT INTO supply_latest (device_serial, supply_index, type, supply_class, color, "
-            "level, level_state, remaining_percent, daily_grams, daily_percent, days_to_empty, "
-            "days_to_empty_low, days_to_empty_high, forecast_status, spike, part_number, "
-            "cartridge_serial, as_of, summary_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device_serial, supply_index) DO UPDATE SET type = excluded.type, "
-            "supply_class = excluded.supply_class, color = excluded.color, "
-            "level = excluded.level, level_state = excluded.level_state, "
-            "remaining_percent = excluded.remaining_percent, daily_grams = excluded.daily_grams, "
-            "daily_percent = excluded.daily_percent, days_to_empty = excluded.days_to_empty, "
-            "days_to_empty_low = excluded.days_to_empty_low, "
-            "days_to_empty_high = excluded.days_to_empty_high, "
-            "forecast_status = excluded.forecast_status, spike = excluded.spike, "
-            "part_number = excluded.part_number, cartridge_serial = excluded.cartridge_serial, "
-            "as_of = excluded.as_of, summary_id = excluded.summary_id "
-            "WHERE excluded.as_of >= supply_latest.as_of",
-            (s.device.serial, p.index, p.type.wire_name, p.supply_class.wire_name, p.color,
-             p.level, p.level_state.value, p.remaining_percent, p.daily_grams, p.daily_percent,
-             p.days_to_empty, p.days_to_empty_low, p.days_to_empty_high, p.forecast_status,
-             int(p.spike), p.part_number, p.cartridge_serial, as_of, summary_id))
+    # One executemany per summary: the statement is bound once for all its supplies.
+    conn.executemany(
+        "INSERT INTO supply_latest (device_serial, supply_index, type, supply_class, color, "
+        "level, level_state, remaining_percent, daily_grams, daily_percent, days_to_empty, "
+        "days_to_empty_low, days_to_empty_high, forecast_status, spike, part_number, "
+        "cartridge_serial, as_of, summary_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (device_serial, supply_index) DO UPDATE SET type = excluded.type, "
+        "supply_class = excluded.supply_class, color = excluded.color, "
+        "level = excluded.level, level_state = excluded.level_state, "
+        "remaining_percent = excluded.remaining_percent, daily_grams = excluded.daily_grams, "
+        "daily_percent = excluded.daily_percent, days_to_empty = excluded.days_to_empty, "
+        "days_to_empty_low = excluded.days_to_empty_low, "
+        "days_to_empty_high = excluded.days_to_empty_high, "
+        "forecast_status = excluded.forecast_status, spike = excluded.spike, "
+        "part_number = excluded.part_number, cartridge_serial = excluded.cartridge_serial, "
+        "as_of = excluded.as_of, summary_id = excluded.summary_id "
+        "WHERE excluded.as_of >= supply_latest.as_of",
+        [(s.device.serial, p.index, p.type.wire_name, p.supply_class.wire_name, p.color,
+          p.level, p.level_state.value, p.remaining_percent, p.daily_grams, p.daily_percent,
+          p.days_to_empty, p.days_to_empty_low, p.days_to_empty_high, p.forecast_status,
+          int(p.spike), p.part_number, p.cartridge_serial, as_of, summary_id)
+         for p in s.supplies])
 
 
 # --- reads ----------------------------------------------------------------------------------
