@@ -164,6 +164,38 @@ def _line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
+def test_readings_before_a_swap_show_the_old_unit_and_after_it_the_new_one() -> None:
+    """10 g/day on 1000 g with 1 g left and a unit on hand: the swap happens at 02:24, so
+    the 00:00 reading shows the old cartridge (nearly empty) and the 04:00 one the new."""
+    import datetime as dt
+
+    from asr_central.simulate.model import DeviceSim
+
+    fleet = parse_fleet(STEADY.replace("level_pct: 100", "level_pct: 0.1"))
+    site, spec = fleet.devices()[0]
+    sim = DeviceSim(site, spec, seed=1, start=fleet.start, days=2)
+    sim.supplies["black"].on_hand = 1
+    outcome = sim.step(0, fleet.start)
+    first, second = outcome.sample(0, "black"), outcome.sample(1, "black")
+    assert first.cartridge_serial == "STEADY-1-black-001" and first.remaining_percent < 1
+    assert second.cartridge_serial == "STEADY-1-black-002" and second.remaining_percent > 99
+    assert sim.installs[0].day == pytest.approx(0.1)
+    assert outcome.times[1] == dt.datetime(2027, 1, 4, 4, tzinfo=dt.UTC)
+
+
+def test_a_unit_swapped_in_after_the_last_reading_is_still_on_hand_for_central() -> None:
+    """One reading a day at 00:00; the toner empties at noon on day 99 and the unit on hand
+    goes in. Until the next reading shows the new cartridge, central still counts that unit
+    on hand, so it does not order a second one for a cartridge it has not heard of."""
+    fleet = parse_fleet(STEADY.replace("report_every_hours: 4", "report_every_hours: 24")
+                        .replace("level_pct: 100", "level_pct: 99.5"))
+    result = simulate(fleet, "asr")
+    summary = summarize(result)
+    assert [i.day for d in result.devices for i in d.installs] == [pytest.approx(99.5)]
+    assert summary["shipments"] == 1 and summary["units_shipped"] == 1
+    assert summary["stockout_supply_days"] == 0
+
+
 def test_unknown_key_names_line_and_key() -> None:
     text = STEADY.replace("noise: 0", "noize: 0")
     err = _error(text)

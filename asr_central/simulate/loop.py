@@ -20,23 +20,9 @@ from dataclasses import dataclass, field
 from asr_central.simulate import pipeline
 from asr_central.simulate.fleet import Fleet
 from asr_central.simulate.model import DeviceSim
+from asr_central.simulate.records import Line, Parcel, SupplyLink
 
 POLICIES = ("asr", "threshold")
-
-
-@dataclass(slots=True)
-class Line:
-    serial: str
-    supply_id: str
-    quantity: int
-
-
-@dataclass(slots=True)
-class Parcel:
-    site_id: str
-    created_day: int
-    arrive_day: int
-    lines: list[Line]
 
 
 @dataclass(slots=True)
@@ -64,14 +50,6 @@ class SimResult:
     placeholders: tuple[str, ...]
 
 
-@dataclass(slots=True)
-class _SupplyLink:
-    """The simulator's bookkeeping for one device supply: what is on order."""
-
-    on_order: int = 0
-    last_pct: float | None = None  # last reported remaining percent (threshold policy)
-
-
 def _shipping_delay(seed: int, site_id: str, day: int, lo: int, hi: int) -> int:
     # drawn from (seed, site, day), not from a shared stream, so both policies meet the
     # same carrier on the same day whatever else they ordered
@@ -87,7 +65,7 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
     sims = [DeviceSim(site, spec, seed=fleet.seed, start=start, days=days)
             for site, spec in fleet.devices()]
     by_serial = {d.serial: d for d in sims}
-    links = {(d.serial, sid): _SupplyLink() for d in sims for sid in d.supplies}
+    links = {(d.serial, sid): SupplyLink() for d in sims for sid in d.supplies}
     history = {d.serial: DeviceHistory(levels={sid: [] for sid in d.supplies})
                for d in sims} if keep_history else None
     agent = pipeline.Pipeline(fleet, sims)
@@ -103,7 +81,9 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
             for line in parcel.lines:
                 sim = by_serial[line.serial]
                 sim.supplies[line.supply_id].on_hand += line.quantity
-                links[(line.serial, line.supply_id)].on_order -= line.quantity
+                link = links[(line.serial, line.supply_id)]
+                link.on_order -= line.quantity
+                link.delivered += line.quantity
                 if history is not None:
                     history[line.serial].deliveries.append((day, line.supply_id, line.quantity))
 
@@ -112,9 +92,6 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
             sim.morning(day)
             outcome = sim.step(day, date)
             if outcome.reported:
-                last_at, _count, samples = outcome.readings[-1]
-                for sid, sample in samples.items():
-                    links[(sim.serial, sid)].last_pct = sample.remaining_percent
                 agent.observe(sim, day, outcome, links)
             if history is not None:
                 h = history[sim.serial]
@@ -148,17 +125,17 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
                      agent.spike_alerts, flagged, history, agent.placeholders)
 
 
-def _threshold_orders(sims: list[DeviceSim], links: dict[tuple[str, str], _SupplyLink],
+def _threshold_orders(sims: list[DeviceSim], links: dict[tuple[str, str], SupplyLink],
                       threshold_pct: float, day: int) -> list[Parcel]:
     """Today's practice: one unit per supply at or below the threshold with nothing open."""
     out = []
     for sim in sims:
         lines = []
-        for sid, s in sim.supplies.items():
+        for sid in sim.supplies:
             link = links[(sim.serial, sid)]
             if link.last_pct is None or link.last_pct > threshold_pct:
                 continue
-            if link.on_order > 0 or s.on_hand > 0:
+            if link.on_order > 0 or link.on_hand_known > 0:
                 continue  # an open order: created, shipped, or delivered and not installed
             lines.append(Line(sim.serial, sid, 1))
         if lines:

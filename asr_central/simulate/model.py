@@ -62,12 +62,43 @@ class SupplySim:
 
 @dataclass(slots=True)
 class DayOutcome:
-    """What one device did on one day: the level path of each supply and its readings."""
+    """What one device did on one day: the level path of each supply and its readings.
+
+    Readings are kept as their times and page counts; a reading's samples are made only
+    when asked for (`sample`), since most days nobody reads most of them.
+    """
 
     reported: bool
     # per supply id: [(fraction of day, left)] with a repeated fraction at an install
     paths: dict[str, list[tuple[float, float]]]
-    readings: list[tuple[dt.datetime, int, dict[str, Sample]]] = field(default_factory=list)
+    sim: DeviceSim | None = None
+    times: list[dt.datetime] = field(default_factory=list)
+    fracs: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    cartridges: dict[str, int] = field(default_factory=dict)  # per supply, at the end of the day
+    # per supply: fractions of the day at which a unit was put in during printing
+    swaps: dict[str, list[float]] = field(default_factory=dict)
+    made: dict[tuple[int, str], Sample] = field(default_factory=dict)
+
+    def sample(self, k: int, sid: str) -> Sample:
+        """Supply `sid` as reading `k` of the day shows it."""
+        out = self.made.get((k, sid))
+        if out is None:
+            sim = self.sim
+            assert sim is not None
+            frac = self.fracs[k]
+            # a reading before a swap later that day still shows the old unit's serial
+            no = self.cartridges[sid] - sum(1 for t in self.swaps.get(sid, ()) if t > frac)
+            out = self.made[(k, sid)] = sim._sample(
+                sim.supplies[sid], _level_at(self.paths[sid], frac), self.times[k],
+                self.counts[k], no)
+        return out
+
+    @property
+    def readings(self) -> list[tuple[dt.datetime, int, dict[str, Sample]]]:
+        """Every reading with every supply's sample (materialised on each call)."""
+        return [(at, self.counts[k], {sid: self.sample(k, sid) for sid in self.paths})
+                for k, at in enumerate(self.times)]
 
 
 def _event_days(spec: DeviceSpec, start: dt.date, days: int) -> tuple[list[float], set[int],
@@ -233,14 +264,16 @@ class DeviceSim:
         pages = most / GRAMS_PER_PAGE
         out = DayOutcome(reported, paths)
         if reported:
+            out.sim = self
+            out.fracs = self.report_fracs
+            out.cartridges = {sid: s.cartridge_no for sid, s in self.supplies.items()}
+            for ins in self.installs[installs_before:]:
+                out.swaps.setdefault(ins.supply_id, []).append(ins.day - day)
             base = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
             for frac in self.report_fracs:
-                at = base + dt.timedelta(days=frac)
-                count = self.page_count + int(pages * min(frac / stop, 1.0)) if stop > 0 \
-                    else self.page_count
-                samples = {sid: self._sample(s, _level_at(paths[sid], frac), at, count)
-                           for sid, s in self.supplies.items()}
-                out.readings.append((at, count, samples))
+                out.times.append(base + dt.timedelta(days=frac))
+                out.counts.append(self.page_count + int(pages * min(frac / stop, 1.0))
+                                  if stop > 0 else self.page_count)
         self.page_count += int(pages)
         return out
 
@@ -253,10 +286,11 @@ class DeviceSim:
 
     # --- what the printer says --------------------------------------------------------------
 
-    def _sample(self, s: SupplySim, left: float, at: dt.datetime, page_count: int) -> Sample:
+    def _sample(self, s: SupplySim, left: float, at: dt.datetime, page_count: int,
+                cartridge_no: int) -> Sample:
         pct = 100.0 * left / s.capacity
         mode = self.report_mode
-        serial = f"{self.serial}-{s.spec.id}-{s.cartridge_no:03d}"
+        serial = f"{self.serial}-{s.spec.id}-{cartridge_no:03d}"
         part = s.part_number
         if mode == "tenths_of_grams":
             cap = int(round(s.capacity * 10))

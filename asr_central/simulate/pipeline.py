@@ -1,14 +1,32 @@
 """The product's own code, called in process for the simulator: agent consumption and forecast,
-the agent's summary builder, the wire format, central's policy and alert rules. The simulator's only door into product rules.
+the agent's summary builder, central's policy and alert rules. The simulator's only door into product rules.
 
-Each day a device reported, each supply's recent samples go through the agent's
-`consumption.analyze` (a short window: yesterday and today, longer for coarse and -3
-reporters whose estimate needs the last step), the daily use it measures is kept per day,
-and `forecast.forecast` runs over the last FORECAST_DAYS of it, as the agent would from its
-store. The device's summary (asr_agent.summary) goes out and back through the wire
-format's dict form, and
-central's view of each supply is what the decoded summary says. The policy runs once per
-simulated day over every supply; the alert rules run once per day over every device.
+When a device reports, each supply due for analysis (see "Scheduling" below) has its
+recent samples go through the agent's `consumption.analyze`: the window starts the day
+before its previous analysis (so each day is measured from a window that began before
+it), longer for coarse and -3 reporters whose estimate needs checkpoints from further
+back. The daily use it measures is kept per day, and `forecast.forecast` runs over the
+last FORECAST_DAYS of it, as the agent would from its store. The device's summary
+(asr_agent.summary.build_summary) carries the analysed supplies, and central's view of
+each supply is what the summary says. The policy runs once per simulated day over every
+supply; the alert rules run once per day over every device.
+
+Scheduling (a cost saving of the simulator, not a product rule): a supply is analysed
+again when a reading shows a replacement, when its level has dropped faster than its
+forecast allows, or when its counted-down cover may near the policy's horizon. After a
+run with conservative cover C (days, stock included) at forecast rate r (% a day), the
+next run is at most `gap = (C - H - MARGIN_DAYS - DROP_SLACK_PCT / r) / DROP_FACTOR` days
+later (at least 1, at most MAX_GAP_DAYS; H = lead + pull-forward). Between runs each
+day's last reading is compared with the level at the run: a drop beyond
+DROP_FACTOR × r × elapsed days + DROP_SLACK_PCT triggers a run that day. So while no run
+happens, use ran at most DROP_FACTOR times the forecast, and the cover a fresh forecast
+would give is at least C - DROP_FACTOR × elapsed - DROP_SLACK_PCT / r, which stays above
+H + MARGIN_DAYS until the scheduled run. MARGIN_DAYS absorbs what the bound leaves out:
+a fresh forecast re-estimates the rate itself (at most MAX_GAP_DAYS of faster use out of
+a FORECAST_DAYS window) and its interval. Coarse and -3 reporters, whose level says too
+little, are watched through their page counter at the percent per page their last
+analysis learned; a supply with nothing to watch or no forecast runs daily. The central side counts down the
+last forecast between runs, exactly as it does for a silent device.
 """
 
 from __future__ import annotations
@@ -31,21 +49,18 @@ from asr_central.policy import (
     PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
 )
 from asr_central.simulate.model import GRAMS_PER_PAGE
+from asr_central.simulate.records import Line, Parcel, SupplyLink
 
 if TYPE_CHECKING:
     from asr_central.simulate.fleet import Fleet
-    from asr_central.simulate.loop import Parcel, _SupplyLink
     from asr_central.simulate.model import DayOutcome, DeviceSim
 
 FORECAST_DAYS = 28  # days of daily use the forecast sees
-SHORT_WINDOW_DAYS = 2  # percent and tenths-of-grams reporters: yesterday and today
 RECENT_DAYS = 3  # coarse and -3 reporters: recent samples kept whole, older ones compressed
-# Scheduling of the agent's analysis (a cost saving of the simulator, not a product rule):
-# a supply whose last forecast leaves it well clear of the policy's horizon is analysed
-# again only after REFRESH_DAYS, at once when a reading shows a replacement, and every day
-# once its counted-down cover comes within the horizon plus REFRESH_MARGIN_DAYS.
-REFRESH_DAYS = 3
-REFRESH_MARGIN_DAYS = 10.0
+MAX_GAP_DAYS = 7
+MARGIN_DAYS = 10.0
+DROP_FACTOR = 2.0
+DROP_SLACK_PCT = 2.0  # a 1 % quantum on each side of the drop
 
 _TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
           "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
@@ -58,13 +73,20 @@ class _AgentSupply:
     index: int
     type: SupplyType
     supply_class: SupplyClass
-    samples: deque[Sample]
     daily: dict[dt.date, DailyUse] = field(default_factory=dict)
     percent_per_page: float | None = None
     grams_per_page: float | None = None
     last_run_day: int = -10**6
-    # coarse and -3 reporters: the samples their page-counter estimate needs from further
-    # back (first and last of each of the last two cartridges, first at each level step)
+    next_run_day: int = -10**6
+    # level and forecast rate at the last run, to watch the drop until the next one
+    run_pct: float | None = None
+    run_pages: int | None = None
+    run_rate: float | None = None
+    last: Sample | None = None  # the supply in the last reading seen
+    # coarse and -3 reporters: every recent sample, and the samples their page-counter
+    # estimate needs from further back (first and last of each of the last two cartridges,
+    # first at each level step)
+    samples: deque[Sample] | None = None
     checkpoints: list[Sample] | None = None
     changed: bool = True  # a reading since the last run looks like a replacement
 
@@ -144,17 +166,22 @@ class Pipeline:
                if v is not None})
         self.sims = sims
         self.catalog = fleet_catalog(sims)
+        self.start_at = dt.datetime.combine(fleet.start, dt.time(), tzinfo=dt.UTC)
         self.agent: dict[tuple[str, str], _AgentSupply] = {}
         self.keys: dict[tuple[str, str], str] = {}  # (serial, policy key) -> supply id
+        # per device: the days it reported since the oldest window start any supply needs
+        self.kept: dict[str, list[tuple[int, DayOutcome]]] = {}
         for sim in sims:
             per_day = len(sim.report_fracs)
             coarse = sim.report_mode in ("coarse", "some_remaining")
-            days = RECENT_DAYS + REFRESH_DAYS if coarse else SHORT_WINDOW_DAYS + REFRESH_DAYS
+            self.kept[sim.serial] = []
             for i, (sid, s) in enumerate(sim.supplies.items(), start=1):
                 t = _TYPES[s.spec.type]
                 self.agent[(sim.serial, sid)] = _AgentSupply(
                     i, t, SupplyClass.RECEPTACLE if t.is_waste else SupplyClass.CONSUMED,
-                    deque(maxlen=per_day * days), checkpoints=[] if coarse else None)
+                    samples=deque(maxlen=per_day * (RECENT_DAYS + MAX_GAP_DAYS))
+                    if coarse else None,
+                    checkpoints=[] if coarse else None)
                 self.keys[(sim.serial, str(i))] = sid
         self.central: dict[tuple[str, str], _CentralSupply] = {}
         self.last_report: dict[str, dt.datetime] = {}
@@ -163,9 +190,11 @@ class Pipeline:
         self.silent_alerts = 0
         self.spike_alerts = 0
         self._active: set[str] = set()
+        self._outlooks: dict[tuple[str, str], tuple] = {}
         self.placeholders: tuple[str, ...] = (
-            "central ingest: summaries go through the wire dict form (to_dict/from_dict) "
-            "but are not signed, verified, encoded nor stored through "
+            "central ingest: summaries are built by the agent's summary builder and read "
+            "by central as records; they are not encoded (dict or canonical bytes), "
+            "signed, verified nor stored through "
             "asr_central.store.summaries; measured in process that full path costs about "
             "1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, decode 0.19, "
             "store in in-memory SQLite 0.20), about 6 minutes for a 1,000-device year",
@@ -173,53 +202,114 @@ class Pipeline:
 
     # --- agent side ---------------------------------------------------------------------
 
-    def _due_for_run(self, serial: str, sid: str, st: _AgentSupply, day: int, now: dt.datetime,
-                     stock: int) -> bool:
-        if st.changed or day - st.last_run_day >= REFRESH_DAYS:
+    def _due_for_run(self, st: _AgentSupply, day: int) -> bool:
+        if st.changed or day >= st.next_run_day:
             return True
-        c = self.central.get((serial, sid))
-        if c is None or c.days_to_empty is None or not c.daily_percent:
-            return True
-        low = c.days_to_empty_low if c.days_to_empty_low is not None else c.days_to_empty
-        cover = low - (now - c.as_of).total_seconds() / 86400.0 + stock * 100.0 / c.daily_percent
+        used = self._used_since_run(st)
+        if used is None or st.run_rate is None:
+            return False
+        return used > DROP_FACTOR * st.run_rate * (day - st.last_run_day) + DROP_SLACK_PCT
+
+    @staticmethod
+    def _used_since_run(st: _AgentSupply) -> float | None:
+        """Percent used since the last run, as the latest reading shows it."""
+        last = st.last
+        if last is None:
+            return None
+        if st.checkpoints is None:
+            if st.run_pct is None or last.remaining_percent is None:
+                return None
+            return st.run_pct - last.remaining_percent
+        # coarse and -3 levels say too little: pages at the percent per page last learned
+        if st.run_pages is None or last.page_count is None or st.percent_per_page is None:
+            return None
+        return (last.page_count - st.run_pages) * st.percent_per_page
+
+    def _schedule(self, st: _AgentSupply, day: int, f: Forecast, stock: int) -> None:
+        """The day by which this supply must be analysed again (module docstring)."""
+        last = st.last
+        st.run_pct = last.remaining_percent if last is not None else None
+        st.run_pages = last.page_count if last is not None else None
+        st.run_rate = rate = f.daily_percent
+        low = f.days_to_empty_low if f.days_to_empty_low is not None else f.days_to_empty
+        if low is None or not rate or rate <= 0 or self._used_since_run(st) is None:
+            st.next_run_day = day + 1  # nothing to count down or nothing to watch
+            return
+        cover = low + stock * 100.0 / rate
         horizon = self.settings.lead_days + self.settings.pull_forward_days
-        return cover <= horizon + REFRESH_MARGIN_DAYS
+        gap = (cover - horizon - MARGIN_DAYS - DROP_SLACK_PCT / rate) / DROP_FACTOR
+        st.next_run_day = day + max(1, min(MAX_GAP_DAYS, int(gap)))
+
+    def _window(self, serial: str, st: _AgentSupply, sid: str) -> list[Sample]:
+        first = st.last_run_day - 1
+        if st.checkpoints is not None:
+            assert st.samples is not None
+            since = self.start_at + dt.timedelta(days=max(-1, first))
+            recent = [x for x in st.samples if x.taken_at >= since]
+            return sorted({x.taken_at: x for x in st.checkpoints + recent}.values(),
+                          key=lambda x: x.taken_at)
+        return [outcome.sample(k, sid) for d, outcome in self.kept[serial] if d >= first
+                for k in range(len(outcome.times))]
 
     def observe(self, sim: DeviceSim, day: int, outcome: DayOutcome,
-                links: dict[tuple[str, str], _SupplyLink]) -> None:
-        for _at, _count, samples in outcome.readings:
-            for sid, sample in samples.items():
-                st = self.agent[(sim.serial, sid)]
-                replaced = bool(st.samples) and is_replacement(st.samples[-1], sample)
-                if replaced:
-                    st.changed = True
-                if st.checkpoints is not None:
+                links: dict[tuple[str, str], SupplyLink]) -> None:
+        kept = self.kept[sim.serial]
+        kept.append((day, outcome))
+        n = len(outcome.times)
+        due: list[str] = []
+        for sid in sim.supplies:
+            st = self.agent[(sim.serial, sid)]
+            if st.checkpoints is not None:
+                assert st.samples is not None
+                for k in range(n):
+                    sample = outcome.sample(k, sid)
+                    replaced = bool(st.samples) and is_replacement(st.samples[-1], sample)
+                    if replaced:
+                        st.changed = True
                     _checkpoint(st, sample, replaced)
-                st.samples.append(sample)
-        first_at, first_count, _ = outcome.readings[0]
-        last_at, last_count, _ = outcome.readings[-1]
+                    st.samples.append(sample)
+                last = st.samples[-1]
+            else:
+                # the day's last reading: a replacement shows as a new serial (or a jump) in it
+                last = outcome.sample(n - 1, sid)
+                if st.last is not None and is_replacement(st.last, last):
+                    st.changed = True
+            st.last = last
+            links[(sim.serial, sid)].last_pct = last.remaining_percent
+            if self._due_for_run(st, day):
+                due.append(sid)
+        first_at, first_count = outcome.times[0], outcome.counts[0]
+        last_at, last_count = outcome.times[-1], outcome.counts[-1]
+        self.last_report[sim.serial] = last_at + dt.timedelta(microseconds=1)
+        if due:
+            self._run(sim, day, due, first_count, last_at, last_count, links)
+        oldest = min(self.agent[(sim.serial, sid)].last_run_day for sid in sim.supplies) - 1
+        while kept and kept[0][0] < oldest:
+            kept.pop(0)
+
+    def _run(self, sim: DeviceSim, day: int, due: list[str], first_count: int,
+             last_at: dt.datetime, last_count: int,
+             links: dict[tuple[str, str], SupplyLink]) -> None:
         supplies: list[Supply] = []
         analyses: dict[int, SupplyAnalysis] = {}
         forecasts: dict[int, Forecast] = {}
-        for sid, s in sim.supplies.items():
+        for sid in due:
+            s = sim.supplies[sid]
             st = self.agent[(sim.serial, sid)]
-            if not self._due_for_run(sim.serial, sid, st, day, last_at,
-                                     s.on_hand + links[(sim.serial, sid)].on_order):
-                continue
+            window = self._window(sim.serial, st, sid)
+            # the window's recent samples begin the day before the previous run: from that
+            # run's day on, this window measures better than the one before it (and a coarse
+            # reporter's compressed history smears use over the older days)
+            recent_from = sim.start + dt.timedelta(days=max(0, st.last_run_day))
             st.last_run_day = day
             st.changed = False
-            window = (list(st.samples) if st.checkpoints is None else
-                      sorted({x.taken_at: x for x in st.checkpoints + list(st.samples)}.values(),
-                             key=lambda x: x.taken_at))
             a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
                         catalog=self.catalog, percent_per_page=st.percent_per_page,
                         grams_per_page=st.grams_per_page)
             if a.percent_per_page is not None:
                 st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
-            recent_from = st.samples[0].taken_at.date() + dt.timedelta(days=1)
             for d in a.daily:
-                # compressed history smears use over old days: keep only the recent ones
-                if st.checkpoints is None or d.day >= recent_from:
+                if d.day >= recent_from:
                     st.daily[d.day] = d
             oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
             for d in [d for d in st.daily if d <= oldest]:
@@ -230,7 +320,10 @@ class Pipeline:
             f = forecast(sorted(st.daily.values(), key=lambda d: d.day),
                          remaining=a.remaining_percent, now=last_at,
                          supply_class=st.supply_class, window_days=FORECAST_DAYS)
-            last = st.samples[-1]
+            link = links[(sim.serial, sid)]
+            self._schedule(st, day, f, link.on_hand_known + link.on_order)
+            last = st.last
+            assert last is not None
             analyses[st.index] = a
             forecasts[st.index] = f
             supplies.append(Supply(
@@ -253,13 +346,18 @@ class Pipeline:
             period_start=period_start, period_end=last_at + dt.timedelta(microseconds=1),
             sequence=seq, analyses=analyses, forecasts=forecasts, page_count_start=first_count,
             mask_ip_addresses=True)
-        self._ingest(wire.Summary.from_dict(summary.to_dict()))
+        self._ingest(summary, links)
 
     # --- central side -------------------------------------------------------------------
 
-    def _ingest(self, summary: wire.Summary) -> None:
+    def _ingest(self, summary: wire.Summary, links: dict[tuple[str, str], SupplyLink]) -> None:
+        """Central's reading of a summary (the wire round trip is tested with the wire
+        format itself; a record in, the same record out, so it is skipped here)."""
         serial = summary.device.serial
         self.last_report[serial] = summary.period_end
+        for event in summary.cartridge_events:
+            # a replacement closes a delivered unit: it is no longer on hand for central
+            links[(serial, self.keys[(serial, str(event.supply_index))])].installs_reported += 1
         # a supply not analysed today is left out of the summary, so central keeps its
         # previous forecast and counts it down from that forecast's time
         for p in summary.supplies:
@@ -269,26 +367,37 @@ class Pipeline:
                 summary.period_end)
 
     def plan(self, day: int, now: dt.datetime,
-             links: dict[tuple[str, str], _SupplyLink]) -> list[Parcel]:
-        from asr_central.simulate.loop import Line, Parcel
-
+             links: dict[tuple[str, str], SupplyLink]) -> list[Parcel]:
         outlooks = []
+        cache = self._outlooks
         for sim in self.sims:
             last = self.last_report.get(sim.serial)
             state = silent_state(silent_days(last, now), self.settings)
             for sid, s in sim.supplies.items():
-                c = self.central.get((sim.serial, sid))
+                key = (sim.serial, sid)
+                c = self.central.get(key)
                 if c is None:
                     continue
-                outlooks.append(SupplyOutlook(
+                link = links[key]
+                open_units = link.on_order
+                on_hand = link.on_hand_known
+                # an outlook is rebuilt only when something it says has changed
+                held = cache.get(key)
+                if (held is not None and held[0] is c and held[1] == on_hand
+                        and held[2] == open_units and held[3] is state):
+                    outlooks.append(held[4])
+                    continue
+                o = SupplyOutlook(
                     device_serial=sim.serial, site_id=sim.site.id,
-                    contact_id=sim.site.contact, supply_key=str(self.agent[(sim.serial, sid)].index),
+                    contact_id=sim.site.contact, supply_key=str(self.agent[key].index),
                     supply_kind=SupplyKind.WASTE if s.waste else SupplyKind.CONSUMABLE,
                     days_to_empty=c.days_to_empty, days_to_empty_low=c.days_to_empty_low,
                     daily_units=None if c.daily_percent is None else c.daily_percent / 100.0,
-                    units_on_hand=s.on_hand, open_units=links[(sim.serial, sid)].on_order,
+                    units_on_hand=on_hand, open_units=open_units,
                     last_report_at=c.as_of, device_silent_state=state,
-                    part_number=s.part_number))
+                    part_number=s.part_number)
+                cache[key] = (c, on_hand, open_units, state, o)
+                outlooks.append(o)
         parcels = []
         for order in plan(outlooks, [], self.settings, now).orders:
             lines = [Line(line.device_serial, self.keys[(line.device_serial, line.supply_key)],
