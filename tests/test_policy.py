@@ -14,7 +14,7 @@ from asr_central.policy import (
 
 TODAY = date(2027, 3, 10)
 REPORTED = datetime(2027, 3, 10, 6, 0, tzinfo=timezone.utc)
-SETTINGS = PolicySettings()  # lead 21, supply 30, pull forward 7, silent 4/10
+SETTINGS = PolicySettings()  # lead 21, supply 30, pull forward 10, silent 4/10
 
 
 def outlook(serial: str = "XRX-1", supply: str = "black", *, dte: float | None = 15.0,
@@ -107,13 +107,19 @@ def test_line_coming_due_within_pull_forward_window_joins_the_order() -> None:
 
 
 def test_line_beyond_pull_forward_window_waits() -> None:
-    orders = plan_orders([outlook("A", dte=10), outlook("B", dte=29)], [], SETTINGS, TODAY)
+    orders = plan_orders([outlook("A", dte=10), outlook("B", dte=32)], [], SETTINGS, TODAY)
     assert [l.device_serial for l in orders[0].lines] == ["A"]
 
 
+def test_default_pull_forward_window_is_ten_days() -> None:
+    assert SETTINGS.pull_forward_days == 10.0
+    orders = plan_orders([outlook("A", dte=10), outlook("B", dte=30.5)], [], SETTINGS, TODAY)
+    assert [l.device_serial for l in orders[0].lines] == ["A", "B"]
+
+
 def test_pull_forward_window_is_configurable() -> None:
-    wide = replace(SETTINGS, pull_forward_days=10)
-    orders = plan_orders([outlook("A", dte=10), outlook("B", dte=29)], [], wide, TODAY)
+    wide = replace(SETTINGS, pull_forward_days=14)
+    orders = plan_orders([outlook("A", dte=10), outlook("B", dte=32)], [], wide, TODAY)
     assert [l.device_serial for l in orders[0].lines] == ["A", "B"]
 
 
