@@ -94,12 +94,6 @@ class DayOutcome:
                 self.counts[k], no)
         return out
 
-    @property
-    def readings(self) -> list[tuple[dt.datetime, int, dict[str, Sample]]]:
-        """Every reading with every supply's sample (materialised on each call)."""
-        return [(at, self.counts[k], {sid: self.sample(k, sid) for sid in self.paths})
-                for k, at in enumerate(self.times)]
-
 
 def _event_days(spec: DeviceSpec, start: dt.date, days: int) -> tuple[list[float], set[int],
                                                                      set[int]]:
