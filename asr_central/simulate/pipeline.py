@@ -60,7 +60,7 @@ RECENT_DAYS = 3  # coarse and -3 reporters: recent samples kept whole, older one
 MAX_GAP_DAYS = 7
 MARGIN_DAYS = 10.0
 DROP_FACTOR = 2.0
-DROP_SLACK_PCT = 2.0  # a 1 % quantum on each side of the drop
+DROP_SLACK_PCT = 1.0  # whole-percent levels: a drop read off two readings is off by < 1
 
 _TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
           "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
@@ -232,8 +232,10 @@ class Pipeline:
         st.run_pages = last.page_count if last is not None else None
         st.run_rate = rate = f.daily_percent
         low = f.days_to_empty_low if f.days_to_empty_low is not None else f.days_to_empty
-        if low is None or not rate or rate <= 0 or self._used_since_run(st) is None:
-            st.next_run_day = day + 1  # nothing to count down or nothing to watch
+        if (low is None or not rate or rate <= 0 or f.spike
+                or self._used_since_run(st) is None):
+            # nothing to count down, nothing to watch, or a spike whose end is news
+            st.next_run_day = day + 1
             return
         cover = low + stock * 100.0 / rate
         horizon = self.settings.lead_days + self.settings.pull_forward_days
