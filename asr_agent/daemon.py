@@ -22,7 +22,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ log = logging.getLogger("asr.daemon")
 Clock = Callable[[], datetime]
 POLL_CONCURRENCY = 32
 STOP_DEADLINE_S = 20.0
+# Written by enrollment (asr_agent.uplink.IDENTITY_FILE); looked for here first so that an
+# agent that is not enrolled never imports the uplink's HTTP and signing stack.
+IDENTITY_FILE = "identity.json"
 
 
 def utc_now() -> datetime:
@@ -116,6 +120,10 @@ class AgentDaemon:
         self._status_server: Any = None
         self._lock_file: Any = None
         self._catalog: Any = None
+        self._requests_counted = 0
+        # One thread for the store (and the work that reads it): one SQLite connection and
+        # page cache instead of one per worker of the loop's default executor.
+        self._worker: ThreadPoolExecutor | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -142,6 +150,7 @@ class AgentDaemon:
         except Timeout:
             raise AsrError(f"another asr-agent already runs on {data_dir} (lock {data_dir / 'agent.lock'})") from None
         self.started_at = self.clock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-store")
         self._store = Store.in_dir(data_dir)
         self._catalog = load_catalog(self.cfg.consumption.supply_catalog)
         self._snmp = SnmpClient(timeout=self.cfg.snmp.timeout_s, retries=self.cfg.snmp.retries)
@@ -184,6 +193,9 @@ class AgentDaemon:
         if self._snmp is not None:
             self._snmp.close()
             self._snmp = None
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -250,14 +262,26 @@ class AgentDaemon:
         address = ipaddress.ip_address(host)
         return any(address in ipaddress.ip_network(r.cidr, strict=False) for r in self.cfg.targets.ranges)
 
-    def _open_uplink(self) -> None:
-        from asr_agent.uplink import AgentIdentity, Uplink, UplinkSettings
+    def identity(self) -> Any:
+        """This agent's AgentIdentity at central, or None when it is not enrolled."""
+        if not (self.paths.key_dir / IDENTITY_FILE).exists():
+            return None
+        from asr_agent.uplink import AgentIdentity
 
+        return AgentIdentity.load(self.paths.key_dir)
+
+    async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
+        assert self._worker is not None
+        return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+
+    def _open_uplink(self) -> None:
         self._uplink = None
-        identity = AgentIdentity.load(self.paths.key_dir)
+        identity = self.identity()
         url = self.cfg.central.url or (identity.central_url if identity else None)
         if identity is None or url is None:
             return
+        from asr_agent.uplink import Uplink, UplinkSettings
+
         cfg_central = self.cfg.central.model_copy(update={"url": url})
         self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store, sleep=time.sleep)
 
@@ -323,10 +347,10 @@ class AgentDaemon:
     # --- jobs ---------------------------------------------------------------------------
 
     async def discover(self) -> None:
-        from asr_agent.discovery import discover_configured
-
         if not self.cfg.targets.ranges:
             return
+        from asr_agent.discovery import discover_configured
+
         result = await discover_configured(self.cfg, loopback_only=self.loopback_only, client=self._snmp)
         for refusal in result.refused:
             log.warning("discovery refused a target: %s", refusal)
@@ -340,6 +364,7 @@ class AgentDaemon:
                 if other_key != key and other.serial == target.serial:
                     del self.targets[other_key]
             self.targets[key] = target
+        self._count_requests()
         event(log, logging.INFO, "discovery done", printers=len(result.printers),
               non_printers=result.non_printers, silent=result.silent, swept=result.swept)
 
@@ -356,6 +381,9 @@ class AgentDaemon:
 
         readings = [r for r in await asyncio.gather(*(one(t) for t in list(self.targets.values())))
                     if r is not None]
+        known = {t.serial for t in self.targets.values()}
+        for serial in [s for s in self.insights if s not in known]:
+            del self.insights[serial]  # a printer no longer polled (config reloaded)
         await self.summarize_and_send(readings)
 
     async def _poll_target(self, target: Target) -> Reading | None:
@@ -389,6 +417,7 @@ class AgentDaemon:
                 self.metrics.snmp_errors.labels(type(exc).__name__).inc()
                 log.warning("poll of %s:%s failed: %s", target.host, target.port, exc)
         self.metrics.poll_duration.observe(time.perf_counter() - started)
+        self._count_requests()
         outcome = PollOutcome.ANSWERED if reading is not None else (
             PollOutcome.MISSED if missed else None)
         if outcome is None:
@@ -403,8 +432,17 @@ class AgentDaemon:
             return None
         target.serial = serial
         target.last_reading = reading
-        await asyncio.to_thread(self._store.record_reading, reading)
+        await self._in_worker(self._store.record_reading, reading)
         return reading
+
+    def _count_requests(self) -> None:
+        # The client counts every request it sends; polls run concurrently, so the metric
+        # takes what was sent since it last looked rather than a per-poll difference.
+        if self._snmp is None:
+            return
+        sent = self._snmp.requests
+        self.metrics.snmp_requests.inc(sent - self._requests_counted)
+        self._requests_counted = sent
 
     def _record_health(self, target: Target, outcome: PollOutcome) -> None:
         policy = StatePolicy.from_config(self.cfg.device_state)
@@ -419,21 +457,21 @@ class AgentDaemon:
               address=f"{target.host}:{target.port}", reason=transition.reason)
 
     async def summarize_and_send(self, readings: list[Reading]) -> None:
-        await asyncio.to_thread(self._summarize, readings)
+        await self._in_worker(self._summarize, readings)
         if self._uplink is not None:
-            await asyncio.to_thread(self._deliver)
+            await self._in_worker(self._deliver)
 
     def _summarize(self, readings: list[Reading]) -> None:
         from asr_agent.insight import Settings, device_insights
-        from asr_agent.signing import load_or_create
-        from asr_agent.summary import build_summary
-        from asr_agent.uplink import AgentIdentity, queue_summary
-        from asr_agent.wire import DeviceState as WireState
 
         now = self.clock()
         settings = Settings.from_config(self.cfg)
-        identity = AgentIdentity.load(self.paths.key_dir)
-        key = load_or_create(self.paths.key_dir) if identity is not None else None
+        identity = self.identity()
+        key = None
+        if identity is not None:
+            from asr_agent.signing import load_or_create
+
+            key = load_or_create(self.paths.key_dir)
         period = timedelta(minutes=self.cfg.central.summary_interval_min)
         contact = self.cfg.site.contact.email if self.cfg.site.contact else None
         for reading in readings:
@@ -442,13 +480,20 @@ class AgentDaemon:
                 continue
             insights = device_insights(self._store, serial, now=now, settings=settings,
                                        catalog=self._catalog)
-            self.insights[serial] = insights
+            # Kept for the status page until the next round: flags and forecast. The per-day
+            # use and cartridge lives (up to months of them) are rebuilt from the store.
+            self.insights[serial] = {i: replace(s, analysis=replace(s.analysis, daily=(), lives=()))
+                                     for i, s in insights.items()}
             start = self.last_summary_end.get(serial)
             if start is None:
                 self.last_summary_end[serial] = now
                 continue  # the first period starts at the first reading
             if identity is None or key is None or now - start < period:
                 continue
+            from asr_agent.summary import build_summary
+            from asr_agent.uplink import queue_summary
+            from asr_agent.wire import DeviceState as WireState
+
             state = self._store.device(serial)
             summary = build_summary(
                 agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
@@ -463,7 +508,7 @@ class AgentDaemon:
 
     def _deliver(self) -> None:
         from asr_agent.signing import load_or_create
-        from asr_agent.uplink import AgentIdentity, bound_outbox
+        from asr_agent.uplink import bound_outbox
 
         assert self._uplink is not None
         dropped = bound_outbox(self._store, self.clock(), self.cfg.outbox.max_age_days)
@@ -472,7 +517,7 @@ class AgentDaemon:
         report = self._uplink.drain()
         if report.accepted:
             self.metrics.summaries_sent.inc(report.accepted)
-        identity = AgentIdentity.load(self.paths.key_dir)
+        identity = self.identity()
         if report.remaining == 0 and identity is not None and identity.retiring_key_ids:
             with contextlib.suppress(AsrError):
                 self._uplink.retire_drained_keys(identity, load_or_create(self.paths.key_dir),

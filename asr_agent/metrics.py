@@ -25,6 +25,8 @@ class AgentMetrics:
         self.snmp_errors = Counter(
             "asr_snmp_errors", "SNMP polls that failed, by kind", ["kind"], registry=self.registry)
         self.polls = Counter("asr_polls", "Printer polls attempted", registry=self.registry)
+        self.snmp_requests = Counter(
+            "asr_snmp_requests", "SNMP requests sent (retransmissions excluded)", registry=self.registry)
         self.summaries_sent = Counter(
             "asr_summaries_delivered", "Summaries acknowledged by central", registry=self.registry)
 

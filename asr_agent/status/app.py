@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,6 +20,9 @@ from asr_agent.status.model import StatusSnapshot, SupplyHistory
 from asr_agent.status.security import (
     HostGuard, SecurityHeaders, csrf_matches, is_loopback_host, new_csrf_token,
 )
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -40,11 +42,18 @@ def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = No
     token = csrf_token or new_csrf_token()
     metrics = metrics or AgentMetrics()
     metrics.watch(source.snapshot)
-    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
-    env.globals["swatch"] = charts.swatch
+    templates: list[Environment] = []
 
     def page(name: str, **context: object) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(csrf_token=token, **context))
+        if not templates:
+            # Built at the first page view: an agent scraped for /metrics, or never looked
+            # at, does not carry the template engine.
+            from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+            env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
+            env.globals["swatch"] = charts.swatch
+            templates.append(env)
+        return HTMLResponse(templates[0].get_template(name).render(csrf_token=token, **context))
 
     async def index(request: Request) -> Response:
         return page("index.html", snap=source.snapshot())

@@ -76,9 +76,7 @@ class DaemonStatusSource:
                 supplies=tuple(supplies), flags=tuple(flags)))
         uplink = d._uplink
         depth = store.outbox_depth() if store is not None else 0
-        from asr_agent.uplink import AgentIdentity
-
-        enrolled = AgentIdentity.load(d.paths.key_dir) is not None
+        enrolled = d.identity() is not None
         uplink_view = UplinkView(
             central_url=d.cfg.central.url, enrolled=enrolled,
             last_success=_iso(uplink.last_success) if uplink else None,
