@@ -476,6 +476,11 @@ def _semantic_problems(cfg: AgentConfig) -> list[_Problem]:
             "must be at least asleep_after_misses (a device is asleep before it is unreachable)")
     if cfg.store.compact_after_days >= cfg.store.sample_retention_days:
         add(("store", "compact_after_days"), "must be smaller than sample_retention_days")
+    from asr_agent.store import FORECAST_WINDOW_DAYS
+
+    if cfg.store.sample_retention_days < FORECAST_WINDOW_DAYS:
+        add(("store", "sample_retention_days"),
+            f"must be at least {FORECAST_WINDOW_DAYS}: forecasts read that many days of samples")
 
     if cfg.central.url is not None:
         out.extend(_url_problems(("central", "url"), cfg.central.url))

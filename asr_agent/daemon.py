@@ -112,6 +112,7 @@ class AgentDaemon:
         self.started_at: datetime | None = None
         self.stopping = asyncio.Event()
         self.last_summary_end: dict[str, datetime] = {}
+        self.order_status: dict[tuple[str, int], Any] = {}  # (serial, supply index) -> wire.OrderStatus
         self.insights: dict[str, dict[int, Any]] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._store: Any = None
@@ -308,6 +309,7 @@ class AgentDaemon:
         jobs = [
             ("discover", self.discover, timedelta(hours=self.cfg.discovery.interval_h), 0),
             ("poll", self.poll_round, timedelta(minutes=poll.interval_min), poll.jitter_s),
+            ("maintain", self.maintain_store, timedelta(hours=24), 600),
         ]
         if self.cfg.update.channel != "off":
             jobs.append(("update", self.check_update, timedelta(hours=self.cfg.update.check_interval_h), 600))
@@ -522,6 +524,21 @@ class AgentDaemon:
             with contextlib.suppress(AsrError):
                 self._uplink.retire_drained_keys(identity, load_or_create(self.paths.key_dir),
                                                  self.paths.key_dir)
+        if identity is not None:
+            # Display data for the status page; a failure keeps the last answer. Signed with
+            # the wall clock on purpose: central checks the request's freshness in real time.
+            try:
+                self.order_status = self._uplink.order_status(identity, load_or_create(self.paths.key_dir))
+            except AsrError as exc:
+                log.info("order status not refreshed: %s", exc)
+
+    async def maintain_store(self) -> None:
+        """Daily: thin old samples and drop those past retention (see Store.compact)."""
+        store = self.cfg.store
+        result = await self._in_worker(lambda: self._store.compact(
+            now=self.clock(), compact_after_days=int(store.compact_after_days),
+            sample_retention_days=int(store.sample_retention_days)))
+        event(log, logging.INFO, "store compacted", result=result)
 
     async def check_update(self) -> None:
         from asr_agent.updater import Updater

@@ -449,3 +449,17 @@ def test_loading_config_does_not_import_pysnmp(tmp_path: Path) -> None:
             f"load_config({str(path)!r}); print('pysnmp' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_retention_shorter_than_the_forecast_window_is_refused(tmp_path) -> None:
+    from asr_agent.config import load_config
+    from asr_agent.errors import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("site:\n  id: s1\nstore:\n  sample_retention_days: 30\n  compact_after_days: 7\n")
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert exc.line == 4 and exc.key == "store.sample_retention_days"
+    else:
+        raise AssertionError("a 30-day retention was accepted")

@@ -65,6 +65,7 @@ class DaemonStatusSource:
                     forecast_status=fc.status if fc else None,
                     forecast_reason=fc.reason if fc else None,
                     part_number=s.part_number,
+                    order_status=(o.describe() if (o := d.order_status.get((dev.serial, s.index))) else None),
                     flags=_supply_flags(insight) if insight else ()))
             reading = readings.get(dev.serial)
             flags = sorted({f for s in supplies for f in s.flags if f != "spike"})
