@@ -113,6 +113,7 @@ class AgentDaemon:
         self.stopping = asyncio.Event()
         self.last_summary_end: dict[str, datetime] = {}
         self.order_status: dict[tuple[str, int], Any] = {}  # (serial, supply index) -> wire.OrderStatus
+        self.exit_code = 0  # RESTART_EXIT_CODE after an update: the service manager restarts us
         self.insights: dict[str, dict[int, Any]] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._store: Any = None
@@ -164,6 +165,7 @@ class AgentDaemon:
             timezone=UTC)
         self._schedule_jobs(first_run=True)
         self._scheduler.start()
+        self._count_update_trial()
         event(log, logging.INFO, "agent started", version=__version__,
               config=self.config_path or "built-in defaults", data=data_dir,
               log=self.cfg.logging.file or "stderr/journal",
@@ -387,6 +389,10 @@ class AgentDaemon:
         for serial in [s for s in self.insights if s not in known]:
             del self.insights[serial]  # a printer no longer polled (config reloaded)
         await self.summarize_and_send(readings)
+        if readings and (self.paths.data_dir / "update").is_dir():
+            from asr_agent import self_update
+
+            self_update.confirm(self.paths.data_dir, __version__)  # a good round ends a trial
 
     async def _poll_target(self, target: Target) -> Reading | None:
         from asr_agent.poller import poll_printer
@@ -540,13 +546,42 @@ class AgentDaemon:
             sample_retention_days=int(store.sample_retention_days)))
         event(log, logging.INFO, "store compacted", result=result)
 
-    async def check_update(self) -> None:
+    def _updater(self) -> Any:
+        """The update channel's client, or None where this is not a packaged install."""
+        from asr_agent import self_update
         from asr_agent.updater import Updater
 
-        updater = Updater(channel=self.cfg.update.channel, state_dir=self.paths.data_dir / "update",
-                          install_root=self.paths.data_dir / "versions", url=self.cfg.update.url)
-        result = await asyncio.to_thread(updater.check)
-        event(log, logging.INFO, "update check", channel=self.cfg.update.channel, result=result)
+        root = self_update.install_root()
+        if root is None:
+            return None
+        return Updater(channel=self.cfg.update.channel, url=self.cfg.update.url,
+                       state_dir=self.paths.data_dir, install_root=root)
+
+    def _count_update_trial(self) -> None:
+        """A version on trial that keeps failing to start is rolled back (self_update)."""
+        from asr_agent import self_update
+
+        if self_update.read_trial(self.paths.data_dir) is None:
+            return
+        updater = self._updater()
+        if updater is not None and self_update.on_start(updater, self.paths.data_dir, __version__):
+            self.restart_for_update()
+
+    def restart_for_update(self) -> None:
+        from asr_agent.self_update import RESTART_EXIT_CODE
+
+        self.exit_code = RESTART_EXIT_CODE
+        self.stopping.set()
+
+    async def check_update(self) -> None:
+        from asr_agent import self_update
+
+        updater = self._updater()
+        if updater is None:
+            log.info("update channel %s: not a packaged install, nothing to update", self.cfg.update.channel)
+            return
+        if await asyncio.to_thread(self_update.scheduled_update, updater, self.paths.data_dir):
+            self.restart_for_update()
 
 
 def _prepare(config_path: Path | None) -> tuple[AgentConfig, AgentPaths]:
@@ -562,13 +597,15 @@ def run_daemon(config_path: Path | None, *, clock: Clock = utc_now) -> int:
     cfg, paths = _prepare(config_path)
     daemon = AgentDaemon(cfg, paths, config_path=config_path, clock=clock)
     asyncio.run(daemon.run_until_signalled())
-    return 0
+    return daemon.exit_code
 
 
 def serve(config_path: str | Path | None, stop: threading.Event) -> int:
     """The Windows service's entry: run until `stop` is set (the SCM sends no signals)."""
     path = Path(config_path) if config_path else None
     cfg, paths = _prepare(path)
+
+    exit_code = [0]
 
     async def main() -> None:
         daemon = AgentDaemon(cfg, paths, config_path=path)
@@ -578,6 +615,7 @@ def serve(config_path: str | Path | None, stop: threading.Event) -> int:
                 await asyncio.sleep(0.5)
         finally:
             await daemon.stop()
+            exit_code[0] = daemon.exit_code
 
     asyncio.run(main())
-    return 0
+    return exit_code[0]
