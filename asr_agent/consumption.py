@@ -624,15 +624,26 @@ def _split_utc(segs: list[_Seg], ss: list[Sample]) -> _Split:
             continue
         total = (u1 - u0) / 1_000_000
         percent = s.percent
+        # every whole day inside the segment gets the same share (86,400 s / total)
+        day_share = 86400.0 / total
+        day_pct = percent * day_share
+        day_grams = None if g is None else g * day_share
         t = u0
         while t < u1:
             k = t // day_us
             end = (k + 1) * day_us
+            d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
+            if t == k * day_us and end <= u1:
+                pct[d] = pct.get(d, 0.0) + day_pct
+                if d not in grams or grams[d] is not None:
+                    grams[d] = None if g is None else (grams.get(d) or 0.0) + day_grams
+                cover[d] = cover.get(d, 0.0) + 1.0
+                t = end
+                continue
             if end > u1:
                 end = u1
             seconds = (end - t) / 1_000_000
             share = seconds / total
-            d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
             pct[d] = pct.get(d, 0.0) + percent * share
             if d not in grams or grams[d] is not None:
                 grams[d] = None if g is None else (grams.get(d) or 0.0) + g * share

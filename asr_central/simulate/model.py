@@ -79,6 +79,14 @@ class DayOutcome:
     # per supply: fractions of the day at which a unit was put in during printing
     swaps: dict[str, list[float]] = field(default_factory=dict)
     made: dict[tuple[int, str], Sample] = field(default_factory=dict)
+    made_all: dict[str, list[Sample]] = field(default_factory=dict)
+
+    def samples(self, sid: str) -> list[Sample]:
+        """Supply `sid` in every reading of the day, in time order."""
+        out = self.made_all.get(sid)
+        if out is None:
+            out = self.made_all[sid] = [self.sample(k, sid) for k in range(len(self.times))]
+        return out
 
     def sample(self, k: int, sid: str) -> Sample:
         """Supply `sid` as reading `k` of the day shows it."""

@@ -250,8 +250,11 @@ class Pipeline:
             recent = [x for x in st.samples if x.taken_at >= since]
             return sorted({x.taken_at: x for x in st.checkpoints + recent}.values(),
                           key=lambda x: x.taken_at)
-        return [outcome.sample(k, sid) for d, outcome in self.kept[serial] if d >= first
-                for k in range(len(outcome.times))]
+        out: list[Sample] = []
+        for d, outcome in self.kept[serial]:
+            if d >= first:
+                out.extend(outcome.samples(sid))
+        return out
 
     def observe(self, sim: DeviceSim, day: int, outcome: DayOutcome,
                 links: dict[tuple[str, str], SupplyLink]) -> None:
@@ -263,8 +266,7 @@ class Pipeline:
             st = self.agent[(sim.serial, sid)]
             if st.checkpoints is not None:
                 assert st.samples is not None
-                for k in range(n):
-                    sample = outcome.sample(k, sid)
+                for sample in outcome.samples(sid):
                     replaced = bool(st.samples) and is_replacement(st.samples[-1], sample)
                     if replaced:
                         st.changed = True
