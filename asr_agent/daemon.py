@@ -115,6 +115,7 @@ class AgentDaemon:
         self.order_status: dict[tuple[str, int], Any] = {}  # (serial, supply index) -> wire.OrderStatus
         self.exit_code = 0  # RESTART_EXIT_CODE after an update: the service manager restarts us
         self.insights: dict[str, dict[int, Any]] = {}
+        self.insight_at: dict[str, datetime] = {}  # when each device was last analysed
         self._scheduler: AsyncIOScheduler | None = None
         self._store: Any = None
         self._snmp: Any = None
@@ -388,6 +389,7 @@ class AgentDaemon:
         known = {t.serial for t in self.targets.values()}
         for serial in [s for s in self.insights if s not in known]:
             del self.insights[serial]  # a printer no longer polled (config reloaded)
+            self.insight_at.pop(serial, None)
         await self.summarize_and_send(readings)
         if readings and (self.paths.data_dir / "update").is_dir():
             from asr_agent import self_update
@@ -486,17 +488,22 @@ class AgentDaemon:
             serial = reading.device.serial
             if serial is None:
                 continue
+            start = self.last_summary_end.get(serial)
+            due = start is not None and now - start >= period
+            analysed = self.insight_at.get(serial)
+            if not due and analysed is not None and now - analysed < period:
+                continue  # analysis reads months of samples: once per summary period is enough
             insights = device_insights(self._store, serial, now=now, settings=settings,
                                        catalog=self._catalog)
-            # Kept for the status page until the next round: flags and forecast. The per-day
+            # Kept for the status page until the next analysis: flags and forecast. The per-day
             # use and cartridge lives (up to months of them) are rebuilt from the store.
             self.insights[serial] = {i: replace(s, analysis=replace(s.analysis, daily=(), lives=()))
                                      for i, s in insights.items()}
-            start = self.last_summary_end.get(serial)
+            self.insight_at[serial] = now
             if start is None:
                 self.last_summary_end[serial] = now
                 continue  # the first period starts at the first reading
-            if identity is None or key is None or now - start < period:
+            if identity is None or key is None or not due:
                 continue
             from asr_agent.summary import build_summary
             from asr_agent.uplink import queue_summary
