@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from asr_agent.errors import ConfigError
+from asr_agent.yaml_source import compose
 from asr_agent.records import SupplyType
 
 __all__ = ["CatalogEntry", "SupplyCatalog", "load_catalog", "parse_catalog"]
@@ -75,12 +76,7 @@ def _key(part_number: str) -> str:
 
 def parse_catalog(text: str, *, source: str) -> SupplyCatalog:
     """Parse catalog YAML; errors name `source`, the line and the key."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=source,
-                          line=mark.line + 1 if mark else None) from None
+    root = compose(text, source)
     if root is None:
         return SupplyCatalog()
     if not isinstance(root, yaml.MappingNode):

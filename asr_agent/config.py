@@ -38,6 +38,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from asr_agent.errors import ConfigError
+from asr_agent.yaml_source import compose, construct
 from asr_agent.paths import AgentPaths, current_paths
 from asr_agent.secret import Secret
 
@@ -527,15 +528,8 @@ def _url_problems(key: _Key, url: str) -> list[_Problem]:
 def parse_config(text: str, *, path: str = "<config>", base_dir: str | os.PathLike[str] | None = None,
                  env: Mapping[str, str] | None = None) -> AgentConfig:
     """Validate YAML text; errors name `path`. `env` resolves `env:VAR` secrets."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ConfigError(f"not valid YAML: {exc.problem or exc}", path=path,
-                          line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", path=path) from None
+    node = compose(text, path)
+    data = construct(node) if node is not None else None
     if node is None or data is None:
         raise ConfigError("the file is empty; start from config.example.yaml", path=path)
     lines = _line_map(node, path)

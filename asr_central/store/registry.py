@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from asr_agent.errors import ConfigError
+from asr_agent.yaml_source import compose
 
 __all__ = [
     "CatalogItem", "Contact", "RegistryDevice", "RegistryDocument", "Site", "Assignment",
@@ -256,12 +257,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
                         known_sites: Iterable[str] = (),
                         known_contacts: Iterable[str] = ()) -> RegistryDocument:
     """A registry document from YAML text; errors name the file, line and key."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
-                          line=mark.line + 1 if mark else None) from None
+    root = compose(text, path)
     if root is None:
         return RegistryDocument()
     if not isinstance(root, yaml.MappingNode):
