@@ -1,6 +1,6 @@
 """Packaging: the systemd unit's checks (systemd-analyze verify and security, W^X memory
 with the whole agent stack), the .deb built, installed into a scratch root with dpkg,
-run, removed and purged, and the wheel installed the way pipx does.
+run, removed and purged, and the wheel installed with pipx.
 
 No systemd runs as PID 1 here, so nothing is started as a service: `verify` and
 `security --offline` are the checks systemd offers without a running manager.
@@ -255,24 +255,24 @@ def test_deb_installs_into_a_scratch_root_runs_and_purges(deb, tmp_path):
 # --- the wheel, installed as pipx does ------------------------------------------------
 
 @pytest.mark.slow
-def test_wheel_in_its_own_venv_gives_working_commands(tmp_path):
-    """pipx = one venv per application + `pip install <wheel>` + links to its scripts;
-    this does exactly that, offline."""
+def test_pipx_install_of_the_wheel_gives_working_commands(tmp_path):
+    """The real pipx, offline: the wheel and its dependencies from the wheelhouse."""
     wheelhouse = _wheelhouse()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
                     "--find-links", str(wheelhouse), str(REPO), "-w", str(tmp_path / "w")],
                    check=True, capture_output=True)
     [wheel] = (tmp_path / "w").glob("asr-*.whl")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin/pip"), "install", "-q", "--no-index", "--find-links",
-                          str(wheelhouse), str(wheel)], capture_output=True, text=True)
-    assert pip.returncode == 0, f"refresh the wheelhouse if a dependency is missing: {pip.stderr}"
+    env = dict(os.environ, PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"),
+               PIPX_MAN_DIR=str(tmp_path / "man"))
+    pipx = subprocess.run([sys.executable, "-m", "pipx", "install", str(wheel),
+                           f"--pip-args=--no-index --find-links {wheelhouse}"],
+                          capture_output=True, text=True, env=env)
+    assert pipx.returncode == 0, f"refresh the wheelhouse if a dependency is missing: {pipx.stderr}"
     for cmd in ("asr-agent", "asr-central"):
-        out = subprocess.run([str(venv / "bin" / cmd), "--version"], capture_output=True,
+        out = subprocess.run([str(tmp_path / "bin" / cmd), "--version"], capture_output=True,
                              text=True, check=True).stdout
         assert out.split()[0] == cmd and out.split()[1] == "0.1.0"
-    help_text = subprocess.run([str(venv / "bin/asr-agent"), "--help"], capture_output=True,
+    help_text = subprocess.run([str(tmp_path / "bin/asr-agent"), "--help"], capture_output=True,
                                text=True, check=True).stdout
     assert "service" in help_text and "update" in help_text
 
