@@ -108,6 +108,9 @@ def _where(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+_NOT_PER_VARBIND: Any = object()  # noSuchName is an error for the whole request
+
+
 class SnmpClient:
     """One pysnmp engine for the whole process; create one client and share it.
 
@@ -139,33 +142,28 @@ class SnmpClient:
     async def get(self, host: str, port: int, cred: SnmpCredential, oids: Sequence[str], *,
                   timeout: float | None = None, retries: int | None = None) -> list[VarBind]:
         """GET each OID; a missing object comes back as value None."""
-        pending = list(oids)
-        result: dict[int, VarBind] = {}
-        positions = list(range(len(pending)))
-        while pending:
-            status, index, vbs = await self._send("get", host, port, cred, pending, timeout, retries)
-            if status == "noSuchName" and cred.version == "1" and 0 < index <= len(pending):
-                # v1 reports a missing object as an error on the whole PDU: drop it and re-ask.
-                result[positions[index - 1]] = (pending[index - 1], None)
-                del pending[index - 1], positions[index - 1]
-                continue
-            self._raise_status(status, index, pending, host, port)
-            for pos, vb in zip(positions, vbs, strict=True):
-                result[pos] = vb
-            break
-        return [result[i] for i in range(len(oids))]
+        # v1 reports a missing object as an error on the whole PDU: drop it and re-ask.
+        missing = None if cred.version == "1" else _NOT_PER_VARBIND
+        return await self._each("get", host, port, cred, oids, timeout, retries, missing)
 
     async def next(self, host: str, port: int, cred: SnmpCredential, oids: Sequence[str], *,
                    timeout: float | None = None, retries: int | None = None) -> list[VarBind]:
         """One GETNEXT step for each OID; past the end of the MIB the value is END_OF_MIB."""
+        # noSuchName on one varbind of a GETNEXT is v1's way of saying "end of MIB".
+        return await self._each("next", host, port, cred, oids, timeout, retries, END_OF_MIB)
+
+    async def _each(self, kind: str, host: str, port: int, cred: SnmpCredential,
+                    oids: Sequence[str], timeout: float | None, retries: int | None,
+                    missing: Value) -> list[VarBind]:
+        """One answer per OID: a varbind refused with noSuchName gets `missing` as its value
+        and the others are asked again (unless `missing` is _NOT_PER_VARBIND)."""
         pending = list(oids)
         positions = list(range(len(pending)))
         result: dict[int, VarBind] = {}
         while pending:
-            status, index, vbs = await self._send("next", host, port, cred, pending, timeout, retries)
-            if status == "noSuchName" and 0 < index <= len(pending):
-                # v1's way of saying "end of MIB" for one varbind of a GETNEXT.
-                result[positions[index - 1]] = (pending[index - 1], END_OF_MIB)
+            status, index, vbs = await self._send(kind, host, port, cred, pending, timeout, retries)
+            if status == "noSuchName" and missing is not _NOT_PER_VARBIND and 0 < index <= len(pending):
+                result[positions[index - 1]] = (pending[index - 1], missing)
                 del pending[index - 1], positions[index - 1]
                 continue
             self._raise_status(status, index, pending, host, port)
