@@ -3,7 +3,7 @@ works under a strict Content-Security-Policy and offline."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 
 from asr_agent.status.model import SupplyHistory
@@ -23,6 +23,10 @@ def swatch(color: str | None, supply_class: str = "consumed") -> str:
 
 def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
+
+
+def _day(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
 def level_chart(history: SupplyHistory, color: str) -> str:
@@ -48,6 +52,8 @@ def level_chart(history: SupplyHistory, color: str) -> str:
         f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_HEIGHT - _PAD}" stroke="#bbb"/>',
         f'<text x="2" y="{_PAD + 4}" font-size="10">100%</text>',
         f'<text x="8" y="{_HEIGHT - _PAD + 4}" font-size="10">0%</text>',
+        f'<text x="{_PAD}" y="{_HEIGHT - 8}" font-size="10">{_day(t0)}</text>',
+        f'<text x="{_WIDTH - _PAD}" y="{_HEIGHT - 8}" font-size="10" text-anchor="end">{_day(t1)}</text>',
     ]
     if points:
         parts.append(f'<polyline fill="none" stroke="{escape(color)}" stroke-width="2" '
