@@ -23,7 +23,7 @@ analysed the same way: use is a drop, a replacement (or an emptied bottle) is a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
@@ -69,6 +69,10 @@ class DailyUse:
     coverage: float = 1.0
     interpolated: bool = False
     readings: int = 1
+    # The level step (percent) the use was read in: 1 for whole-percent levels, a coarse
+    # reporter's 10-25; None when use comes from pages or the step is unknown. The forecast
+    # needs it: a single step says little about the rate behind it.
+    resolution: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +244,9 @@ def analyze(
                    premature_threshold_pct, use_pages, flags, quantum)
     remaining, remaining_estimated = _remaining(ss, bounds, ppp, coarse, use_pages)
     daily = _daily(segs, ss, tz) if segs else ()
+    resolution = None if use_pages else (quantum if coarse else _resolution(known))
+    if resolution is not None:
+        daily = tuple(replace(d, resolution=resolution) for d in daily)
     pct_total = sum(s.percent for s in segs) if estimate is not None else None
     grams_total = (sum(s.grams for s in segs if s.grams is not None)
                    if grams_basis is not None and estimate is not None else None)
@@ -344,6 +351,14 @@ def _looks_coarse(known: list[Sample]) -> bool:
         if pa > pb:
             drops.append(pa - pb)
     return bool(drops) and min(drops) >= 5 - 1e-6 and max(drops) >= 10 - 1e-6
+
+
+def _resolution(known: list[Sample]) -> float | None:
+    """The finest step the levels can show: 100 / max capacity for whole-unit levels (a
+    percent-reporting supply moves in 1 % steps), None when the levels say nothing of it."""
+    steps = [100.0 / s.max_capacity for s in known
+             if s.level is not None and s.max_capacity is not None and s.max_capacity > 0]
+    return max(steps) if steps else None
 
 
 def _quantum(known: list[Sample]) -> float | None:

@@ -75,10 +75,14 @@ def forecast(
     spike_days: int = 3,
     spike_ratio_threshold: float = 2.0,
     spike_min_excess_pct: float = 0.5,
+    min_steps: int = 3,
+    min_step_days: int = 7,
 ) -> Forecast:
     """Forecast one supply. `now` must be in the time zone the days were cut in.
 
     `readings` / `span_h` default to what the days say (readings per day, covered hours).
+    Levels read in steps (`DailyUse.resolution`) stay warming up until `min_steps` steps of
+    use or `min_step_days` calendar days are seen.
     """
     n_readings = readings if readings is not None else sum(d.readings for d in daily_use)
     span = span_h if span_h is not None else 24.0 * sum(d.coverage for d in daily_use)
@@ -98,6 +102,18 @@ def forecast(
                             f"(the last on {max(older).isoformat()})")
         return _warming("not enough history: no use measured yet (the level has not moved since "
                         "the readings started)")
+
+    step = max((d.resolution for d in days if d.resolution is not None), default=None)
+    if step is not None:
+        # One step seen is anywhere from nothing to two steps of use (where the level sat
+        # inside its first step is unknown), and the first step comes soonest when the
+        # level started just above it: a rate from it can be many times the true one.
+        seen = sum(d.percent for d in days)
+        elapsed = (today - days[0].day).days
+        if seen < min_steps * step - 1e-9 and elapsed < min_step_days:
+            return _warming(f"not enough history: levels move in {step:g} % steps; need {min_steps} "
+                            f"steps ({min_steps * step:g} %) of use or {min_step_days} days, "
+                            f"seen {seen:.3g} % over {elapsed} day(s)")
 
     recent = _recent(days, today, spike_days)
     if len(days) - len(recent) >= 7:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from asr_agent.catalog import load_catalog
 from asr_agent.consumption import DailyUse, analyze
 from asr_agent.forecast import forecast
-from asr_agent.records import SupplyClass, SupplyType
+from asr_agent.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
 from tests.supply_series import START, simulate
 
 MONDAY = date(2026, 1, 5)
@@ -48,6 +49,52 @@ def test_less_than_the_minimum_span_is_warming_up() -> None:
 def test_no_measured_use_yet_is_warming_up() -> None:
     f = forecast([], remaining=80, now=datetime(2026, 1, 9, tzinfo=UTC), readings=30, span_h=96)
     assert f.status == "warming_up" and "no use measured" in (f.reason or "")
+
+
+def _whole_percent(start_pct: float, pct_per_day: float, hours: int) -> list[Sample]:
+    """Hourly whole-percent readings (the printer rounds up) of a steadily used supply."""
+    start = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    out = []
+    for h in range(hours + 1):
+        level = math.ceil(start_pct - pct_per_day * h / 24)
+        out.append(Sample(start + timedelta(hours=h), level, 100, SupplyUnit.PERCENT, LevelState.OK, float(level)))
+    return out
+
+
+def _forecast_of(samples: list[Sample]):
+    a = analyze(samples, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED)
+    return a, forecast(a.daily, remaining=a.remaining_percent, now=samples[-1].taken_at,
+                       readings=a.readings, span_h=a.span_h)
+
+
+def test_one_whole_percent_step_on_the_first_day_is_warming_up_not_an_order() -> None:
+    # 40.15 % shows as 41 and drops to 40 after 7 h: the first step is 0.15 % of use, but
+    # read as a whole step it makes 3 %/day of a supply used at 0.5 %/day (80 days left).
+    a, f = _forecast_of(_whole_percent(40.15, 0.5, 30))
+    assert a.remaining_percent == 40 and 40 / 0.5 > 60
+    assert all(d.resolution == 1.0 for d in a.daily)
+    assert f.status == "warming_up" and f.days_to_empty_low is None and f.daily_percent is None
+    assert f.reason == ("not enough history: levels move in 1 % steps; need 3 steps (3 %) of use "
+                        "or 7 days, seen 1 % over 1 day(s)")
+
+
+def test_whole_percent_steps_forecast_once_enough_are_seen() -> None:
+    _, f = _forecast_of(_whole_percent(40.15, 0.5, 5 * 24))
+    assert f.status == "ok" and f.days_to_empty_low is not None and f.days_to_empty_low > 21
+    assert f.daily_percent is not None and 0.4 < f.daily_percent < 0.75
+    # a fast supply shows its steps within the first day and forecasts at once
+    _, fast = _forecast_of(_whole_percent(30.15, 6.0, 24))
+    assert fast.status == "ok" and fast.days_to_empty_low is not None and fast.days_to_empty_low < 5
+
+
+def test_a_slow_stepped_supply_forecasts_after_the_days_allowed() -> None:
+    days = days_of([0.0] * 6 + [10.0], resolution=10.0)
+    warm = forecast(days, remaining=60, now=noon_after(days) - timedelta(days=1))
+    assert warm.status == "warming_up" and "levels move in 10 % steps" in (warm.reason or "")
+    assert forecast(days, remaining=60, now=noon_after(days)).status == "ok"
+    # fine-grained days (no resolution) are not held back
+    assert forecast(days_of([0.0] * 6 + [10.0]), remaining=60,
+                    now=noon_after(days) - timedelta(days=1)).status == "ok"
 
 
 # --- the number ----------------------------------------------------------------------------
