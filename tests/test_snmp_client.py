@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +162,23 @@ def test_credential_is_validated_and_never_shows_secrets() -> None:
         SnmpCredential(version="2c")
     cred = SnmpCredential.v3("u", "very-secret", "also-secret")
     assert "secret" not in cred.describe() and "very-secret" not in repr(cred)
+
+
+def test_community_requests_never_build_the_v3_engine(printer) -> None:
+    # The v3 engine keeps per-address state forever; a v1/v2c-only agent must not load it.
+    host, port = printer
+    script = (
+        "import asyncio, sys\n"
+        "from asr_agent.snmp import SnmpClient, SnmpCredential\n"
+        "async def main():\n"
+        "    async with SnmpClient() as c:\n"
+        f"        await c.walk({host!r}, {port}, SnmpCredential.v2c('public'), '1.3.6.1.2.1.1')\n"
+        f"        await c.get({host!r}, {port}, SnmpCredential.v1('public'), ['1.3.6.1.2.1.1.5.0'])\n"
+        "        return c.requests\n"
+        "requests = asyncio.run(main())\n"
+        "print(requests, 'pysnmp.hlapi.v3arch.asyncio' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent, timeout=60)
+    requests, v3_loaded = out.stdout.split()
+    assert int(requests) >= 2 and v3_loaded == "False"

@@ -1,4 +1,4 @@
-"""Async SNMP GET / GETNEXT / GETBULK for v1, v2c and v3 on one pysnmp engine.
+"""Async SNMP GET / GETNEXT / GETBULK for v1, v2c and v3 over one shared set of sockets.
 
 pysnmp's types and errors stop here: callers get plain values and `SnmpError`s.
 """
@@ -112,19 +112,21 @@ _NOT_PER_VARBIND: Any = object()  # noSuchName is an error for the whole request
 
 
 class SnmpClient:
-    """One pysnmp engine for the whole process; create one client and share it.
+    """One client for the whole process; create it once and share it.
 
     `requests` counts the SNMP requests sent (pysnmp's own retransmissions excluded), so
     callers can report requests per device. Use `async with SnmpClient() as c:` or call
-    `close()` at shutdown so the engine's sockets are closed.
+    `close()` at shutdown so its sockets are closed.
     """
 
     def __init__(self, *, timeout: float = 2.0, retries: int = 1) -> None:
         self.timeout = timeout
         self.retries = retries
         self.requests = 0
-        self._engine: Any = None
+        self._engine: Any = None  # v3 only, built on first use
+        self._dispatcher: Any = None  # v1/v2c, built on first use
         self._hl: Any = None
+        self._v1: Any = None
 
     async def __aenter__(self) -> SnmpClient:
         return self
@@ -133,6 +135,9 @@ class SnmpClient:
         self.close()
 
     def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+            self._dispatcher = None
         if self._engine is not None:
             self._engine.close_dispatcher()
             self._engine = None
@@ -219,23 +224,36 @@ class SnmpClient:
 
     # -- pysnmp plumbing ---------------------------------------------------------------
 
-    def _api(self) -> Any:
+    # v1/v2c go through pysnmp's v1arch dispatcher: it keeps nothing per address, whereas the
+    # v3 engine keeps every target's configuration (~21 KiB each) for the life of the process.
+    # The engine is built only when a v3 credential is first used.
+
+    def _community_api(self) -> Any:
+        if self._v1 is None:
+            from pysnmp.hlapi.v1arch import asyncio as v1
+
+            self._v1 = v1
+        return self._v1
+
+    def _usm_api(self) -> Any:
         if self._hl is None:
             from pysnmp.hlapi.v3arch import asyncio as hl
 
             self._hl = hl
         return self._hl
 
+    def _dispatcher_for_use(self) -> Any:
+        if self._dispatcher is None:
+            self._dispatcher = self._community_api().SnmpDispatcher()
+        return self._dispatcher
+
     def _engine_for_use(self) -> Any:
         if self._engine is None:
-            self._engine = self._api().SnmpEngine()
+            self._engine = self._usm_api().SnmpEngine()
         return self._engine
 
-    def _auth(self, cred: SnmpCredential) -> Any:
-        hl = self._api()
-        if cred.version in ("1", "2c"):
-            assert cred.community is not None
-            return hl.CommunityData(cred.community.reveal(), mpModel=0 if cred.version == "1" else 1)
+    def _usm_user(self, cred: SnmpCredential) -> Any:
+        hl = self._usm_api()
         auth_proto = {
             "MD5": hl.usmHMACMD5AuthProtocol, "SHA": hl.usmHMACSHAAuthProtocol,
             "SHA224": hl.usmHMAC128SHA224AuthProtocol, "SHA256": hl.usmHMAC192SHA256AuthProtocol,
@@ -252,13 +270,12 @@ class SnmpClient:
             kwargs.update(privKey=cred.priv_key.reveal(), privProtocol=priv_proto)
         return hl.UsmUserData(cred.user, **kwargs)
 
-    async def _target(self, host: str, port: int, timeout: float, retries: int) -> Any:
-        hl = self._api()
+    async def _target(self, api: Any, host: str, port: int, timeout: float, retries: int) -> Any:
         try:
             is_v6 = ipaddress.ip_address(host).version == 6
         except ValueError:
             is_v6 = False
-        cls = hl.Udp6TransportTarget if is_v6 else hl.UdpTransportTarget
+        cls = api.Udp6TransportTarget if is_v6 else api.UdpTransportTarget
         try:
             return await cls.create((host, port), timeout=timeout, retries=retries)
         except Exception as exc:  # pysnmp wraps resolver failures in its own error types
@@ -268,24 +285,15 @@ class SnmpClient:
     async def _send(self, kind: str, host: str, port: int, cred: SnmpCredential,
                     oids: Sequence[str], timeout: float | None, retries: int | None,
                     **bulk: int) -> tuple[str | None, int, list[VarBind]]:
-        hl = self._api()
-        engine = self._engine_for_use()
-        target = await self._target(host, port, self.timeout if timeout is None else timeout,
+        api = self._usm_api() if cred.version == "3" else self._community_api()
+        target = await self._target(api, host, port, self.timeout if timeout is None else timeout,
                                     self.retries if retries is None else retries)
-        context = hl.ContextData(contextName=cred.context_name) if cred.context_name else hl.ContextData()
-        varbinds = [hl.ObjectType(hl.ObjectIdentity(oid.strip("."))) for oid in oids]
-        options = {"lookupMib": False}
         self.requests += 1
         try:
-            if kind == "get":
-                answer = await hl.get_cmd(engine, self._auth(cred), target, context, *varbinds, **options)
-            elif kind == "next":
-                answer = await hl.next_cmd(engine, self._auth(cred), target, context, *varbinds,
-                                           **options)
+            if cred.version == "3":
+                answer = await self._send_usm(kind, cred, target, oids, bulk)
             else:
-                answer = await hl.bulk_cmd(engine, self._auth(cred), target, context,
-                                           bulk["non_repeaters"], bulk["max_repetitions"],
-                                           *varbinds, **options)
+                answer = await self._send_community(kind, cred, target, oids, bulk)
         except SnmpError:
             raise
         except Exception as exc:  # any pysnmp failure must surface as our own type
@@ -296,6 +304,38 @@ class SnmpClient:
             raise _map_indication(error_indication, host, port, cred, oids[0])
         status = error_status.prettyPrint() if error_status else None
         return status, int(error_index or 0), [_plain(vb) for vb in _flatten(answer_vbs)]
+
+    async def _send_community(self, kind: str, cred: SnmpCredential, target: Any,
+                              oids: Sequence[str], bulk: dict[str, int]) -> Any:
+        from pyasn1.type.univ import Null
+        from pysnmp.proto.rfc1902 import ObjectName
+
+        v1 = self._community_api()
+        assert cred.community is not None
+        dispatcher = self._dispatcher_for_use()
+        auth = v1.CommunityData(cred.community.reveal(), mpModel=0 if cred.version == "1" else 1)
+        # Plain (name, Null) pairs: an ObjectType would switch MIB lookup back on.
+        varbinds = [(ObjectName(oid.strip(".")), Null("")) for oid in oids]
+        if kind == "get":
+            return await v1.get_cmd(dispatcher, auth, target, *varbinds, lookupMib=False)
+        if kind == "next":
+            return await v1.next_cmd(dispatcher, auth, target, *varbinds, lookupMib=False)
+        return await v1.bulk_cmd(dispatcher, auth, target, bulk["non_repeaters"],
+                                 bulk["max_repetitions"], *varbinds, lookupMib=False)
+
+    async def _send_usm(self, kind: str, cred: SnmpCredential, target: Any,
+                        oids: Sequence[str], bulk: dict[str, int]) -> Any:
+        hl = self._usm_api()
+        engine = self._engine_for_use()
+        context = hl.ContextData(contextName=cred.context_name) if cred.context_name else hl.ContextData()
+        varbinds = [hl.ObjectType(hl.ObjectIdentity(oid.strip("."))) for oid in oids]
+        user = self._usm_user(cred)
+        if kind == "get":
+            return await hl.get_cmd(engine, user, target, context, *varbinds, lookupMib=False)
+        if kind == "next":
+            return await hl.next_cmd(engine, user, target, context, *varbinds, lookupMib=False)
+        return await hl.bulk_cmd(engine, user, target, context, bulk["non_repeaters"],
+                                 bulk["max_repetitions"], *varbinds, lookupMib=False)
 
     @staticmethod
     def _raise_status(status: str | None, index: int, oids: Sequence[str], host: str,
