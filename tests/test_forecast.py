@@ -236,6 +236,16 @@ def test_held_back_tail_error_is_within_bounds(kind: str, max_median_rel: float,
     (150 series per kind polled hourly gave 0.057/0.131/0.97, 0.052/0.158/0.96,
     0.122/0.380/0.89, 0.043/0.155/0.96; median absolute error 0.7 / 0.9 / 1.7 / 0.7 days.)
     """
+    n, median, p90, coverage = _tail_errors(kind)
+    assert n >= 55
+    assert median <= max_median_rel, f"{kind}: median relative error {median:.3f}"
+    assert p90 <= max_p90_rel, f"{kind}: p90 relative error {p90:.3f}"
+    assert coverage >= min_coverage, f"{kind}: interval coverage {coverage:.2f}"
+
+
+def _tail_errors(kind: str) -> tuple[int, float, float, float]:
+    """Over 60 seeds: series used, median and p90 relative error (horizons >= 7 days), and
+    the share of true empty dates inside the 90 % interval."""
     rel, inside, n = [], 0, 0
     for seed in range(60):
         true, point, low, high = _held_back(kind, seed)
@@ -246,26 +256,13 @@ def test_held_back_tail_error_is_within_bounds(kind: str, max_median_rel: float,
         if true >= 7:
             rel.append(abs(point - true) / true)
     rel.sort()
-    median, p90, coverage = statistics.median(rel), rel[int(0.9 * len(rel))], inside / n
-    assert n >= 55
-    assert median <= max_median_rel, f"{kind}: median relative error {median:.3f}"
-    assert p90 <= max_p90_rel, f"{kind}: p90 relative error {p90:.3f}"
-    assert coverage >= min_coverage, f"{kind}: interval coverage {coverage:.2f}"
+    return n, statistics.median(rel), rel[int(0.9 * len(rel))], inside / n
 
 
 def _report() -> None:  # pragma: no cover - `python -m tests.test_forecast` refreshes the figures
     for kind in ("constant", "weekly", "spikes", "gaps"):
-        rel, inside, n = [], 0, 0
-        for seed in range(60):
-            true, point, low, high = _held_back(kind, seed)
-            if true is None or point is None:
-                continue
-            n += 1
-            inside += low <= true <= high  # type: ignore[operator]
-            if true >= 7:
-                rel.append(abs(point - true) / true)
-        rel.sort()
-        print(kind, n, f"{statistics.median(rel):.3f} / {rel[int(0.9 * len(rel))]:.3f}, {inside / n:.2f}")
+        n, median, p90, coverage = _tail_errors(kind)
+        print(kind, n, f"{median:.3f} / {p90:.3f}, {coverage:.2f}")
 
 
 if __name__ == "__main__":
