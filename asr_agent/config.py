@@ -14,33 +14,23 @@ Loading rules:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-)
-from pydantic_core import PydanticCustomError
 
 from asr_agent.errors import ConfigError
-from asr_agent.yaml_source import compose, construct
 from asr_agent.paths import AgentPaths, current_paths
 from asr_agent.secret import Secret
+from asr_agent.yaml_source import compose, construct
 
 if TYPE_CHECKING:
     from asr_agent.snmp.client import SnmpCredential
@@ -50,52 +40,17 @@ __all__ = [
     "DiscoveryConfig", "ForecastConfig", "HostTarget", "LoggingConfig", "OutboxConfig",
     "PollConfig", "RangeTarget", "SiteConfig", "SnmpConfig", "SnmpCredentialConfig",
     "StatusPageConfig", "StoreConfig", "TargetsConfig", "UpdateConfig",
-    "default_config", "dump_effective", "load_config", "parse_config", "to_snmp_credential",
+    "as_plain", "default_config", "dump_effective", "load_config", "parse_config",
+    "to_snmp_credential",
 ]
 
 SECRET_MASK = "<secret>"
 
-# ---------------------------------------------------------------------------- field types
-
-
-def _secret(value: Any, info: ValidationInfo) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError("secret_type", "a secret must be a string (or env:VAR)")
-    if value.startswith("env:"):
-        var = value[4:]
-        env: Mapping[str, str] = (info.context or {}).get("env", os.environ)
-        if not var:
-            raise PydanticCustomError("env_missing", "`env:` needs a variable name, e.g. env:ASR_SNMP_COMMUNITY")
-        if var not in env:
-            raise PydanticCustomError(
-                "env_missing",
-                "environment variable {var} is not set; set it for the agent's service or write the value here",
-                {"var": var})
-        value = env[var]
-    return Secret(value)
-
-
-SecretStr = Annotated[Secret, PlainValidator(_secret),
-                      PlainSerializer(lambda _s: SECRET_MASK, return_type=str)]
-
-
-def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    value = value.expanduser()
-    if base is not None and not value.is_absolute():
-        return Path(base) / value
-    return value
-
-
-# Strict mode would accept only Path objects; a YAML string is the natural spelling.
-ConfigPath = Annotated[Path, Strict(False), AfterValidator(_relative_to_config)]
-
-PositiveFloat = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-NonEmptyStr = Annotated[str, Field(min_length=1)]
+# ---------------------------------------------------------------------------- value checks
+# The schema is the dataclasses below: each field's type annotation says what YAML value it
+# takes (strictly: no "15" for 15, no `yes` for 1) and its metadata any further rule. The
+# reader that applies them is further down; it is small on purpose, so that the running
+# agent carries no validation library.
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -111,7 +66,7 @@ def _is_host(value: str) -> bool:
 
 def _host(value: str) -> str:
     if not _is_host(value):
-        raise PydanticCustomError("host", "not an IP address or host name: {value!r}", {"value": value})
+        raise ValueError(f"not an IP address or host name: {value!r}")
     return value
 
 
@@ -122,29 +77,19 @@ def _cidr(value: str) -> str:
         try:
             fixed = ipaddress.ip_network(value, strict=False)
         except ValueError:
-            raise PydanticCustomError("cidr", "not a network in CIDR form (like 10.1.2.0/24): {err}",
-                                      {"err": str(exc)}) from None
-        raise PydanticCustomError("cidr", "host bits are set in {value}; did you mean {fixed}?",
-                                  {"value": value, "fixed": str(fixed)}) from None
+            raise ValueError(f"not a network in CIDR form (like 10.1.2.0/24): {exc}") from None
+        raise ValueError(f"host bits are set in {value}; did you mean {fixed}?") from None
     return str(net)
 
 
 def _cidr_or_host(value: str) -> str:
-    if "/" in value:
-        return _cidr(value)
-    return _host(value)
+    return _cidr(value) if "/" in value else _host(value)
 
 
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise PydanticCustomError("email", "not an e-mail address: {value!r}", {"value": value})
+        raise ValueError(f"not an e-mail address: {value!r}")
     return value
-
-
-Host = Annotated[str, AfterValidator(_host)]
-Cidr = Annotated[str, AfterValidator(_cidr)]
-CidrOrHost = Annotated[str, AfterValidator(_cidr_or_host)]
-Email = Annotated[str, AfterValidator(_email)]
 
 
 def _upper(value: Any) -> Any:
@@ -167,22 +112,38 @@ def _update_channel(value: Any) -> Any:
     return "off" if value is False else value
 
 
+def _opt(default: Any = MISSING, *, factory: Callable[[], Any] | None = None,
+         gt: float | None = None, ge: float | None = None, le: float | None = None,
+         min_len: int | None = None, check: Callable[[Any], Any] | None = None,
+         before: Callable[[Any], Any] | None = None, items: Callable[[Any], Any] | None = None) -> Any:
+    """A config field: its default and the rules its value must meet.
+
+    gt/ge/le bound a number, min_len a string or list; `check` validates (and may
+    normalise) the value, `items` each item of a list; `before` adjusts the raw YAML
+    value before its type is checked.
+    """
+    rules = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le), ("min_len", min_len),
+                               ("check", check), ("before", before), ("items", items)) if v is not None}
+    if factory is not None:
+        return field(default_factory=factory, metadata=rules)
+    return field(default=default, metadata=rules)
+
+
 # ---------------------------------------------------------------------------- sections
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True,
-                              arbitrary_types_allowed=True)
+_section = dataclass(frozen=True, slots=True)
 
 
-class ContactConfig(_Section):
-    name: NonEmptyStr
-    email: Email
+@_section
+class ContactConfig:
+    name: str = _opt(min_len=1)
+    email: str = _opt(check=_email)
     phone: str | None = None
 
 
-class SiteConfig(_Section):
-    id: NonEmptyStr
+@_section
+class SiteConfig:
+    id: str = _opt(min_len=1)
     name: str | None = None
     # Optional so a site can be set up before its contact is known; the agent reports the gap.
     contact: ContactConfig | None = None
@@ -192,128 +153,144 @@ AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
 PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 
 
-class SnmpCredentialConfig(_Section):
-    version: Annotated[Literal["1", "2c", "3"], BeforeValidator(_snmp_version)]
-    community: SecretStr | None = None
-    user: NonEmptyStr | None = None
-    auth_protocol: Annotated[AuthProtocol, BeforeValidator(_upper)] | None = None
-    auth_key: SecretStr | None = None
-    priv_protocol: Annotated[PrivProtocol, BeforeValidator(_upper)] | None = None
-    priv_key: SecretStr | None = None
+@_section
+class SnmpCredentialConfig:
+    version: Literal["1", "2c", "3"] = _opt(before=_snmp_version)
+    community: Secret | None = None
+    user: str | None = _opt(None, min_len=1)
+    auth_protocol: AuthProtocol | None = _opt(None, before=_upper)
+    auth_key: Secret | None = None
+    priv_protocol: PrivProtocol | None = _opt(None, before=_upper)
+    priv_key: Secret | None = None
     context: str | None = None
 
 
-class SnmpConfig(_Section):
-    credentials: dict[NonEmptyStr, SnmpCredentialConfig] = {}
-    timeout_s: PositiveFloat = 2.0
-    retries: Annotated[int, Field(ge=0, le=10)] = 1
+@_section
+class SnmpConfig:
+    credentials: dict[str, SnmpCredentialConfig] = _opt(factory=dict)
+    timeout_s: float = _opt(2.0, gt=0)
+    retries: int = _opt(1, ge=0, le=10)
 
 
-class RangeTarget(_Section):
-    cidr: Cidr
-    credentials: Annotated[list[NonEmptyStr], Field(min_length=1)]
-    port: Port = 161
+@_section
+class RangeTarget:
+    cidr: str = _opt(check=_cidr)
+    credentials: list[str] = _opt(min_len=1)
+    port: int = _opt(161, ge=1, le=65535)
 
 
-class HostTarget(_Section):
-    host: Host
-    credentials: Annotated[list[NonEmptyStr], Field(min_length=1)]
-    port: Port = 161
+@_section
+class HostTarget:
+    host: str = _opt(check=_host)
+    credentials: list[str] = _opt(min_len=1)
+    port: int = _opt(161, ge=1, le=65535)
 
 
-class TargetsConfig(_Section):
+@_section
+class TargetsConfig:
     # No default ranges on purpose: an agent never sweeps a network nobody named.
-    ranges: list[RangeTarget] = []
-    hosts: list[HostTarget] = []
-    exclude: list[CidrOrHost] = []
+    ranges: list[RangeTarget] = _opt(factory=list)
+    hosts: list[HostTarget] = _opt(factory=list)
+    exclude: list[str] = _opt(factory=list, items=_cidr_or_host)
 
 
-class DiscoveryConfig(_Section):
-    interval_h: PositiveFloat = 24.0
-    rate_pps: PositiveInt = 200
-    timeout_s: PositiveFloat = 1.5
-    max_prefix: Annotated[int, Field(ge=0, le=32)] = 16
+@_section
+class DiscoveryConfig:
+    interval_h: float = _opt(24.0, gt=0)
+    rate_pps: int = _opt(200, gt=0)
+    timeout_s: float = _opt(1.5, gt=0)
+    max_prefix: int = _opt(16, ge=0, le=32)
 
 
-class PollConfig(_Section):
-    interval_min: PositiveFloat = 15.0
-    jitter_s: Annotated[float, Field(ge=0)] = 60.0
+@_section
+class PollConfig:
+    interval_min: float = _opt(15.0, gt=0)
+    jitter_s: float = _opt(60.0, ge=0)
 
 
-class DeviceStateConfig(_Section):
-    asleep_after_misses: PositiveInt = 1
-    unreachable_after_misses: PositiveInt = 4
-    unreachable_after_h: PositiveFloat = 24.0
+@_section
+class DeviceStateConfig:
+    asleep_after_misses: int = _opt(1, gt=0)
+    unreachable_after_misses: int = _opt(4, gt=0)
+    unreachable_after_h: float = _opt(24.0, gt=0)
 
 
-class CentralConfig(_Section):
+@_section
+class CentralConfig:
     url: str | None = None
-    ca_bundle: ConfigPath | None = None
+    ca_bundle: Path | None = None
     use_system_trust: bool = False
     proxy: str | None = None
-    timeout_s: PositiveFloat = 10.0
+    timeout_s: float = _opt(10.0, gt=0)
     mask_ip_addresses: bool = False
-    batch_size: PositiveInt = 50
-    summary_interval_min: PositiveFloat = 60.0
+    batch_size: int = _opt(50, gt=0)
+    summary_interval_min: float = _opt(60.0, gt=0)
 
 
-class OutboxConfig(_Section):
-    max_age_days: PositiveFloat = 60.0
+@_section
+class OutboxConfig:
+    max_age_days: float = _opt(60.0, gt=0)
 
 
-class StoreConfig(_Section):
-    data_dir: ConfigPath | None = None
-    sample_retention_days: PositiveFloat = 400.0
-    compact_after_days: PositiveFloat = 35.0
+@_section
+class StoreConfig:
+    data_dir: Path | None = None
+    sample_retention_days: float = _opt(400.0, gt=0)
+    compact_after_days: float = _opt(35.0, gt=0)
 
 
-class ConsumptionConfig(_Section):
-    premature_threshold_pct: Annotated[float, Field(ge=0, le=100)] = 10.0
-    supply_catalog: ConfigPath | None = None
+@_section
+class ConsumptionConfig:
+    premature_threshold_pct: float = _opt(10.0, ge=0, le=100)
+    supply_catalog: Path | None = None
 
 
-class ForecastConfig(_Section):
-    min_span_h: PositiveFloat = 24.0
-    min_readings: Annotated[int, Field(ge=2)] = 2
+@_section
+class ForecastConfig:
+    min_span_h: float = _opt(24.0, gt=0)
+    min_readings: int = _opt(2, ge=2)
 
 
-class StatusPageConfig(_Section):
+@_section
+class StatusPageConfig:
     enabled: bool = True
-    bind: Annotated[list[NonEmptyStr], Field(min_length=1)] = ["127.0.0.1", "::1"]
-    port: Port = 8765
+    bind: list[str] = _opt(factory=lambda: ["127.0.0.1", "::1"], min_len=1)
+    port: int = _opt(8765, ge=1, le=65535)
     allow_remote: bool = False
-    tls_cert: ConfigPath | None = None
-    tls_key: ConfigPath | None = None
-    password: SecretStr | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    password: Secret | None = None
 
 
-class UpdateConfig(_Section):
-    channel: Annotated[Literal["off", "stable", "beta"], BeforeValidator(_update_channel)] = "off"
+@_section
+class UpdateConfig:
+    channel: Literal["off", "stable", "beta"] = _opt("off", before=_update_channel)
     url: str | None = None
-    check_interval_h: PositiveFloat = 24.0
+    check_interval_h: float = _opt(24.0, gt=0)
 
 
-class LoggingConfig(_Section):
-    level: Annotated[Literal["debug", "info", "warning", "error", "critical"],
-                     BeforeValidator(_lower)] = "info"
-    file: ConfigPath | None = None
+@_section
+class LoggingConfig:
+    level: Literal["debug", "info", "warning", "error", "critical"] = _opt("info", before=_lower)
+    file: Path | None = None
 
 
-class AgentConfig(_Section):
+@_section
+class AgentConfig:
     site: SiteConfig
-    snmp: SnmpConfig = SnmpConfig()
-    targets: TargetsConfig = TargetsConfig()
-    discovery: DiscoveryConfig = DiscoveryConfig()
-    poll: PollConfig = PollConfig()
-    device_state: DeviceStateConfig = DeviceStateConfig()
-    central: CentralConfig = CentralConfig()
-    outbox: OutboxConfig = OutboxConfig()
-    store: StoreConfig = StoreConfig()
-    consumption: ConsumptionConfig = ConsumptionConfig()
-    forecast: ForecastConfig = ForecastConfig()
-    status_page: StatusPageConfig = StatusPageConfig()
-    update: UpdateConfig = UpdateConfig()
-    logging: LoggingConfig = LoggingConfig()
+    snmp: SnmpConfig = _opt(factory=SnmpConfig)
+    targets: TargetsConfig = _opt(factory=TargetsConfig)
+    discovery: DiscoveryConfig = _opt(factory=DiscoveryConfig)
+    poll: PollConfig = _opt(factory=PollConfig)
+    device_state: DeviceStateConfig = _opt(factory=DeviceStateConfig)
+    central: CentralConfig = _opt(factory=CentralConfig)
+    outbox: OutboxConfig = _opt(factory=OutboxConfig)
+    store: StoreConfig = _opt(factory=StoreConfig)
+    consumption: ConsumptionConfig = _opt(factory=ConsumptionConfig)
+    forecast: ForecastConfig = _opt(factory=ForecastConfig)
+    status_page: StatusPageConfig = _opt(factory=StatusPageConfig)
+    update: UpdateConfig = _opt(factory=UpdateConfig)
+    logging: LoggingConfig = _opt(factory=LoggingConfig)
 
     def paths(self, *, config_file: str | os.PathLike[str] | None = None,
               env: Mapping[str, str] | None = None) -> AgentPaths:
@@ -391,27 +368,134 @@ def _raise(problems: list[_Problem], path: str, lines: Mapping[_Key, int]) -> No
     raise err
 
 
-def _pydantic_problems(exc: ValidationError) -> list[_Problem]:
-    problems = []
-    for e in exc.errors(include_url=False):
-        key: _Key = tuple(e["loc"])
-        kind = e["type"]
-        if key and key[-1] == "[key]":
-            # A mapping key of the wrong type (e.g. a bare number as a credential name).
-            key = key[:-2] + (str(key[-2]),)
-            msg = "this name must be a string; quote it"
-        elif kind == "extra_forbidden":
-            msg = "unknown key; check its spelling and section (config.example.yaml lists every key)"
-        elif kind == "missing":
-            msg = "required value is missing"
-        elif kind.startswith("path_"):
-            msg = f"a path must be a string (got {type(e['input']).__name__} {e['input']!r})"
+class _Reader:
+    """Builds the frozen sections from plain YAML data, collecting every problem by key.
+
+    Types are checked strictly, as written in each field's annotation: a string is not a
+    number, a boolean is not an integer; an int is taken where a float is asked for.
+    """
+
+    def __init__(self, env: Mapping[str, str], base_dir: str | os.PathLike[str] | None) -> None:
+        self.env = env
+        self.base_dir = base_dir
+        self.problems: list[_Problem] = []
+
+    def section(self, cls: type, data: Any, key: _Key) -> Any:
+        if not isinstance(data, dict):
+            return self._bad(key, f"must be a mapping of keys (got {_got(data)})")
+        known = {f.name: f for f in fields(cls)}
+        before = len(self.problems)
+        for name in data:
+            if name not in known:
+                self.problems.append(_Problem(key + (str(name),), "unknown key; check its spelling and "
+                                              "section (config.example.yaml lists every key)"))
+        values: dict[str, Any] = {}
+        hints = _hints(cls)
+        for name, f in known.items():
+            if name in data:
+                values[name] = self.value(hints[name], data[name], key + (name,), f.metadata)
+            elif f.default is MISSING and f.default_factory is MISSING:
+                self.problems.append(_Problem(key + (name,), "required value is missing"))
+        return cls(**values) if len(self.problems) == before else None
+
+    def value(self, tp: Any, raw: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
+        if "before" in rules:
+            raw = rules["before"](raw)
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) in (typing.Union, _UnionType):
+            if raw is None and type(None) in args:
+                return None
+            tp = next(a for a in args if a is not type(None))
+            args = typing.get_args(tp)
+        origin = typing.get_origin(tp)
+        if is_dataclass(tp):
+            return self.section(tp, raw, key)
+        if origin is list:
+            if not isinstance(raw, list):
+                return self._bad(key, f"must be a list (got {_got(raw)})")
+            item_rules = {"check": rules["items"]} if "items" in rules else {}
+            value: Any = [self.value(args[0], item, key + (i,), item_rules) for i, item in enumerate(raw)]
+        elif origin is dict:
+            if not isinstance(raw, dict):
+                return self._bad(key, f"must be a mapping (got {_got(raw)})")
+            value = {}
+            for name, item in raw.items():
+                if not isinstance(name, str):
+                    self._bad(key + (str(name),), "this name must be a string; quote it")
+                elif not name:
+                    self._bad(key + (name,), "a name must not be empty")
+                else:
+                    value[name] = self.value(args[1], item, key + (name,), {})
+        elif origin is Literal:
+            if raw not in args or isinstance(raw, bool):
+                choices = ", ".join(repr(a) for a in args)
+                return self._bad(key, f"must be one of {choices} (got {_got(raw)})")
+            value = raw
         else:
-            msg = e["msg"]
-            if kind.endswith("_type") and "input" in e:
-                msg += f" (got {type(e['input']).__name__} {e['input']!r})"
-        problems.append(_Problem(key, msg))
-    return problems
+            value = self.scalar(tp, raw, key)
+            if value is None:
+                return None
+        return self._within(value, key, rules)
+
+    def scalar(self, tp: Any, raw: Any, key: _Key) -> Any:
+        if tp is Secret:
+            return self.secret(raw, key)
+        if tp is Path:
+            if not isinstance(raw, str):
+                return self._bad(key, f"a path must be a string (got {_got(raw)})")
+            path = Path(raw).expanduser()
+            return Path(self.base_dir) / path if self.base_dir is not None and not path.is_absolute() else path
+        expected = {bool: (bool, "true or false"), str: (str, "a string"), int: (int, "an integer"),
+                    float: ((int, float), "a number")}[tp]
+        if not isinstance(raw, expected[0]) or (tp is not bool and isinstance(raw, bool)):
+            return self._bad(key, f"must be {expected[1]} (got {_got(raw)})")
+        return float(raw) if tp is float else raw
+
+    def secret(self, raw: Any, key: _Key) -> Secret | None:
+        if not isinstance(raw, str):
+            return self._bad(key, "a secret must be a string (or env:VAR)")
+        if raw.startswith("env:"):
+            var = raw[4:]
+            if not var:
+                return self._bad(key, "`env:` needs a variable name, e.g. env:ASR_SNMP_COMMUNITY")
+            if var not in self.env:
+                return self._bad(key, f"environment variable {var} is not set; set it for the agent's "
+                                      "service or write the value here")
+            raw = self.env[var]
+        return Secret(raw)
+
+    def _within(self, value: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
+        for rule, ok, words in (("gt", lambda v, b: v > b, "greater than"),
+                                ("ge", lambda v, b: v >= b, "at least"),
+                                ("le", lambda v, b: v <= b, "at most")):
+            if rule in rules and not ok(value, rules[rule]):
+                return self._bad(key, f"must be {words} {rules[rule]} (got {value!r})")
+        if "min_len" in rules and len(value) < rules["min_len"]:
+            what = "list" if isinstance(value, list) else "value"
+            return self._bad(key, f"this {what} must not be empty" if rules["min_len"] == 1
+                             else f"needs at least {rules['min_len']} items")
+        if "check" in rules:
+            try:
+                return rules["check"](value)
+            except ValueError as exc:
+                return self._bad(key, str(exc))
+        return value
+
+    def _bad(self, key: _Key, message: str) -> None:
+        self.problems.append(_Problem(key, message))
+        return None
+
+
+_UnionType = type(int | None)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _got(raw: Any) -> str:
+    return f"{type(raw).__name__} {raw!r}" if raw is not None else "nothing (null)"
 
 
 # ---------------------------------------------------------------------------- cross-field rules
@@ -536,12 +620,10 @@ def parse_config(text: str, *, path: str = "<config>", base_dir: str | os.PathLi
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of sections (site:, snmp:, ...)",
                           path=path, line=lines[()])
-    context = {"env": os.environ if env is None else env, "base_dir": base_dir}
-    try:
-        cfg = AgentConfig.model_validate(data, context=context)
-    except ValidationError as exc:
-        _raise(_pydantic_problems(exc), path, lines)
-        raise  # unreachable: _raise always raises
+    reader = _Reader(os.environ if env is None else env, base_dir)
+    cfg = reader.section(AgentConfig, data, ())
+    if reader.problems:
+        _raise(reader.problems, path, lines)
     problems = _semantic_problems(cfg)
     if problems:
         _raise(problems, path, lines)
@@ -561,10 +643,24 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     return parse_config(text, path=str(p), base_dir=p.resolve().parent, env=env)
 
 
+def as_plain(value: Any) -> Any:
+    """A config (or any part of it) as JSON-like data: paths as strings, secrets as `<secret>`."""
+    if is_dataclass(value):
+        return {f.name: as_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {k: as_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_plain(v) for v in value]
+    if isinstance(value, Secret):
+        return SECRET_MASK
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def dump_effective(cfg: AgentConfig) -> str:
     """The effective config as YAML, every default filled in, secrets as `<secret>`."""
-    data = cfg.model_dump(mode="json")
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.safe_dump(as_plain(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 # ---------------------------------------------------------------------------- SNMP adapter

@@ -286,7 +286,7 @@ class AgentDaemon:
             return
         from asr_agent.uplink import Uplink, UplinkSettings
 
-        cfg_central = self.cfg.central.model_copy(update={"url": url})
+        cfg_central = replace(self.cfg.central, url=url)
         self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store, sleep=time.sleep)
 
     async def _start_status_page(self) -> None:

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else default_config_file()
     cfg = load_config(path)
     key_dir = cfg.paths(config_file=path).key_dir
-    central = cfg.central.model_copy(update={"url": args.central})
+    central = replace(cfg.central, url=args.central)
     settings = UplinkSettings.from_config(central)
     site_id = cfg.site.id
     name = args.name or socket.gethostname()
