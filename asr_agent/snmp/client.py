@@ -5,7 +5,9 @@ pysnmp's types and errors stop here: callers get plain values and `SnmpError`s.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -111,6 +113,43 @@ def _where(host: str, port: int) -> str:
 _NOT_PER_VARBIND: Any = object()  # noSuchName is an error for the whole request
 
 
+class RequestTimedOut:
+    """No answer after every retry (named like pysnmp's indication, see _map_indication)."""
+
+    def __str__(self) -> str:
+        return "no SNMP response received before timeout"
+
+
+_TIMED_OUT: Final = RequestTimedOut()
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def _bad_address(host: str, port: int, exc: Exception) -> SnmpError:
+    return SnmpError(f"{_where(host, port)}: cannot use this address ({exc}); "
+                     "check the host name or IP", host=host)
+
+
+async def _resolve(host: str, port: int) -> tuple[str, int]:
+    """The IP address to send to: a literal as is (no resolver round trip per request),
+    a name through the resolver (IPv4, as pysnmp's UDP target did)."""
+    try:
+        return str(ipaddress.ip_address(host)), port
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, family=socket.AF_INET, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)
+    except (OSError, UnicodeError) as exc:
+        raise _bad_address(host, port, exc) from exc
+    return str(infos[0][4][0]), port
+
+
 class SnmpClient:
     """One client for the whole process; create it once and share it.
 
@@ -124,9 +163,8 @@ class SnmpClient:
         self.retries = retries
         self.requests = 0
         self._engine: Any = None  # v3 only, built on first use
-        self._dispatcher: Any = None  # v1/v2c, built on first use
+        self._community: Any = None  # v1/v2c (asr_agent.snmp.community), built on first use
         self._hl: Any = None
-        self._v1: Any = None
 
     async def __aenter__(self) -> SnmpClient:
         return self
@@ -135,9 +173,9 @@ class SnmpClient:
         self.close()
 
     def close(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.close()
-            self._dispatcher = None
+        if self._community is not None:
+            self._community.close()
+            self._community = None
         if self._engine is not None:
             self._engine.close_dispatcher()
             self._engine = None
@@ -224,16 +262,10 @@ class SnmpClient:
 
     # -- pysnmp plumbing ---------------------------------------------------------------
 
-    # v1/v2c go through pysnmp's v1arch dispatcher: it keeps nothing per address, whereas the
-    # v3 engine keeps every target's configuration (~21 KiB each) for the life of the process.
-    # The engine is built only when a v3 credential is first used.
-
-    def _community_api(self) -> Any:
-        if self._v1 is None:
-            from pysnmp.hlapi.v1arch import asyncio as v1
-
-            self._v1 = v1
-        return self._v1
+    # v1/v2c go through our own request table over pysnmp's message definitions
+    # (asr_agent.snmp.community): nothing kept per address, and none of pysnmp's v3 stack.
+    # The v3 engine keeps every target's configuration (~21 KiB each) for the life of the
+    # process and pulls in USM's ciphers: it is built only when a v3 credential is first used.
 
     def _usm_api(self) -> Any:
         if self._hl is None:
@@ -241,11 +273,6 @@ class SnmpClient:
 
             self._hl = hl
         return self._hl
-
-    def _dispatcher_for_use(self) -> Any:
-        if self._dispatcher is None:
-            self._dispatcher = self._community_api().SnmpDispatcher()
-        return self._dispatcher
 
     def _engine_for_use(self) -> Any:
         if self._engine is None:
@@ -270,58 +297,54 @@ class SnmpClient:
             kwargs.update(privKey=cred.priv_key.reveal(), privProtocol=priv_proto)
         return hl.UsmUserData(cred.user, **kwargs)
 
-    async def _target(self, api: Any, host: str, port: int, timeout: float, retries: int) -> Any:
-        try:
-            is_v6 = ipaddress.ip_address(host).version == 6
-        except ValueError:
-            is_v6 = False
-        cls = api.Udp6TransportTarget if is_v6 else api.UdpTransportTarget
+    async def _target(self, host: str, port: int, timeout: float, retries: int) -> Any:
+        hl = self._usm_api()
+        cls = hl.Udp6TransportTarget if _is_ipv6(host) else hl.UdpTransportTarget
         try:
             return await cls.create((host, port), timeout=timeout, retries=retries)
         except Exception as exc:  # pysnmp wraps resolver failures in its own error types
-            raise SnmpError(f"{_where(host, port)}: cannot use this address ({exc}); "
-                            "check the host name or IP", host=host) from exc
+            raise _bad_address(host, port, exc) from exc
 
     async def _send(self, kind: str, host: str, port: int, cred: SnmpCredential,
                     oids: Sequence[str], timeout: float | None, retries: int | None,
                     **bulk: int) -> tuple[str | None, int, list[VarBind]]:
-        api = self._usm_api() if cred.version == "3" else self._community_api()
-        target = await self._target(api, host, port, self.timeout if timeout is None else timeout,
-                                    self.retries if retries is None else retries)
+        timeout = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
+        if cred.version == "3":
+            target = await self._target(host, port, timeout, retries)
+        else:
+            address = await _resolve(host, port)
         self.requests += 1
         try:
             if cred.version == "3":
-                answer = await self._send_usm(kind, cred, target, oids, bulk)
+                error_indication, error_status, error_index, answer_vbs = await self._send_usm(
+                    kind, cred, target, oids, bulk)
             else:
-                answer = await self._send_community(kind, cred, target, oids, bulk)
+                error_indication, error_status, error_index, answer_vbs = await self._send_community(
+                    kind, cred, address, oids, timeout, retries, bulk)
         except SnmpError:
             raise
         except Exception as exc:  # any pysnmp failure must surface as our own type
             raise SnmpProtocolError(f"{_where(host, port)}: SNMP request for {oids[0]} failed: {exc}",
                                     host=host, oid=oids[0]) from exc
-        error_indication, error_status, error_index, answer_vbs = answer
         if error_indication:
             raise _map_indication(error_indication, host, port, cred, oids[0])
         status = error_status.prettyPrint() if error_status else None
         return status, int(error_index or 0), [_plain(vb) for vb in _flatten(answer_vbs)]
 
-    async def _send_community(self, kind: str, cred: SnmpCredential, target: Any,
-                              oids: Sequence[str], bulk: dict[str, int]) -> Any:
-        from pyasn1.type.univ import Null
-        from pysnmp.proto.rfc1902 import ObjectName
+    async def _send_community(self, kind: str, cred: SnmpCredential, address: tuple[str, int],
+                              oids: Sequence[str], timeout: float, retries: int,
+                              bulk: dict[str, int]) -> tuple[Any, Any, int, list[Any]]:
+        from asr_agent.snmp.community import CommunityTransport
 
-        v1 = self._community_api()
+        if self._community is None:
+            self._community = CommunityTransport()
         assert cred.community is not None
-        dispatcher = self._dispatcher_for_use()
-        auth = v1.CommunityData(cred.community.reveal(), mpModel=0 if cred.version == "1" else 1)
-        # Plain (name, Null) pairs: an ObjectType would switch MIB lookup back on.
-        varbinds = [(ObjectName(oid.strip(".")), Null("")) for oid in oids]
-        if kind == "get":
-            return await v1.get_cmd(dispatcher, auth, target, *varbinds, lookupMib=False)
-        if kind == "next":
-            return await v1.next_cmd(dispatcher, auth, target, *varbinds, lookupMib=False)
-        return await v1.bulk_cmd(dispatcher, auth, target, bulk["non_repeaters"],
-                                 bulk["max_repetitions"], *varbinds, lookupMib=False)
+        answer = await self._community.request(kind, cred.version, cred.community.reveal(), address,
+                                               list(oids), timeout=timeout, retries=retries, **bulk)
+        if answer is None:
+            return _TIMED_OUT, None, 0, []
+        return None, answer.error_status, answer.error_index, answer.varbinds
 
     async def _send_usm(self, kind: str, cred: SnmpCredential, target: Any,
                         oids: Sequence[str], bulk: dict[str, int]) -> Any:

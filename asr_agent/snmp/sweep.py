@@ -28,12 +28,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
-from pysnmp.proto import api
 
 from asr_agent import oids
 from asr_agent.snmp.client import SnmpCredential
+from asr_agent.snmp.community import decode_response, encode_request
 
 # A safe default for customer networks: 200 packets/s is ~50 kbit/s of SNMP, well under
 # what any switch, firewall or IDS flags as a scan, and still sweeps a /24 in ~1.3 s.
@@ -126,18 +125,9 @@ class _Template:
 
 def _encode(community: SnmpCredential, pdu_kind: Literal["get", "getnext"],
             oids: Sequence[str]) -> _Template:
-    version = api.SNMP_VERSION_1 if community.version == "1" else api.SNMP_VERSION_2C
-    proto = api.PROTOCOL_MODULES[version]
-    pdu = proto.GetRequestPDU() if pdu_kind == "get" else proto.GetNextRequestPDU()
-    proto.apiPDU.set_defaults(pdu)
-    proto.apiPDU.set_request_id(pdu, _TEMPLATE_ID)
-    proto.apiPDU.set_varbinds(pdu, [(proto.ObjectIdentifier(oid), proto.Null("")) for oid in oids])
-    message = proto.Message()
-    proto.apiMessage.set_defaults(message)
     assert community.community is not None
-    proto.apiMessage.set_community(message, community.community.reveal())
-    proto.apiMessage.set_pdu(message, pdu)
-    encoded = bytes(encoder.encode(message))
+    encoded = encode_request("get" if pdu_kind == "get" else "next", community.version,
+                             community.community.reveal(), oids, _TEMPLATE_ID)
     at = encoded.find(_TEMPLATE_ID_BYTES)
     if at < 0:  # cannot happen with pysnmp's encoder; guards a silent wrong patch
         raise RuntimeError("request id not found in the encoded SNMP request template")
@@ -176,13 +166,11 @@ class _Reply:
 
 
 def _decode(data: bytes) -> _Reply | None:
+    response = decode_response(data)
+    if response is None:
+        return None
+    proto, pdu = response
     try:
-        version = int(api.decodeMessageVersion(data))
-        proto = api.PROTOCOL_MODULES[version]
-        message, _ = decoder.decode(data, asn1Spec=proto.Message())
-        pdu = proto.apiMessage.get_pdu(message)
-        if not pdu.isSameTypeWith(proto.GetResponsePDU()):
-            return None
         return _Reply(
             int(proto.apiPDU.get_request_id(pdu)),
             int(proto.apiPDU.get_error_status(pdu)),
