@@ -11,16 +11,13 @@ writer thread; an exception rolls back that request's batch alone), and its opti
 summary is committed (calls for batches committed while it runs are folded into one). They
 use the dependencies below: `get_db`, `get_now`, `require_admin`.
 
-Per-envelope verdicts of POST /v1/summaries (the batch itself answers 200):
-    201 accepted · 409 duplicate (idempotency key seen: delivered before, safe to ack)
-    409 rejected "replay" (sequence already used by another summary)
-    401 unknown agent or key · 403 revoked agent or key, retired key, wrong site/agent
-    422 bad signature · 400 malformed envelope or payload
+POST /v1/summaries, the hot path, is `asr_central.api.ingest`: `CentralApp` hands it over
+before FastAPI's middleware and routing (no middleware is added to this app; one that must
+see ingest requests would have to wrap the app instead).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -28,26 +25,24 @@ import importlib
 import json
 import logging
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.types import Receive, Scope, Send
 
-from asr_agent.errors import SigningError
-from asr_agent.signing import key_id_for, verify
-from asr_agent.wire import (
-    Envelope, ItemResult, ItemStatus, Summary, WireError, decode_summary,
-)
+from asr_agent.signing import key_id_for
+from asr_agent.wire import Envelope, WireError
 from asr_central import __version__
+from asr_central.api import ingest as ingest_api
+from asr_central.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.db import Database, open_database
 from asr_central.store import agents as agents_store
-from asr_central.store import summaries as summaries_store
 
 log = logging.getLogger("asr_central.api")
 
@@ -56,13 +51,11 @@ EXTENSIONS: tuple[str, ...] = (
     "asr_central.api.registry", "asr_central.api.orders", "asr_central.api.alerts",
     "asr_central.api.agent_orders",
 )
-MAX_BATCH = 500
-_VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop
 
 Clock = Callable[[], datetime]
-SummaryHook = Callable[[sqlite3.Connection, Summary, int, datetime], None]
 
-__all__ = ["create_app", "get_db", "get_now", "require_admin", "EXTENSIONS", "MAX_BATCH"]
+__all__ = ["create_app", "get_db", "get_now", "require_admin", "EXTENSIONS", "MAX_BATCH",
+           "CentralApp", "SummaryHook"]
 
 
 # --- dependencies ---------------------------------------------------------------------------
@@ -159,119 +152,43 @@ class KeyChangeResponse(BaseModel):
     status: str
 
 
-# --- the ingest body, read without FastAPI's body model ---------------------------------------
+# --- the ingest route, documented here, served by asr_central.api.ingest ------------------
 
 class _PlainRoute(APIRoute):
     """A route documented in the OpenAPI description like the others, served as a plain
     Starlette endpoint `endpoint(request) -> Response`: no dependency solving, body model
-    or response model validation, which cost more per request than storing a summary.
-    For the ingest hot path only; its endpoint checks the body itself."""
+    or response model validation. Taken only by requests `CentralApp` does not hand to
+    the ingest handler directly (an app mounted under a prefix)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self.endpoint  # type: ignore[return-value]
 
 
-class _BadBatch(Exception):
-    """The body is not a batch: answered as FastAPI answers a body that fails its model."""
+class CentralApp(FastAPI):
+    """FastAPI, with POST /v1/summaries answered before its middleware stack, router and
+    dependency machinery, which cost as much per request as verifying and storing a summary."""
 
-    def __init__(self, detail: Any, status: int = 422) -> None:
-        self.detail = detail
-        self.status = status
-        super().__init__(str(detail))
+    ingest: Ingest | None = None
 
-
-def _invalid(kind: str, loc: tuple[str | int, ...], msg: str) -> _BadBatch:
-    return _BadBatch([{"type": kind, "loc": ["body", *loc], "msg": msg}])
-
-
-def _batch(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
-    """The envelopes of a POST /v1/summaries body (the SummaryBatch model), or _BadBatch."""
-    media = (content_type or "").partition(";")[0].strip().lower()
-    if media != "application/json" and not (media.startswith("application/")
-                                            and media.endswith("+json")):
-        raise _invalid("model_attributes_type", (),
-                       "Input should be a JSON object (Content-Type: application/json)")
-    if not body:
-        raise _invalid("missing", (), "Field required")
-    try:
-        data = json.loads(body)
-    except UnicodeDecodeError:
-        raise _BadBatch("There was an error parsing the body", 400) from None
-    except json.JSONDecodeError as exc:
-        raise _invalid("json_invalid", (exc.pos,), f"JSON decode error: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise _invalid("model_attributes_type", (),
-                       "Input should be a valid dictionary or object to extract fields from")
-    if "envelopes" not in data:
-        raise _invalid("missing", ("envelopes",), "Field required")
-    envelopes = data["envelopes"]
-    if not isinstance(envelopes, list):
-        raise _invalid("list_type", ("envelopes",), "Input should be a valid list")
-    if len(envelopes) > MAX_BATCH:
-        raise _invalid("too_long", ("envelopes",), f"List should have at most {MAX_BATCH} "
-                       f"items after validation, not {len(envelopes)}")
-    for i, item in enumerate(envelopes):
-        if not isinstance(item, dict):
-            raise _invalid("dict_type", ("envelopes", i), "Input should be a valid dictionary")
-    return envelopes
-
-
-# --- verification ---------------------------------------------------------------------------
-
-class _Refused(Exception):
-    def __init__(self, code: int, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-        super().__init__(reason)
-
-
-def _public_key(raw: bytes) -> bytes:
-    """The stored key as `signing.verify` takes it (raw bytes: libsodium needs no parsing)."""
-    return raw
-
-
-_Signer = tuple[agents_store.AgentRow, bytes]
-
-
-def _signer(conn: sqlite3.Connection, agent_id: str, key_id: str) -> _Signer:
-    """The agent and the public key it may sign with, or _Refused with the status to answer."""
-    agent, key = agents_store.get_signer(conn, agent_id, key_id)
-    if agent is None:
-        raise _Refused(401, f"unknown_agent: {agent_id} is not enrolled here")
-    if agent.revoked_at is not None:
-        raise _Refused(403, f"agent_revoked: {agent_id} was revoked at {agent.revoked_at}")
-    if key is None:
-        raise _Refused(401, f"unknown_key: {key_id} is not a key of agent {agent_id}")
-    if key.revoked_at is not None:
-        raise _Refused(403, f"key_revoked: {key_id} was revoked at {key.revoked_at}")
-    if key.retired_at is not None:
-        raise _Refused(403, f"key_retired: {key_id} was retired at {key.retired_at}")
-    return agent, _public_key(key.public_key)
-
-
-def _verified(env: Envelope, signer: _Signer) -> bytes:
-    try:
-        return verify(env, signer[1])
-    except SigningError as exc:
-        raise _Refused(422, f"bad_signature: {exc}") from None
-
-
-def _authenticate(conn: sqlite3.Connection, env: Envelope
-                  ) -> tuple[agents_store.AgentRow, bytes]:
-    """The agent and the verified payload, or _Refused with the status to answer."""
-    signer = _signer(conn, env.agent_id, env.key_id)
-    return signer[0], _verified(env, signer)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ingest = self.ingest
+        if (ingest is not None and scope["type"] == "http" and scope["path"] == ingest_api.PATH
+                and scope["method"] == "POST" and not scope.get("root_path")):
+            scope["app"] = self
+            await ingest(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _control_message(conn: sqlite3.Connection, body: EnvelopeBody, action: str
                      ) -> tuple[agents_store.AgentRow, dict[str, Any]]:
     try:
         env = Envelope.from_dict(body.model_dump())
-        agent, payload = _authenticate(conn, env)
+        agent, payload = ingest_api.authenticate(conn, env)
         data = json.loads(payload)
     except WireError as exc:
         raise HTTPException(400, f"malformed: {exc}") from None
-    except _Refused as exc:
+    except ingest_api.Refused as exc:
         raise HTTPException(exc.code, exc.reason) from None
     except ValueError as exc:
         raise HTTPException(400, f"malformed: payload is not JSON ({exc})") from None
@@ -292,63 +209,6 @@ def _decode_public_key(text: str) -> bytes:
     return raw
 
 
-def _store_verified(conn: sqlite3.Connection, verified: list[tuple[int, Envelope, Summary]],
-                    hooks: Sequence[SummaryHook], now: datetime
-                    ) -> list[tuple[int, ItemResult]]:
-    """Store a batch's verified summaries (in the writer thread, inside its group)."""
-    out: list[tuple[int, ItemResult]] = []
-    for i, env, summary in verified:
-        stored = summaries_store.store_summary(conn, summary, env, now)
-        key, seq = summary.idempotency_key, summary.sequence
-        if stored.outcome == "accepted":
-            assert stored.summary_id is not None
-            for hook in hooks:
-                hook(conn, summary, stored.summary_id, now)
-            out.append((i, ItemResult(ItemStatus.ACCEPTED, 201, None, key, seq)))
-        elif stored.outcome == "duplicate":
-            out.append((i, ItemResult(ItemStatus.DUPLICATE, 409,
-                                      f"duplicate: {stored.detail}", key, seq)))
-        else:
-            out.append((i, ItemResult(ItemStatus.REJECTED, 409,
-                                      f"replay: {stored.detail}", key, seq)))
-    return out
-
-
-class _AfterIngest:
-    """Runs the after-ingest hooks off the event loop, once for however many batches were
-    stored meanwhile (a hook such as the policy run is debounced on its own anyway)."""
-
-    def __init__(self, app: FastAPI, hooks: Sequence[Callable[[FastAPI, datetime], None]]
-                 ) -> None:
-        self._app = app
-        self._hooks = hooks
-        self._lock = threading.Lock()
-        self._due: datetime | None = None
-        self._scheduled = False
-
-    def notify(self, now: datetime) -> None:
-        with self._lock:
-            self._due = now
-            if self._scheduled:
-                return
-            self._scheduled = True
-        asyncio.get_running_loop().run_in_executor(None, self._drain)
-
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                now, self._due = self._due, None
-                if now is None:
-                    self._scheduled = False
-                    return
-            for hook in self._hooks:
-                try:
-                    hook(self._app, now)
-                except Exception:  # a failing hook must not stop the others or later runs
-                    log.exception("after-ingest hook %s failed",
-                                  getattr(hook, "__qualname__", hook))
-
-
 # --- the app --------------------------------------------------------------------------------
 
 def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | None = None,
@@ -361,16 +221,16 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
         yield
         db.close()
 
-    app = FastAPI(title="ASR central", version=__version__, lifespan=lifespan,
-                  description="Verifies signed agent summaries, forecasts supplies, places "
-                              "consolidated replenishment orders and raises alerts.")
+    app = CentralApp(title="ASR central", version=__version__, lifespan=lifespan,
+                     description="Verifies signed agent summaries, forecasts supplies, places "
+                                 "consolidated replenishment orders and raises alerts.")
     app.state.db = db
     app.state.admin_token = admin_token
     app.state.clock = clock or (lambda: datetime.now(UTC))
     hooks: list[SummaryHook] = list(summary_hooks)
     app.state.summary_hooks = hooks
-    batch_hooks: list[Callable[[FastAPI, datetime], None]] = []
-    after_ingest = _AfterIngest(app, batch_hooks)
+    batch_hooks: list[ingest_api.BatchHook] = []
+    ingest = app.ingest = ingest_api.Ingest(app, db, app.state.clock, hooks, batch_hooks)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(db: DbDep) -> dict[str, str]:
@@ -426,69 +286,9 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                 raise HTTPException(404, f"key {key_id} is not a key of agent {agent.agent_id}")
         return KeyChangeResponse(agent_id=agent.agent_id, key_id=key_id, status="retired")
 
-    async def ingest(request: Request) -> Response:
-        # A plain endpoint (see _PlainRoute): the body is read and parsed once, here.
-        # Async on purpose: a sync endpoint costs a threadpool round trip per request and
-        # gave every thread its own connection, whose writers then queued in SQLite's
-        # sleep-and-retry busy handler. Verification runs here (it holds the GIL either
-        # way); storage is group-committed with the requests queued meanwhile.
-        try:
-            envelopes = _batch(await request.body(), request.headers.get("content-type"))
-        except _BadBatch as exc:
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        db: Database = app.state.db
-        now: datetime = app.state.clock()
-        results: list[ItemResult | None] = [None] * len(envelopes)
-        verified: list[tuple[int, Envelope, Summary]] = []
-        conn = db.connection()
-        # A batch comes from one agent, signed with one key: look it up once.
-        signers: dict[tuple[str, str], _Signer | _Refused] = {}
-        for i, raw in enumerate(envelopes):
-            if i and i % _VERIFY_SLICE == 0:
-                await asyncio.sleep(0)  # a large batch must not hold other requests up
-            try:
-                env = Envelope.from_dict(raw, f"envelopes[{i}]")
-                signer = signers.get((env.agent_id, env.key_id))
-                if signer is None:
-                    try:
-                        signer = _signer(conn, env.agent_id, env.key_id)
-                    except _Refused as exc:
-                        signer = exc
-                    signers[env.agent_id, env.key_id] = signer
-                if isinstance(signer, _Refused):
-                    raise signer
-                agent = signer[0]
-                summary = decode_summary(_verified(env, signer))
-                if summary.agent_id != env.agent_id:
-                    raise _Refused(403, "agent_mismatch: summary agent_id differs from the signer")
-                if summary.site_id != agent.site_id:
-                    raise _Refused(403, f"site_mismatch: agent is enrolled for site "
-                                        f"{agent.site_id!r}, summary says {summary.site_id!r}")
-            except WireError as exc:
-                results[i] = ItemResult(ItemStatus.REJECTED, 400, f"malformed: {exc}")
-                continue
-            except _Refused as exc:
-                results[i] = ItemResult(ItemStatus.REJECTED, exc.code, exc.reason)
-                continue
-            verified.append((i, env, summary))
-        if verified:
-            # Answered only once the group holding this batch is committed and on disk.
-            stored = await db.write(lambda wconn: _store_verified(wconn, verified, hooks, now))
-            for i, result in stored:
-                results[i] = result
-            if batch_hooks and any(r.status is ItemStatus.ACCEPTED for _, r in stored):
-                after_ingest.notify(now)
-        for r in results:
-            assert r is not None
-            if r.status is ItemStatus.REJECTED:
-                log.warning("summary rejected (%d): %s", r.code, r.reason)
-        # Plain dicts: validating our own answer through the response model cost more than
-        # storing a summary. The model still documents it in the OpenAPI description.
-        return JSONResponse({"results": [r.to_dict() for r in results if r]})
-
     app.router.add_api_route(
-        "/v1/summaries", ingest, methods=["POST"], response_model=BatchResponse,
-        tags=["agents"], route_class_override=_PlainRoute, summary="Ingest",
+        ingest_api.PATH, ingest.endpoint, methods=["POST"], response_model=BatchResponse,
+        tags=["agents"], route_class_override=_PlainRoute, name="ingest", summary="Ingest",
         description=f"Signed summaries, oldest first, at most {MAX_BATCH} per request. The "
                     "answer, sent once the accepted ones are stored durably, holds one verdict "
                     "per envelope, in order: 201 accepted; 409 duplicate (stored before: safe "

@@ -1,0 +1,393 @@
+"""POST /v1/summaries: signed summaries verified, stored durably, answered per envelope.
+
+The hot path of central. `Ingest` answers it as a raw ASGI handler that the app calls
+before FastAPI's middleware, routing and dependency solving (`CentralApp` in app.py), which
+cost more per request than verifying and storing a summary. The same handler also serves as
+the plain route documented in the OpenAPI description (taken when the app is mounted under
+a prefix). Each request:
+
+1. reads the body, at most `MAX_BODY` bytes (413 beyond), and parses it once (orjson; the
+   standard library's parser only for what orjson refuses, so verdicts and messages stay
+   those of `json`);
+2. verifies each envelope's signature over the payload bytes exactly as sent, with the
+   signer looked up once per batch, and decodes the verified bytes once (never re-encoded);
+3. stores the summaries in the database's group commit (`Database.write`) and answers only
+   once that commit is on disk: a 201 verdict means the summary survives a power cut.
+
+Per-envelope verdicts (the batch itself answers 200):
+    201 accepted · 409 duplicate (idempotency key seen: delivered before, safe to ack)
+    409 rejected "replay" (sequence already used by another summary)
+    401 unknown agent or key · 403 revoked agent or key, retired key, wrong site/agent
+    422 bad signature · 400 malformed envelope or payload
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from asr_agent.errors import SigningError
+from asr_agent.signing import verify
+from asr_agent.wire import Envelope, ItemResult, ItemStatus, Summary, WireError, decode_summary
+from asr_central.db import Database
+from asr_central.store import agents as agents_store
+from asr_central.store import summaries as summaries_store
+
+log = logging.getLogger("asr_central.api")
+
+PATH = "/v1/summaries"
+MAX_BATCH = 500
+# Bytes of one request body: 500 envelopes of 64 KiB (a summary of four supplies is ~3 KiB).
+MAX_BODY = 32 * 1024 * 1024
+_VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop
+
+SummaryHook = Callable[[sqlite3.Connection, Summary, int, datetime], None]
+BatchHook = Callable[[Any, datetime], None]
+
+__all__ = ["PATH", "MAX_BATCH", "MAX_BODY", "Ingest", "Refused", "Signer", "SummaryHook",
+           "BatchHook", "authenticate", "load_json"]
+
+
+# --- the body -------------------------------------------------------------------------------
+
+def load_json(data: bytes | str) -> Any:
+    """JSON as the standard library reads it, parsed by orjson when orjson can: orjson
+    refuses everything `json` refuses, and more (NaN, integers past 64 bits, lone
+    surrogates), so what it refuses goes to `json` for the same verdict and message.
+    Raises what `json.loads` raises."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+class _BadBatch(Exception):
+    """The body is not a batch: answered as FastAPI answers a body that fails its model."""
+
+    def __init__(self, detail: Any, status: int = 422) -> None:
+        self.detail = detail
+        self.status = status
+        super().__init__(str(detail))
+
+
+def _invalid(kind: str, loc: tuple[str | int, ...], msg: str) -> _BadBatch:
+    return _BadBatch([{"type": kind, "loc": ["body", *loc], "msg": msg}])
+
+
+def _batch(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The envelopes of a POST /v1/summaries body (the SummaryBatch model), or _BadBatch."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/")
+                                            and media.endswith("+json")):
+        raise _invalid("model_attributes_type", (),
+                       "Input should be a JSON object (Content-Type: application/json)")
+    if not body:
+        raise _invalid("missing", (), "Field required")
+    try:
+        data = load_json(body)
+    except UnicodeDecodeError:
+        raise _BadBatch("There was an error parsing the body", 400) from None
+    except json.JSONDecodeError as exc:
+        raise _invalid("json_invalid", (exc.pos,), f"JSON decode error: {exc.msg}") from None
+    except RecursionError:
+        raise _invalid("json_invalid", (0,), "JSON decode error: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise _invalid("model_attributes_type", (),
+                       "Input should be a valid dictionary or object to extract fields from")
+    if "envelopes" not in data:
+        raise _invalid("missing", ("envelopes",), "Field required")
+    envelopes = data["envelopes"]
+    if not isinstance(envelopes, list):
+        raise _invalid("list_type", ("envelopes",), "Input should be a valid list")
+    if len(envelopes) > MAX_BATCH:
+        raise _invalid("too_long", ("envelopes",), f"List should have at most {MAX_BATCH} "
+                       f"items after validation, not {len(envelopes)}")
+    for i, item in enumerate(envelopes):
+        if not isinstance(item, dict):
+            raise _invalid("dict_type", ("envelopes", i), "Input should be a valid dictionary")
+    return envelopes
+
+
+def _summary(payload: bytes) -> Summary:
+    """The summary in verified payload bytes: parsed once, checked field by field."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            return decode_summary(payload)  # json's verdict and message (see load_json)
+        except RecursionError:
+            raise WireError("summary payload is nested too deeply") from None
+    return Summary.from_dict(data)
+
+
+# --- verification ---------------------------------------------------------------------------
+
+class Refused(Exception):
+    """An envelope refused for who signed it or how; `code` is the verdict's status."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+Signer = tuple[agents_store.AgentRow, bytes]  # the agent and the raw public key it signs with
+
+
+def signer(conn: sqlite3.Connection, agent_id: str, key_id: str) -> Signer:
+    """The agent and the public key it may sign with, or Refused with the status to answer."""
+    agent, key = agents_store.get_signer(conn, agent_id, key_id)
+    if agent is None:
+        raise Refused(401, f"unknown_agent: {agent_id} is not enrolled here")
+    if agent.revoked_at is not None:
+        raise Refused(403, f"agent_revoked: {agent_id} was revoked at {agent.revoked_at}")
+    if key is None:
+        raise Refused(401, f"unknown_key: {key_id} is not a key of agent {agent_id}")
+    if key.revoked_at is not None:
+        raise Refused(403, f"key_revoked: {key_id} was revoked at {key.revoked_at}")
+    if key.retired_at is not None:
+        raise Refused(403, f"key_retired: {key_id} was retired at {key.retired_at}")
+    return agent, key.public_key
+
+
+def verified(env: Envelope, by: Signer) -> bytes:
+    """The payload bytes if `by` signed them, else Refused 422."""
+    try:
+        return verify(env, by[1])
+    except SigningError as exc:
+        raise Refused(422, f"bad_signature: {exc}") from None
+
+
+def authenticate(conn: sqlite3.Connection, env: Envelope) -> tuple[agents_store.AgentRow, bytes]:
+    """The agent and the verified payload, or Refused with the status to answer."""
+    by = signer(conn, env.agent_id, env.key_id)
+    return by[0], verified(env, by)
+
+
+# --- storage --------------------------------------------------------------------------------
+
+def _store_verified(conn: sqlite3.Connection, batch: list[tuple[int, Envelope, Summary]],
+                    hooks: Sequence[SummaryHook], now: datetime
+                    ) -> list[tuple[int, ItemResult]]:
+    """Store a batch's verified summaries (in the writer's group transaction)."""
+    out: list[tuple[int, ItemResult]] = []
+    for i, env, summary in batch:
+        stored = summaries_store.store_summary(conn, summary, env, now)
+        key, seq = summary.idempotency_key, summary.sequence
+        if stored.outcome == "accepted":
+            assert stored.summary_id is not None
+            for hook in hooks:
+                hook(conn, summary, stored.summary_id, now)
+            out.append((i, ItemResult(ItemStatus.ACCEPTED, 201, None, key, seq)))
+        elif stored.outcome == "duplicate":
+            out.append((i, ItemResult(ItemStatus.DUPLICATE, 409,
+                                      f"duplicate: {stored.detail}", key, seq)))
+        else:
+            out.append((i, ItemResult(ItemStatus.REJECTED, 409,
+                                      f"replay: {stored.detail}", key, seq)))
+    return out
+
+
+class _AfterIngest:
+    """Runs the after-ingest hooks off the event loop, once for however many batches were
+    stored meanwhile (a hook such as the policy run is debounced on its own anyway)."""
+
+    def __init__(self, app: Any, hooks: Sequence[BatchHook]) -> None:
+        self._app = app
+        self._hooks = hooks
+        self._lock = threading.Lock()
+        self._due: datetime | None = None
+        self._scheduled = False
+
+    def notify(self, now: datetime) -> None:
+        with self._lock:
+            self._due = now
+            if self._scheduled:
+                return
+            self._scheduled = True
+        asyncio.get_running_loop().run_in_executor(None, self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                now, self._due = self._due, None
+                if now is None:
+                    self._scheduled = False
+                    return
+            for hook in self._hooks:
+                try:
+                    hook(self._app, now)
+                except Exception:  # a failing hook must not stop the others or later runs
+                    log.exception("after-ingest hook %s failed",
+                                  getattr(hook, "__qualname__", hook))
+
+
+# --- the handler ----------------------------------------------------------------------------
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_TOO_LARGE = (413, {"detail": f"Content Too Large: at most {MAX_BODY} bytes"})
+
+
+def _length(value: bytes | str) -> int:
+    """A Content-Length header's value; 0 when absent or not a number (then the bytes
+    read are what counts)."""
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge()
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class Ingest:
+    """The POST /v1/summaries handler of one app: `await ingest(scope, receive, send)` as
+    raw ASGI, `ingest.endpoint(request)` as a Starlette endpoint; both call `answer`.
+
+    `hooks` run in the write transaction for each new summary; `batch_hooks(app, now)`
+    after a commit that stored at least one (see app.py). Both lists may grow after this
+    is built (extensions register as they are imported)."""
+
+    def __init__(self, app: Any, db: Database, clock: Callable[[], datetime],
+                 hooks: list[SummaryHook], batch_hooks: list[BatchHook]) -> None:
+        self._db = db
+        self._clock = clock
+        self._hooks = hooks
+        self._batch_hooks = batch_hooks
+        self._after = _AfterIngest(app, batch_hooks)
+
+    async def answer(self, body: bytes, content_type: str | None) -> tuple[int, Any]:
+        """(status, JSON-able answer) for one request body."""
+        try:
+            envelopes = _batch(body, content_type)
+        except _BadBatch as exc:
+            return exc.status, {"detail": exc.detail}
+        now = self._clock()
+        results: list[ItemResult | None] = [None] * len(envelopes)
+        accepted: list[tuple[int, Envelope, Summary]] = []
+        conn = self._db.connection()
+        # A batch comes from one agent, signed with one key: look it up once.
+        signers: dict[tuple[str, str], Signer | Refused] = {}
+        for i, raw in enumerate(envelopes):
+            if i and i % _VERIFY_SLICE == 0:
+                await asyncio.sleep(0)  # a large batch must not hold other requests up
+            try:
+                env = Envelope.from_dict(raw, f"envelopes[{i}]")
+                by = signers.get((env.agent_id, env.key_id))
+                if by is None:
+                    try:
+                        by = signer(conn, env.agent_id, env.key_id)
+                    except Refused as exc:
+                        by = exc
+                    signers[env.agent_id, env.key_id] = by
+                if isinstance(by, Refused):
+                    raise by
+                summary = _summary(verified(env, by))
+                if summary.agent_id != env.agent_id:
+                    raise Refused(403, "agent_mismatch: summary agent_id differs from the signer")
+                if summary.site_id != by[0].site_id:
+                    raise Refused(403, f"site_mismatch: agent is enrolled for site "
+                                       f"{by[0].site_id!r}, summary says {summary.site_id!r}")
+            except WireError as exc:
+                results[i] = ItemResult(ItemStatus.REJECTED, 400, f"malformed: {exc}")
+                continue
+            except Refused as exc:
+                results[i] = ItemResult(ItemStatus.REJECTED, exc.code, exc.reason)
+                continue
+            accepted.append((i, env, summary))
+        if accepted:
+            hooks = self._hooks
+            # Answered only once the group holding this batch is committed and on disk.
+            stored = await self._db.write(
+                lambda wconn: _store_verified(wconn, accepted, hooks, now))
+            for i, result in stored:
+                results[i] = result
+            if self._batch_hooks and any(r.status is ItemStatus.ACCEPTED for _, r in stored):
+                self._after.notify(now)
+        out = []
+        for r in results:
+            assert r is not None
+            if r.status is ItemStatus.REJECTED:
+                log.warning("summary rejected (%d): %s", r.code, r.reason)
+            out.append(r.to_dict())
+        # Plain dicts: validating our own answer through a response model cost more than
+        # storing a summary. The model still documents it in the OpenAPI description.
+        return 200, {"results": out}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type: str | None = None
+        length = 0
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                length = _length(value)
+        started = False
+
+        async def respond(status: int, answer: Any) -> None:
+            nonlocal started
+            data = orjson.dumps(answer)
+            started = True
+            await send({"type": "http.response.start", "status": status, "headers": [
+                *_JSON_HEADERS, (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+
+        try:
+            if length > MAX_BODY:  # declared too large: refused before reading
+                raise _TooLarge()
+            body = await _read_body(receive, MAX_BODY)
+            await respond(*await self.answer(body, content_type))
+        except _TooLarge:
+            await respond(*_TOO_LARGE)
+        except ClientDisconnect:
+            return
+        except Exception:
+            # As Starlette's ServerErrorMiddleware: a bare 500, then the server logs it.
+            if not started:
+                await send({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"21")]})
+                await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            raise
+
+    async def endpoint(self, request: Request) -> Response:
+        """The same, as a Starlette endpoint (routed requests)."""
+        try:
+            if _length(request.headers.get("content-length", "")) > MAX_BODY:
+                raise _TooLarge()
+            body = await _read_body(request.receive, MAX_BODY)
+        except _TooLarge:
+            return _json(*_TOO_LARGE)
+        return _json(*await self.answer(body, request.headers.get("content-type")))
+
+
+def _json(status: int, answer: Any) -> Response:
+    return Response(orjson.dumps(answer), status_code=status, media_type="application/json")
