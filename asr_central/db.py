@@ -98,6 +98,15 @@ class Database:
         # instead of deadlocking here.
         self._write_lock = threading.RLock()
         self._group: _GroupCommit | None = None
+        self._closed = threading.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True once `close()` was called; waits at most `timeout` seconds for it."""
+        return self._closed.wait(timeout)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -178,6 +187,7 @@ class Database:
         return done
 
     def close(self) -> None:
+        self._closed.set()
         group, self._group = self._group, None
         if group is not None:
             group.executor.shutdown(wait=True)

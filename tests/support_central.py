@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from asr_agent.wire import (
 from asr_central.app import SummaryHook, create_app
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+POLICY_INTERVAL_S = 0.1
 
 
 def _free_tcp_port() -> int:
@@ -44,8 +45,12 @@ class CentralServer:
     def __init__(self, db_path: Path, *, port: int | None = None,
                  admin_token: str = ADMIN_TOKEN, ssl_certfile: Path | None = None,
                  ssl_keyfile: Path | None = None,
-                 summary_hooks: Sequence[SummaryHook] = ()) -> None:
+                 summary_hooks: Sequence[SummaryHook] = (),
+                 policy_interval_s: float = POLICY_INTERVAL_S,
+                 wrap: Callable[[Any], Any] | None = None) -> None:
         self.db_path = Path(db_path)
+        self.policy_interval_s = policy_interval_s
+        self.wrap = wrap  # serves wrap(app) instead of the app (to mount it somewhere)
         self.port = port or _free_tcp_port()
         self.admin_token = admin_token
         self.ssl_certfile = ssl_certfile
@@ -53,6 +58,7 @@ class CentralServer:
         self.summary_hooks = tuple(summary_hooks)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.app: Any = None  # the app being served (the last one, once stopped)
 
     @property
     def url(self) -> str:
@@ -72,8 +78,12 @@ class CentralServer:
             return self
         app = create_app(self.db_url, admin_token=self.admin_token,
                          summary_hooks=self.summary_hooks)
+        # The after-ingest policy run waits 30 s between runs when served; tests poll for
+        # what it writes, so let them wait a tenth of a second.
+        app.state.policy_min_interval = self.policy_interval_s
+        self.app = app
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", ws="none",
+            self.wrap(app) if self.wrap else app, host="127.0.0.1", port=self.port, log_level="warning", ws="none",
             lifespan="on", server_header=False,
             ssl_certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
             ssl_keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support_central import CentralServer, central  # noqa: F401  (fixture)
+from support_central import POLICY_INTERVAL_S, CentralServer, central  # noqa: F401  (fixture)
 
 from asr_agent.records import LevelState, SupplyClass, SupplyType
 from asr_agent.signing import AgentKey, seal
@@ -96,7 +96,8 @@ class Agent:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 8.0) -> Any:
-    """The policy runs after ingest, at most every 2 s: poll for what it writes."""
+    """The policy runs after ingest, at most every POLICY_INTERVAL_S: poll for what it
+    writes."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()

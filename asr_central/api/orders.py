@@ -1,6 +1,6 @@
 """Orders API: list and filter, the lifecycle steps (shipped with cartridge serials,
 delivered, cancelled), JSON and CSV export, and the replenishment run — on demand and after
-each ingest batch."""
+ingest, at most once per MIN_RUN_INTERVAL."""
 
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ from asr_central import notify
 from asr_central.app import AdminDep, DbDep, NowDep
 from asr_central.db import Database
 from asr_central.policy import PolicySettings
-from asr_central.replenish import run_policy
+from asr_central.replenish import AFTER_INGEST_INTERVAL_S, run_policy
 from asr_central.store import orders as store
 
 log = logging.getLogger("asr_central.orders")
 
 router = APIRouter(tags=["orders"])
 
-# After ingest the policy runs at most this often per app; batches in between are folded
-# into one deferred run, so a burst of single-summary requests does not replan each time.
-MIN_RUN_INTERVAL = 2.0
+# After ingest the policy runs at most this often per app (the reasons are at
+# replenish.AFTER_INGEST_INTERVAL_S); `app.state.policy_min_interval` overrides it.
+MIN_RUN_INTERVAL = AFTER_INGEST_INTERVAL_S
 
 
 class ShipBody(BaseModel):
@@ -133,8 +133,9 @@ def run_now(_: AdminDep, db: DbDep, now: NowDep, request: Request,
 
 
 class _Debounced:
-    """Runs the policy after ingest, at most once per MIN_RUN_INTERVAL seconds: in the
-    request's thread when the interval has passed, else once later in one worker thread."""
+    """Runs the policy after ingest, at most once per interval (MIN_RUN_INTERVAL): in the
+    caller's thread when the interval has passed, else once later in one worker thread,
+    which stops when the app's database is closed."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
@@ -145,6 +146,9 @@ class _Debounced:
 
     def _interval(self) -> float:
         return float(getattr(self.app.state, "policy_min_interval", MIN_RUN_INTERVAL))
+
+    def _db(self) -> Database:
+        return self.app.state.db  # type: ignore[no-any-return]
 
     def trigger(self) -> None:
         with self.lock:
@@ -159,12 +163,13 @@ class _Debounced:
         self._run()
 
     def _work(self) -> None:
+        db = self._db()
         while True:
             self.pending.wait()
             with self.lock:
                 wait = self.last + self._interval() - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            if (wait > 0 and db.wait_closed(wait)) or db.closed:
+                return
             with self.lock:
                 self.pending.clear()
                 self.last = time.monotonic()
@@ -172,7 +177,9 @@ class _Debounced:
 
     def _run(self) -> None:
         try:
-            db: Database = self.app.state.db
+            db = self._db()
+            if db.closed:
+                return
             result = run_policy(db, settings=_settings(self.app), now=self.app.state.clock())
             notify.poke(self.app)  # hands over to the notifier's own thread: never waits
             if result.orders or result.new_alerts:

@@ -1,5 +1,5 @@
 """`asr-central serve`: run the central API under uvicorn, with the policy settings of the
-runs after each ingest batch and an optional alert webhook.
+runs after ingest and an optional alert webhook.
 
 Binds loopback by default; any other address needs `--allow-remote` (put TLS in front).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", type=Path, help="private key for --ssl-certfile (PEM)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every HTTP request (off by default: ingest answers thousands a "
+                        "second, and refused summaries are logged anyway)")
     _policy_arguments(p)
     w = p.add_argument_group("alert notifier (optional)")
     w.add_argument("--alert-webhook", metavar="URL",
@@ -43,21 +47,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if not value >= 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of days must be 0 or more")
-    return value
+def _non_negative(unit: str) -> Callable[[str], float]:
+    """An argparse type: a number of `unit`, 0 or more."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not value >= 0:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text!r}: a number of {unit} must be 0 or more")
+        return value
+
+    return parse
+
+
+_days = _non_negative("days")
+_seconds = _non_negative("seconds")
 
 
 def _policy_arguments(p: argparse.ArgumentParser) -> None:
     from asr_central.policy import PolicySettings
 
+    from asr_central.replenish import AFTER_INGEST_INTERVAL_S
+
     d = PolicySettings()
-    g = p.add_argument_group("replenishment policy (runs after each ingest batch)")
+    g = p.add_argument_group("replenishment policy (runs after ingest, and on demand)")
+    g.add_argument("--policy-interval", type=_seconds, default=AFTER_INGEST_INTERVAL_S,
+                   metavar="S", help="run the policy at most this often after ingest; the "
+                                     "summaries stored meanwhile wait for the next run "
+                                     f"(default {AFTER_INGEST_INTERVAL_S:g})")
     g.add_argument("--lead-days", type=_days, default=d.lead_days, metavar="D",
                    help=f"order when a supply is this close to empty (default {d.lead_days:g})")
     g.add_argument("--supply-days", type=_days, default=d.supply_days, metavar="D",
@@ -138,6 +157,7 @@ def build_app(args: argparse.Namespace) -> Any:
                           key="--alert-webhook-secret-file")
     app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file))
     app.state.policy_settings = settings
+    app.state.policy_min_interval = args.policy_interval
     if webhook is not None:
         from asr_central.notify import WebhookNotifier, attach
 
@@ -145,13 +165,24 @@ def build_app(args: argparse.Namespace) -> Any:
     return app
 
 
+def server_options(log_level: str = "info", *, access_log: bool = False) -> dict[str, Any]:
+    """uvicorn's settings for central (the ingest benchmark gives its bare baseline the same).
+
+    No access log by default: one line per ingest request is noise at thousands of
+    requests a second and costs as much CPU as decoding a summary; refused summaries are
+    logged by the service itself. No WebSocket support: central serves none.
+    """
+    return {"log_level": log_level, "access_log": access_log, "ws": "none",
+            "server_header": False}
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     check_bind(args.host, args.allow_remote)
     app = build_app(args)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+    uvicorn.run(app, host=args.host, port=args.port,
                 ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
                 ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
-                ws="none", server_header=False)
+                **server_options(args.log_level, access_log=args.access_log))
     return 0

@@ -1,0 +1,131 @@
+"""POST /v1/summaries served ahead of FastAPI's routing: the byte limit on a body, the same
+verdicts when the request is routed instead (an app mounted under a prefix), numbers JSON
+parsers disagree on, and the after-ingest policy run's interval and end."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from asr_agent import signing, wire
+from asr_central.api import ingest
+from asr_central.cli import build_parser
+from asr_central.commands.serve import build_app
+from asr_central.replenish import AFTER_INGEST_INTERVAL_S
+from support_central import CentralServer, central, make_summary  # noqa: F401
+
+JSON = {"Content-Type": "application/json"}
+
+
+def batch(key: signing.AgentKey, agent_id: str, *sequences: int) -> bytes:
+    envelopes = [signing.seal(make_summary(agent_id, seq, serial=f"XRX-{seq:04d}"),
+                              key).to_dict() for seq in sequences]
+    return json.dumps({"envelopes": envelopes}).encode()
+
+
+def test_a_body_over_the_byte_limit_is_refused_413_and_nothing_is_stored(
+        central: CentralServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = signing.load_or_create(tmp_path / "key")
+    agent_id = central.enroll_key(key)
+    body = batch(key, agent_id, 1, 2, 3)
+    monkeypatch.setattr(ingest, "MAX_BODY", len(body) - 1)
+    url = f"{central.url}/v1/summaries"
+    declared = httpx.post(url, content=body, headers=JSON, trust_env=False)
+    assert declared.status_code == 413 and "Content Too Large" in declared.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the bytes read are counted
+        for i in range(0, len(body), 1000):
+            yield body[i:i + 1000]
+    streamed = httpx.post(url, content=chunks(), headers=JSON, trust_env=False)
+    assert streamed.status_code == 413
+    assert central.summaries(agent_id) == []
+
+    monkeypatch.setattr(ingest, "MAX_BODY", len(body))
+    r = httpx.post(url, content=body, headers=JSON, trust_env=False)
+    assert [x["code"] for x in r.json()["results"]] == [201, 201, 201]
+
+
+def test_a_routed_request_gets_the_verdicts_of_a_direct_one(tmp_path: Path) -> None:
+    # Under a prefix the request goes through FastAPI's router to the documented route.
+    server = CentralServer(tmp_path / "central.db", wrap=lambda app: Starlette(
+        routes=[Mount("/central", app=app), Mount("/", app=app)])).start()
+    try:
+        key = signing.load_or_create(tmp_path / "key")
+        agent_id = server.enroll_key(key)
+
+        def post(prefix: str, body: bytes, headers: dict[str, str] = JSON) -> httpx.Response:
+            return httpx.post(f"{server.url}{prefix}/v1/summaries", content=body,
+                              headers=headers, trust_env=False)
+
+        direct = post("", batch(key, agent_id, 1))
+        routed = post("/central", batch(key, agent_id, 1))
+        assert [x["status"] for x in direct.json()["results"]] == ["accepted"]
+        assert [x["status"] for x in routed.json()["results"]] == ["duplicate"]
+        assert post("/central", batch(key, agent_id, 2)).json()["results"][0]["code"] == 201
+        for body, headers in [(b'{"envelopes": [', JSON), (b"{}", JSON),
+                              (b'{"envelopes": []}', {"Content-Type": "text/plain"})]:
+            a, b = post("", body, headers), post("/central", body, headers)
+            assert a.status_code == b.status_code == 422 and a.json() == b.json()
+        tampered = json.loads(batch(key, agent_id, 3))
+        signature = tampered["envelopes"][0]["signature"]
+        tampered["envelopes"][0]["signature"] = ("B" if signature[0] == "A" else "A") + signature[1:]
+        answers = [post(p, json.dumps(tampered).encode()).json() for p in ("", "/central")]
+        assert answers[0] == answers[1] and answers[0]["results"][0]["code"] == 422
+        assert [row["sequence"] for row in server.summaries(agent_id)] == [1, 2]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("field", ["sequence", "level"])
+def test_an_integer_past_64_bits_in_a_signed_summary_is_refused_400(
+        central: CentralServer, tmp_path: Path, field: str) -> None:
+    key = signing.load_or_create(tmp_path / "key")
+    agent_id = central.enroll_key(key)
+    data = make_summary(agent_id, 1).to_dict()
+    (data if field == "sequence" else data["supplies"][0])[field] = "@value@"
+    payload = wire.canonical_bytes(data).replace(b'"@value@"', str(2 ** 64).encode())
+    envelope = signing.sign_payload(key, agent_id, payload).to_dict()
+    r = httpx.post(f"{central.url}/v1/summaries", json={"envelopes": [envelope]},
+                   trust_env=False)
+    [verdict] = r.json()["results"]
+    assert (verdict["code"], verdict["status"]) == (400, "rejected")
+    assert field in verdict["reason"] and "integer" in verdict["reason"]
+    assert central.summaries(agent_id) == []
+
+
+def test_serve_sets_the_policy_interval_and_refuses_a_negative_one(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'central.db'}"
+    default = build_app(build_parser().parse_args(["serve", "--db", db]))
+    assert default.state.policy_min_interval == AFTER_INGEST_INTERVAL_S == 30
+    app = build_app(build_parser().parse_args(["serve", "--db", db, "--policy-interval", "5"]))
+    assert app.state.policy_min_interval == 5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--db", db, "--policy-interval", "-1"])
+
+
+def test_a_deferred_policy_run_waits_its_interval_and_ends_with_the_app(tmp_path: Path) -> None:
+    server = CentralServer(tmp_path / "central.db", policy_interval_s=600).start()
+    try:
+        key = signing.load_or_create(tmp_path / "key")
+        agent_id = server.enroll_key(key)
+        for seq in (1, 2):  # the first is planned at once, the second waits its turn
+            r = httpx.post(f"{server.url}/v1/summaries", content=batch(key, agent_id, seq),
+                           headers=JSON, trust_env=False)
+            assert r.json()["results"][0]["code"] == 201
+        runner = server.app.state.policy_runner
+        deadline = time.monotonic() + 5
+        while not (runner.worker and runner.worker.is_alive()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert runner.worker is not None and runner.worker.is_alive()
+        assert runner.pending.is_set()
+    finally:
+        server.stop()
+    runner.worker.join(timeout=5)
+    assert not runner.worker.is_alive()
