@@ -23,7 +23,7 @@ analysed the same way: use is a drop, a replacement (or an emptied bottle) is a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
@@ -160,10 +160,11 @@ def is_replacement(prev: Sample, cur: Sample, *, noise_pct: float = 2.0,
 
 @dataclass(slots=True)
 class _Seg:
-    """Use known over [t0, t1] (t0 == t1 for an instant step)."""
+    """Use known from sample i0 to sample i1 (indexes into the prepared samples; their
+    instants are equal for an instant step)."""
 
-    t0: datetime
-    t1: datetime
+    i0: int
+    i1: int
     percent: float
     grams: float | None
     life: int
@@ -183,13 +184,17 @@ def analyze(
     percent_per_page: float | None = None,
     coarse: bool | None = None,
     tz: tzinfo = UTC,
+    daily_from: date | None = None,
 ) -> SupplyAnalysis:
     """Analyse one supply's samples (any order; equal instants keep the last).
 
     `page_counts` supplies the device's life counter where samples lack it;
     `grams_per_page` / `percent_per_page` are priors learned earlier on this device (used
     only when the samples hold no completed cartridge to learn from); `coarse` overrides
-    the step detection; `tz` decides which calendar day a moment belongs to.
+    the step detection; `tz` decides which calendar day a moment belongs to; `daily_from`
+    leaves the days before it out of `daily` (a caller that keeps the days it measured
+    before need not pay for them again: a checkpoint months back spreads over every day
+    since), every other figure is unchanged by it.
     """
     ss = _prepare(samples, page_counts)
     if not ss:
@@ -224,9 +229,7 @@ def analyze(
 
     # A -3 supply says 0 once a cartridge is spent (a printer left empty, a user slow to
     # replace): that one known level per cartridge cannot measure use, its pages can.
-    levels_move = bool(known) and any(
-        len({s.remaining_percent for s in ss[a:b] if s.remaining_percent is not None}) >= 2
-        for a, b in bounds)
+    levels_move = bool(known) and any(_level_moves(ss, a, b) for a, b in bounds)
     use_pages = have_pages and ppp is not None and (coarse or not levels_move)
     estimate: Estimate | None
     segs: list[_Seg] = []
@@ -243,10 +246,8 @@ def analyze(
     lives = _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
                    premature_threshold_pct, use_pages, flags, quantum)
     remaining, remaining_estimated = _remaining(ss, bounds, ppp, coarse, use_pages)
-    daily = _daily(segs, ss, tz) if segs else ()
     resolution = None if use_pages else (quantum if coarse else _resolution(known))
-    if resolution is not None:
-        daily = tuple(replace(d, resolution=resolution) for d in daily)
+    daily = _daily(segs, ss, tz, resolution, daily_from) if segs else ()
     pct_total = sum(s.percent for s in segs) if estimate is not None else None
     grams_total = (sum(s.grams for s in segs if s.grams is not None)
                    if grams_basis is not None and estimate is not None else None)
@@ -265,13 +266,22 @@ def analyze(
 
 
 def _prepare(samples: Sequence[Sample], page_counts: Sequence[tuple[datetime, int]] | None) -> list[Sample]:
-    by_time: dict[datetime, Sample] = {}
-    for s in samples:
-        if s.taken_at.tzinfo is None:
-            raise ValueError(f"sample taken at {s.taken_at.isoformat()} has no time zone; "
+    ss = list(samples)
+    ordered = True
+    prev: datetime | None = None
+    for s in ss:
+        t = s.taken_at
+        if t.tzinfo is None:
+            raise ValueError(f"sample taken at {t.isoformat()} has no time zone; "
                              "store and pass aware datetimes")
-        by_time[s.taken_at] = s
-    ss = sorted(by_time.values(), key=lambda s: s.taken_at)
+        if ordered and prev is not None and not prev < t:
+            ordered = False
+        prev = t
+    if not ordered:  # stores hand samples in time order; anything else is sorted here
+        by_time: dict[datetime, Sample] = {}
+        for s in ss:
+            by_time[s.taken_at] = s
+        ss = sorted(by_time.values(), key=lambda s: s.taken_at)
     if page_counts:
         pcs = sorted(page_counts)
         out, j, last = [], 0, None
@@ -293,12 +303,15 @@ def _split_lives(ss: list[Sample], noise: float, jump: float, flags: list[Flag]
     life_of = [0] * len(ss)
     starts = [0]
     reasons: list[str | None] = []
-    life_serial = usable_serial(ss[0].cartridge_serial)
+    raw = ss[0].cartridge_serial
+    serial = life_serial = usable_serial(raw)
     prev_known: Sample | None = ss[0] if ss[0].remaining_percent is not None else None
     life = 0
     for i in range(1, len(ss)):
         s = ss[i]
-        serial = usable_serial(s.cartridge_serial)
+        if s.cartridge_serial != raw:  # a serial repeats from sample to sample: clean it once
+            raw = s.cartridge_serial
+            serial = usable_serial(raw)
         reason: str | None = None
         if serial is not None and life_serial is not None and serial != life_serial:
             reason = "serial_change"
@@ -336,6 +349,20 @@ def _counter_resets(ss: list[Sample], flags: list[Flag]) -> None:
             flags.append(Flag(COUNTER_RESET, s.taken_at,
                               f"page counter went back from {prev} to {s.page_count}"))
         prev = s.page_count
+
+
+def _level_moves(ss: list[Sample], a: int, b: int) -> bool:
+    """Whether samples [a, b) show two different known levels."""
+    first: float | None = None
+    for i in range(a, b):
+        pct = ss[i].remaining_percent
+        if pct is None:
+            continue
+        if first is None:
+            first = pct
+        elif pct != first:
+            return True
+    return False
 
 
 def _looks_coarse(known: list[Sample]) -> bool:
@@ -407,27 +434,29 @@ def _grams_between(a: Sample, b: Sample, pct: float, nominal: float | None,
 def _level_segments(ss: list[Sample], bounds: list[tuple[int, int]], nominal_by_life: list[float | None],
                     factor: float | None, segs: list[_Seg]) -> GramsBasis | None:
     bases: set[GramsBasis | None] = set()
-    last = ss[-1].taken_at
     for life, (a, b) in enumerate(bounds):
-        pts = [s for s in ss[a:b] if s.remaining_percent is not None]
+        pts = [i for i in range(a, b) if ss[i].remaining_percent is not None]
         if not pts:
             continue
-        if factor is not None and all(p.level is not None for p in pts):
+        if factor is not None and all(ss[i].level is not None for i in pts):
             life_basis: GramsBasis | None = "measured"
         else:
             life_basis = "catalog" if nominal_by_life[life] is not None else None
         bases.add(life_basis)
-        cp = pts[0]
-        for s in pts[1:]:
+        nominal = nominal_by_life[life]
+        k = pts[0]
+        cp = ss[k]
+        for i in pts[1:]:
+            s = ss[i]
             if s.remaining_percent == cp.remaining_percent:
                 continue
             pct = max(0.0, cp.remaining_percent - s.remaining_percent)  # type: ignore[operator]
-            grams, _ = _grams_between(cp, s, pct, nominal_by_life[life], factor)
-            segs.append(_Seg(cp.taken_at, s.taken_at, pct, grams, life))
-            cp = s
-        end = pts[-1].taken_at if b < len(ss) else last
-        if end - cp.taken_at >= _STEADY_TAIL:
-            segs.append(_Seg(cp.taken_at, end, 0.0, 0.0 if life_basis else None, life))
+            grams, _ = _grams_between(cp, s, pct, nominal, factor)
+            segs.append(_Seg(k, i, pct, grams, life))
+            k, cp = i, s
+        end = pts[-1] if b < len(ss) else len(ss) - 1
+        if ss[end].taken_at - cp.taken_at >= _STEADY_TAIL:
+            segs.append(_Seg(k, end, 0.0, 0.0 if life_basis else None, life))
     if not bases or None in bases:
         return None
     return "catalog" if "catalog" in bases else "measured"
@@ -436,14 +465,15 @@ def _level_segments(ss: list[Sample], bounds: list[tuple[int, int]], nominal_by_
 def _page_segments(ss: list[Sample], life_of: list[int], ppp: float, gpp: float | None,
                    segs: list[_Seg]) -> None:
     prev: Sample | None = None
+    k = 0
     for i, s in enumerate(ss):
         if s.page_count is None:
             continue
         if prev is not None and s.page_count >= prev.page_count:  # type: ignore[operator]
             pages = s.page_count - prev.page_count  # type: ignore[operator]
-            segs.append(_Seg(prev.taken_at, s.taken_at, pages * ppp,
-                             pages * gpp if gpp is not None else None, life_of[i]))
-        prev = s
+            segs.append(_Seg(k, i, pages * ppp, pages * gpp if gpp is not None else None,
+                             life_of[i]))
+        prev, k = s, i
 
 
 def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_levels: bool,
@@ -591,85 +621,117 @@ def _remaining(ss, bounds, ppp, coarse, use_pages) -> tuple[float | None, bool]:
     return max(0.0, min(100.0, est)), True
 
 
-def _daily(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> tuple[DailyUse, ...]:
+def _daily(segs: list[_Seg], ss: list[Sample], tz: tzinfo, resolution: float | None,
+           daily_from: date | None) -> tuple[DailyUse, ...]:
     if tz is UTC:
-        pct, grams, cover, readings = _split_utc(segs, ss)
-    else:
-        pct, grams, cover, readings = _split_zoned(segs, ss, tz)
+        return _daily_utc(segs, ss, resolution, daily_from)
+    pct, grams, cover, readings = _split_zoned(segs, ss, tz)
     out = []
     for d in sorted(pct):
+        if daily_from is not None and d < daily_from:
+            continue
         c = min(1.0, round(cover.get(d, 0.0), 9))
         if c <= 0:
             continue
         n = readings.get(d, 0)
-        out.append(DailyUse(d, pct[d], grams.get(d), c, interpolated=n == 0, readings=n))
+        out.append(DailyUse(d, pct[d], grams.get(d), c, n == 0, n, resolution))
     return tuple(out)
 
 
-_Split = tuple[dict[date, float], dict[date, float | None], dict[date, float], dict[date, int]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DAY_US = 86_400_000_000
 
 
-def _micros(t: datetime) -> int:
-    d = t - _EPOCH
-    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
-
-
-def _split_utc(segs: list[_Seg], ss: list[Sample]) -> _Split:
-    """`_split_zoned` for UTC days, on whole microseconds since the epoch.
+def _daily_utc(segs: list[_Seg], ss: list[Sample], resolution: float | None,
+               daily_from: date | None) -> tuple[DailyUse, ...]:
+    """`_split_zoned` then `_daily` for UTC days, on whole microseconds since the epoch.
 
     The same figures bit for bit: `timedelta.total_seconds()` is microseconds / 10**6, and
-    every UTC day lasts 86,400 s, so each share and coverage is the same division.
+    every UTC day lasts 86,400 s, so each share and coverage is the same division, added
+    to its day in the same order. Days are slots from the first (or `daily_from`) to the
+    last sample's day. A segment reaching back before `daily_from` is split from that
+    midnight on, exactly as the day-by-day walk from the segment's start would.
     """
-    pct: dict[date, float] = {}
-    grams: dict[date, float | None] = {}
-    cover: dict[date, float] = {}
-    dates: dict[int, date] = {}
     day_us = _DAY_US
+    us = []
+    for x in ss:
+        d = x.taken_at - _EPOCH
+        us.append((d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds)
+    k0 = us[0] // day_us
+    if daily_from is not None:
+        k0 = max(k0, daily_from.toordinal() - _EPOCH_ORDINAL)
+    n = us[-1] // day_us - k0 + 1
+    if n <= 0:
+        return ()
+    from_us = k0 * day_us
+    pct: list[float | None] = [None] * n  # None: no segment touched the day
+    grams: list[float | None] = [0.0] * n  # None once a segment of unknown grams touched it
+    cover = [0.0] * n
+    readings = [0] * n
     for s in segs:
-        u0, u1 = _micros(s.t0), _micros(s.t1)
+        u0, u1 = us[s.i0], us[s.i1]
         g = s.grams
+        percent = s.percent
         if u1 - u0 <= 0:
-            k = u0 // day_us
-            d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
-            pct[d] = pct.get(d, 0.0) + s.percent
-            _add_grams(grams, d, g)
+            if u0 < from_us:
+                continue
+            i = u0 // day_us - k0
+            p = pct[i]
+            pct[i] = (0.0 if p is None else p) + percent
+            gd = grams[i]
+            if gd is not None:
+                grams[i] = None if g is None else (gd or 0.0) + g
+            continue
+        if u1 <= from_us:
             continue
         total = (u1 - u0) / 1_000_000
-        percent = s.percent
         # every whole day inside the segment gets the same share (86,400 s / total)
         day_share = 86400.0 / total
         day_pct = percent * day_share
         day_grams = None if g is None else g * day_share
-        t = u0
+        t = u0 if u0 >= from_us else from_us
         while t < u1:
             k = t // day_us
             end = (k + 1) * day_us
-            d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
+            i = k - k0
+            p = pct[i]
+            gd = grams[i]
             if t == k * day_us and end <= u1:
-                pct[d] = pct.get(d, 0.0) + day_pct
-                if d not in grams or grams[d] is not None:
-                    grams[d] = None if g is None else (grams.get(d) or 0.0) + day_grams
-                cover[d] = cover.get(d, 0.0) + 1.0
+                pct[i] = (0.0 if p is None else p) + day_pct
+                if gd is not None:
+                    grams[i] = None if g is None else (gd or 0.0) + day_grams  # type: ignore[operator]
+                cover[i] += 1.0
                 t = end
                 continue
             if end > u1:
                 end = u1
             seconds = (end - t) / 1_000_000
             share = seconds / total
-            pct[d] = pct.get(d, 0.0) + percent * share
-            if d not in grams or grams[d] is not None:
-                grams[d] = None if g is None else (grams.get(d) or 0.0) + g * share
-            cover[d] = cover.get(d, 0.0) + seconds / 86400.0
+            pct[i] = (0.0 if p is None else p) + percent * share
+            if gd is not None:
+                grams[i] = None if g is None else (gd or 0.0) + g * share
+            cover[i] += seconds / 86400.0
             t = end
-    readings: dict[date, int] = {}
-    for x in ss:
-        k = _micros(x.taken_at) // day_us
-        d = dates.get(k) or dates.setdefault(k, date.fromordinal(_EPOCH_ORDINAL + k))
-        readings[d] = readings.get(d, 0) + 1
-    return pct, grams, cover, readings
+    for u in reversed(us):  # in time order: from the latest back to the first day kept
+        if u < from_us:
+            break
+        readings[u // day_us - k0] += 1
+    out = []
+    for i in range(n):
+        p = pct[i]
+        if p is None:
+            continue
+        c = min(1.0, round(cover[i], 9))
+        if c <= 0:
+            continue
+        r = readings[i]
+        out.append(DailyUse(date.fromordinal(_EPOCH_ORDINAL + k0 + i), p, grams[i], c,
+                            r == 0, r, resolution))
+    return tuple(out)
+
+
+_Split = tuple[dict[date, float], dict[date, float | None], dict[date, float], dict[date, int]]
 
 
 def _split_zoned(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> _Split:
@@ -678,7 +740,7 @@ def _split_zoned(segs: list[_Seg], ss: list[Sample], tz: tzinfo) -> _Split:
     grams: dict[date, float | None] = {}
     cover: dict[date, float] = {}
     for s in segs:
-        t0, t1 = s.t0.astimezone(tz), s.t1.astimezone(tz)
+        t0, t1 = ss[s.i0].taken_at.astimezone(tz), ss[s.i1].taken_at.astimezone(tz)
         total = (t1 - t0).total_seconds()
         if total <= 0:
             d = t0.date()

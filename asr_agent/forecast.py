@@ -93,8 +93,9 @@ def forecast(
 
     today = now.date()
     first = today - timedelta(days=window_days)
-    days = sorted((d for d in daily_use if first < d.day <= today and d.coverage >= _MIN_COVERAGE),
-                  key=lambda d: d.day)
+    days = [d for d in daily_use if first < d.day <= today and d.coverage >= _MIN_COVERAGE]
+    if any(a.day > b.day for a, b in zip(days, days[1:])):  # callers mostly pass them in order
+        days.sort(key=_day)
     if not days:
         older = [d.day for d in daily_use if d.day <= first]
         if older:
@@ -116,13 +117,18 @@ def forecast(
                             f"seen {seen:.3g} % over {elapsed} day(s)")
 
     recent = _recent(days, today, spike_days)
+    # per day, once for both baselines: rate (use / coverage), coverage, weekday, observed
+    rows = [(d.percent / d.coverage, d.coverage, d.day.weekday(), not d.interpolated)
+            for d in days]
     if len(days) - len(recent) >= 7:
         # a day can only equal a recent one if it has the same date: compare those alone
         recent_days = {d.day for d in recent}
-        base = [d for d in days if d.day not in recent_days or d not in recent]
+        keep = [d.day not in recent_days or d not in recent for d in days]
+        base = [d for d, k in zip(days, keep) if k]
+        base_rows = [r for r, k in zip(rows, keep) if k]
     else:
-        base = days
-    level, profile, sigma, n = _baseline(base)
+        base, base_rows = days, rows
+    level, profile, sigma, n = _baseline(base_rows)
     spike, ratio, recent_rate = False, None, None
     if recent and base is not days:
         expected = sum(profile[d.day.weekday()] * d.coverage for d in recent)
@@ -134,7 +140,7 @@ def forecast(
         if spike:
             recent_rate = observed / cov
         else:
-            level, profile, sigma, n = _baseline(days)
+            level, profile, sigma, n = _baseline(rows)
     if ratio is not None and math.isinf(ratio):
         ratio = None
 
@@ -161,7 +167,8 @@ def forecast(
         return Forecast("ok", f"no {what} measured over the last {len(days)} day(s)", days_to_empty=None,
                         days_to_empty_low=None, days_to_empty_high=None, **base_fields)  # type: ignore[arg-type]
     remaining = max(0.0, remaining)
-    point = _time_to_consume(remaining, point_profile, now)
+    start = _start_of(now)
+    point = _time_to_consume(remaining, point_profile, start)
     rel = sigma / level if level > 0 else 0.0
 
     def spread(horizon: float | None) -> float:
@@ -171,10 +178,10 @@ def forecast(
     low = high = point
     for _ in range(2):
         up = 1 + spread(low)
-        low = _time_to_consume(remaining, [p * up for p in point_profile], now)
+        low = _time_to_consume(remaining, [p * up for p in point_profile], start)
         high_profile = profile if spike else point_profile
         down = max(0.05, 1 - spread(high))
-        high = _time_to_consume(remaining, [p * down for p in high_profile], now)
+        high = _time_to_consume(remaining, [p * down for p in high_profile], start)
     return Forecast(
         "ok", None, days_to_empty=point, days_to_empty_low=low, days_to_empty_high=high,
         empty_at=now + timedelta(days=point) if point is not None else None,
@@ -193,25 +200,33 @@ def _recent(days: list[DailyUse], today, spike_days: int) -> list[DailyUse]:
     return out
 
 
-def _baseline(days: list[DailyUse]) -> tuple[float, list[float], float, int]:
-    """Level (% per day), weekday profile (Monday first), residual spread, days used."""
-    covs = [d.coverage for d in days]
-    wds = [d.day.weekday() for d in days]
-    rates = [d.percent / c for d, c in zip(days, covs)]
+def _day(d: DailyUse):
+    return d.day
+
+
+def _baseline(rows: list[tuple[float, float, int, bool]]) -> tuple[float, list[float], float, int]:
+    """Level (% per day), weekday profile (Monday first), residual spread, days used.
+
+    `rows` holds per day its rate (use / coverage), coverage, weekday and whether it was
+    observed (not interpolated over a gap).
+    """
+    rates = [r[0] for r in rows]
+    covs = [r[1] for r in rows]
     med = _median(rates)
     mad = _median([abs(r - med) for r in rates])
     cap = med + 5 * 1.4826 * mad if mad > 0 else max(3 * med, med + 1e-9)
     wins = [cap if cap < r else r for r in rates]  # min(r, cap), keeping r on a tie
     cov = sum(covs)
     level = sum([w * c for w, c in zip(wins, covs)]) / cov
-    by_wd: list[list[float]] = [[] for _ in range(7)]
+    by_wd: list[list[float]] = [[], [], [], [], [], [], []]
     use_wd, cov_wd = [0.0] * 7, [0.0] * 7
-    for w, c, wd, d in zip(wins, covs, wds, days):
+    observed = 0
+    for w, (_, c, wd, seen) in zip(wins, rows):
         use_wd[wd] += w * c
         cov_wd[wd] += c
-        if not d.interpolated:
+        if seen:
             by_wd[wd].append(w)
-    observed = sum(len(v) for v in by_wd)
+            observed += 1
     if observed >= 14 and all(len(v) >= 2 for v in by_wd):
         # The level is the mean of weekday means, so a window holding more Mondays than
         # Sundays does not tilt it; the shape comes from days actually observed.
@@ -221,13 +236,13 @@ def _baseline(days: list[DailyUse]) -> tuple[float, list[float], float, int]:
         profile = [level * x / m for x in means] if m > 0 else [level] * 7
     else:
         profile = [level] * 7
-    resid = [w - profile[wd] for w, wd, d in zip(wins, wds, days) if not d.interpolated]
+    resid = [w - profile[r[2]] for w, r in zip(wins, rows) if r[3]]
     if len(resid) >= 2:
         mean_r = sum(resid) / len(resid)
-        sigma = math.sqrt(sum((r - mean_r) ** 2 for r in resid) / (len(resid) - 1))
+        sigma = math.sqrt(sum([(r - mean_r) ** 2 for r in resid]) / (len(resid) - 1))
     else:
         sigma = level
-    return level, profile, sigma, len(days)
+    return level, profile, sigma, len(rows)
 
 
 def _grams_per_percent(days: list[DailyUse]) -> float | None:
@@ -243,16 +258,21 @@ def _grams_per_percent(days: list[DailyUse]) -> float | None:
     return grams / pct
 
 
-def _time_to_consume(amount: float, profile: Sequence[float], now: datetime) -> float | None:
-    """Days from `now` until `amount` percent is used at `profile` (per weekday)."""
+def _start_of(now: datetime) -> tuple[float, int]:
+    """The share of today left at `now`, and today's weekday (Monday = 0)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return 1.0 - (now - midnight).total_seconds() / 86400.0, now.weekday()
+
+
+def _time_to_consume(amount: float, profile: Sequence[float], start: tuple[float, int]) -> float | None:
+    """Days from now until `amount` percent is used at `profile` (per weekday); `start`
+    says where in its day now is (`_start_of`)."""
     weekly = sum(profile)
     if weekly <= 0:
         return None
     if amount <= 0:
         return 0.0
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rest = 1.0 - (now - midnight).total_seconds() / 86400.0
-    wd = now.weekday()
+    rest, wd = start
     today_use = profile[wd] * rest
     if amount <= today_use:
         return amount / profile[wd]

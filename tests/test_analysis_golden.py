@@ -89,3 +89,31 @@ def test_the_golden_series_exercise_every_estimate_and_flag() -> None:
     assert {"level", "page_counter_learned", "page_counter_catalog_yield"} <= estimates
     assert "premature_replacement" in flags
     assert spikes >= 3
+
+
+def test_daily_from_leaves_out_earlier_days_and_changes_nothing_else() -> None:
+    """A caller keeping the days it measured before asks only for the later ones: every other
+    figure, and every day kept, must be exactly (not merely nearly) the full analysis'."""
+    checked = 0
+    for k, samples in list(_cases())[::3]:
+        tz = timezone(timedelta(hours=2)) if k % 2 else UTC
+        full = analyze(samples, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED,
+                       catalog=CATALOG, tz=tz)
+        days = [d.day for d in full.daily]
+        for cut in (days[0] - timedelta(days=3), days[len(days) // 2], days[-1],
+                    days[-1] + timedelta(days=1)):
+            part = analyze(samples, supply_type=SupplyType.TONER,
+                           supply_class=SupplyClass.CONSUMED, catalog=CATALOG, tz=tz,
+                           daily_from=cut)
+            want = dataclasses.replace(full, daily=tuple(d for d in full.daily if d.day >= cut))
+            assert part == want, (k, cut)
+            checked += 1
+    assert checked >= 40
+
+
+def test_samples_in_any_order_give_the_same_analysis() -> None:
+    for k, samples in list(_cases())[::5]:
+        shuffled = list(samples)
+        random.Random(k).shuffle(shuffled)
+        kw = dict(supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED, catalog=CATALOG)
+        assert analyze(shuffled, **kw) == analyze(samples, **kw)

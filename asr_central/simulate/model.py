@@ -46,6 +46,7 @@ class SupplySim:
     stockout_events: int = 0
     cartridge_no: int = 1
     part_number: str = ""
+    serials: dict[int, str] = field(default_factory=dict)  # per cartridge number, made once
 
     @property
     def pct(self) -> float:
@@ -64,8 +65,8 @@ class SupplySim:
 class DayOutcome:
     """What one device did on one day: the level path of each supply and its readings.
 
-    Readings are kept as their times and page counts; a reading's samples are made only
-    when asked for (`sample`), since most days nobody reads most of them.
+    Readings are kept as their times and page counts; a supply's samples are made when
+    first asked for, all the day's at once (one walk along its level path).
     """
 
     reported: bool
@@ -78,29 +79,28 @@ class DayOutcome:
     cartridges: dict[str, int] = field(default_factory=dict)  # per supply, at the end of the day
     # per supply: fractions of the day at which a unit was put in during printing
     swaps: dict[str, list[float]] = field(default_factory=dict)
-    made: dict[tuple[int, str], Sample] = field(default_factory=dict)
-    made_all: dict[str, list[Sample]] = field(default_factory=dict)
+    made: dict[str, list[Sample]] = field(default_factory=dict)
 
     def samples(self, sid: str) -> list[Sample]:
         """Supply `sid` in every reading of the day, in time order."""
-        out = self.made_all.get(sid)
+        out = self.made.get(sid)
         if out is None:
-            out = self.made_all[sid] = [self.sample(k, sid) for k in range(len(self.times))]
+            sim = self.sim
+            assert sim is not None
+            s = sim.supplies[sid]
+            swaps = self.swaps.get(sid, ())
+            no = self.cartridges[sid]
+            sample = sim._sample
+            out = self.made[sid] = [
+                # a reading before a swap later that day still shows the old unit's serial
+                sample(s, left, at, count, no - sum(1 for t in swaps if t > frac) if swaps else no)
+                for frac, left, at, count in zip(self.fracs, _levels_at(self.paths[sid], self.fracs),
+                                                 self.times, self.counts)]
         return out
 
     def sample(self, k: int, sid: str) -> Sample:
         """Supply `sid` as reading `k` of the day shows it."""
-        out = self.made.get((k, sid))
-        if out is None:
-            sim = self.sim
-            assert sim is not None
-            frac = self.fracs[k]
-            # a reading before a swap later that day still shows the old unit's serial
-            no = self.cartridges[sid] - sum(1 for t in self.swaps.get(sid, ()) if t > frac)
-            out = self.made[(k, sid)] = sim._sample(
-                sim.supplies[sid], _level_at(self.paths[sid], frac), self.times[k],
-                self.counts[k], no)
-        return out
+        return self.samples(sid)[k]
 
 
 def _event_days(spec: DeviceSpec, start: dt.date, days: int) -> tuple[list[float], set[int],
@@ -292,7 +292,9 @@ class DeviceSim:
                 cartridge_no: int) -> Sample:
         pct = 100.0 * left / s.capacity
         mode = self.report_mode
-        serial = f"{self.serial}-{s.spec.id}-{cartridge_no:03d}"
+        serial = s.serials.get(cartridge_no)
+        if serial is None:
+            serial = s.serials[cartridge_no] = f"{self.serial}-{s.spec.id}-{cartridge_no:03d}"
         part = s.part_number
         if mode == "tenths_of_grams":
             cap = int(round(s.capacity * 10))
@@ -320,13 +322,19 @@ def default_part_number(spec: SupplySpec) -> str:
     return f"SIM-{spec.type.upper()}-{spec.capacity_g:g}G"
 
 
-def _level_at(path: list[tuple[float, float]], frac: float) -> float:
-    """The level at a fraction of the day; at an install instant, the new unit's level."""
+def _levels_at(path: list[tuple[float, float]], fracs: list[float]) -> list[float]:
+    """The level at each of the (ascending) fractions of the day, interpolated along the
+    path; at an install instant, the new unit's level."""
+    out = []
+    i, n = 0, len(path)
     prev_t, prev_v = path[0]
-    for t, v in path:
-        if t > frac:
-            if t == prev_t:
-                return v
-            return prev_v + (v - prev_v) * (frac - prev_t) / (t - prev_t)
-        prev_t, prev_v = t, v
-    return prev_v
+    for frac in fracs:
+        while i < n and path[i][0] <= frac:
+            prev_t, prev_v = path[i]
+            i += 1
+        if i == n:
+            out.append(prev_v)
+            continue
+        t, v = path[i]
+        out.append(v if t == prev_t else prev_v + (v - prev_v) * (frac - prev_t) / (t - prev_t))
+    return out

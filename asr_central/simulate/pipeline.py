@@ -265,7 +265,6 @@ class Pipeline:
                 links: dict[tuple[str, str], SupplyLink]) -> None:
         kept = self.kept[sim.serial]
         kept.append((day, outcome))
-        n = len(outcome.times)
         due: list[str] = []
         for sid in sim.supplies:
             st = self.agent[(sim.serial, sid)]
@@ -280,7 +279,8 @@ class Pipeline:
                 last = st.samples[-1]
             else:
                 # the day's last reading: a replacement shows as a new serial (or a jump) in it
-                last = outcome.sample(n - 1, sid)
+                # (the day's other samples are made with it: a later window reads them all)
+                last = outcome.samples(sid)[-1]
                 if st.last is not None and is_replacement(st.last, last):
                     st.changed = True
             st.last = last
@@ -314,12 +314,11 @@ class Pipeline:
             st.changed = False
             a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
                         catalog=self.catalog, percent_per_page=st.percent_per_page,
-                        grams_per_page=st.grams_per_page)
+                        grams_per_page=st.grams_per_page, daily_from=recent_from)
             if a.percent_per_page is not None:
                 st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
             for d in a.daily:
-                if d.day >= recent_from:
-                    st.daily[d.day] = d
+                st.daily[d.day] = d
             oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
             for d in [d for d in st.daily if d <= oldest]:
                 del st.daily[d]
