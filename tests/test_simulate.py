@@ -253,3 +253,82 @@ def test_cli_reports_a_bad_fleet_file_with_its_line(tmp_path, capsys) -> None:
     path.write_text(STEADY.replace("capacity_g: 1000", "capacity_g: -5"), encoding="utf-8")
     assert central_main(["simulate", str(path)]) == 2
     assert f"{path}:{_line_of(STEADY, 'capacity_g')}:" in capsys.readouterr().err
+
+
+def _sites_fleet(days: int = 120) -> str:
+    """Six sites in two contacts' hands, every report mode, spikes, an outage, a closure,
+    and one waste-bottle part shared by printers in different sites."""
+    import datetime as dt
+
+    import yaml
+
+    modes = ("percent", "tenths_of_grams", "coarse", "some_remaining")
+    sites = []
+    for si in range(6):
+        devices = []
+        for di in range(2):
+            k = si * 2 + di
+            events = []
+            if k % 3 == 0:
+                events.append({"type": "spike", "start": dt.date(2027, 2, 1), "days": 5, "factor": 3})
+            if k % 5 == 1:
+                events.append({"type": "offline", "start": dt.date(2027, 2, 20), "days": 12})
+            if k == 7:
+                events.append({"type": "closed", "start": dt.date(2027, 3, 1), "days": 10})
+            devices.append({
+                "serial": f"S{si}-{di}", "report": modes[k % 4],
+                "replace_at_pct": 20 if k % 4 == 1 else 0,
+                "supplies": [
+                    {"id": "black", "type": "toner", "color": "black", "part_number": "K-250",
+                     "capacity_g": 250, "level_pct": 15 + 7 * k},
+                    {"id": "waste", "type": "waste_toner", "part_number": "W-100",
+                     "capacity_g": 100, "level_pct": 30 + 5 * k}],
+                "usage": {"grams_per_day": {"black": 3 + k}, "waste_ratio": 0.05 + 0.09 * si},
+                "events": events})
+        sites.append({"id": f"site-{si}", "contact": f"c{si % 2}@example.org",
+                      "devices": devices})
+    return yaml.safe_dump({"start": dt.date(2027, 1, 4), "days": days, "seed": 11,
+                           "shipping_days": [2, 5], "sites": sites}, sort_keys=False)
+
+
+def test_sites_shared_among_worker_processes_give_the_single_process_result(
+        tmp_path, capsys) -> None:
+    from asr_central.simulate.model import DeviceSim
+    from asr_central.simulate.pipeline import fleet_catalog
+
+    text = _sites_fleet()
+    fleet = parse_fleet(text)
+    # the one thing sites share: the waste bottle's rated yield comes from every printer
+    # using it, so a worker must get the whole fleet's catalog, not its own sites'
+    one_site = [DeviceSim(site, spec, seed=fleet.seed, start=fleet.start, days=fleet.days)
+                for site, spec in fleet.devices() if site.id == "site-0"]
+    every = [DeviceSim(site, spec, seed=fleet.seed, start=fleet.start, days=fleet.days)
+             for site, spec in fleet.devices()]
+    assert fleet_catalog(one_site).get("W-100") != fleet_catalog(every).get("W-100")
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text, encoding="utf-8")
+    out = {}
+    for jobs in ("1", "4"):
+        assert central_main(["simulate", str(path), "--json", "--jobs", jobs]) == 0
+        out[jobs] = capsys.readouterr().out
+    assert out["1"] == out["4"]
+    data = json.loads(out["1"])
+    assert data["shipments"] > 0 and data["spike_alerts"] > 0 and data["silent_alerts"] > 0
+
+    def records(result):
+        return ([(p.site_id, p.created_day, p.arrive_day,
+                  [(ln.serial, ln.supply_id, ln.quantity) for ln in p.lines])
+                 for p in result.parcels],
+                [(d.serial, [(i.day, i.supply_id, i.left_pct, i.flagged) for i in d.installs],
+                  [s.snapshot() for s in d.supplies.values()]) for d in result.devices],
+                result.units_on_hand_by_day, result.silent_alerts, result.spike_alerts,
+                result.premature_flagged,
+                {k: (h.levels, h.orders, h.deliveries, h.installs, h.stockouts)
+                 for k, h in result.history.items()})
+
+    for policy in ("asr", "threshold"):
+        single = simulate(fleet, policy, keep_history=True)
+        shared = simulate(fleet, policy, keep_history=True, jobs=3)
+        assert records(shared) == records(single), policy
+        assert json.dumps(summarize(shared)) == json.dumps(summarize(single))

@@ -17,10 +17,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "or below --threshold-pct")
     p.add_argument("--threshold-pct", type=float, default=20.0, metavar="PCT",
                    help="level that triggers an order under --policy threshold (default 20)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes, each simulating a share of the sites (default: "
+                        "one per CPU; the result is the same for any N)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--html", metavar="REPORT.html",
                    help="also write a self-contained HTML report with a chart per device")
     p.set_defaults(func=run)
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.threshold_pct <= 100:
         raise ConfigError(f"--threshold-pct {args.threshold_pct}: expected 0..100")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: expected at least 1")
     fleet = load_fleet(args.fleet)
     result = simulate(fleet, args.policy, threshold_pct=args.threshold_pct,
-                      keep_history=bool(args.html))
+                      keep_history=bool(args.html), jobs=args.jobs or default_jobs())
     summary = summarize(result)
     if args.html:
         try:

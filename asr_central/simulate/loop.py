@@ -9,16 +9,25 @@ readings into forecasts and orders, and parcels come back as units on hand.
 Everything between "readings" and "orders" is the product's code, called in process; this
 module only feeds it and carries its answers back. The threshold baseline is the one rule
 written here, because it is not a product rule but the practice ASR is compared with.
+
+Sites never meet: orders consolidate per site and contact, the carrier's delay is drawn per
+(seed, site, day), alerts are per device, each printer draws from its own generator. So
+`jobs` > 1 runs groups of sites in worker processes and merges their results into exactly
+the single-process result; the one thing they share, the catalog (a waste bottle's yield is
+rated over every printer using it), is made once from the whole fleet and handed to each.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
+import multiprocessing
 import random
 from dataclasses import dataclass, field
 
+from asr_agent.catalog import SupplyCatalog
 from asr_central.simulate import pipeline
-from asr_central.simulate.fleet import Fleet
+from asr_central.simulate.fleet import Fleet, SiteSpec
 from asr_central.simulate.model import DeviceSim
 from asr_central.simulate.records import Line, Parcel, SupplyLink
 
@@ -57,18 +66,80 @@ def _shipping_delay(seed: int, site_id: str, day: int, lo: int, hi: int) -> int:
 
 
 def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
-             keep_history: bool = False) -> SimResult:
+             keep_history: bool = False, jobs: int = 1) -> SimResult:
+    """Run the fleet through the year; `jobs` > 1 shares its sites among that many worker
+    processes, with the same result to the last bit (module docstring)."""
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}: expected one of {', '.join(POLICIES)}")
+    if jobs < 1:
+        raise ValueError(f"jobs {jobs}: expected at least 1")
+    groups = _shard(fleet.sites, jobs)
+    if len(groups) <= 1:
+        return _simulate(fleet, policy, threshold_pct, keep_history, None)
+    catalog = pipeline.fleet_catalog(_sims(fleet))
+    parts = [fleet.model_copy(update={"sites": group}) for group in groups]
+    # fork (where there is one) starts a worker without re-importing the package
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with concurrent.futures.ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+        results = list(pool.map(_simulate, parts, [policy] * len(parts),
+                                [threshold_pct] * len(parts), [keep_history] * len(parts),
+                                [catalog] * len(parts)))
+    return _merge(fleet, policy, results)
+
+
+def _sims(fleet: Fleet) -> list[DeviceSim]:
+    return [DeviceSim(site, spec, seed=fleet.seed, start=fleet.start, days=fleet.days)
+            for site, spec in fleet.devices()]
+
+
+def _shard(sites: tuple[SiteSpec, ...], jobs: int) -> list[tuple[SiteSpec, ...]]:
+    """Sites in up to `jobs` groups of about equal work (supplies), each in fleet order."""
+    n = min(jobs, len(sites))
+    load = [0] * n
+    member: list[list[int]] = [[] for _ in range(n)]
+    work = [sum(len(d.supplies) for d in site.devices) for site in sites]
+    for i in sorted(range(len(sites)), key=lambda i: -work[i]):  # largest first, to the least loaded
+        g = load.index(min(load))
+        load[g] += work[i]
+        member[g].append(i)
+    return [tuple(sites[i] for i in sorted(m)) for m in member if m]
+
+
+def _merge(fleet: Fleet, policy: str, results: list[SimResult]) -> SimResult:
+    """The single-process result from the results of groups of sites."""
+    by_serial = {d.serial: d for r in results for d in r.devices}
+    devices = [by_serial[spec.serial] for _, spec in fleet.devices()]
+    rank = {d.serial: i for i, d in enumerate(devices)}
+    if policy == "asr":
+        # a day's orders come out of the policy sorted by site (one contact per site)
+        def order(p: Parcel) -> tuple:
+            return (p.created_day, p.site_id)
+    else:
+        # the threshold rule walks the printers in fleet order, a parcel per printer
+        def order(p: Parcel) -> tuple:
+            return (p.created_day, rank[p.lines[0].serial])
+    parcels = sorted((p for r in results for p in r.parcels), key=order)
+    on_hand = [sum(day) for day in zip(*(r.units_on_hand_by_day for r in results))]
+    history = None
+    if results[0].history is not None:
+        merged = {k: v for r in results for k, v in r.history.items()}  # type: ignore[union-attr]
+        history = {d.serial: merged[d.serial] for d in devices}
+    return SimResult(policy, fleet, devices, parcels, on_hand,
+                     sum(r.silent_alerts for r in results), sum(r.spike_alerts for r in results),
+                     sum(r.premature_flagged for r in results), history, results[0].placeholders)
+
+
+def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: bool,
+              catalog: SupplyCatalog | None) -> SimResult:
     start = fleet.start
     days = fleet.days
-    sims = [DeviceSim(site, spec, seed=fleet.seed, start=start, days=days)
-            for site, spec in fleet.devices()]
+    sims = _sims(fleet)
     by_serial = {d.serial: d for d in sims}
     links = {(d.serial, sid): SupplyLink() for d in sims for sid in d.supplies}
     history = {d.serial: DeviceHistory(levels={sid: [] for sid in d.supplies})
                for d in sims} if keep_history else None
-    agent = pipeline.Pipeline(fleet, sims)
+    agent = pipeline.Pipeline(fleet, sims, catalog)
     lo, hi = fleet.shipping_days
 
     arrivals: dict[int, list[Parcel]] = {}

@@ -163,14 +163,16 @@ def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
 
 
 class Pipeline:
-    def __init__(self, fleet: Fleet, sims: list[DeviceSim]) -> None:
+    def __init__(self, fleet: Fleet, sims: list[DeviceSim],
+                 catalog: SupplyCatalog | None = None) -> None:
+        """`catalog`: the whole fleet's when `sims` are a part of it (default: from `sims`)."""
         self.settings = PolicySettings(
             **{k: float(v) for k, v in (("lead_days", fleet.lead_days),
                                          ("supply_days", fleet.supply_days),
                                          ("pull_forward_days", fleet.pull_forward_days))
                if v is not None})
         self.sims = sims
-        self.catalog = fleet_catalog(sims)
+        self.catalog = catalog if catalog is not None else fleet_catalog(sims)
         self.start_at = dt.datetime.combine(fleet.start, dt.time(), tzinfo=dt.UTC)
         self.agent: dict[tuple[str, str], _AgentSupply] = {}
         self.keys: dict[tuple[str, str], str] = {}  # (serial, policy key) -> supply id
