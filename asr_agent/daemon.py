@@ -66,6 +66,24 @@ class Target:
     health: Health = field(default_factory=Health)
 
 
+@dataclass(frozen=True, slots=True)
+class SupplyOutlook:
+    """What the status page shows of a supply's last analysis until the next one: its
+    flag kinds (with "spike" from the forecast) and its forecast. The analysis itself
+    (samples, per-day use, cartridge lives) is not kept: ~8 KiB a printer."""
+
+    flags: tuple[str, ...]
+    forecast: Any  # asr_agent.forecast.Forecast
+
+
+def outlook(insight: Any) -> SupplyOutlook:
+    """The SupplyOutlook of an asr_agent.insight.SupplyInsight."""
+    flags = {f.kind for f in insight.analysis.flags}
+    if insight.forecast.spike:
+        flags.add("spike")
+    return SupplyOutlook(tuple(sorted(flags)), insight.forecast)
+
+
 @dataclass
 class JobRecord:
     last_run: datetime | None = None
@@ -114,7 +132,7 @@ class AgentDaemon:
         self.last_summary_end: dict[str, datetime] = {}
         self.order_status: dict[tuple[str, int], Any] = {}  # (serial, supply index) -> wire.OrderStatus
         self.exit_code = 0  # RESTART_EXIT_CODE after an update: the service manager restarts us
-        self.insights: dict[str, dict[int, Any]] = {}
+        self.insights: dict[str, dict[int, SupplyOutlook]] = {}
         self.insight_at: dict[str, datetime] = {}  # when each device was last analysed
         self._scheduler: AsyncIOScheduler | None = None
         self._store: Any = None
@@ -495,10 +513,8 @@ class AgentDaemon:
                 continue  # analysis reads months of samples: once per summary period is enough
             insights = device_insights(self._store, serial, now=now, settings=settings,
                                        catalog=self._catalog)
-            # Kept for the status page until the next analysis: flags and forecast. The per-day
-            # use and cartridge lives (up to months of them) are rebuilt from the store.
-            self.insights[serial] = {i: replace(s, analysis=replace(s.analysis, daily=(), lives=()))
-                                     for i, s in insights.items()}
+            # Kept for the status page until the next analysis: flags and forecast only.
+            self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
             self.insight_at[serial] = now
             if start is None:
                 self.last_summary_end[serial] = now

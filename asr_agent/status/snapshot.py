@@ -27,13 +27,6 @@ def _iso(moment: datetime | float | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _supply_flags(insight: Any) -> tuple[str, ...]:
-    flags = {f.kind for f in insight.analysis.flags}
-    if insight.forecast.spike:
-        flags.add("spike")
-    return tuple(sorted(flags))
-
-
 class DaemonStatusSource:
     """The status page's view of a running AgentDaemon."""
 
@@ -66,7 +59,7 @@ class DaemonStatusSource:
                     forecast_reason=fc.reason if fc else None,
                     part_number=s.part_number,
                     order_status=(o.describe() if (o := d.order_status.get((dev.serial, s.index))) else None),
-                    flags=_supply_flags(insight) if insight else ()))
+                    flags=insight.flags if insight else ()))
             reading = readings.get(dev.serial)
             flags = sorted({f for s in supplies for f in s.flags if f != "spike"})
             devices.append(DeviceView(
