@@ -5,11 +5,12 @@ endpoints, and the hook through which registry/policy/alerts modules plug in.
 
 Extensions: every module named in `EXTENSIONS` that exists is imported; its `router`
 (an APIRouter) is included, and its optional `on_summary(conn, summary, summary_id, now)`
-runs inside the ingest transaction for each newly accepted summary (in the database's
-writer thread; an exception rolls back that request's batch alone), and its optional
+runs inside the ingest transaction for each newly accepted summary (in the database's group
+commit; an exception rolls back that request's batch alone), and its optional
 `after_ingest(app, now)` runs in a worker thread after a batch that stored at least one new
-summary is committed (calls for batches committed while it runs are folded into one). They
-use the dependencies below: `get_db`, `get_now`, `require_admin`.
+summary is committed (at most once per `ingest.AFTER_INGEST_GAP_S`: the commits in between
+are folded into the next call). They use the dependencies below: `get_db`, `get_now`,
+`require_admin`.
 
 POST /v1/summaries, the hot path, is `asr_central.api.ingest`: `CentralApp` hands it over
 before FastAPI's middleware and routing (no middleware is added to this app; one that must

@@ -44,6 +44,7 @@ from asr_agent.errors import ConfigError, StoreError
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Bounds one group's transaction (and the wait of the requests queued behind it).
 MAX_GROUP = 256
+BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write
 
 T = TypeVar("T")
 
@@ -94,9 +95,10 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # Reentrant so that a nested transaction() fails in SQLite with a clear error
-        # instead of deadlocking here.
-        self._write_lock = threading.RLock()
+        # A plain lock: the group commit takes it on the event loop and releases it in its
+        # commit thread. `_writer` tells a nested transaction() from a wait (see there).
+        self._write_lock = threading.Lock()
+        self._writer: int | None = None
         self._group: _GroupCommit | None = None
         self._closed = threading.Event()
 
@@ -118,7 +120,7 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # durable at commit (module docstring)
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the central database ({exc}); "
                              "check the --db path and its directory permissions") from exc
@@ -137,15 +139,25 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: taken at once (no lock upgrade deadlocks), committed or rolled back."""
         conn = self.connection()
-        with self._write_lock:
+        if self._writer == threading.get_ident():
+            # Nested in this thread's own transaction: SQLite refuses it with a clear error
+            # ("cannot start a transaction within a transaction") where the lock would wait
+            # forever.
             conn.execute("BEGIN IMMEDIATE")
+            raise StoreError("a transaction is already open in this thread")
+        with self._write_lock:
+            self._writer = threading.get_ident()
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                else:
+                    conn.execute("COMMIT")
+            finally:
+                self._writer = None
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(conn)`'s result once the transaction that ran it is committed and on disk.
@@ -153,8 +165,10 @@ class Database:
         Call from the event loop. Work queued while a commit is in progress runs in the next
         group: one transaction, each job under its own savepoint (a job that raises rolls
         back alone and its exception is raised here), one commit. The statements run on the
-        event loop's thread, which holds the GIL anyway; only taking the write lock and the
-        commit (the fsync) run in a helper thread, so the loop keeps serving requests.
+        event loop's thread, which holds the GIL anyway, and so does BEGIN when the write
+        lock is free; the commit (the fsync), and waiting for a lock another writer holds,
+        run in a helper thread, so the loop keeps serving requests. Each hop to that thread
+        and back costs CPU and, on a busy machine, milliseconds of waiting: one per group.
         """
         loop = asyncio.get_running_loop()
         group = self._group
@@ -204,8 +218,7 @@ class _GroupCommit:
     def __init__(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
         self.db = db
         self.loop = loop
-        # One thread: the write lock is re-entrant per thread, so it must be taken and
-        # released by the same one.
+        # One thread: commits run one after another, in order.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="asr-central-commit")
         self.conn: sqlite3.Connection | None = None
         self.pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
@@ -219,16 +232,44 @@ class _GroupCommit:
             self.loop.create_task(self._cycle())
         return await future
 
-    def _begin(self) -> sqlite3.Connection:
+    def _connection(self) -> sqlite3.Connection:
         if self.conn is None:
-            self.conn = self.db._connect()
-        self.db._write_lock.acquire()
+            conn = self.db._connect()
+            # BEGIN on the event loop must not wait: a busy database is waited for by
+            # _begin_waiting, in the commit thread.
+            conn.execute("PRAGMA busy_timeout=0")
+            self.conn = conn
+        return self.conn
+
+    def _begin_at_once(self) -> sqlite3.Connection | None:
+        """BEGIN IMMEDIATE on the event loop if nobody holds the write lock, else None."""
+        if not self.db._write_lock.acquire(blocking=False):
+            return None
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # busy (another process writes): wait in the thread
+            self.db._write_lock.release()
+            return None
         except BaseException:
             self.db._write_lock.release()
             raise
-        return self.conn
+        return conn
+
+    def _begin_waiting(self) -> sqlite3.Connection:
+        """BEGIN IMMEDIATE in the commit thread, waiting for the lock and a busy database."""
+        conn = self._connection()
+        self.db._write_lock.acquire()
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute("PRAGMA busy_timeout=0")
+        except BaseException:
+            self.db._write_lock.release()
+            raise
+        return conn
 
     def _end(self, conn: sqlite3.Connection, commit: bool) -> None:
         try:
@@ -249,7 +290,9 @@ class _GroupCommit:
 
     async def _one_group(self) -> None:
         try:
-            conn = await self.loop.run_in_executor(self.executor, self._begin)
+            conn = self._begin_at_once()
+            if conn is None:
+                conn = await self.loop.run_in_executor(self.executor, self._begin_waiting)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
             group, self.pending = self.pending, []
             _fail(group, exc)

@@ -1,10 +1,13 @@
 """POST /v1/summaries served ahead of FastAPI's routing: the byte limit on a body, the same
 verdicts when the request is routed instead (an app mounted under a prefix), numbers JSON
-parsers disagree on, and the after-ingest policy run's interval and end."""
+parsers disagree on, the after-ingest policy run's interval and end, and the group commit
+waiting for another writer."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from asr_agent import signing, wire
 from asr_central.api import ingest
 from asr_central.cli import build_parser
 from asr_central.commands.serve import build_app
+from asr_central.db import open_database
 from asr_central.replenish import AFTER_INGEST_INTERVAL_S
 from support_central import CentralServer, central, make_summary  # noqa: F401
 
@@ -129,3 +133,46 @@ def test_a_deferred_policy_run_waits_its_interval_and_ends_with_the_app(tmp_path
         server.stop()
     runner.worker.join(timeout=5)
     assert not runner.worker.is_alive()
+
+
+def test_ingest_waits_for_another_writer_then_commits(tmp_path: Path) -> None:
+    server = CentralServer(tmp_path / "central.db").start()
+    try:
+        key = signing.load_or_create(tmp_path / "key")
+        agent_id = server.enroll_key(key)
+        db = server.app.state.db
+        held = threading.Event()
+
+        def writer() -> None:  # another writer of this process (a policy run, an admin call)
+            with db.transaction():
+                held.set()
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert held.wait(5)
+        began = time.monotonic()
+        r = httpx.post(f"{server.url}/v1/summaries", content=batch(key, agent_id, 1),
+                       headers=JSON, trust_env=False)
+        assert r.json()["results"][0]["code"] == 201
+        assert time.monotonic() - began > 0.3  # it waited for the lock, off the event loop
+        thread.join()
+        assert len(server.summaries(agent_id)) == 1
+        # and the lock is free again for the next writer
+        with db.transaction() as conn:
+            conn.execute("SELECT 1")
+    finally:
+        server.stop()
+
+
+def test_a_nested_transaction_fails_at_once(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'central.db'}")
+    try:
+        with db.transaction():
+            with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
+                with db.transaction():
+                    pass
+        with db.transaction() as conn:  # the outer one ended cleanly
+            assert conn.execute("SELECT count(*) FROM summaries").fetchone()[0] == 0
+    finally:
+        db.close()

@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -51,6 +50,7 @@ MAX_BATCH = 500
 # Bytes of one request body: 500 envelopes of 64 KiB (a summary of four supplies is ~3 KiB).
 MAX_BODY = 32 * 1024 * 1024
 _VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop
+AFTER_INGEST_GAP_S = 0.5  # least seconds between two calls of the after-ingest hooks
 
 SummaryHook = Callable[[sqlite3.Connection, Summary, int, datetime], None]
 BatchHook = Callable[[Any, datetime], None]
@@ -200,37 +200,40 @@ def _store_verified(conn: sqlite3.Connection, batch: list[tuple[int, Envelope, S
 
 
 class _AfterIngest:
-    """Runs the after-ingest hooks off the event loop, once for however many batches were
-    stored meanwhile (a hook such as the policy run is debounced on its own anyway)."""
+    """Runs the after-ingest hooks in a worker thread, at most once per AFTER_INGEST_GAP_S:
+    the first commit after a quiet spell at once, the commits during a run or the gap after
+    it folded into one call at the gap's end. A thread hop for every commit cost more CPU
+    than the hooks did (the policy run is debounced on its own anyway). Event loop only."""
 
     def __init__(self, app: Any, hooks: Sequence[BatchHook]) -> None:
         self._app = app
         self._hooks = hooks
-        self._lock = threading.Lock()
-        self._due: datetime | None = None
-        self._scheduled = False
+        self._due: datetime | None = None  # the newest commit not yet handed to the hooks
+        self._busy = False  # a call, or the gap after it, is under way
 
     def notify(self, now: datetime) -> None:
-        with self._lock:
-            self._due = now
-            if self._scheduled:
-                return
-            self._scheduled = True
-        asyncio.get_running_loop().run_in_executor(None, self._drain)
+        self._due = now
+        if not self._busy:
+            self._start()
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                now, self._due = self._due, None
-                if now is None:
-                    self._scheduled = False
-                    return
-            for hook in self._hooks:
-                try:
-                    hook(self._app, now)
-                except Exception:  # a failing hook must not stop the others or later runs
-                    log.exception("after-ingest hook %s failed",
-                                  getattr(hook, "__qualname__", hook))
+    def _start(self) -> None:
+        now, self._due = self._due, None
+        self._busy = True
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(None, self._run, now)
+        done.add_done_callback(lambda _: loop.call_later(AFTER_INGEST_GAP_S, self._next))
+
+    def _next(self) -> None:
+        self._busy = False
+        if self._due is not None:
+            self._start()
+
+    def _run(self, now: datetime) -> None:
+        for hook in self._hooks:
+            try:
+                hook(self._app, now)
+            except Exception:  # a failing hook must not stop the others or later runs
+                log.exception("after-ingest hook %s failed", getattr(hook, "__qualname__", hook))
 
 
 # --- the handler ----------------------------------------------------------------------------

@@ -10,10 +10,19 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from asr_agent.wire import Envelope, Summary, format_time
+from asr_agent.records import LevelState, SupplyClass, SupplyType
+from asr_agent.wire import DeviceState, Envelope, Summary, format_time
 
 __all__ = ["Stored", "store_summary", "summary_count", "summaries_for_agent", "device_status",
            "supply_latest", "cartridge_events"]
+
+
+# Enum members as stored (wire name or value), looked up rather than computed: ingest
+# stores several per summary. One table per enum: IntEnum members of equal value are equal.
+_TYPE = {m: m.wire_name for m in SupplyType}
+_CLASS = {m: m.wire_name for m in SupplyClass}
+_LEVEL_STATE = {m: m.value for m in LevelState}
+_DEVICE_STATE = {m: m.value for m in DeviceState}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +38,14 @@ def store_summary(conn: sqlite3.Connection, summary: Summary, envelope: Envelope
                   received_at: datetime) -> Stored:
     # The common case is a new summary: try the insert first and look at what it clashed
     # with only when it stored nothing (the UNIQUE constraints are the checks).
+    period_end = format_time(summary.period_end)
     cur = conn.execute(
         "INSERT INTO summaries (agent_id, sequence, idempotency_key, key_id, site_id, "
         "device_serial, period_start, period_end, received_at, payload, signature) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (summary.agent_id, summary.sequence, summary.idempotency_key, envelope.key_id,
          summary.site_id, summary.device.serial, format_time(summary.period_start),
-         format_time(summary.period_end), format_time(received_at), envelope.payload,
+         period_end, format_time(received_at), envelope.payload,
          envelope.signature))
     if cur.rowcount == 0:
         seen = conn.execute("SELECT id FROM summaries WHERE idempotency_key = ?",
@@ -47,13 +57,14 @@ def store_summary(conn: sqlite3.Connection, summary: Summary, envelope: Envelope
         return Stored("replay", None, f"sequence {summary.sequence} already used by another "
                                       f"summary of this agent (#{clash['id'] if clash else '?'})")
     summary_id = int(cur.lastrowid or 0)
-    _update_device(conn, summary, summary_id)
+    _update_device(conn, summary, summary_id, period_end)
     _record_events(conn, summary, summary_id)
-    _update_supplies(conn, summary, summary_id)
+    _update_supplies(conn, summary, summary_id, period_end)
     return Stored("accepted", summary_id)
 
 
-def _update_device(conn: sqlite3.Connection, s: Summary, summary_id: int) -> None:
+def _update_device(conn: sqlite3.Connection, s: Summary, summary_id: int,
+                   period_end: str) -> None:
     d = s.device
     # Only a newer period moves last_seen/state: late deliveries after an outage arrive
     # oldest first, and an older summary must never overwrite a newer state.
@@ -68,8 +79,7 @@ def _update_device(conn: sqlite3.Connection, s: Summary, summary_id: int) -> Non
         "last_seen = excluded.last_seen, last_summary_id = excluded.last_summary_id "
         "WHERE excluded.last_seen >= device_status.last_seen",
         (d.serial, s.site_id, s.agent_id, s.contact, d.vendor, d.model, int(d.asr_compatible),
-         d.address, s.device_state.value, s.page_counters.end, format_time(s.period_end),
-         summary_id))
+         d.address, _DEVICE_STATE[s.device_state], s.page_counters.end, period_end, summary_id))
 
 
 def _record_events(conn: sqlite3.Connection, s: Summary, summary_id: int) -> None:
@@ -84,9 +94,10 @@ def _record_events(conn: sqlite3.Connection, s: Summary, summary_id: int) -> Non
           e.previous_serial, e.part_number) for e in s.cartridge_events])
 
 
-def _update_supplies(conn: sqlite3.Connection, s: Summary, summary_id: int) -> None:
-    as_of = format_time(s.period_end)
+def _update_supplies(conn: sqlite3.Connection, s: Summary, summary_id: int,
+                     as_of: str) -> None:
     # One executemany per summary: the statement is bound once for all its supplies.
+    serial = s.device.serial
     conn.executemany(
         "INSERT INTO supply_latest (device_serial, supply_index, type, supply_class, color, "
         "level, level_state, remaining_percent, daily_grams, daily_percent, days_to_empty, "
@@ -104,8 +115,8 @@ def _update_supplies(conn: sqlite3.Connection, s: Summary, summary_id: int) -> N
         "part_number = excluded.part_number, cartridge_serial = excluded.cartridge_serial, "
         "as_of = excluded.as_of, summary_id = excluded.summary_id "
         "WHERE excluded.as_of >= supply_latest.as_of",
-        [(s.device.serial, p.index, p.type.wire_name, p.supply_class.wire_name, p.color,
-          p.level, p.level_state.value, p.remaining_percent, p.daily_grams, p.daily_percent,
+        [(serial, p.index, _TYPE[p.type], _CLASS[p.supply_class], p.color,
+          p.level, _LEVEL_STATE[p.level_state], p.remaining_percent, p.daily_grams, p.daily_percent,
           p.days_to_empty, p.days_to_empty_low, p.days_to_empty_high, p.forecast_status,
           int(p.spike), p.part_number, p.cartridge_serial, as_of, summary_id)
          for p in s.supplies])
