@@ -172,7 +172,7 @@ class AgentDaemon:
             raise AsrError(f"another asr-agent already runs on {data_dir} (lock {data_dir / 'agent.lock'})") from None
         self.started_at = self.clock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-store")
-        self._store = Store.in_dir(data_dir)
+        self._store = await self._in_worker(Store.in_dir, data_dir)
         self._catalog = load_catalog(self.cfg.consumption.supply_catalog)
         self._snmp = SnmpClient(timeout=self.cfg.snmp.timeout_s, retries=self.cfg.snmp.retries)
         self._rebuild_targets()
@@ -295,6 +295,10 @@ class AgentDaemon:
     async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
         assert self._worker is not None
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+
+    async def in_store_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run `func` on the thread that owns the store's connection (the status page's reads)."""
+        return await self._in_worker(func, *args)
 
     def _open_uplink(self) -> None:
         self._uplink = None
@@ -450,7 +454,7 @@ class AgentDaemon:
             PollOutcome.MISSED if missed else None)
         if outcome is None:
             return None
-        self._record_health(target, outcome)
+        await self._record_health(target, outcome)
         if reading is None:
             return None
         serial = reading.device.serial or target.serial
@@ -472,14 +476,14 @@ class AgentDaemon:
         self.metrics.snmp_requests.inc(sent - self._requests_counted)
         self._requests_counted = sent
 
-    def _record_health(self, target: Target, outcome: PollOutcome) -> None:
+    async def _record_health(self, target: Target, outcome: PollOutcome) -> None:
         policy = StatePolicy.from_config(self.cfg.device_state)
         target.health, transition = observe(target.health, outcome, self.clock(), policy)
         if transition is None or target.serial is None:
             return
+        serial, state, misses = target.serial, transition.new.value, target.health.consecutive_misses
         with contextlib.suppress(AsrError):
-            self._store.set_device_state(target.serial, transition.new.value,
-                                         consecutive_misses=target.health.consecutive_misses)
+            await self._in_worker(lambda: self._store.set_device_state(serial, state, consecutive_misses=misses))
         level = logging.WARNING if transition.raise_alarm else logging.INFO
         event(log, level, f"printer {transition.new.value}", serial=target.serial,
               address=f"{target.host}:{target.port}", reason=transition.reason)

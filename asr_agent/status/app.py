@@ -7,14 +7,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from asr_agent.metrics import AgentMetrics
+from asr_agent.metrics import CONTENT_TYPE, AgentMetrics
 from asr_agent.status import charts
 from asr_agent.status.model import StatusSnapshot, SupplyHistory
 from asr_agent.status.security import (
@@ -28,7 +27,12 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 
 class StatusSource(Protocol):
-    """What the page reads; the daemon implements it over the store (read-only)."""
+    """What the page reads; the daemon implements it over the store (read-only).
+
+    A source may also offer `snapshot_async()` and `history_async(serial)`: the daemon's
+    read the store on its store thread, so a page view neither blocks the event loop nor
+    opens a second SQLite connection (with its own page cache).
+    """
 
     def snapshot(self) -> StatusSnapshot: ...
 
@@ -41,8 +45,15 @@ def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = No
                       allowed_host_names: frozenset[str] = frozenset()) -> Starlette:
     token = csrf_token or new_csrf_token()
     metrics = metrics or AgentMetrics()
-    metrics.watch(source.snapshot)
     templates: list[Environment] = []
+
+    async def snapshot() -> StatusSnapshot:
+        read = getattr(source, "snapshot_async", None)
+        return await read() if read is not None else source.snapshot()
+
+    async def history(serial: str) -> list[SupplyHistory]:
+        read = getattr(source, "history_async", None)
+        return await read(serial) if read is not None else source.history(serial)
 
     def page(name: str, **context: object) -> HTMLResponse:
         if not templates:
@@ -56,28 +67,28 @@ def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = No
         return HTMLResponse(templates[0].get_template(name).render(csrf_token=token, **context))
 
     async def index(request: Request) -> Response:
-        return page("index.html", snap=source.snapshot())
+        return page("index.html", snap=await snapshot())
 
     async def device(request: Request) -> Response:
-        snap = source.snapshot()
+        snap = await snapshot()
         found = snap.device(request.path_params["serial"])
         if found is None:
             return PlainTextResponse("no such printer\n", status_code=404)
         colours = {s.index: charts.swatch(s.color, s.supply_class) for s in found.supplies}
         rendered = {h.index: charts.level_chart(h, colours.get(h.index, "#555"))
-                    for h in source.history(found.serial)}
+                    for h in await history(found.serial)}
         return page("device.html", snap=snap, device=found, charts=rendered)
 
     async def status_json(request: Request) -> Response:
-        return JSONResponse(source.snapshot().to_json())
+        return JSONResponse((await snapshot()).to_json())
 
     async def healthz(request: Request) -> Response:
-        snap = source.snapshot()
+        snap = await snapshot()
         body = {"healthy": snap.healthy, "problems": list(snap.problems)}
         return JSONResponse(body, status_code=200 if snap.healthy else 503)
 
     async def metrics_route(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.render(await snapshot()), media_type=CONTENT_TYPE)
 
     async def action_poll_now(request: Request) -> Response:
         origin = request.headers.get("origin")

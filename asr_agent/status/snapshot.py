@@ -33,12 +33,19 @@ class DaemonStatusSource:
     def __init__(self, daemon: AgentDaemon) -> None:
         self.daemon = daemon
 
+    async def snapshot_async(self) -> StatusSnapshot:
+        return await self.daemon.in_store_thread(self.snapshot)  # type: ignore[no-any-return]
+
+    async def history_async(self, serial: str) -> list[SupplyHistory]:
+        return await self.daemon.in_store_thread(self.history, serial)  # type: ignore[no-any-return]
+
     def snapshot(self) -> StatusSnapshot:
         d = self.daemon
         store = d.store
         devices: list[DeviceView] = []
-        addresses = {t.serial: f"{t.host}:{t.port}" for t in d.targets.values() if t.serial}
-        readings = {t.serial: t.last_reading for t in d.targets.values() if t.serial}
+        targets = list(d.targets.values())  # one step: the event loop may replace entries meanwhile
+        addresses = {t.serial: f"{t.host}:{t.port}" for t in targets if t.serial}
+        readings = {t.serial: t.last_reading for t in targets if t.serial}
         for dev in store.devices() if store is not None else []:
             insights = d.insights.get(dev.serial, {})
             supplies = []
@@ -77,10 +84,11 @@ class DaemonStatusSource:
             last_error=uplink.last_error if uplink else None, last_error_at=None,
             outbox_depth=depth)
         next_runs = d.next_runs()
+        records = dict(d.jobs)
         jobs = tuple(JobView(job_id, _iso(next_runs.get(job_id)),
-                             _iso(d.jobs[job_id].last_run) if job_id in d.jobs else None,
-                             d.jobs[job_id].last_outcome if job_id in d.jobs else None)
-                     for job_id in sorted(set(next_runs) | set(d.jobs)))
+                             _iso(records[job_id].last_run) if job_id in records else None,
+                             records[job_id].last_outcome if job_id in records else None)
+                     for job_id in sorted(set(next_runs) | set(records)))
         problems = self._problems(depth, uplink, enrolled)
         return StatusSnapshot(
             generated_at=_iso(d.clock()) or "",
@@ -103,7 +111,7 @@ class DaemonStatusSource:
             if stale and d.started_at is not None and (
                     datetime.now(UTC) - d.started_at.astimezone(UTC)) > UPLINK_STALE:
                 problems.append(f"central unreachable: {uplink.last_error}")
-        for job_id, record in d.jobs.items():
+        for job_id, record in list(d.jobs.items()):
             if record.last_outcome and record.last_outcome.startswith("error"):
                 problems.append(f"job {job_id} failed: {record.last_outcome[7:]}")
         return problems
