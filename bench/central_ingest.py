@@ -11,7 +11,9 @@ Each round measures the bare echo, then ingest with one summary per request, the
 `--batch` summaries per request (the way beyond one per POST), back to back so that all
 three see the same machine load; it prints every round and the median of the rounds, each
 as a ratio to the bare rate of the same round. Besides the rates it prints the server's
-CPU time per request (from /proc, on Linux), which a shared machine disturbs much less.
+CPU time per request (from /proc, on Linux), which a shared machine disturbs much less,
+and the CPU ratio: bare CPU per request over ours per summary, which is what the rate
+ratio comes to when both servers are CPU-bound on an idle core.
 The load generator is `wrk` (Debian package `wrk`) when installed, else an httpx async
 client (which saturates sooner, so the ratios mean less). Every ingest request carries
 summaries not sent before. Goal: ingest >= 0.5x the bare rate at batch 1.
@@ -234,12 +236,21 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def describe(run: Run, batch: int, bare: float) -> str:
+def cpu_ratio(bare: Run, run: Run, batch: int) -> float | None:
+    """Bare CPU per request over ours per summary: the rate ratio if both were CPU-bound on
+    an otherwise idle core, and much steadier than rates on a shared machine."""
+    if bare.cpu_us is None or run.cpu_us is None:
+        return None
+    return bare.cpu_us / (run.cpu_us / batch)
+
+
+def describe(run: Run, batch: int, bare: Run) -> str:
     cpu = "" if run.cpu_us is None else (
         f", {run.cpu_us:,.0f} us CPU/request" if batch == 1
         else f", {run.cpu_us / batch:,.0f} us CPU/summary")
-    return (f"{run.rate * batch:,.0f} summaries/s = {run.rate * batch / bare:.2f}x bare"
-            f"{cpu}")
+    by_cpu = cpu_ratio(bare, run, batch)
+    return (f"{run.rate * batch:,.0f} summaries/s = {run.rate * batch / bare.rate:.2f}x bare"
+            f"{cpu}" + ("" if by_cpu is None else f" (CPU ratio {by_cpu:.2f})"))
 
 
 def main() -> None:
@@ -300,7 +311,7 @@ def main() -> None:
                               "--summaries")
                     ours[b] = run
                 rounds.append((bare_run, ours))
-                line = "  ".join(f"batch {b}: {describe(run, b, bare_run.rate)}"
+                line = "  ".join(f"batch {b}: {describe(run, b, bare_run)}"
                                  for b, run in ours.items())
                 cpu = "" if bare_run.cpu_us is None else f", {bare_run.cpu_us:,.0f} us CPU/request"
                 print(f"round {r + 1}: bare {bare_run.rate:,.0f} requests/s{cpu} | {line}",
@@ -319,12 +330,14 @@ def main() -> None:
         ratio = median([ours[b].rate * b / bare.rate for bare, ours in rounds])
         cpus = [run.cpu_us for run in runs if run.cpu_us is not None]
         cpu = "" if not cpus else f", {median(cpus) / b:,.0f} us CPU/summary"
+        by_cpu = [x for bare, ours in rounds if (x := cpu_ratio(bare, ours[b], b)) is not None]
         verdict = ""
         if b == 1:
             verdict = f"  goal >= 0.5: {'met' if ratio >= 0.5 else 'MISSED'}"
         print(f"signed summary ingest, batch {b:>3}: {rate:,.0f} requests/s = "
               f"{rate * b:,.0f} summaries/s{cpu}; ratio to bare (summaries/s over bare "
-              f"requests/s, per round) {ratio:.2f}{verdict}")
+              f"requests/s, per round) {ratio:.2f}{verdict}"
+              + (f"; CPU ratio {median(by_cpu):.2f}" if by_cpu else ""))
 
 
 if __name__ == "__main__":
