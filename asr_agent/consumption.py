@@ -139,6 +139,12 @@ def usable_serial(serial: str | None) -> str | None:
     """A cartridge serial worth comparing, or None for blanks and placeholders."""
     if serial is None:
         return None
+    return _usable_serial(serial)
+
+
+@lru_cache(maxsize=4096)
+def _usable_serial(serial: str) -> str | None:
+    # cached: a supply repeats its serial at every poll, and the store checks each one
     s = serial.strip()
     if not s.strip("0") or s.lower() in _NOT_A_SERIAL:  # all zeros (or blank), a placeholder
         return None
@@ -208,7 +214,7 @@ def analyze(
     if coarse is None:
         coarse = _looks_coarse(known)
     quantum = _quantum(known) if coarse else None
-    have_pages = sum(1 for s in ss if s.page_count is not None) >= 2
+    have_pages = _at_least_two_page_counts(ss)
 
     nominal_by_life = [_nominal_grams(ss[a:b], catalog) for a, b in bounds]
     grams_factor = _GRAMS_PER_UNIT.get(ss[-1].unit) if ss[-1].unit is not None else None
@@ -305,25 +311,26 @@ def _split_lives(ss: list[Sample], noise: float, jump: float, flags: list[Flag]
     reasons: list[str | None] = []
     raw = ss[0].cartridge_serial
     serial = life_serial = usable_serial(raw)
-    prev_known: Sample | None = ss[0] if ss[0].remaining_percent is not None else None
+    prev_pct = ss[0].remaining_percent  # the last known level
     life = 0
     for i in range(1, len(ss)):
         s = ss[i]
         if s.cartridge_serial != raw:  # a serial repeats from sample to sample: clean it once
             raw = s.cartridge_serial
             serial = usable_serial(raw)
+        pct = s.remaining_percent
         reason: str | None = None
         if serial is not None and life_serial is not None and serial != life_serial:
             reason = "serial_change"
-        elif prev_known is not None and s.remaining_percent is not None:
-            rise = s.remaining_percent - prev_known.remaining_percent  # type: ignore[operator]
+        elif prev_pct is not None and pct is not None:
+            rise = pct - prev_pct
             if rise > noise:
                 if rise >= jump and not (serial is not None and serial == life_serial):
                     reason = "level_jump"
                 else:
                     flags.append(Flag(LEVEL_UP_WITHOUT_REPLACEMENT, s.taken_at,
                                       f"level rose {rise:.1f} points "
-                                      f"({prev_known.remaining_percent:.1f} → {s.remaining_percent:.1f} %) "
+                                      f"({prev_pct:.1f} → {pct:.1f} %) "
                                       "with the same cartridge"))
         if reason is not None:
             life += 1
@@ -333,8 +340,8 @@ def _split_lives(ss: list[Sample], noise: float, jump: float, flags: list[Flag]
         elif serial is not None and life_serial is None:
             life_serial = serial
         life_of[i] = life
-        if s.remaining_percent is not None:
-            prev_known = s
+        if pct is not None:
+            prev_pct = pct
     reasons.append(None)
     bounds = [(starts[k], starts[k + 1] if k + 1 < len(starts) else len(ss)) for k in range(len(starts))]
     return life_of, bounds, reasons
@@ -349,6 +356,16 @@ def _counter_resets(ss: list[Sample], flags: list[Flag]) -> None:
             flags.append(Flag(COUNTER_RESET, s.taken_at,
                               f"page counter went back from {prev} to {s.page_count}"))
         prev = s.page_count
+
+
+def _at_least_two_page_counts(ss: list[Sample]) -> bool:
+    seen = 0
+    for s in ss:
+        if s.page_count is not None:
+            seen += 1
+            if seen == 2:
+                return True
+    return False
 
 
 def _level_moves(ss: list[Sample], a: int, b: int) -> bool:
@@ -383,9 +400,9 @@ def _looks_coarse(known: list[Sample]) -> bool:
 def _resolution(known: list[Sample]) -> float | None:
     """The finest step the levels can show: 100 / max capacity for whole-unit levels (a
     percent-reporting supply moves in 1 % steps), None when the levels say nothing of it."""
-    steps = [100.0 / s.max_capacity for s in known
-             if s.level is not None and s.max_capacity is not None and s.max_capacity > 0]
-    return max(steps) if steps else None
+    capacities = {s.max_capacity for s in known
+                  if s.level is not None and s.max_capacity is not None and s.max_capacity > 0}
+    return max(100.0 / c for c in capacities) if capacities else None
 
 
 def _quantum(known: list[Sample]) -> float | None:
@@ -542,21 +559,20 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
     any_use = bool(segs)
     out: list[CartridgeLife] = []
     for k, (a, b) in enumerate(bounds):
-        part = ss[a:b]
-        lv = [s for s in part if s.remaining_percent is not None]
-        pcs = [s.page_count for s in part if s.page_count is not None]
-        pages = pcs[-1] - pcs[0] if len(pcs) >= 2 and pcs[-1] >= pcs[0] else None
+        first, last = _known_ends(ss, a, b)
+        pcs = _page_ends(ss, a, b)
+        pages = pcs[1] - pcs[0] if pcs is not None and pcs[1] >= pcs[0] else None
         removed = b < len(ss)
-        end_pct = lv[-1].remaining_percent if lv else None
+        end_pct = last.remaining_percent if last is not None else None
         if end_pct is None and ppp is not None and pages is not None:
             end_pct = max(0.0, 100.0 - pages * ppp)  # -3 supply: estimated from pages
         elif end_pct is not None and quantum is not None:
             # A coarse step only bounds the level: estimate it from the pages printed since
             # the step appeared, else take the step's low end (no false premature alarm).
-            first_at = next(s for s in lv if s.remaining_percent == end_pct)
+            first_at = _first_at_level(ss, a, b, end_pct)
             low = max(0.0, end_pct - quantum)
-            if ppp is not None and first_at.page_count is not None and lv[-1].page_count is not None:
-                end_pct = max(low, end_pct - (lv[-1].page_count - first_at.page_count) * ppp)
+            if ppp is not None and first_at.page_count is not None and last.page_count is not None:  # type: ignore[union-attr]
+                end_pct = max(low, end_pct - (last.page_count - first_at.page_count) * ppp)  # type: ignore[union-attr]
             else:
                 end_pct = low
         premature = False
@@ -564,7 +580,6 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
         if removed and end_pct is not None and end_pct > threshold:
             premature = True
             if supply_class != SupplyClass.RECEPTACLE:
-                last = lv[-1] if lv else None
                 if grams_factor is not None and last is not None and last.level is not None:
                     wasted = last.level * grams_factor
                 elif nominal_by_life[k] is not None:
@@ -579,18 +594,20 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
         if grams is not None:
             if use_pages:
                 basis = "page_counter"
-            elif grams_factor is not None and lv and lv[0].level is not None:
+            elif grams_factor is not None and first is not None and first.level is not None:
                 basis = "measured"
             else:
                 basis = "catalog"
         out.append(CartridgeLife(
-            installed_at=part[0].taken_at, last_seen_at=part[-1].taken_at,
+            installed_at=ss[a].taken_at, last_seen_at=ss[b - 1].taken_at,
             removed_at=ss[b].taken_at if removed else None,
             replaced_because=reasons[k],  # type: ignore[arg-type]
-            part_number=next((s.part_number for s in reversed(part) if s.part_number), None),
-            cartridge_serial=next((usable_serial(s.cartridge_serial) for s in reversed(part)
-                                   if usable_serial(s.cartridge_serial)), None),
-            start_percent=lv[0].remaining_percent if lv else None,
+            part_number=next((ss[i].part_number for i in range(b - 1, a - 1, -1)
+                              if ss[i].part_number), None),
+            cartridge_serial=next((usable_serial(ss[i].cartridge_serial)
+                                   for i in range(b - 1, a - 1, -1)
+                                   if usable_serial(ss[i].cartridge_serial)), None),
+            start_percent=first.remaining_percent if first is not None else None,
             level_at_removal=end_pct if removed else None,
             percent_used=pct_by_life[k] if any_use else None,
             grams_used=grams, grams_basis=basis, pages=pages,
@@ -600,25 +617,55 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
 
 
 def _remaining(ss, bounds, ppp, coarse, use_pages) -> tuple[float | None, bool]:
-    a, _ = bounds[-1]
-    part = ss[a:]
-    lv = [s for s in part if s.remaining_percent is not None]
+    a, b = bounds[-1]
+    _, known = _known_ends(ss, a, b)
     last = ss[-1]
-    if lv and not (coarse and use_pages):
-        return lv[-1].remaining_percent, False
+    if known is not None and not (coarse and use_pages):
+        return known.remaining_percent, False
     if ppp is None or last.page_count is None:
-        return (lv[-1].remaining_percent, False) if lv else (None, False)
-    if lv:
+        return (known.remaining_percent, False) if known is not None else (None, False)
+    if known is not None:
         # Coarse: the last step minus what was printed since it was first shown.
-        step = lv[-1].remaining_percent
-        first_at_step = next(s for s in lv if s.remaining_percent == step)
+        step = known.remaining_percent
+        first_at_step = _first_at_level(ss, a, b, step)  # type: ignore[arg-type]
         if first_at_step.page_count is None:
             return step, False
-        est = step - (last.page_count - first_at_step.page_count) * ppp
-        return max(0.0, min(step, est)), True
-    pcs = [s for s in part if s.page_count is not None]
-    est = 100.0 - (last.page_count - pcs[0].page_count) * ppp
+        est = step - (last.page_count - first_at_step.page_count) * ppp  # type: ignore[operator]
+        return max(0.0, min(step, est)), True  # type: ignore[type-var]
+    first_count = next(ss[i].page_count for i in range(a, b) if ss[i].page_count is not None)
+    est = 100.0 - (last.page_count - first_count) * ppp
     return max(0.0, min(100.0, est)), True
+
+
+def _known_ends(ss: list[Sample], a: int, b: int) -> tuple[Sample | None, Sample | None]:
+    """The first and the last of samples [a, b) with a known level (None, None if none)."""
+    for i in range(a, b):
+        if ss[i].remaining_percent is not None:
+            break
+    else:
+        return None, None
+    for j in range(b - 1, i - 1, -1):
+        if ss[j].remaining_percent is not None:
+            return ss[i], ss[j]
+    raise AssertionError("unreachable: sample i has a known level")
+
+
+def _page_ends(ss: list[Sample], a: int, b: int) -> tuple[int, int] | None:
+    """The first and the last page count of samples [a, b); None unless two samples have one."""
+    for i in range(a, b):
+        if ss[i].page_count is not None:
+            break
+    else:
+        return None
+    for j in range(b - 1, i, -1):
+        if ss[j].page_count is not None:
+            return ss[i].page_count, ss[j].page_count  # type: ignore[return-value]
+    return None
+
+
+def _first_at_level(ss: list[Sample], a: int, b: int, pct: float) -> Sample:
+    """The first of samples [a, b) showing level `pct` (one must)."""
+    return next(ss[i] for i in range(a, b) if ss[i].remaining_percent == pct)
 
 
 def _daily(segs: list[_Seg], ss: list[Sample], tz: tzinfo, resolution: float | None,
@@ -654,14 +701,10 @@ def _daily_utc(segs: list[_Seg], ss: list[Sample], resolution: float | None,
     midnight on, exactly as the day-by-day walk from the segment's start would.
     """
     day_us = _DAY_US
-    us = []
-    for x in ss:
-        d = x.taken_at - _EPOCH
-        us.append((d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds)
-    k0 = us[0] // day_us
+    k0 = (ss[0].taken_at - _EPOCH).days
     if daily_from is not None:
         k0 = max(k0, daily_from.toordinal() - _EPOCH_ORDINAL)
-    n = us[-1] // day_us - k0 + 1
+    n = (ss[-1].taken_at - _EPOCH).days - k0 + 1
     if n <= 0:
         return ()
     from_us = k0 * day_us
@@ -669,8 +712,17 @@ def _daily_utc(segs: list[_Seg], ss: list[Sample], resolution: float | None,
     grams: list[float | None] = [0.0] * n  # None once a segment of unknown grams touched it
     cover = [0.0] * n
     readings = [0] * n
+    i1 = -1
+    u1 = 0
     for s in segs:
-        u0, u1 = us[s.i0], us[s.i1]
+        # a segment mostly starts at the sample the one before it ended at
+        if s.i0 != i1:
+            d = ss[s.i0].taken_at - _EPOCH
+            u1 = (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+        u0 = u1
+        i1 = s.i1
+        d = ss[i1].taken_at - _EPOCH
+        u1 = (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
         g = s.grams
         percent = s.percent
         if u1 - u0 <= 0:
@@ -713,10 +765,11 @@ def _daily_utc(segs: list[_Seg], ss: list[Sample], resolution: float | None,
                 grams[i] = None if g is None else (gd or 0.0) + g * share
             cover[i] += seconds / 86400.0
             t = end
-    for u in reversed(us):  # in time order: from the latest back to the first day kept
-        if u < from_us:
+    for x in reversed(ss):  # in time order: from the latest back to the first day kept
+        k = (x.taken_at - _EPOCH).days - k0
+        if k < 0:
             break
-        readings[u // day_us - k0] += 1
+        readings[k] += 1
     out = []
     for i in range(n):
         p = pct[i]

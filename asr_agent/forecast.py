@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress
 from typing import Literal
 
 from asr_agent.consumption import DailyUse
@@ -118,17 +119,18 @@ def forecast(
 
     recent = _recent(days, today, spike_days)
     # per day, once for both baselines: rate (use / coverage), coverage, weekday, observed
-    rows = [(d.percent / d.coverage, d.coverage, d.day.weekday(), not d.interpolated)
-            for d in days]
+    covs = [d.coverage for d in days]
+    rows = ([d.percent / c for d, c in zip(days, covs)], covs,
+            [d.day.weekday() for d in days], [not d.interpolated for d in days])
     if len(days) - len(recent) >= 7:
         # a day can only equal a recent one if it has the same date: compare those alone
         recent_days = {d.day for d in recent}
         keep = [d.day not in recent_days or d not in recent for d in days]
-        base = [d for d, k in zip(days, keep) if k]
-        base_rows = [r for r, k in zip(rows, keep) if k]
+        base = list(compress(days, keep))
+        base_rows = tuple(list(compress(column, keep)) for column in rows)
     else:
         base, base_rows = days, rows
-    level, profile, sigma, n = _baseline(base_rows)
+    level, profile, sigma, n = _baseline(*base_rows)
     spike, ratio, recent_rate = False, None, None
     if recent and base is not days:
         expected = sum(profile[d.day.weekday()] * d.coverage for d in recent)
@@ -140,7 +142,7 @@ def forecast(
         if spike:
             recent_rate = observed / cov
         else:
-            level, profile, sigma, n = _baseline(rows)
+            level, profile, sigma, n = _baseline(*rows)
     if ratio is not None and math.isinf(ratio):
         ratio = None
 
@@ -204,30 +206,27 @@ def _day(d: DailyUse):
     return d.day
 
 
-def _baseline(rows: list[tuple[float, float, int, bool]]) -> tuple[float, list[float], float, int]:
+def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[bool]
+              ) -> tuple[float, list[float], float, int]:
     """Level (% per day), weekday profile (Monday first), residual spread, days used.
 
-    `rows` holds per day its rate (use / coverage), coverage, weekday and whether it was
-    observed (not interpolated over a gap).
+    Per day: its rate (use / coverage), coverage, weekday, and whether it was observed
+    (not interpolated over a gap).
     """
-    rates = [r[0] for r in rows]
-    covs = [r[1] for r in rows]
     med = _median(rates)
     mad = _median([abs(r - med) for r in rates])
     cap = med + 5 * 1.4826 * mad if mad > 0 else max(3 * med, med + 1e-9)
     wins = [cap if cap < r else r for r in rates]  # min(r, cap), keeping r on a tie
-    cov = sum(covs)
-    level = sum([w * c for w, c in zip(wins, covs)]) / cov
+    use = [w * c for w, c in zip(wins, covs)]
+    level = sum(use) / sum(covs)
     by_wd: list[list[float]] = [[], [], [], [], [], [], []]
     use_wd, cov_wd = [0.0] * 7, [0.0] * 7
-    observed = 0
-    for w, (_, c, wd, seen) in zip(wins, rows):
-        use_wd[wd] += w * c
+    for w, u, c, wd, observed in zip(wins, use, covs, wds, seen):
+        use_wd[wd] += u
         cov_wd[wd] += c
-        if seen:
+        if observed:
             by_wd[wd].append(w)
-            observed += 1
-    if observed >= 14 and all(len(v) >= 2 for v in by_wd):
+    if sum(map(len, by_wd)) >= 14 and all(len(v) >= 2 for v in by_wd):
         # The level is the mean of weekday means, so a window holding more Mondays than
         # Sundays does not tilt it; the shape comes from days actually observed.
         level = sum(u / c for u, c in zip(use_wd, cov_wd)) / 7
@@ -236,13 +235,13 @@ def _baseline(rows: list[tuple[float, float, int, bool]]) -> tuple[float, list[f
         profile = [level * x / m for x in means] if m > 0 else [level] * 7
     else:
         profile = [level] * 7
-    resid = [w - profile[r[2]] for w, r in zip(wins, rows) if r[3]]
+    resid = [w - profile[wd] for w, wd, observed in zip(wins, wds, seen) if observed]
     if len(resid) >= 2:
         mean_r = sum(resid) / len(resid)
         sigma = math.sqrt(sum([(r - mean_r) ** 2 for r in resid]) / (len(resid) - 1))
     else:
         sigma = level
-    return level, profile, sigma, len(rows)
+    return level, profile, sigma, len(rates)
 
 
 def _grams_per_percent(days: list[DailyUse]) -> float | None:

@@ -87,15 +87,14 @@ class DayOutcome:
         if out is None:
             sim = self.sim
             assert sim is not None
-            s = sim.supplies[sid]
-            swaps = self.swaps.get(sid, ())
             no = self.cartridges[sid]
-            sample = sim._sample
-            out = self.made[sid] = [
-                # a reading before a swap later that day still shows the old unit's serial
-                sample(s, left, at, count, no - sum(1 for t in swaps if t > frac) if swaps else no)
-                for frac, left, at, count in zip(self.fracs, _levels_at(self.paths[sid], self.fracs),
-                                                 self.times, self.counts)]
+            swaps = self.swaps.get(sid)
+            # a reading before a swap later that day still shows the old unit's serial
+            nos = ([no - sum(1 for t in swaps if t > frac) for frac in self.fracs] if swaps
+                   else [no] * len(self.fracs))
+            out = self.made[sid] = sim._samples(
+                sim.supplies[sid], _levels_at(self.paths[sid], self.fracs), self.times,
+                self.counts, nos)
         return out
 
     def sample(self, k: int, sid: str) -> Sample:
@@ -288,33 +287,50 @@ class DeviceSim:
 
     # --- what the printer says --------------------------------------------------------------
 
-    def _sample(self, s: SupplySim, left: float, at: dt.datetime, page_count: int,
-                cartridge_no: int) -> Sample:
-        pct = 100.0 * left / s.capacity
-        mode = self.report_mode
-        serial = s.serials.get(cartridge_no)
-        if serial is None:
-            serial = s.serials[cartridge_no] = f"{self.serial}-{s.spec.id}-{cartridge_no:03d}"
+    def _samples(self, s: SupplySim, lefts: list[float], times: list[dt.datetime],
+                 counts: list[int], nos: list[int]) -> list[Sample]:
+        """Supply `s` in readings with `lefts` grams left (free space for waste), at `times`,
+        with page `counts`, showing cartridge numbers `nos`."""
+        serials = s.serials
+        for no in nos:
+            if no not in serials:
+                serials[no] = f"{self.serial}-{s.spec.id}-{no:03d}"
         part = s.part_number
+        mode = self.report_mode
+        out = []
         if mode == "tenths_of_grams":
             cap = int(round(s.capacity * 10))
-            level = int(left * 10)
-            return Sample(at, level, cap, SupplyUnit.TENTHS_OF_GRAMS, LevelState.OK,
-                          100.0 * level / cap, serial, part, page_count)
+            for left, at, count, no in zip(lefts, times, counts, nos):
+                level = int(left * 10)
+                out.append(Sample(at, level, cap, SupplyUnit.TENTHS_OF_GRAMS, LevelState.OK,
+                                  100.0 * level / cap, serials[no], part, count))
+            return out
         if mode == "some_remaining":
-            if left > 1e-9:
-                return Sample(at, None, None, SupplyUnit.PERCENT, LevelState.SOME_REMAINING,
-                              None, serial, part, page_count)
-            return Sample(at, 0, 100, SupplyUnit.PERCENT, LevelState.OK, 0.0, serial,
-                          part, page_count)
-        if mode == "coarse":
-            # rounds up, so a coarse printer says 0 only when it is really empty
-            level = int(math.ceil(pct / COARSE_STEP - 1e-9) * COARSE_STEP)
-        else:
-            level = int(math.ceil(pct - 1e-9))
-        level = min(max(level, 0), 100)
-        return Sample(at, level, 100, SupplyUnit.PERCENT, LevelState.OK, float(level), serial,
-                      part, page_count)
+            for left, at, count, no in zip(lefts, times, counts, nos):
+                if left > 1e-9:
+                    out.append(Sample(at, None, None, SupplyUnit.PERCENT,
+                                      LevelState.SOME_REMAINING, None, serials[no], part, count))
+                else:
+                    out.append(Sample(at, 0, 100, SupplyUnit.PERCENT, LevelState.OK, 0.0,
+                                      serials[no], part, count))
+            return out
+        coarse = mode == "coarse"
+        capacity = s.capacity
+        ceil = math.ceil
+        for left, at, count, no in zip(lefts, times, counts, nos):
+            pct = 100.0 * left / capacity
+            if coarse:
+                # rounds up, so a coarse printer says 0 only when it is really empty
+                level = int(ceil(pct / COARSE_STEP - 1e-9) * COARSE_STEP)
+            else:
+                level = int(ceil(pct - 1e-9))
+            if level < 0:
+                level = 0
+            elif level > 100:
+                level = 100
+            out.append(Sample(at, level, 100, SupplyUnit.PERCENT, LevelState.OK, float(level),
+                              serials[no], part, count))
+        return out
 
 
 def default_part_number(spec: SupplySpec) -> str:

@@ -178,6 +178,8 @@ class Pipeline:
         self.keys: dict[tuple[str, str], str] = {}  # (serial, policy key) -> supply id
         # per device: the days it reported since the oldest window start any supply needs
         self.kept: dict[str, list[tuple[int, DayOutcome]]] = {}
+        # per device: (supply id, agent state) in supply order, for the daily look at each
+        self._supplies: dict[str, list[tuple[str, _AgentSupply]]] = {}
         for sim in sims:
             per_day = len(sim.report_fracs)
             coarse = sim.report_mode in ("coarse", "some_remaining")
@@ -190,6 +192,8 @@ class Pipeline:
                     if coarse else None,
                     checkpoints=[] if coarse else None)
                 self.keys[(sim.serial, str(i))] = sid
+            self._supplies[sim.serial] = [(sid, self.agent[(sim.serial, sid)])
+                                          for sid in sim.supplies]
         self.central: dict[tuple[str, str], _CentralSupply] = {}
         self.last_report: dict[str, dt.datetime] = {}
         self.sequence: dict[str, int] = {}
@@ -268,8 +272,8 @@ class Pipeline:
         kept = self.kept[sim.serial]
         kept.append((day, outcome))
         due: list[str] = []
-        for sid in sim.supplies:
-            st = self.agent[(sim.serial, sid)]
+        serial = sim.serial
+        for sid, st in self._supplies[serial]:
             if st.checkpoints is not None:
                 assert st.samples is not None
                 for sample in outcome.samples(sid):
@@ -286,7 +290,7 @@ class Pipeline:
                 if st.last is not None and is_replacement(st.last, last):
                     st.changed = True
             st.last = last
-            links[(sim.serial, sid)].last_pct = last.remaining_percent
+            links[(serial, sid)].last_pct = last.remaining_percent
             if self._due_for_run(st, day):
                 due.append(sid)
         first_at, first_count = outcome.times[0], outcome.counts[0]
@@ -294,7 +298,7 @@ class Pipeline:
         self.last_report[sim.serial] = last_at + dt.timedelta(microseconds=1)
         if due:
             self._run(sim, day, due, first_count, last_at, last_count, links)
-        oldest = min(self.agent[(sim.serial, sid)].last_run_day for sid in sim.supplies) - 1
+        oldest = min(st.last_run_day for _, st in self._supplies[serial]) - 1
         while kept and kept[0][0] < oldest:
             kept.pop(0)
 
@@ -327,7 +331,9 @@ class Pipeline:
             for flag in a.flags:
                 if flag.kind == PREMATURE_REPLACEMENT:
                     self.premature.add((sim.serial, sid, flag.at))
-            f = forecast(sorted(st.daily.values(), key=lambda d: d.day),
+            # kept in day order (a run adds later days, drops the oldest): forecast takes
+            # them as they are and sorts only days out of order
+            f = forecast(list(st.daily.values()),
                          remaining=a.remaining_percent, now=last_at,
                          supply_class=st.supply_class, window_days=FORECAST_DAYS)
             link = links[(sim.serial, sid)]
