@@ -332,3 +332,16 @@ def test_sites_shared_among_worker_processes_give_the_single_process_result(
         shared = simulate(fleet, policy, keep_history=True, jobs=3)
         assert records(shared) == records(single), policy
         assert json.dumps(summarize(shared)) == json.dumps(summarize(single))
+
+    # with another thread running, workers start from a fresh interpreter, not a fork
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        shared = simulate(fleet, "asr", keep_history=True, jobs=2)
+    finally:
+        stop.set()
+        other.join()
+    assert records(shared) == records(simulate(fleet, "asr", keep_history=True))

@@ -23,6 +23,7 @@ import concurrent.futures
 import datetime as dt
 import multiprocessing
 import random
+import threading
 from dataclasses import dataclass, field
 
 from asr_agent.catalog import SupplyCatalog
@@ -78,14 +79,20 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
         return _simulate(fleet, policy, threshold_pct, keep_history, None)
     catalog = pipeline.fleet_catalog(_sims(fleet))
     parts = [fleet.model_copy(update={"sites": group}) for group in groups]
-    # fork (where there is one) starts a worker without re-importing the package
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with concurrent.futures.ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(len(parts), mp_context=_context()) as pool:
         results = list(pool.map(_simulate, parts, [policy] * len(parts),
                                 [threshold_pct] * len(parts), [keep_history] * len(parts),
                                 [catalog] * len(parts)))
     return _merge(fleet, policy, results)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork starts a worker without importing the package again, but forking a process that
+    runs other threads can copy a lock one of them holds: then a fresh interpreter."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _sims(fleet: Fleet) -> list[DeviceSim]:
