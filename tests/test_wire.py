@@ -107,6 +107,12 @@ def test_non_finite_numbers_cannot_be_sent() -> None:
     (("supplies", 0, "level"), "60", "integer"),
     (("supplies", 0, "type"), "plasma", "unknown value"),
     (("period_end",), "2020-01-01T00:00:00Z", "before period_start"),
+    # An integer past the largest float: refused by name, not an OverflowError (a 500).
+    (("supplies", 0, "daily_grams"), 2 ** 1024 - 1, "daily_grams: expected a finite number"),
+    (("supplies", 0, "remaining_percent"), float("nan"), "remaining_percent: expected a finite"),
+    (("supplies", 0, "type"), 5, r"supplies\[0\]\.type: expected a name, got 5"),
+    (("supplies", 0, "level_state"), ["ok"], "level_state: .* is not one of"),
+    (("device",), [], "summary.device: expected an object, got list"),
 ])
 def test_malformed_payloads_are_refused_naming_the_field(path: tuple, value: object, match: str) -> None:
     data = make_summary("agt_1", 1).to_dict()
@@ -115,6 +121,22 @@ def test_malformed_payloads_are_refused_naming_the_field(path: tuple, value: obj
         node = node[step]
     node[path[-1]] = value
     with pytest.raises(wire.WireError, match=match):
+        wire.Summary.from_dict(data)
+
+
+def test_data_built_in_code_decodes_as_parsed_json_does() -> None:
+    """Subclasses and upper-case wire names miss the quick check and take the long way."""
+
+    class Obj(dict):  # type: ignore[type-arg]
+        pass
+
+    s = make_summary("agt_1", 4, with_event=True)
+    data = s.to_dict()
+    data["supplies"] = [Obj(p, type=p["type"].upper()) for p in data["supplies"]]
+    data["device"] = Obj(data["device"])
+    assert wire.Summary.from_dict(Obj(data)) == s
+    data["supplies"][0]["extra"] = 1
+    with pytest.raises(wire.WireError, match=r"supplies\[0\]: unknown field\(s\) extra"):
         wire.Summary.from_dict(data)
 
 
