@@ -56,6 +56,34 @@ def test_a_body_over_the_byte_limit_is_refused_413_and_nothing_is_stored(
     assert [x["code"] for x in r.json()["results"]] == [201, 201, 201]
 
 
+def test_a_key_revoked_after_use_is_refused_at_once(central: CentralServer,
+                                                   tmp_path: Path) -> None:
+    """The public key is cached after its first use; revocation and retirement are still
+    checked in the transaction that would store the summary, whoever wrote them."""
+    url = f"{central.url}/v1/summaries"
+
+    def post(key: signing.AgentKey, agent_id: str, seq: int) -> dict[str, object]:
+        r = httpx.post(url, content=batch(key, agent_id, seq), headers=JSON, trust_env=False)
+        return dict(r.json()["results"][0])
+
+    keys = [signing.load_or_create(tmp_path / f"key{n}") for n in range(3)]
+    agents = [central.enroll_key(k) for k in keys]
+    assert [post(k, a, 1)["code"] for k, a in zip(keys, agents)] == [201, 201, 201]
+    # Written by another connection, as an admin tool on the same database would.
+    conn = sqlite3.connect(central.db_path)
+    with conn:
+        conn.execute("UPDATE agent_keys SET revoked_at = '2027-01-05T00:00:00Z' "
+                     "WHERE key_id = ?", (keys[0].key_id,))
+        conn.execute("UPDATE agent_keys SET retired_at = '2027-01-05T00:00:00Z' "
+                     "WHERE key_id = ?", (keys[1].key_id,))
+    conn.close()
+    assert central.admin("POST", f"/v1/admin/agents/{agents[2]}/revoke").status_code == 200
+    verdicts = [post(k, a, 2) for k, a in zip(keys, agents)]
+    assert [(v["code"], str(v["reason"]).split(":")[0]) for v in verdicts] == [
+        (403, "key_revoked"), (403, "key_retired"), (403, "agent_revoked")]
+    assert [len(central.summaries(a)) for a in agents] == [1, 1, 1]
+
+
 def test_a_routed_request_gets_the_verdicts_of_a_direct_one(tmp_path: Path) -> None:
     # Under a prefix the request goes through FastAPI's router to the documented route.
     server = CentralServer(tmp_path / "central.db", wrap=lambda app: Starlette(

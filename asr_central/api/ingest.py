@@ -9,8 +9,12 @@ a prefix). Each request:
 1. reads the body, at most `MAX_BODY` bytes (413 beyond), and parses it once (orjson; the
    standard library's parser only for what orjson refuses, so verdicts and messages stay
    those of `json`);
-2. verifies each envelope's signature over the payload bytes exactly as sent, with the
-   signer looked up once per batch, and decodes the verified bytes once (never re-encoded);
+2. verifies each envelope's signature over the payload bytes exactly as sent, and decodes
+   the verified bytes once (never re-encoded). The signer's public key comes from a cache
+   (`Signers`): a key id is derived from the key and a key never moves to another agent,
+   so what the cache holds cannot go stale. Whether the agent and key are still trusted
+   (not revoked, not retired) is asked again in the write transaction that stores the
+   summary, so a revocation counts from its own commit on, cached key or not;
 3. stores the summaries in the database's group commit (`Database.write`) and answers only
    once that commit is on disk: a 201 verdict means the summary survives a power cut.
 
@@ -55,8 +59,8 @@ AFTER_INGEST_GAP_S = 0.5  # least seconds between two calls of the after-ingest 
 SummaryHook = Callable[[sqlite3.Connection, Summary, int, datetime], None]
 BatchHook = Callable[[Any, datetime], None]
 
-__all__ = ["PATH", "MAX_BATCH", "MAX_BODY", "Ingest", "Refused", "Signer", "SummaryHook",
-           "BatchHook", "authenticate", "load_json"]
+__all__ = ["PATH", "MAX_BATCH", "MAX_BODY", "Ingest", "Refused", "Signer", "Signers",
+           "SummaryHook", "BatchHook", "authenticate", "load_json"]
 
 
 # --- the body -------------------------------------------------------------------------------
@@ -161,6 +165,43 @@ def signer(conn: sqlite3.Connection, agent_id: str, key_id: str) -> Signer:
     return agent, key.public_key
 
 
+class Signers:
+    """Signers (agent and public key) by (agent id, key id), looked up once: each writer
+    commit empties the page cache of the connection that reads them, so a query per
+    request cost more than verifying the signature. Holds only keys found usable; whether
+    they still are is `still_trusted`'s question, asked in the write transaction."""
+
+    MAX_ENTRIES = 50_000  # far more keys than a fleet has; emptied rather than grown beyond
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], Signer] = {}
+
+    def get(self, conn: sqlite3.Connection, agent_id: str, key_id: str) -> Signer:
+        """The signer, or Refused (unknown, revoked, retired: nothing cached then)."""
+        by = self._known.get((agent_id, key_id))
+        if by is None:
+            by = signer(conn, agent_id, key_id)
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[agent_id, key_id] = by
+        return by
+
+    def forget(self, agent_id: str, key_id: str) -> None:
+        """A key no longer trusted (revocation and retirement are for good)."""
+        self._known.pop((agent_id, key_id), None)
+
+
+def still_trusted(conn: sqlite3.Connection, agent_id: str, key_id: str) -> Refused | None:
+    """None if the agent and key may still sign, else the refusal (as `signer` words it)."""
+    if agents_store.signer_usable(conn, agent_id, key_id):
+        return None
+    try:
+        signer(conn, agent_id, key_id)
+    except Refused as exc:
+        return exc
+    return None  # usable after all: changed in between (cannot happen inside a write)
+
+
 def verified(env: Envelope, by: Signer) -> bytes:
     """The payload bytes if `by` signed them, else Refused 422."""
     try:
@@ -178,11 +219,22 @@ def authenticate(conn: sqlite3.Connection, env: Envelope) -> tuple[agents_store.
 # --- storage --------------------------------------------------------------------------------
 
 def _store_verified(conn: sqlite3.Connection, batch: list[tuple[int, Envelope, Summary]],
-                    hooks: Sequence[SummaryHook], now: datetime
+                    hooks: Sequence[SummaryHook], now: datetime, signers: Signers
                     ) -> list[tuple[int, ItemResult]]:
-    """Store a batch's verified summaries (in the writer's group transaction)."""
+    """Store a batch's verified summaries (in the writer's group transaction), each only
+    if its signer is still trusted in this transaction."""
     out: list[tuple[int, ItemResult]] = []
+    trust: dict[tuple[str, str], Refused | None] = {}
     for i, env, summary in batch:
+        who = (env.agent_id, env.key_id)
+        if who not in trust:
+            trust[who] = refused = still_trusted(conn, *who)
+            if refused is not None:
+                signers.forget(*who)
+        refused = trust[who]
+        if refused is not None:
+            out.append((i, ItemResult(ItemStatus.REJECTED, refused.code, refused.reason)))
+            continue
         stored = summaries_store.store_summary(conn, summary, env, now)
         key, seq = summary.idempotency_key, summary.sequence
         if stored.outcome == "accepted":
@@ -286,6 +338,7 @@ class Ingest:
         self._hooks = hooks
         self._batch_hooks = batch_hooks
         self._after = _AfterIngest(app, batch_hooks)
+        self._signers = Signers()
 
     async def answer(self, body: bytes, content_type: str | None) -> tuple[int, Any]:
         """(status, JSON-able answer) for one request body."""
@@ -299,6 +352,7 @@ class Ingest:
         conn = self._db.connection()
         # A batch comes from one agent, signed with one key: look it up once.
         signers: dict[tuple[str, str], Signer | Refused] = {}
+        known = self._signers
         for i, raw in enumerate(envelopes):
             if i and i % _VERIFY_SLICE == 0:
                 await asyncio.sleep(0)  # a large batch must not hold other requests up
@@ -307,7 +361,7 @@ class Ingest:
                 by = signers.get((env.agent_id, env.key_id))
                 if by is None:
                     try:
-                        by = signer(conn, env.agent_id, env.key_id)
+                        by = known.get(conn, env.agent_id, env.key_id)
                     except Refused as exc:
                         by = exc
                     signers[env.agent_id, env.key_id] = by
@@ -330,7 +384,7 @@ class Ingest:
             hooks = self._hooks
             # Answered only once the group holding this batch is committed and on disk.
             stored = await self._db.write(
-                lambda wconn: _store_verified(wconn, accepted, hooks, now))
+                lambda wconn: _store_verified(wconn, accepted, hooks, now, known))
             for i, result in stored:
                 results[i] = result
             if self._batch_hooks and any(r.status is ItemStatus.ACCEPTED for _, r in stored):

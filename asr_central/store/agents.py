@@ -17,7 +17,8 @@ from asr_agent.wire import format_time
 
 __all__ = [
     "AgentRow", "KeyRow", "EnrollmentRefused", "create_token", "consume_token",
-    "create_agent", "get_agent", "list_agents", "add_key", "get_key", "get_signer", "agent_keys",
+    "create_agent", "get_agent", "list_agents", "add_key", "get_key", "get_signer",
+    "signer_usable", "agent_keys",
     "revoke_agent", "revoke_key", "retire_key",
 ]
 
@@ -152,6 +153,16 @@ def get_signer(conn: sqlite3.Connection, agent_id: str, key_id: str
         row["key_id"], row["agent_id"], bytes(row["public_key"]), row["key_created_at"],
         row["key_retired_at"], row["key_revoked_at"])
     return _agent(row), key
+
+
+def signer_usable(conn: sqlite3.Connection, agent_id: str, key_id: str) -> bool:
+    """True if the agent is not revoked and `key_id` is its key, neither revoked nor
+    retired: ingest asks this in the transaction that stores what the key signed."""
+    row = conn.execute(
+        "SELECT 1 FROM agent_keys k JOIN agents a ON a.agent_id = k.agent_id "
+        "WHERE k.key_id = ? AND k.agent_id = ? AND k.revoked_at IS NULL "
+        "AND k.retired_at IS NULL AND a.revoked_at IS NULL", (key_id, agent_id)).fetchone()
+    return row is not None
 
 
 def agent_keys(conn: sqlite3.Connection, agent_id: str) -> list[KeyRow]:
