@@ -98,7 +98,9 @@ def fleet(central: CentralServer, tmp_path: Path  # noqa: F811
 
 
 def run_policy(server: CentralServer) -> None:
-    """Run the policy now rather than wait for the after-ingest run (debounced to 2 s)."""
+    """Run the policy now: the after-ingest run comes at most every policy interval (30 s
+    by default, `serve --policy-interval`; a tenth of a second for CentralServer), and
+    what follows needs its outcome."""
     r = server.admin("POST", "/v1/admin/run-policy", json={})
     assert r.status_code == 200, r.text
 

@@ -255,7 +255,7 @@ class _AfterIngest:
     """Runs the after-ingest hooks in a worker thread, at most once per AFTER_INGEST_GAP_S:
     the first commit after a quiet spell at once, the commits during a run or the gap after
     it folded into one call at the gap's end. A thread hop for every commit cost more CPU
-    than the hooks did (the policy run is debounced on its own anyway). Event loop only."""
+    than the hooks did (the policy run keeps its own interval anyway). Event loop only."""
 
     def __init__(self, app: Any, hooks: Sequence[BatchHook]) -> None:
         self._app = app
