@@ -5,8 +5,9 @@ When a device reports, each supply due for analysis (see "Scheduling" below) has
 recent samples go through the agent's `consumption.analyze`: the window starts the day
 before its previous analysis (so each day is measured from a window that began before
 it), longer for coarse and -3 reporters whose estimate needs checkpoints from further
-back. The daily use it measures is kept per day, and `forecast.forecast` runs over the
-last FORECAST_DAYS of it, as the agent would from its store. The device's summary
+back. The daily use it measures from the previous analysis' day on is kept per day (the
+analysis is asked for those days only: `daily_from`), and `forecast.forecast` runs over
+the last FORECAST_DAYS of it, as the agent would from its store. The device's summary
 (asr_agent.summary.build_summary) carries the analysed supplies, and central's view of
 each supply is what the summary says. The policy runs once per simulated day over every
 supply; the alert rules run once per day over every device.
