@@ -14,14 +14,35 @@ from typing import Any, Final
 
 from asr_agent.errors import ConfigError, SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
 from asr_agent.secret import Secret
-from asr_agent.snmp.ber import END_OF_MIB, Value, VarBind
-
-__all__ = ["AUTH_PROTOCOLS", "END_OF_MIB", "PRIV_PROTOCOLS", "VERSIONS", "SnmpClient", "SnmpCredential",
-           "Value", "VarBind"]
 
 AUTH_PROTOCOLS: Final = ("SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5")
 PRIV_PROTOCOLS: Final = ("AES", "AES192", "AES256", "DES")
 VERSIONS: Final = ("1", "2c", "3")
+
+
+class _EndOfMib:
+    """The agent has nothing after this OID (endOfMibView, or v1 noSuchName on GETNEXT)."""
+
+    _instance: _EndOfMib | None = None
+
+    def __new__(cls) -> _EndOfMib:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "END_OF_MIB"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+END_OF_MIB: Final = _EndOfMib()
+
+# int for INTEGER/Counter/Gauge/TimeTicks, bytes for OCTET STRING, str for OIDs and
+# IpAddress, None for noSuchObject/noSuchInstance, END_OF_MIB past the end.
+Value = int | bytes | str | None | _EndOfMib
+VarBind = tuple[str, Value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,16 +320,13 @@ class SnmpClient:
                 error_indication, error_status, error_index, answer_vbs = await self._send_usm(
                     kind, cred, target, oids, bulk)
             else:
-                answer = await self._send_community(kind, cred, address, oids, timeout, retries, bulk)
+                error_indication, error_status, error_index, answer_vbs = await self._send_community(
+                    kind, cred, address, oids, timeout, retries, bulk)
         except SnmpError:
             raise
-        except Exception as exc:  # any pysnmp (or socket) failure must surface as our own type
+        except Exception as exc:  # any pysnmp failure must surface as our own type
             raise SnmpProtocolError(f"{_where(host, port)}: SNMP request for {oids[0]} failed: {exc}",
                                     host=host, oid=oids[0]) from exc
-        if cred.version != "3":
-            if answer is None:
-                raise _map_indication(_TIMED_OUT, host, port, cred, oids[0])
-            return answer.status_name, answer.error_index, answer.varbinds
         if error_indication:
             raise _map_indication(error_indication, host, port, cred, oids[0])
         status = error_status.prettyPrint() if error_status else None
@@ -316,15 +334,17 @@ class SnmpClient:
 
     async def _send_community(self, kind: str, cred: SnmpCredential, address: tuple[str, int],
                               oids: Sequence[str], timeout: float, retries: int,
-                              bulk: dict[str, int]) -> Any:
-        """The asr_agent.snmp.ber.Response, or None after the last retry timed out."""
+                              bulk: dict[str, int]) -> tuple[Any, Any, int, list[Any]]:
         from asr_agent.snmp.community import CommunityTransport
 
         if self._community is None:
             self._community = CommunityTransport()
         assert cred.community is not None
-        return await self._community.request(kind, cred.version, cred.community.reveal(), address,
-                                             list(oids), timeout=timeout, retries=retries, **bulk)
+        answer = await self._community.request(kind, cred.version, cred.community.reveal(), address,
+                                               list(oids), timeout=timeout, retries=retries, **bulk)
+        if answer is None:
+            return _TIMED_OUT, None, 0, []
+        return None, answer.error_status, answer.error_index, answer.varbinds
 
     async def _send_usm(self, kind: str, cred: SnmpCredential, target: Any,
                         oids: Sequence[str], bulk: dict[str, int]) -> Any:
@@ -367,7 +387,6 @@ def _oid_key(oid: str) -> tuple[int, ...]:
 
 
 def _plain(vb: Any) -> VarBind:
-    """A pysnmp (v3 engine) variable binding as plain values, like asr_agent.snmp.ber's."""
     from pyasn1.type import univ
     from pysnmp.proto import rfc1902, rfc1905
 

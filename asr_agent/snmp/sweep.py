@@ -28,10 +28,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pyasn1.error import PyAsn1Error
 
 from asr_agent import oids
 from asr_agent.snmp.client import SnmpCredential
-from asr_agent.snmp.ber import END_OF_MIB, BerError, decode_response, encode_request
+from asr_agent.snmp.community import decode_response, encode_request
 
 # A safe default for customer networks: 200 packets/s is ~50 kbit/s of SNMP, well under
 # what any switch, firewall or IDS flags as a scan, and still sweeps a /24 in ~1.3 s.
@@ -141,6 +142,21 @@ def _text(raw: bytes) -> str:
     return text.rstrip("\x00").strip()
 
 
+def _plain(value: object) -> object:
+    """pyasn1 value -> int | bytes | dotted str, or None for the v2c exception values."""
+    tag = type(value).__name__
+    if tag in {"NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null"}:
+        return None
+    if tag == "ObjectIdentifier":
+        return str(value)
+    if hasattr(value, "asOctets"):
+        return bytes(value.asOctets())  # type: ignore[attr-defined]
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Reply:
     request_id: int
@@ -150,12 +166,19 @@ class _Reply:
 
 
 def _decode(data: bytes) -> _Reply | None:
-    try:
-        r = decode_response(data)
-    except BerError:
+    response = decode_response(data)
+    if response is None:
         return None
-    return _Reply(r.request_id, r.error_status, r.error_index,
-                  tuple((oid, None if value is END_OF_MIB else value) for oid, value in r.varbinds))
+    proto, pdu = response
+    try:
+        return _Reply(
+            int(proto.apiPDU.get_request_id(pdu)),
+            int(proto.apiPDU.get_error_status(pdu)),
+            int(proto.apiPDU.get_error_index(pdu)),
+            tuple((str(oid), _plain(val)) for oid, val in proto.apiPDU.get_varbinds(pdu)),
+        )
+    except (PyAsn1Error, KeyError, ValueError, TypeError):
+        return None
 
 
 class _TokenBucket:
