@@ -186,6 +186,7 @@ def run_agent(workdir: Path, config: Path, status_port: int, count: int, rounds:
         start_of = [first + k * interval_s for k in range(rounds + 1)]
         margin = min(2.0, interval_s * 0.15)
         late = scrapes = 0
+        expected = count  # polls done once the round of this slot is
         for k in range(rounds):
             wait = start_of[k + 1] - margin - time.time()
             if wait > 0:
@@ -200,9 +201,9 @@ def run_agent(workdir: Path, config: Path, status_port: int, count: int, rounds:
                 scrape_cpu += after - before
                 done = metrics.get("asr_poll_duration_seconds_count", 0)
                 # A round that overruns its slot is waited for (the next one is then skipped
-                # by the scheduler, which the polls count shows), looking every 2 s: each
-                # look is a scrape, which costs the agent CPU while it polls.
-                if done >= (k + 1) * count or time.time() > start_of[k + 1] + interval_s - margin:
+                # by the scheduler, so a round's end is counted from the last one seen),
+                # looking every 2 s: each look is a scrape, which costs the agent CPU.
+                if done >= expected or time.time() > start_of[k + 1] + interval_s - margin:
                     break
                 late += 1
                 scrapes += 1
@@ -212,6 +213,8 @@ def run_agent(workdir: Path, config: Path, status_port: int, count: int, rounds:
                             "requests": metrics.get("asr_snmp_requests_total", 0),
                             "errors": metrics.get("asr_snmp_errors_total", 0)})
             scrapes += 1
+            if done >= expected:  # else the late round's end is still to come
+                expected = done + count
             s = samples[-1]
             print(f"  round {k + 1:3d}: RSS {s['rss_kib'] / 1024:6.1f} MiB  CPU {s['cpu_s']:7.2f} s  "
                   f"polls {s['polls']:7.0f}  requests {s['requests']:7.0f}  errors {s['errors']:.0f}  "
@@ -219,7 +222,7 @@ def run_agent(workdir: Path, config: Path, status_port: int, count: int, rounds:
         # What one scrape costs the agent, measured between rounds (the scrapes above may
         # overlap polling when a round runs late): the next round is waited for first.
         deadline = time.time() + 2 * interval_s
-        while scrape(base).get("asr_poll_duration_seconds_count", 0) < (rounds + 1) * count \
+        while scrape(base).get("asr_poll_duration_seconds_count", 0) < expected \
                 and time.time() < deadline:
             time.sleep(1.0)
         idle_scrapes = []
