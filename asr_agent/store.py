@@ -389,16 +389,29 @@ class Store:
         return [AddressRecord(r[0], r[1], _dt(r[2]), _dt(r[3])) for r in rows]  # type: ignore[arg-type]
 
     def supplies_of(self, serial: str) -> list[StoredSupply]:
-        c = self._conn()
-        rows = c.execute("SELECT serial, supply_index, description, type, supply_class, color, unit, part_number, "
-                         "last_seen FROM supplies WHERE serial=? ORDER BY supply_index", (serial,)).fetchall()
-        out = []
+        return self._supplies_with_latest("WHERE su.serial=?", (serial,)).get(serial, [])
+
+    def all_supplies(self) -> dict[str, list[StoredSupply]]:
+        """Every device's supplies with their latest sample, in one query: the status page
+        and /metrics read the whole fleet, and a query per supply cost ~0.3 s at 500 printers."""
+        return self._supplies_with_latest("", ())
+
+    def _supplies_with_latest(self, where: str, args: tuple[object, ...]) -> dict[str, list[StoredSupply]]:
+        # the latest sample by the (serial, supply_index, taken_at) index, one probe per supply
+        rows = self._conn().execute(
+            "SELECT su.serial, su.supply_index, su.description, su.type, su.supply_class, su.color,"
+            " su.unit, su.part_number, su.last_seen, sa.* FROM supplies su"
+            " LEFT JOIN samples sa ON sa.id = (SELECT id FROM samples"
+            "  WHERE serial=su.serial AND supply_index=su.supply_index"
+            "  ORDER BY taken_at DESC LIMIT 1) "
+            f"{where} ORDER BY su.serial, su.supply_index", args).fetchall()
+        out: dict[str, list[StoredSupply]] = {}
         for r in rows:
-            latest = c.execute("SELECT * FROM samples WHERE serial=? AND supply_index=? "
-                               "ORDER BY taken_at DESC LIMIT 1", (serial, r[1])).fetchone()
-            out.append(StoredSupply(r[0], r[1], r[2], SupplyType(r[3]), SupplyClass(r[4]), r[5],
-                                    None if r[6] is None else SupplyUnit(r[6]), r[7], _dt(r[8]),  # type: ignore[arg-type]
-                                    _sample(latest) if latest else None))
+            latest = r[9:]
+            out.setdefault(r[0], []).append(StoredSupply(
+                r[0], r[1], r[2], SupplyType(r[3]), SupplyClass(r[4]), r[5],
+                None if r[6] is None else SupplyUnit(r[6]), r[7], _dt(r[8]),  # type: ignore[arg-type]
+                _sample(latest) if latest[0] is not None else None))
         return out
 
     def samples_for(self, serial: str, supply_index: int, since: datetime | None = None) -> list[Sample]:

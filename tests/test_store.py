@@ -120,6 +120,23 @@ def test_record_reading_stores_device_address_and_one_sample_per_supply(store: S
     assert sample.taken_at == T0
 
 
+def test_all_supplies_reads_each_devices_latest_sample_as_supplies_of_does(store: Store) -> None:
+    other = Device(XEROX.sys_object_id, XEROX.sys_descr, "XRX002", "xerox", "AltaLink C8045", True)
+    for h, level in enumerate((5000, 4900, 4800)):
+        store.record_reading(reading(T0 + timedelta(hours=h), toner(level), waste(80 - h)))
+        store.record_reading(reading(T0 + timedelta(hours=h, minutes=5), toner(level - 1000),
+                                     device=other, host="127.0.0.2"))
+    everything = store.all_supplies()
+    assert set(everything) == {"XRX001", "XRX002"}
+    for serial, supplies in everything.items():
+        assert supplies == store.supplies_of(serial)
+    [toner_1, waste_1] = everything["XRX001"]
+    assert (toner_1.latest.level, waste_1.latest.level) == (4800, 78)  # the newest, not the first
+    assert toner_1.latest.taken_at == T0 + timedelta(hours=2)
+    assert [s.latest.level for s in everything["XRX002"]] == [3800]
+    assert store.supplies_of("nobody") == []
+
+
 def test_same_instant_recorded_twice_is_stored_once(store: Store) -> None:
     store.record_reading(reading(T0, toner(5000)))
     store.record_reading(reading(T0, toner(5000)))

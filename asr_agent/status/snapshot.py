@@ -46,10 +46,11 @@ class DaemonStatusSource:
         targets = list(d.targets.values())  # one step: the event loop may replace entries meanwhile
         addresses = {t.serial: f"{t.host}:{t.port}" for t in targets if t.serial}
         readings = {t.serial: t.last_reading for t in targets if t.serial}
+        stored = store.all_supplies() if store is not None else {}
         for dev in store.devices() if store is not None else []:
             insights = d.insights.get(dev.serial, {})
             supplies = []
-            for s in store.supplies_of(dev.serial):
+            for s in stored.get(dev.serial, ()):
                 insight = insights.get(s.index)
                 latest = s.latest
                 fc = insight.forecast if insight else None
