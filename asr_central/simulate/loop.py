@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, field
 
 from asr_agent.catalog import SupplyCatalog
+from asr_agent.wire import Summary
 from asr_central.simulate import pipeline
 from asr_central.simulate.fleet import Fleet, SiteSpec
 from asr_central.simulate.model import DeviceSim
@@ -67,16 +68,20 @@ def _shipping_delay(seed: int, site_id: str, day: int, lo: int, hi: int) -> int:
 
 
 def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
-             keep_history: bool = False, jobs: int = 1) -> SimResult:
+             keep_history: bool = False, jobs: int = 1,
+             summaries: list[Summary] | None = None) -> SimResult:
     """Run the fleet through the year; `jobs` > 1 shares its sites among that many worker
-    processes, with the same result to the last bit (module docstring)."""
+    processes, with the same result to the last bit (module docstring). `summaries`, if
+    given, gets every summary the agent side builds, in order (one process only)."""
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}: expected one of {', '.join(POLICIES)}")
     if jobs < 1:
         raise ValueError(f"jobs {jobs}: expected at least 1")
+    if summaries is not None and jobs > 1:
+        raise ValueError("summaries are captured in one process: run with jobs=1")
     groups = _shard(fleet.sites, jobs)
     if len(groups) <= 1:
-        return _simulate(fleet, policy, threshold_pct, keep_history, None)
+        return _simulate(fleet, policy, threshold_pct, keep_history, None, summaries)
     catalog = pipeline.fleet_catalog(_sims(fleet))
     parts = [fleet.model_copy(update={"sites": group}) for group in groups]
     with concurrent.futures.ProcessPoolExecutor(len(parts), mp_context=_context()) as pool:
@@ -138,7 +143,7 @@ def _merge(fleet: Fleet, policy: str, results: list[SimResult]) -> SimResult:
 
 
 def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: bool,
-              catalog: SupplyCatalog | None) -> SimResult:
+              catalog: SupplyCatalog | None, sink: list[Summary] | None = None) -> SimResult:
     start = fleet.start
     days = fleet.days
     sims = _sims(fleet)
@@ -146,7 +151,7 @@ def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: boo
     links = {(d.serial, sid): SupplyLink() for d in sims for sid in d.supplies}
     history = {d.serial: DeviceHistory(levels={sid: [] for sid in d.supplies})
                for d in sims} if keep_history else None
-    agent = pipeline.Pipeline(fleet, sims, catalog)
+    agent = pipeline.Pipeline(fleet, sims, catalog, sink)
     lo, hi = fleet.shipping_days
 
     arrivals: dict[int, list[Parcel]] = {}

@@ -165,14 +165,17 @@ def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
 
 class Pipeline:
     def __init__(self, fleet: Fleet, sims: list[DeviceSim],
-                 catalog: SupplyCatalog | None = None) -> None:
-        """`catalog`: the whole fleet's when `sims` are a part of it (default: from `sims`)."""
+                 catalog: SupplyCatalog | None = None,
+                 sink: list[wire.Summary] | None = None) -> None:
+        """`catalog`: the whole fleet's when `sims` are a part of it (default: from `sims`).
+        `sink`: gets every summary central reads, in order (to replay them elsewhere)."""
         self.settings = PolicySettings(
             **{k: float(v) for k, v in (("lead_days", fleet.lead_days),
                                          ("supply_days", fleet.supply_days),
                                          ("pull_forward_days", fleet.pull_forward_days))
                if v is not None})
         self.sims = sims
+        self.sink = sink
         self.catalog = catalog if catalog is not None else fleet_catalog(sims)
         self.start_at = dt.datetime.combine(fleet.start, dt.time(), tzinfo=dt.UTC)
         self.agent: dict[tuple[str, str], _AgentSupply] = {}
@@ -370,6 +373,8 @@ class Pipeline:
     def _ingest(self, summary: wire.Summary, links: dict[tuple[str, str], SupplyLink]) -> None:
         """Central's reading of a summary (the wire round trip is tested with the wire
         format itself; a record in, the same record out, so it is skipped here)."""
+        if self.sink is not None:
+            self.sink.append(summary)
         serial = summary.device.serial
         self.last_report[serial] = summary.period_end
         for event in summary.cartridge_events:
