@@ -47,8 +47,10 @@ class CentralServer:
                  ssl_keyfile: Path | None = None,
                  summary_hooks: Sequence[SummaryHook] = (),
                  policy_interval_s: float = POLICY_INTERVAL_S,
-                 wrap: Callable[[Any], Any] | None = None) -> None:
+                 wrap: Callable[[Any], Any] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.db_path = Path(db_path)
+        self.clock = clock  # the service's clock (default: the wall clock)
         self.policy_interval_s = policy_interval_s
         self.wrap = wrap  # serves wrap(app) instead of the app (to mount it somewhere)
         self.port = port or _free_tcp_port()
@@ -77,7 +79,7 @@ class CentralServer:
         if self._server is not None:
             return self
         app = create_app(self.db_url, admin_token=self.admin_token,
-                         summary_hooks=self.summary_hooks)
+                         summary_hooks=self.summary_hooks, clock=self.clock)
         # The after-ingest policy run waits 30 s between runs when served; tests poll for
         # what it writes, so let them wait a tenth of a second.
         app.state.policy_min_interval = self.policy_interval_s
