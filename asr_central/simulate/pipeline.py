@@ -207,12 +207,16 @@ class Pipeline:
         self._active: set[str] = set()
         self._outlooks: dict[tuple[str, str], tuple] = {}
         self.placeholders: tuple[str, ...] = (
-            "central ingest: summaries are built by the agent's summary builder and read "
-            "by central as records; they are not encoded (dict or canonical bytes), "
-            "signed, verified nor stored through "
-            "asr_central.store.summaries; measured in process that full path costs about "
-            "1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, decode 0.19, "
-            "store in in-memory SQLite 0.20), about 6 minutes for a 1,000-device year",
+            "central ingest: summaries go from the agent's summary builder to central as "
+            "records; they are not encoded (dict or canonical bytes), signed, verified nor "
+            "stored through asr_central.store.summaries; measured in process that full "
+            "path costs about 1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, "
+            "decode 0.19, store in in-memory SQLite 0.20), about 6 minutes for a "
+            "1,000-device year. tests/test_simulate_central.py sends the same summaries to "
+            "the real service, whose policy run orders the same lines up to a fleet's "
+            "first orders, one difference apart: the policy runs here at 23:59, in central "
+            "as of the day's start, so a cover reaching the lead time after the day's last "
+            "reading is ordered here a day earlier",
         )
 
     # --- agent side ---------------------------------------------------------------------
