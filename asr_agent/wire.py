@@ -371,12 +371,17 @@ class SupplySummary:
     @classmethod
     def from_dict(cls, data: Any, where: str = "supply") -> SupplySummary:
         d = _checked(data, _SUPPLY, where)
+        try:  # the names as agents send them, by table; anything else named below
+            kind = _SUPPLY_TYPES[d["type"]]
+            supply_class = _SUPPLY_CLASSES[d["supply_class"]]
+            level_state = _LEVEL_STATES[d["level_state"]]
+        except (KeyError, TypeError):
+            kind = _wire_enum(SupplyType, d["type"], f"{where}.type")
+            supply_class = _wire_enum(SupplyClass, d["supply_class"], f"{where}.supply_class")
+            level_state = _enum(LevelState, d["level_state"], f"{where}.level_state")
         # Positional, in field order: keywords cost more than the rest of a supply's checks.
         return cls(
-            d["index"], _wire_enum(SupplyType, d["type"], f"{where}.type"),
-            _wire_enum(SupplyClass, d["supply_class"], f"{where}.supply_class"),
-            d["color"], d["level"],
-            _enum(LevelState, d["level_state"], f"{where}.level_state"),
+            d["index"], kind, supply_class, d["color"], d["level"], level_state,
             _float(d["remaining_percent"]), _float(d["grams_used"]), _float(d["daily_grams"]),
             _float(d["daily_percent"]), _float(d["days_to_empty"]),
             _float(d["days_to_empty_low"]), _float(d["days_to_empty_high"]),
@@ -385,6 +390,9 @@ class SupplySummary:
         )
 
 
+_SUPPLY_TYPES = _wire_names(SupplyType)
+_SUPPLY_CLASSES = _wire_names(SupplyClass)
+_LEVEL_STATES: dict[Any, LevelState] = LevelState._value2member_map_  # type: ignore[assignment]
 _SUPPLY = _fields(SupplySummary, {
     "index": _INT, "type": _ANY, "supply_class": _ANY, "color": _STR_OR_NULL,
     "level": _INT_OR_NULL, "level_state": _ANY, "remaining_percent": _NUMBER_OR_NULL,

@@ -1,15 +1,17 @@
 """POST /v1/summaries served ahead of FastAPI's routing: the byte limit on a body, the same
 verdicts when the request is routed instead (an app mounted under a prefix), numbers JSON
-parsers disagree on, the after-ingest policy run's interval and end, and the group commit
-waiting for another writer."""
+parsers disagree on, the after-ingest policy run's interval and end, the group commit
+waiting for another writer, and every supply of a summary stored by one statement."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -23,7 +25,7 @@ from asr_central.cli import build_parser
 from asr_central.commands.serve import build_app
 from asr_central.db import open_database
 from asr_central.replenish import AFTER_INGEST_INTERVAL_S
-from support_central import CentralServer, central, make_summary  # noqa: F401
+from support_central import T0, CentralServer, central, make_summary  # noqa: F401
 
 JSON = {"Content-Type": "application/json"}
 
@@ -204,3 +206,25 @@ def test_a_nested_transaction_fails_at_once(tmp_path: Path) -> None:
             assert conn.execute("SELECT count(*) FROM summaries").fetchone()[0] == 0
     finally:
         db.close()
+
+
+def test_every_supply_is_stored_and_a_late_older_summary_overwrites_none(
+        central: CentralServer, tmp_path: Path) -> None:
+    key = signing.load_or_create(tmp_path / "key")
+    agent_id = central.enroll_key(key)
+    newer = make_summary(agent_id, 2, period_start=T0 + timedelta(hours=4), level=40)
+    colors = ("black", "cyan", "magenta", "yellow")
+    newer = dataclasses.replace(newer, supplies=tuple(
+        dataclasses.replace(newer.supplies[0], index=i, color=color, level=40 + i)
+        for i, color in enumerate(colors, start=1)))
+    older = make_summary(agent_id, 1, level=90)  # the period before, delivered late
+    for summary in (newer, older):
+        body = json.dumps({"envelopes": [signing.seal(summary, key).to_dict()]})
+        r = httpx.post(f"{central.url}/v1/summaries", content=body, headers=JSON,
+                       trust_env=False)
+        assert r.json()["results"][0]["code"] == 201
+    rows = central.query("SELECT supply_index, color, level, as_of FROM supply_latest "
+                         "ORDER BY supply_index")
+    assert [(r["supply_index"], r["color"], r["level"]) for r in rows] == [
+        (1, "black", 41), (2, "cyan", 42), (3, "magenta", 43), (4, "yellow", 44)]
+    assert {r["as_of"] for r in rows} == {wire.format_time(newer.period_end)}

@@ -6,6 +6,7 @@ Call inside one write transaction per batch; the UNIQUE constraints back the che
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,32 +95,49 @@ def _record_events(conn: sqlite3.Connection, s: Summary, summary_id: int) -> Non
           e.previous_serial, e.part_number) for e in s.cartridge_events])
 
 
+_SUPPLY_INSERT = (
+    "INSERT INTO supply_latest (device_serial, supply_index, type, supply_class, color, "
+    "level, level_state, remaining_percent, daily_grams, daily_percent, days_to_empty, "
+    "days_to_empty_low, days_to_empty_high, forecast_status, spike, part_number, "
+    "cartridge_serial, as_of, summary_id) VALUES ")
+_SUPPLY_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SUPPLY_UPSERT = (
+    " ON CONFLICT (device_serial, supply_index) DO UPDATE SET type = excluded.type, "
+    "supply_class = excluded.supply_class, color = excluded.color, "
+    "level = excluded.level, level_state = excluded.level_state, "
+    "remaining_percent = excluded.remaining_percent, daily_grams = excluded.daily_grams, "
+    "daily_percent = excluded.daily_percent, days_to_empty = excluded.days_to_empty, "
+    "days_to_empty_low = excluded.days_to_empty_low, "
+    "days_to_empty_high = excluded.days_to_empty_high, "
+    "forecast_status = excluded.forecast_status, spike = excluded.spike, "
+    "part_number = excluded.part_number, cartridge_serial = excluded.cartridge_serial, "
+    "as_of = excluded.as_of, summary_id = excluded.summary_id "
+    "WHERE excluded.as_of >= supply_latest.as_of")
+_SUPPLY_ROWS_AT_ONCE = 32  # 19 parameters a row: far below SQLite's limit on parameters
+
+
+@functools.cache
+def _supply_sql(rows: int) -> str:
+    """The upsert of `rows` supplies in one statement."""
+    return _SUPPLY_INSERT + ", ".join([_SUPPLY_ROW] * rows) + _SUPPLY_UPSERT
+
+
 def _update_supplies(conn: sqlite3.Connection, s: Summary, summary_id: int,
                      as_of: str) -> None:
-    # One executemany per summary: the statement is bound once for all its supplies.
+    # One statement for all of a summary's supplies (each VALUES row upserted in turn, as
+    # executemany would): one bind and step where executemany took one per supply.
     serial = s.device.serial
-    conn.executemany(
-        "INSERT INTO supply_latest (device_serial, supply_index, type, supply_class, color, "
-        "level, level_state, remaining_percent, daily_grams, daily_percent, days_to_empty, "
-        "days_to_empty_low, days_to_empty_high, forecast_status, spike, part_number, "
-        "cartridge_serial, as_of, summary_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (device_serial, supply_index) DO UPDATE SET type = excluded.type, "
-        "supply_class = excluded.supply_class, color = excluded.color, "
-        "level = excluded.level, level_state = excluded.level_state, "
-        "remaining_percent = excluded.remaining_percent, daily_grams = excluded.daily_grams, "
-        "daily_percent = excluded.daily_percent, days_to_empty = excluded.days_to_empty, "
-        "days_to_empty_low = excluded.days_to_empty_low, "
-        "days_to_empty_high = excluded.days_to_empty_high, "
-        "forecast_status = excluded.forecast_status, spike = excluded.spike, "
-        "part_number = excluded.part_number, cartridge_serial = excluded.cartridge_serial, "
-        "as_of = excluded.as_of, summary_id = excluded.summary_id "
-        "WHERE excluded.as_of >= supply_latest.as_of",
-        [(serial, p.index, _TYPE[p.type], _CLASS[p.supply_class], p.color,
-          p.level, _LEVEL_STATE[p.level_state], p.remaining_percent, p.daily_grams, p.daily_percent,
-          p.days_to_empty, p.days_to_empty_low, p.days_to_empty_high, p.forecast_status,
-          int(p.spike), p.part_number, p.cartridge_serial, as_of, summary_id)
-         for p in s.supplies])
+    params: list[object] = []
+    for p in s.supplies:
+        params += (serial, p.index, _TYPE[p.type], _CLASS[p.supply_class], p.color,
+                   p.level, _LEVEL_STATE[p.level_state], p.remaining_percent, p.daily_grams,
+                   p.daily_percent, p.days_to_empty, p.days_to_empty_low, p.days_to_empty_high,
+                   p.forecast_status, int(p.spike), p.part_number, p.cartridge_serial, as_of,
+                   summary_id)
+    width = 19 * _SUPPLY_ROWS_AT_ONCE
+    for at in range(0, len(params), width):
+        chunk = params[at:at + width]
+        conn.execute(_supply_sql(len(chunk) // 19), chunk)
 
 
 # --- reads ----------------------------------------------------------------------------------
