@@ -73,10 +73,9 @@ def run_policy(db: Database, today: date | None = None, *,
     if now is None:
         # an explicit day (a test, a catch-up run) is that day's start, not the wall clock
         now = datetime.combine(today, time(), UTC) if today is not None else datetime.now(UTC)
-    today = today or now.date()
     settings = settings or PolicySettings()
     with db.transaction() as conn:
-        return _run(conn, today, settings, now)
+        return _run(conn, settings, now)
 
 
 def _resolve(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None, bool]]:
@@ -104,8 +103,7 @@ def _resolve(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None
     return out
 
 
-def _run(conn: sqlite3.Connection, today: date, settings: PolicySettings,
-         now: datetime) -> RunResult:
+def _run(conn: sqlite3.Connection, settings: PolicySettings, now: datetime) -> RunResult:
     # 1. replacements reported since the last run close order lines (or raise alerts)
     mark = conn.execute("SELECT value FROM replenish_state WHERE name = ?",
                         (_EVENT_MARK,)).fetchone()
@@ -133,7 +131,7 @@ def _run(conn: sqlite3.Connection, today: date, settings: PolicySettings,
     for row in conn.execute("SELECT serial, last_seen, asr_compatible FROM device_status"):
         serial = row["serial"]
         last = _time(row["last_seen"])
-        states[serial] = silent_state(silent_days(last, today), settings)
+        states[serial] = silent_state(silent_days(last, now), settings)
         site, contact, registered = places.get(serial, (None, None, False))
         if row["asr_compatible"]:
             compatible.add(serial)
@@ -164,7 +162,9 @@ def _run(conn: sqlite3.Connection, today: date, settings: PolicySettings,
             supply_facts.append(SupplyFacts(serial, key, spike=True))
 
     # 3. policy → orders
-    result = plan(outlooks, order_store.unshipped_orders(conn), settings, today)
+    # planned at `now`, not at the start of its day: a run late in the day counts down the
+    # hours since each forecast (an explicit day's run is at that day's start anyway)
+    result = plan(outlooks, order_store.unshipped_orders(conn), settings, now)
     order_ids = order_store.create_orders(conn, result.orders, now, meta)
 
     # 4. alerts

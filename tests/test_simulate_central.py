@@ -3,8 +3,8 @@
 The simulator reads the agent's summaries as records and plans from them in process
 (asr_central.simulate.pipeline). Here the same summaries, captured from a simulated run, are
 signed, POSTed to a real central service (loopback HTTP, SQLite file) and planned by its own
-policy run; both must order the same lines, in the same groups, on the same day. The one
-known difference, the hour each side plans at, has a test of its own (the last one).
+policy run; both must order the same lines, in the same groups, on the same day, and at
+the same hour of it (the last test).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,20 @@ def _post(server: CentralServer, agents: dict[str, tuple[signing.AgentKey, str]]
 
 
 def _run_policy(server: CentralServer, today: date) -> dict[str, Any]:
+    """A run for an explicit day: planned at that day's start."""
     r = server.admin("POST", "/v1/admin/run-policy", json={"today": today.isoformat()})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _run_late(server: CentralServer, clock: Clock, day: date) -> dict[str, Any]:
+    """A run at 23:59 of `day`, the hour the simulator plans at; the clock is set back
+    after it, so the runs that later ingest starts order nothing."""
+    clock.now = datetime.combine(day, time(23, 59), UTC)
+    try:
+        r = server.admin("POST", "/v1/admin/run-policy")
+    finally:
+        clock.now = FAR
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -181,19 +194,36 @@ def _days(summaries: list[Summary], last: date) -> list[Summary]:
     return [s for s in summaries if s.period_start.date() <= last]
 
 
+class Clock:
+    """The service's clock, set by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# Until a test sets it, the service's clock is a year past the simulated days: the policy
+# runs it starts after ingest see every device silent for months and hold every line (they
+# order nothing), so the only orders are those of the runs the test asks for.
+FAR = datetime(2028, 6, 1, tzinfo=UTC)
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[CentralServer]:
-    # The service's own clock is a year past the simulated days: the policy runs it starts
-    # after ingest see every device silent for months and hold every line (they order
-    # nothing), so the only orders are those of the runs this test asks for, on its days.
-    far = datetime(2028, 6, 1, tzinfo=UTC)
-    server = CentralServer(tmp_path / "central.db", clock=lambda: far).start()
+def clock() -> Clock:
+    return Clock(FAR)
+
+
+@pytest.fixture
+def service(tmp_path: Path, clock: Clock) -> Iterator[CentralServer]:
+    server = CentralServer(tmp_path / "central.db", clock=clock).start()
     yield server
     server.stop()
 
 
 def test_simulator_orders_what_the_central_service_orders_from_the_same_summaries(
-        service: CentralServer, tmp_path: Path) -> None:
+        service: CentralServer, clock: Clock, tmp_path: Path) -> None:
     fleet = parse_fleet(FLEET)
     defaults = PolicySettings()
     assert (fleet.lead_days, fleet.supply_days, fleet.pull_forward_days) == (
@@ -217,14 +247,14 @@ def test_simulator_orders_what_the_central_service_orders_from_the_same_summarie
     day_before = order_date - timedelta(days=1)
     posted = _post(service, agents, _days(captured, day_before))
     assert posted == 4 * first  # a summary a day from each device (a supply or more analysed)
-    run = _run_policy(service, day_before)
+    run = _run_late(service, clock, day_before)
     assert (run["orders"], run["held"]) == ([], 0)
     assert _central_orders(service, fleet) == ({}, set())
 
     on_the_day = [s for s in captured if s.period_start.date() == order_date]
     assert on_the_day
     _post(service, agents, on_the_day)
-    run = _run_policy(service, order_date)
+    run = _run_late(service, clock, order_date)
     assert run["held"] == 0
     orders, created_on = _central_orders(service, fleet)
     assert orders == expected
@@ -265,14 +295,11 @@ sites:
 """
 
 
-def test_a_cover_crossing_the_lead_time_after_the_last_reading_is_ordered_a_day_apart(
-        service: CentralServer, tmp_path: Path) -> None:
-    """KNOWN DIFFERENCE, not a rounding: the simulator plans each day at 23:59 and counts
-    down the hours since the day's last reading; central's policy run plans as of the start
-    of its day (`replenish.run_policy` hands `plan` the date), so on the day of a reading it
-    counts nothing down. A supply whose conservative cover crosses the lead time between the
-    last reading and midnight is ordered by the simulator that day and by central the next
-    (its first run after midnight, over the same summaries: same lines, same quantities)."""
+def test_a_cover_crossing_the_lead_time_after_the_last_reading_is_ordered_at_that_hour(
+        service: CentralServer, clock: Clock, tmp_path: Path) -> None:
+    """The simulator plans each day at 23:59 and counts down the hours since the day's last
+    reading; so does central when its policy runs late in the day. A run for an explicit day
+    plans at that day's start, when the cover has not crossed the lead time yet."""
     fleet = parse_fleet(BOUNDARY)
     captured: list[Summary] = []
     result = simulate(fleet, "asr", summaries=captured)
@@ -283,11 +310,11 @@ def test_a_cover_crossing_the_lead_time_after_the_last_reading_is_ordered_a_day_
 
     agents = _register(service, fleet, tmp_path)
     _post(service, agents, _days(captured, order_date))
-    # the difference: central's run on the simulator's order day orders nothing
+    # at the start of the order day, the cover is still above the lead time
     assert _run_policy(service, order_date)["orders"] == []
     assert _central_orders(service, fleet) == ({}, set())
-    # its run on the next day, before any of that day's summaries, orders the same
-    assert _run_policy(service, order_date + timedelta(days=1))["held"] == 0
+    # at 23:59 of that day, as the simulator plans, central orders the same
+    assert _run_late(service, clock, order_date)["held"] == 0
     orders, created_on = _central_orders(service, fleet)
     assert orders == expected
-    assert created_on == {(order_date + timedelta(days=1)).isoformat()}
+    assert created_on == {order_date.isoformat()}

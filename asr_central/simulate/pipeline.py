@@ -213,10 +213,8 @@ class Pipeline:
             "path costs about 1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, "
             "decode 0.19, store in in-memory SQLite 0.20), about 6 minutes for a "
             "1,000-device year. tests/test_simulate_central.py sends the same summaries to "
-            "the real service, whose policy run orders the same lines up to a fleet's "
-            "first orders, one difference apart: the policy runs here at 23:59, in central "
-            "as of the day's start, so a cover reaching the lead time after the day's last "
-            "reading is ordered here a day earlier",
+            "the real service, whose policy run, at the same hour, orders the same lines "
+            "up to a fleet's first orders",
         )
 
     # --- agent side ---------------------------------------------------------------------
