@@ -8,8 +8,9 @@ it), longer for coarse and -3 reporters whose estimate needs checkpoints from fu
 back. The daily use it measures from the previous analysis' day on is kept per day (the
 analysis is asked for those days only: `daily_from`), and `forecast.forecast` runs over
 the last FORECAST_DAYS of it, as the agent would from its store. The device's summary
-(asr_agent.summary.build_summary) carries the analysed supplies, and central's view of
-each supply is what the summary says. The policy runs once per simulated day over every
+(asr_agent.summary.build_summary), one each day it reports, carries the analysed supplies;
+central's view of each supply, and of when the device last reported, is what the summaries
+say. The policy runs once per simulated day over every
 supply; the alert rules run once per day over every device.
 
 Scheduling (a cost saving of the simulator, not a product rule): a supply is analysed
@@ -301,9 +302,10 @@ class Pipeline:
                 due.append(sid)
         first_at, first_count = outcome.times[0], outcome.counts[0]
         last_at, last_count = outcome.times[-1], outcome.counts[-1]
-        self.last_report[sim.serial] = last_at + dt.timedelta(microseconds=1)
-        if due:
-            self._run(sim, day, due, first_count, last_at, last_count, links)
+        # a summary each day the device reports, as the agent sends one per device and day:
+        # central hears of the device from summaries alone; a supply not analysed today is
+        # left out of it (central keeps its last forecast)
+        self._run(sim, day, due, first_count, last_at, last_count, links)
         oldest = min(st.last_run_day for _, st in self._supplies[serial]) - 1
         while kept and kept[0][0] < oldest:
             kept.pop(0)
