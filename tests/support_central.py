@@ -3,16 +3,23 @@ real socket and a real SQLite file. Stop and start it again to simulate an outag
 
     from support_central import CentralServer, central  # `central` is a fixture
     def test_x(central): central.url, central.create_token("site-1"), central.stop() ...
+
+Also the helpers that replay a simulated fleet through it: its registry imported and an
+agent enrolled per site (register_fleet), the captured summaries signed and posted
+(post_summaries), policy runs at a settable clock (Clock, run_late), and both sides' orders
+in one shape (sim_orders, central_orders).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time as time_of_day, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +35,8 @@ from asr_agent.wire import (
     idempotency_key,
 )
 from asr_central.app import SummaryHook, create_app
+from asr_central.simulate.fleet import Fleet
+from asr_central.simulate.loop import SimResult
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 POLICY_INTERVAL_S = 0.1
@@ -188,3 +197,128 @@ def enrolled_agent(server: CentralServer, key_dir: Path, site_id: str = "site-1"
                              key_id=key.key_id)
     identity.save(key_dir)
     return key, identity
+
+
+# --- a simulated fleet replayed through the real service ----------------------------------------
+
+# (site, contact e-mail) -> {(device serial, supply index): units}
+Orders = dict[tuple[str, str], dict[tuple[str, int], int]]
+Agents = dict[str, tuple[signing.AgentKey, str]]  # site -> (enrolled key, agent id)
+
+
+class Clock:
+    """The service's clock, set by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# Until a test sets it, the service's clock is a year past the simulated days: the policy
+# runs it starts after ingest see every device silent for months and hold every line (they
+# order nothing), so the only orders are those of the runs the test asks for.
+FAR = datetime(2028, 6, 1, tzinfo=UTC)
+
+
+def _contact_id(site_id: str) -> str:
+    return f"{site_id}-facilities"
+
+
+def registry_yaml(fleet: Fleet) -> str:
+    """The fleet's sites, contacts and devices as central's registry document."""
+    doc: dict[str, list[dict[str, Any]]] = {"contacts": [], "sites": [], "devices": []}
+    for site in fleet.sites:
+        doc["contacts"].append({"id": _contact_id(site.id), "name": f"Facilities {site.id}",
+                                "email": site.contact})
+        doc["sites"].append({"id": site.id, "name": site.id, "contact": _contact_id(site.id)})
+        doc["devices"] += [{"serial": d.serial, "site": site.id, "model": d.model}
+                           for d in site.devices]
+    return json.dumps(doc)  # JSON is YAML
+
+
+def register_fleet(server: CentralServer, fleet: Fleet, key_root: Path) -> Agents:
+    """The fleet's registry imported, and one agent enrolled per site."""
+    r = httpx.post(f"{server.url}/v1/registry/import", content=registry_yaml(fleet),
+                   trust_env=False, headers={"Authorization": f"Bearer {server.admin_token}",
+                                             "Content-Type": "application/yaml"})
+    assert r.status_code == 200, r.text
+    agents = {}
+    for site in fleet.sites:
+        key, identity = enrolled_agent(server, key_root / f"agent-{site.id}", site.id)
+        agents[site.id] = (key, identity.agent_id)
+    return agents
+
+
+def sim_orders(result: SimResult, day: int) -> Orders:
+    """The simulator's parcels created on `day`, keyed as central keys its order lines
+    (a supply's index is its place in the device's list, from 1, as the agent numbers it)."""
+    contact = {site.id: site.contact for site in result.fleet.sites}
+    index = {(d.serial, sid): i for d in result.devices
+             for i, sid in enumerate(d.supplies, start=1)}
+    out: Orders = {}
+    for parcel in result.parcels:
+        if parcel.created_day != day:
+            continue
+        lines = out.setdefault((parcel.site_id, contact[parcel.site_id]), {})
+        for line in parcel.lines:
+            key = (line.serial, index[(line.serial, line.supply_id)])
+            lines[key] = lines.get(key, 0) + line.quantity
+    return out
+
+
+def central_orders(server: CentralServer, fleet: Fleet,
+                   only: Collection[int] | None = None) -> tuple[Orders, set[str]]:
+    """Central's orders (those whose ids are in `only`, if given) read back through the
+    API, and the days they were created on."""
+    email = {_contact_id(site.id): site.contact for site in fleet.sites}
+    r = server.admin("GET", "/v1/orders")
+    assert r.status_code == 200, r.text
+    out: Orders = {}
+    days = set()
+    for order in r.json():
+        if only is not None and order["order_id"] not in only:
+            continue
+        days.add(order["created_on"])
+        lines = out.setdefault((order["site_id"], email[order["contact_id"]]), {})
+        for line in order["lines"]:
+            key = (line["device_serial"], line["supply_index"])
+            lines[key] = lines.get(key, 0) + line["quantity"]
+    return out, days
+
+
+def post_summaries(server: CentralServer, agents: Agents, summaries: Iterable[Summary]) -> int:
+    """Each summary re-stamped with its site's enrolled agent, signed and POSTed in one
+    batch per agent; every one must be accepted. Returns how many were posted."""
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        key, agent_id = agents[s.site_id]
+        s = dataclasses.replace(s, agent_id=agent_id, idempotency_key=idempotency_key(
+            agent_id, s.device.serial, s.period_start, s.period_end))
+        batches.setdefault(agent_id, []).append(signing.seal(s, key).to_dict())
+    for envelopes in batches.values():
+        r = httpx.post(f"{server.url}/v1/summaries", json={"envelopes": envelopes},
+                       trust_env=False, timeout=30)
+        assert r.status_code == 200, r.text
+        assert [x["code"] for x in r.json()["results"]] == [201] * len(envelopes), r.text
+    return sum(len(b) for b in batches.values())
+
+
+def run_policy_on(server: CentralServer, today: date) -> dict[str, Any]:
+    """A run for an explicit day: planned at that day's start."""
+    r = server.admin("POST", "/v1/admin/run-policy", json={"today": today.isoformat()})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def run_late(server: CentralServer, clock: Clock, day: date) -> dict[str, Any]:
+    """A run at 23:59 of `day`, the hour the simulator plans at; the clock is set back
+    after it, so the runs that later ingest starts order nothing."""
+    clock.now = datetime.combine(day, time_of_day(23, 59), UTC)
+    try:
+        r = server.admin("POST", "/v1/admin/run-policy")
+    finally:
+        clock.now = FAR
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]

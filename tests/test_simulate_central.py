@@ -9,22 +9,20 @@ the same hour of it (the last test).
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from asr_agent import signing
-from asr_agent.wire import Summary, idempotency_key
+from asr_agent.wire import Summary
 from asr_central.policy import PolicySettings
-from asr_central.simulate.fleet import Fleet, parse_fleet
-from asr_central.simulate.loop import SimResult, simulate
-from support_central import CentralServer, enrolled_agent
+from asr_central.simulate.fleet import parse_fleet
+from asr_central.simulate.loop import simulate
+from support_central import (
+    FAR, CentralServer, Clock, central_orders, post_summaries, register_fleet, run_late,
+    run_policy_on, sim_orders,
+)
 
 # Two sites, each a colour printer (four toners and a waste bottle) and a mono one (toner
 # and waste bottle); percent and gram reporters, default weekly pattern and noise. Levels
@@ -85,129 +83,10 @@ sites:
           grams_per_day: {black: 7.0}
 """
 
-# (site, contact e-mail) -> {(device serial, supply index): units}
-Orders = dict[tuple[str, str], dict[tuple[str, int], int]]
-
-
-def _contact_id(site_id: str) -> str:
-    return f"{site_id}-facilities"
-
-
-def _registry_yaml(fleet: Fleet) -> str:
-    """The fleet's sites, contacts and devices as central's registry document."""
-    doc: dict[str, list[dict[str, Any]]] = {"contacts": [], "sites": [], "devices": []}
-    for site in fleet.sites:
-        doc["contacts"].append({"id": _contact_id(site.id), "name": f"Facilities {site.id}",
-                                "email": site.contact})
-        doc["sites"].append({"id": site.id, "name": site.id, "contact": _contact_id(site.id)})
-        doc["devices"] += [{"serial": d.serial, "site": site.id, "model": d.model}
-                           for d in site.devices]
-    return json.dumps(doc)  # JSON is YAML
-
-
-def _sim_orders(result: SimResult, day: int) -> Orders:
-    """The simulator's parcels created on `day`, keyed as central keys its order lines
-    (a supply's index is its place in the device's list, from 1, as the agent numbers it)."""
-    contact = {site.id: site.contact for site in result.fleet.sites}
-    index = {(d.serial, sid): i for d in result.devices
-             for i, sid in enumerate(d.supplies, start=1)}
-    out: Orders = {}
-    for parcel in result.parcels:
-        if parcel.created_day != day:
-            continue
-        lines = out.setdefault((parcel.site_id, contact[parcel.site_id]), {})
-        for line in parcel.lines:
-            key = (line.serial, index[(line.serial, line.supply_id)])
-            lines[key] = lines.get(key, 0) + line.quantity
-    return out
-
-
-def _central_orders(server: CentralServer, fleet: Fleet) -> tuple[Orders, set[str]]:
-    """Central's orders read back through the API, and the days they were created on."""
-    email = {_contact_id(site.id): site.contact for site in fleet.sites}
-    r = server.admin("GET", "/v1/orders")
-    assert r.status_code == 200, r.text
-    out: Orders = {}
-    days = set()
-    for order in r.json():
-        days.add(order["created_on"])
-        lines = out.setdefault((order["site_id"], email[order["contact_id"]]), {})
-        for line in order["lines"]:
-            key = (line["device_serial"], line["supply_index"])
-            lines[key] = lines.get(key, 0) + line["quantity"]
-    return out, days
-
-
-def _post(server: CentralServer, agents: dict[str, tuple[signing.AgentKey, str]],
-          summaries: Iterable[Summary]) -> int:
-    """Each summary re-stamped with its site's enrolled agent, signed and POSTed in one
-    batch per agent; every one must be accepted. Returns how many were posted."""
-    batches: dict[str, list[dict[str, Any]]] = {}
-    for s in summaries:
-        key, agent_id = agents[s.site_id]
-        s = dataclasses.replace(s, agent_id=agent_id, idempotency_key=idempotency_key(
-            agent_id, s.device.serial, s.period_start, s.period_end))
-        batches.setdefault(agent_id, []).append(signing.seal(s, key).to_dict())
-    for envelopes in batches.values():
-        r = httpx.post(f"{server.url}/v1/summaries", json={"envelopes": envelopes},
-                       trust_env=False, timeout=30)
-        assert r.status_code == 200, r.text
-        assert [x["code"] for x in r.json()["results"]] == [201] * len(envelopes), r.text
-    return sum(len(b) for b in batches.values())
-
-
-def _run_policy(server: CentralServer, today: date) -> dict[str, Any]:
-    """A run for an explicit day: planned at that day's start."""
-    r = server.admin("POST", "/v1/admin/run-policy", json={"today": today.isoformat()})
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def _run_late(server: CentralServer, clock: Clock, day: date) -> dict[str, Any]:
-    """A run at 23:59 of `day`, the hour the simulator plans at; the clock is set back
-    after it, so the runs that later ingest starts order nothing."""
-    clock.now = datetime.combine(day, time(23, 59), UTC)
-    try:
-        r = server.admin("POST", "/v1/admin/run-policy")
-    finally:
-        clock.now = FAR
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def _register(server: CentralServer, fleet: Fleet, key_root: Path
-              ) -> dict[str, tuple[signing.AgentKey, str]]:
-    """The fleet's registry imported, and one agent enrolled per site: site -> (key, id)."""
-    r = httpx.post(f"{server.url}/v1/registry/import", content=_registry_yaml(fleet),
-                   trust_env=False, headers={"Authorization": f"Bearer {server.admin_token}",
-                                             "Content-Type": "application/yaml"})
-    assert r.status_code == 200, r.text
-    agents = {}
-    for site in fleet.sites:
-        key, identity = enrolled_agent(server, key_root / f"agent-{site.id}", site.id)
-        agents[site.id] = (key, identity.agent_id)
-    return agents
-
 
 def _days(summaries: list[Summary], last: date) -> list[Summary]:
     """The summaries of the simulated days up to `last` (each covers one day)."""
     return [s for s in summaries if s.period_start.date() <= last]
-
-
-class Clock:
-    """The service's clock, set by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-# Until a test sets it, the service's clock is a year past the simulated days: the policy
-# runs it starts after ingest see every device silent for months and hold every line (they
-# order nothing), so the only orders are those of the runs the test asks for.
-FAR = datetime(2028, 6, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -236,27 +115,27 @@ def test_simulator_orders_what_the_central_service_orders_from_the_same_summarie
     assert result.parcels, "the fleet must order within its days"
     first = result.parcels[0].created_day
     order_date = fleet.start + timedelta(days=first)
-    expected = _sim_orders(result, first)
+    expected = sim_orders(result, first)
     assert first >= 14  # weeks of history behind the first order
     # both groups, due and pulled-forward lines, colour and mono printers
     assert {site for site, _ in expected} == {"lyon", "paris"}
     assert sum(len(lines) for lines in expected.values()) == 5
-    assert _sim_orders(result, first - 1) == {}
+    assert sim_orders(result, first - 1) == {}
 
-    agents = _register(service, fleet, tmp_path)
+    agents = register_fleet(service, fleet, tmp_path)
     day_before = order_date - timedelta(days=1)
-    posted = _post(service, agents, _days(captured, day_before))
+    posted = post_summaries(service, agents, _days(captured, day_before))
     assert posted == 4 * first  # a summary a day from each device (a supply or more analysed)
-    run = _run_late(service, clock, day_before)
+    run = run_late(service, clock, day_before)
     assert (run["orders"], run["held"]) == ([], 0)
-    assert _central_orders(service, fleet) == ({}, set())
+    assert central_orders(service, fleet) == ({}, set())
 
     on_the_day = [s for s in captured if s.period_start.date() == order_date]
     assert on_the_day
-    _post(service, agents, on_the_day)
-    run = _run_late(service, clock, order_date)
+    post_summaries(service, agents, on_the_day)
+    run = run_late(service, clock, order_date)
     assert run["held"] == 0
-    orders, created_on = _central_orders(service, fleet)
+    orders, created_on = central_orders(service, fleet)
     assert orders == expected
     assert created_on == {order_date.isoformat()}
     reasons = {line["reason"] for order in service.admin("GET", "/v1/orders").json()
@@ -304,17 +183,17 @@ def test_a_cover_crossing_the_lead_time_after_the_last_reading_is_ordered_at_tha
     captured: list[Summary] = []
     result = simulate(fleet, "asr", summaries=captured)
     assert [p.created_day for p in result.parcels] == [BOUNDARY_DAY]
-    expected = _sim_orders(result, BOUNDARY_DAY)
+    expected = sim_orders(result, BOUNDARY_DAY)
     assert expected == {("hq", "facilities@hq.example"): {("STEADY-1", 1): 1}}
     order_date = fleet.start + timedelta(days=BOUNDARY_DAY)
 
-    agents = _register(service, fleet, tmp_path)
-    _post(service, agents, _days(captured, order_date))
+    agents = register_fleet(service, fleet, tmp_path)
+    post_summaries(service, agents, _days(captured, order_date))
     # at the start of the order day, the cover is still above the lead time
-    assert _run_policy(service, order_date)["orders"] == []
-    assert _central_orders(service, fleet) == ({}, set())
+    assert run_policy_on(service, order_date)["orders"] == []
+    assert central_orders(service, fleet) == ({}, set())
     # at 23:59 of that day, as the simulator plans, central orders the same
-    assert _run_late(service, clock, order_date)["held"] == 0
-    orders, created_on = _central_orders(service, fleet)
+    assert run_late(service, clock, order_date)["held"] == 0
+    orders, created_on = central_orders(service, fleet)
     assert orders == expected
     assert created_on == {order_date.isoformat()}
