@@ -375,7 +375,9 @@ def main() -> None:
             bare_rss = bare_imports_rss(*points[0])
             child = subprocess.run([sys.executable, __file__, "--bare-poll-child", json.dumps(points),
                                     "--bare-rounds", str(args.bare_rounds)],
-                                   check=True, capture_output=True, text=True)
+                                   capture_output=True, text=True)
+            if child.returncode != 0:
+                sys.exit(f"the bare poll loop failed:\n{child.stderr}")
             bare = json.loads(child.stdout.splitlines()[-1])
             print(f"baselines done: bare imports {bare_rss / 1024:.1f} MiB, bare poll loop "
                   f"{bare['cpu_ms']:.2f} ms/printer", flush=True)
