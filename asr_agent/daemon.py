@@ -55,7 +55,8 @@ def utc_now() -> datetime:
 
 @dataclass
 class Target:
-    """Where and how to poll one printer; the serial is learned at the first answer."""
+    """Where and how to poll one printer. `serial` is its key everywhere: the serial number,
+    or for a printer without one the "h:" identity discovery or its first answer gave it."""
 
     host: str
     port: int
@@ -454,15 +455,16 @@ class AgentDaemon:
             PollOutcome.MISSED if missed else None)
         if outcome is None:
             return None
+        if reading is not None:
+            from asr_agent.discovery import identified
+
+            # One key from here on (store, device state, analysis, summaries, status page):
+            # a printer without a serial carries the identity discovery or its first answer gave it.
+            reading = identified(reading, target.serial)
+            target.serial = reading.device.serial
         await self._record_health(target, outcome)
         if reading is None:
             return None
-        serial = reading.device.serial or target.serial
-        if serial is None:
-            log.warning("%s:%s answers without a serial number; it is polled but not stored",
-                        target.host, target.port)
-            return None
-        target.serial = serial
         target.last_reading = reading
         await self._in_worker(self._store.record_reading, reading)
         return reading

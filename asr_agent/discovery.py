@@ -12,7 +12,9 @@ Identification rules:
   (joined by U+001F). That is stable across address changes and reboots, but it changes
   with a firmware update that alters sysDescr, and two identical serial-less printers
   share it (they are then reported as one device with two addresses);
-- the same identity on several addresses is one device, listed with all its addresses.
+- the same identity on several addresses is one device, listed with all its addresses;
+- the running agent keys its readings by the same identity (`identified`), so a printer
+  without a serial is one device in the store, its analysis and the status page.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from asr_agent import oids
 from asr_agent.errors import SnmpError
+from asr_agent.records import Reading
 from asr_agent.snmp.client import END_OF_MIB, SnmpClient, SnmpCredential
 from asr_agent.snmp.sweep import (
     DEFAULT_RATE,
@@ -229,11 +232,31 @@ def is_printer(answer: SweepAnswer) -> bool:
             or answer.hr_device_type == oids.HR_DEVICE_PRINTER)
 
 
+def hashed_identity(sys_object_id: str | None, sys_descr: str | None,
+                    hr_device_descr: str | None) -> str:
+    """The identity of a printer without a serial: "h:" + a hash of what it says it is."""
+    parts = (sys_object_id or "", sys_descr or "", hr_device_descr or "")
+    return "h:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
 def identity_of(answer: SweepAnswer) -> str:
     if answer.serial:
         return answer.serial
-    parts = (answer.sys_object_id or "", answer.sys_descr or "", answer.hr_device_descr or "")
-    return "h:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+    return hashed_identity(answer.sys_object_id, answer.sys_descr, answer.hr_device_descr)
+
+
+def identified(reading: Reading, identity: str | None = None) -> Reading:
+    """`reading` keyed the way the agent keys its printer everywhere (store, analysis,
+    summaries, status page): its own serial; without one, `identity` (what discovery or an
+    earlier answer named the printer); without that, the hash of what the reading says.
+
+    A poll does not read hrDeviceDescr, so a hash made here matches discovery's only for a
+    printer that has none; pass discovery's identity whenever there is one.
+    """
+    if reading.device.serial:
+        return reading
+    key = identity or hashed_identity(reading.device.sys_object_id, reading.device.sys_descr, None)
+    return replace(reading, device=replace(reading.device, serial=key))
 
 
 class _Collector:
@@ -444,6 +467,6 @@ async def discover_configured(cfg: Any, *, loopback_only: bool = False,
 
 __all__ = [
     "MAX_ADDRESSES", "DiscoveredPrinter", "DiscoveryResult", "TargetPlan", "V3Target",
-    "discover", "discover_configured", "identity_of", "is_printer",
-    "plan_targets",
+    "discover", "discover_configured", "hashed_identity", "identified", "identity_of",
+    "is_printer", "plan_targets",
 ]

@@ -119,7 +119,10 @@ class CompactionResult:
 
 
 def device_key(reading_or_device: Reading | Device, host: str | None = None, port: int | None = None) -> str:
-    """The device's key in the store: its serial; without one, its address (less stable)."""
+    """The device's key in the store: its serial; without one, its address (less stable).
+
+    The agent stamps a printer without a serial with its identity before storing it
+    (asr_agent.discovery.identified); the address is left for a reading with no identity."""
     if isinstance(reading_or_device, Reading):
         device, host, port = reading_or_device.device, reading_or_device.host, reading_or_device.port
     else:

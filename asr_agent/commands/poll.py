@@ -84,8 +84,11 @@ def run_poll(args: argparse.Namespace) -> Reading:
 
 
 def store_reading(reading: Reading, *, config: str | None, data_dir: str | None) -> Path:
-    """Record one reading where the agent keeps its samples; returns the store's path."""
+    """Record one reading where the agent keeps its samples, under the key the running agent
+    gives the printer (a printer without a serial: its hash identity, not its address);
+    returns the store's path."""
     from asr_agent.config import default_config, load_config
+    from asr_agent.discovery import identified
     from asr_agent.paths import default_config_file
     from asr_agent.store import Store
 
@@ -93,7 +96,7 @@ def store_reading(reading: Reading, *, config: str | None, data_dir: str | None)
     cfg = load_config(path) if config or path.exists() else default_config()
     folder = Path(data_dir) if data_dir else cfg.paths(config_file=path if path.exists() else None).data_dir
     with Store.in_dir(folder) as store:
-        store.record_reading(reading)
+        store.record_reading(identified(reading))
         return store.path
 
 
