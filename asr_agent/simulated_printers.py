@@ -39,13 +39,15 @@ def _sql_oid(oid: str) -> str:
 class SimulatedPrinter:
     """One printer: a recording, a serial, an address, and how fast each supply goes.
 
-    `use_pct_per_day[index]` is the share of the supply's capacity used (for a waste
-    bottle: filled) per full working day; `start_pct[index]` overrides the recording's level.
+    `serial` None leaves prtGeneralSerialNumber out (an RFC 1759-era printer that has none);
+    "" serves it empty. `use_pct_per_day[index]` is the share of the supply's capacity used
+    (for a waste bottle: filled) per full working day; `start_pct[index]` overrides the
+    recording's level.
     """
 
     name: str
     recording: str
-    serial: str
+    serial: str | None
     host: str
     port: int
     use_pct_per_day: Mapping[int, float] = field(default_factory=dict)
@@ -116,6 +118,8 @@ class SimulatedFleet:
         for line in source:
             oid, tag, value = line.split("|", 2)
             if oid == SERIAL_OID:
+                if printer.serial is None:
+                    continue
                 line = f"{oid}|{tag}|{printer.serial}"
             elif oid == PAGES_OID:
                 printer.pages = float(value)
