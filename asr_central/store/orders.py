@@ -331,7 +331,9 @@ def _close_if_done(conn: sqlite3.Connection, order_id: int, now: datetime) -> No
 def record_installation(conn: sqlite3.Connection, device_serial: str, supply_index: int,
                         cartridge_serial: str | None, at: datetime) -> Installation:
     """A replacement the agent reported: count one unit of the matching shipped or delivered
-    line as installed (the line whose cartridge serial it is, else the oldest open one)."""
+    line as installed (the line whose cartridge serial it is, else the oldest delivered one,
+    else the oldest shipped one). A unit put in is one that was there: parcels can arrive
+    out of order, and a later parcel's unit must not close a line still in transit."""
     shipped_to = None
     line_id = None
     if cartridge_serial:
@@ -353,7 +355,8 @@ def record_installation(conn: sqlite3.Connection, device_serial: str, supply_ind
             "SELECT l.line_id FROM order_lines l JOIN orders o ON o.order_id = l.order_id "
             "WHERE l.device_serial = ? AND l.supply_index = ? AND l.closed_at IS NULL "
             "AND o.status IN ('shipped', 'delivered') AND l.installed < l.quantity "
-            "ORDER BY o.order_id, l.line_id LIMIT 1", (device_serial, supply_index)).fetchone()
+            "ORDER BY o.status = 'delivered' DESC, o.order_id, l.line_id LIMIT 1",
+            (device_serial, supply_index)).fetchone()
         if row is None:
             return Installation(None, shipped_to)
         line_id = row[0]
