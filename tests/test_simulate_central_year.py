@@ -127,9 +127,12 @@ def _sim_stock(result: SimResult, reported: dict[tuple[str, int], int], day: int
         for line in parcel.lines:
             key = (line.serial, index[(line.serial, line.supply_id)])
             into[key] = into.get(key, 0) + line.quantity
+    # the simulator's count is central's only while installs use delivered units (a
+    # cartridge from elsewhere would count there and not here: records.SupplyLink)
+    assert all(n <= delivered.get(key, 0) for key, n in reported.items()), day
     out = {}
     for key in on_order.keys() | delivered.keys():
-        v = (max(0, delivered.get(key, 0) - reported.get(key, 0)), on_order.get(key, 0))
+        v = (delivered.get(key, 0) - reported.get(key, 0), on_order.get(key, 0))
         if v != (0, 0):
             out[key] = v
     return out

@@ -213,9 +213,11 @@ class Pipeline:
             "stored through asr_central.store.summaries; measured in process that full "
             "path costs about 1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, "
             "decode 0.19, store in in-memory SQLite 0.20), about 6 minutes for a "
-            "1,000-device year. tests/test_simulate_central.py sends the same summaries to "
-            "the real service, whose policy run, at the same hour, orders the same lines "
-            "up to a fleet's first orders",
+            "1,000-device year. tests/test_simulate_central.py and "
+            "tests/test_simulate_central_year.py send the same summaries to the real "
+            "service: its policy run, at the same hour, with its orders shipped and "
+            "delivered as the simulated parcels are, orders the same lines day after day "
+            "over 150 days and counts the same units on hand and on order",
         )
 
     # --- agent side ---------------------------------------------------------------------
