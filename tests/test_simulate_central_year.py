@@ -7,7 +7,9 @@ replacements the agent reports. Here every day of a period long enough for sever
 deliveries and installs per supply is replayed: the parcels the simulator delivered that
 morning are marked delivered, the day's summaries are posted, central's policy runs at
 23:59 (the hour the simulator plans at), its new orders are shipped at once, and they must
-be the simulator's parcels of that day, line for line.
+be the simulator's parcels of that day, line for line. The policy reads units on hand and
+on order as one stock, so a delivery marked late would not change an order: both sides'
+units on hand and on order per supply are compared every day as well.
 """
 
 from __future__ import annotations
