@@ -456,11 +456,13 @@ class AgentDaemon:
         if outcome is None:
             return None
         if reading is not None:
-            from asr_agent.discovery import identified
+            from asr_agent.discovery import IDENTITY_PREFIX, identified
 
             # One key from here on (store, device state, analysis, summaries, status page):
-            # a printer without a serial carries the identity discovery or its first answer gave it.
-            reading = identified(reading, target.serial)
+            # a printer without a serial carries the identity discovery or its first answer
+            # gave it (an identity, never the serial of a printer that answered here before)
+            known = target.serial if target.serial and target.serial.startswith(IDENTITY_PREFIX) else None
+            reading = identified(reading, known)
             target.serial = reading.device.serial
         await self._record_health(target, outcome)
         if reading is None:

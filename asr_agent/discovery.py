@@ -232,11 +232,14 @@ def is_printer(answer: SweepAnswer) -> bool:
             or answer.hr_device_type == oids.HR_DEVICE_PRINTER)
 
 
+IDENTITY_PREFIX = "h:"  # a hashed identity, told apart from a serial number by it
+
+
 def hashed_identity(sys_object_id: str | None, sys_descr: str | None,
                     hr_device_descr: str | None) -> str:
     """The identity of a printer without a serial: "h:" + a hash of what it says it is."""
     parts = (sys_object_id or "", sys_descr or "", hr_device_descr or "")
-    return "h:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+    return IDENTITY_PREFIX + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
 def identity_of(answer: SweepAnswer) -> str:
@@ -466,7 +469,7 @@ async def discover_configured(cfg: Any, *, loopback_only: bool = False,
 
 
 __all__ = [
-    "MAX_ADDRESSES", "DiscoveredPrinter", "DiscoveryResult", "TargetPlan", "V3Target",
-    "discover", "discover_configured", "hashed_identity", "identified", "identity_of",
-    "is_printer", "plan_targets",
+    "IDENTITY_PREFIX", "MAX_ADDRESSES", "DiscoveredPrinter", "DiscoveryResult", "TargetPlan",
+    "V3Target", "discover", "discover_configured", "hashed_identity", "identified",
+    "identity_of", "is_printer", "plan_targets",
 ]

@@ -186,3 +186,26 @@ def test_configured_host_without_serial_is_stored_and_shown(tmp_path: Path, caps
     assert main(["status", "--data-dir", data, "--json"]) == 0
     devices = json.loads(capsys.readouterr().out)
     assert [d["serial"] for d in devices] == [identity]
+
+
+def test_a_serialless_printer_put_where_another_stood_is_not_taken_for_it(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, hosts=[{"host": STATIC, "port": port, "credentials": ["lab"]}])
+    clock = ManualClock(T0)
+    identity = hashed_identity(answers("1.3.6.1.2.1.1.2.0"), answers("1.3.6.1.2.1.1.1.0"), None)
+
+    async def scenario() -> None:
+        with SimulatedFleet([serialless(STATIC, port, serial="XRX-OLD-1")]) as old:
+            old.start(clock.now)
+            daemon = await started(config, clock)
+        try:
+            # the old printer is carried away; one without a serial takes its address
+            with SimulatedFleet([serialless(STATIC, port)]) as new:
+                new.start(clock.now)
+                await rounds(daemon, clock, 2, new)
+            assert sorted(d.serial for d in daemon.store.devices()) == sorted(["XRX-OLD-1", identity])
+            assert [t.serial for t in daemon.targets.values()] == [identity]
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
