@@ -75,9 +75,11 @@ class StatusServer:
         if not sockets:
             raise OSError(f"status page: no address of {list(self.binds)} could listen on port {self.port}")
         self._sockets = sockets
+        # h11 even where httptools is installed (central's speed): a page read a few times a
+        # minute on localhost does not need it, and the agent's memory does not carry it
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
-                                server_header=False, date_header=False)
+                                server_header=False, date_header=False, http="h11")
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve(sockets=sockets))
