@@ -36,6 +36,7 @@ __all__ = [
     "SCHEMA_VERSION", "SIGNATURE_ALG", "WireError", "DeviceState", "ItemStatus",
     "DeviceIdentity", "SupplySummary", "CartridgeEvent", "PageCounters", "Alert", "Summary",
     "Envelope", "ItemResult", "canonical_bytes", "encode_summary", "decode_summary",
+    "CheckedSummary", "CheckedSupply", "check_summary", "load_payload",
     "idempotency_key", "format_time", "parse_time", "OrderStatus", "order_status_request",
     "ORDER_STATUS_ACTION", "CONTROL_MAX_AGE_S", "OPEN_ORDER_STATUSES",
 ]
@@ -370,24 +371,36 @@ class SupplySummary:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "supply") -> SupplySummary:
-        d = _checked(data, _SUPPLY, where)
-        try:  # the names as agents send them, by table; anything else named below
-            kind = _SUPPLY_TYPES[d["type"]]
-            supply_class = _SUPPLY_CLASSES[d["supply_class"]]
-            level_state = _LEVEL_STATES[d["level_state"]]
-        except (KeyError, TypeError):
-            kind = _wire_enum(SupplyType, d["type"], f"{where}.type")
-            supply_class = _wire_enum(SupplyClass, d["supply_class"], f"{where}.supply_class")
-            level_state = _enum(LevelState, d["level_state"], f"{where}.level_state")
-        # Positional, in field order: keywords cost more than the rest of a supply's checks.
-        return cls(
-            d["index"], kind, supply_class, d["color"], d["level"], level_state,
-            _float(d["remaining_percent"]), _float(d["grams_used"]), _float(d["daily_grams"]),
-            _float(d["daily_percent"]), _float(d["days_to_empty"]),
-            _float(d["days_to_empty_low"]), _float(d["days_to_empty_high"]),
-            d["forecast_status"], d["part_number"], d["cartridge_serial"], d["spike"],
-            d["grams_estimated"],
-        )
+        return _built_supply(_checked_supply(data, where))
+
+
+CheckedSupply = tuple[dict[str, Any], SupplyType, SupplyClass, LevelState]
+"""A supply as sent, checked, with its names looked up: (data, type, class, level state)."""
+
+
+def _checked_supply(data: Any, where: str) -> CheckedSupply:
+    """Every check `SupplySummary.from_dict` makes, without building the record."""
+    d = _checked(data, _SUPPLY, where)
+    try:  # the names as agents send them, by table; anything else named below
+        return d, _SUPPLY_TYPES[d["type"]], _SUPPLY_CLASSES[d["supply_class"]], \
+            _LEVEL_STATES[d["level_state"]]
+    except (KeyError, TypeError):
+        return (d, _wire_enum(SupplyType, d["type"], f"{where}.type"),
+                _wire_enum(SupplyClass, d["supply_class"], f"{where}.supply_class"),
+                _enum(LevelState, d["level_state"], f"{where}.level_state"))
+
+
+def _built_supply(checked: CheckedSupply) -> SupplySummary:
+    d, kind, supply_class, level_state = checked
+    # Positional, in field order: keywords cost more than the rest of a supply's checks.
+    return SupplySummary(
+        d["index"], kind, supply_class, d["color"], d["level"], level_state,
+        _float(d["remaining_percent"]), _float(d["grams_used"]), _float(d["daily_grams"]),
+        _float(d["daily_percent"]), _float(d["days_to_empty"]),
+        _float(d["days_to_empty_low"]), _float(d["days_to_empty_high"]),
+        d["forecast_status"], d["part_number"], d["cartridge_serial"], d["spike"],
+        d["grams_estimated"],
+    )
 
 
 _SUPPLY_TYPES = _wire_names(SupplyType)
@@ -532,36 +545,72 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: Any) -> Summary:
-        where = "summary"
-        d = _obj(data, where)
-        # The version first: a newer agent's summary is refused for its version, not for
-        # the fields this side does not know yet.
-        version = _int(d, "schema_version", where)
-        if version != SCHEMA_VERSION:
-            raise WireError(f"summary.schema_version: {version} is not supported "
-                            f"(this side speaks {SCHEMA_VERSION}); upgrade the older side")
-        _checked(d, _SUMMARY, where)
-        sequence, key = d["sequence"], d["idempotency_key"]
-        if sequence < 1:
-            raise WireError(f"summary.sequence: {sequence} must be 1 or more")
-        if not key:
-            raise WireError("summary.idempotency_key: empty")
-        start = parse_time(d["period_start"], "summary.period_start")
-        end = parse_time(d["period_end"], "summary.period_end")
-        if end < start:
-            raise WireError("summary.period_end: before period_start")
-        supply, event, alert = SupplySummary.from_dict, CartridgeEvent.from_dict, Alert.from_dict
-        return cls(
-            d["agent_id"], d["site_id"], d["contact"], sequence, key, start, end,
-            DeviceIdentity.from_dict(d["device"], "summary.device"),
-            _enum(DeviceState, d["device_state"], "summary.device_state"),
-            tuple([supply(s, f"summary.supplies[{i}]") for i, s in enumerate(d["supplies"])]),
-            PageCounters.from_dict(d["page_counters"], "summary.page_counters"),
-            tuple([event(e, f"summary.cartridge_events[{i}]")
-                   for i, e in enumerate(d["cartridge_events"])]),
-            tuple([alert(a, f"summary.alerts[{i}]") for i, a in enumerate(d["alerts"])]),
-            version,
-        )
+        return check_summary(data).summary()
+
+
+@dataclass(slots=True)
+class CheckedSummary:
+    """A summary as sent, with every check `Summary.from_dict` makes passed, its supplies
+    not yet built: central stores what it needs from the checked data, and building four
+    supply records cost more than storing them. `summary()` builds the Summary."""
+
+    data: dict[str, Any]            # the payload as parsed (wire names, numbers as sent)
+    agent_id: str
+    site_id: str
+    contact: str | None
+    sequence: int
+    idempotency_key: str
+    period_start: datetime
+    period_end: datetime
+    device: DeviceIdentity
+    device_state: DeviceState
+    supplies: tuple[CheckedSupply, ...]
+    page_counters: PageCounters
+    cartridge_events: tuple[CartridgeEvent, ...]
+    alerts: tuple[Alert, ...]
+    schema_version: int
+
+    def summary(self) -> Summary:
+        return Summary(self.agent_id, self.site_id, self.contact, self.sequence,
+                       self.idempotency_key, self.period_start, self.period_end, self.device,
+                       self.device_state, tuple([_built_supply(c) for c in self.supplies]),
+                       self.page_counters, self.cartridge_events, self.alerts,
+                       self.schema_version)
+
+
+def check_summary(data: Any) -> CheckedSummary:
+    """Parsed payload data checked as a summary; WireError naming the field if it is not."""
+    where = "summary"
+    d = _obj(data, where)
+    # The version first: a newer agent's summary is refused for its version, not for
+    # the fields this side does not know yet.
+    version = _int(d, "schema_version", where)
+    if version != SCHEMA_VERSION:
+        raise WireError(f"summary.schema_version: {version} is not supported "
+                        f"(this side speaks {SCHEMA_VERSION}); upgrade the older side")
+    _checked(d, _SUMMARY, where)
+    sequence, key = d["sequence"], d["idempotency_key"]
+    if sequence < 1:
+        raise WireError(f"summary.sequence: {sequence} must be 1 or more")
+    if not key:
+        raise WireError("summary.idempotency_key: empty")
+    start = parse_time(d["period_start"], "summary.period_start")
+    end = parse_time(d["period_end"], "summary.period_end")
+    if end < start:
+        raise WireError("summary.period_end: before period_start")
+    event, alert = CartridgeEvent.from_dict, Alert.from_dict
+    return CheckedSummary(
+        d, d["agent_id"], d["site_id"], d["contact"], sequence, key, start, end,
+        DeviceIdentity.from_dict(d["device"], "summary.device"),
+        _enum(DeviceState, d["device_state"], "summary.device_state"),
+        tuple([_checked_supply(s, f"summary.supplies[{i}]")
+               for i, s in enumerate(d["supplies"])]),
+        PageCounters.from_dict(d["page_counters"], "summary.page_counters"),
+        tuple([event(e, f"summary.cartridge_events[{i}]")
+               for i, e in enumerate(d["cartridge_events"])]),
+        tuple([alert(a, f"summary.alerts[{i}]") for i, a in enumerate(d["alerts"])]),
+        version,
+    )
 
 
 _SUMMARY = _fields(Summary, {
@@ -598,11 +647,15 @@ def encode_summary(summary: Summary) -> bytes:
 def decode_summary(payload: bytes) -> Summary:
     """The summary in verified payload bytes: parsed once, checked field by field, not
     re-encoded (the signature already covers these exact bytes)."""
+    return Summary.from_dict(load_payload(payload))
+
+
+def load_payload(payload: bytes) -> Any:
+    """Payload bytes parsed as JSON (the standard library's verdict), or WireError."""
     try:
-        data = json.loads(payload.decode("utf-8"))
+        return json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"summary payload is not UTF-8 JSON: {exc}") from exc
-    return Summary.from_dict(data)
 
 
 @dataclass(frozen=True, slots=True)
