@@ -689,8 +689,8 @@ _ENVELOPE = _fields(Envelope, {"agent_id": _STR, "key_id": _STR, "payload": _STR
 
 
 def _b64(value: str, where: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
+    try:  # base64.b64decode(value, validate=True) without its wrapper: one per envelope
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise WireError(f"{where}: not valid base64 ({exc})") from exc
 

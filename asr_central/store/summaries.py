@@ -153,11 +153,6 @@ def _time(value: datetime) -> str:
     return format_time(value)
 
 
-def _real(value: int | float | None) -> float | None:
-    """A number as the record holds it (a float): JSON sends 50.0 as 50."""
-    return float(value) if type(value) is int else value
-
-
 _DEVICE_HEAD = (
     "INSERT INTO device_status (serial, site_id, agent_id, contact, vendor, model, "
     "asr_compatible, address, state, page_count, last_seen, last_summary_id)")
@@ -220,12 +215,17 @@ def _update_supplies(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, i
     for s, summary_id in new:
         serial, as_of = s.device.serial, _time(s.period_end)
         for p, kind, supply_class, level_state in s.supplies:
+            # Numbers as the records hold them, floats (JSON sends 50.0 as 50): written out
+            # rather than a call per number, six per supply.
+            a, b, c = p["remaining_percent"], p["daily_grams"], p["daily_percent"]
+            d, e, f = p["days_to_empty"], p["days_to_empty_low"], p["days_to_empty_high"]
             params += (serial, p["index"], _TYPE[kind], _CLASS[supply_class], p["color"],
-                       p["level"], _LEVEL_STATE[level_state], _real(p["remaining_percent"]),
-                       _real(p["daily_grams"]), _real(p["daily_percent"]),
-                       _real(p["days_to_empty"]), _real(p["days_to_empty_low"]),
-                       _real(p["days_to_empty_high"]), p["forecast_status"], int(p["spike"]),
-                       p["part_number"], p["cartridge_serial"], as_of, summary_id)
+                       p["level"], _LEVEL_STATE[level_state],
+                       float(a) if type(a) is int else a, float(b) if type(b) is int else b,
+                       float(c) if type(c) is int else c, float(d) if type(d) is int else d,
+                       float(e) if type(e) is int else e, float(f) if type(f) is int else f,
+                       p["forecast_status"], int(p["spike"]), p["part_number"],
+                       p["cartridge_serial"], as_of, summary_id)
     _write_rows(conn, _SUPPLY_HEAD, 19, _SUPPLY_TAIL, params)
 
 
