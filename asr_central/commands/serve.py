@@ -70,8 +70,13 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
     from asr_central.policy import PolicySettings
 
     from asr_central.replenish import AFTER_INGEST_INTERVAL_S
+    from asr_central.retention import DEFAULT_KEEP_PAYLOAD_DAYS
 
     d = PolicySettings()
+    p.add_argument("--keep-payload-days", type=_days, default=DEFAULT_KEEP_PAYLOAD_DAYS, metavar="D",
+                   help="empty each summary's signed payload and signature after D days; the "
+                        "summary's record and what was derived from it stay (default "
+                        f"{DEFAULT_KEEP_PAYLOAD_DAYS:g}; 0 keeps them forever)")
     g = p.add_argument_group("replenishment policy (runs after ingest, and on demand)")
     g.add_argument("--policy-interval", type=_seconds, default=AFTER_INGEST_INTERVAL_S,
                    metavar="S", help="run the policy at most this often after ingest; the "
@@ -158,6 +163,7 @@ def build_app(args: argparse.Namespace) -> Any:
     app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file))
     app.state.policy_settings = settings
     app.state.policy_min_interval = args.policy_interval
+    app.state.keep_payload_days = args.keep_payload_days
     if webhook is not None:
         from asr_central.notify import WebhookNotifier, attach
 
