@@ -456,13 +456,16 @@ class AgentDaemon:
         if outcome is None:
             return None
         if reading is not None:
-            from asr_agent.discovery import IDENTITY_PREFIX, identified
+            from asr_agent.discovery import identified
 
-            # One key from here on (store, device state, analysis, summaries, status page):
-            # a printer without a serial carries the identity discovery or its first answer
-            # gave it (an identity, never the serial of a printer that answered here before)
-            known = target.serial if target.serial and target.serial.startswith(IDENTITY_PREFIX) else None
-            reading = identified(reading, known)
+            # One key from here on (store, device state, analysis, summaries, status page): a
+            # printer answering without a serial keeps the key this target knows it by (its
+            # serial, or the identity discovery or a first answer gave it) while it says it is
+            # the same model; another model at this address is another printer
+            last = target.last_reading
+            same = last is None or (last.device.sys_object_id, last.device.sys_descr) == (
+                reading.device.sys_object_id, reading.device.sys_descr)
+            reading = identified(reading, target.serial if same else None)
             target.serial = reading.device.serial
         await self._record_health(target, outcome)
         if reading is None:

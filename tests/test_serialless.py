@@ -66,9 +66,9 @@ def write_config(tmp_path: Path, *, ranges: list[dict[str, Any]] | None = None,
     return path
 
 
-def answers(oid: str) -> str:
-    """What the recording serves at `oid`."""
-    return next(line.split("|", 2)[2] for line in recording(RECORDING).splitlines()
+def answers(oid: str, name: str = RECORDING) -> str:
+    """What the recording `name` serves at `oid`."""
+    return next(line.split("|", 2)[2] for line in recording(name).splitlines()
                 if line.startswith(oid + "|"))
 
 
@@ -188,23 +188,32 @@ def test_configured_host_without_serial_is_stored_and_shown(tmp_path: Path, caps
     assert [d["serial"] for d in devices] == [identity]
 
 
-def test_a_serialless_printer_put_where_another_stood_is_not_taken_for_it(tmp_path: Path) -> None:
+def test_a_serial_missing_from_one_answer_keeps_the_printer_another_model_is_another(
+        tmp_path: Path) -> None:
     port = free_port()
     config = write_config(tmp_path, hosts=[{"host": STATIC, "port": port, "credentials": ["lab"]}])
     clock = ManualClock(T0)
-    identity = hashed_identity(answers("1.3.6.1.2.1.1.2.0"), answers("1.3.6.1.2.1.1.1.0"), None)
+    other = "hp_laserjet_m507"
+    newcomer = hashed_identity(answers("1.3.6.1.2.1.1.2.0", other),
+                               answers("1.3.6.1.2.1.1.1.0", other), None)
 
     async def scenario() -> None:
-        with SimulatedFleet([serialless(STATIC, port, serial="XRX-OLD-1")]) as old:
-            old.start(clock.now)
+        with SimulatedFleet([serialless(STATIC, port, serial="XRX-1")]) as known:
+            known.start(clock.now)
             daemon = await started(config, clock)
         try:
-            # the old printer is carried away; one without a serial takes its address
-            with SimulatedFleet([serialless(STATIC, port)]) as new:
-                new.start(clock.now)
-                await rounds(daemon, clock, 2, new)
-            assert sorted(d.serial for d in daemon.store.devices()) == sorted(["XRX-OLD-1", identity])
-            assert [t.serial for t in daemon.targets.values()] == [identity]
+            # the same model answers without its serial (a reboot half done): the same printer
+            with SimulatedFleet([serialless(STATIC, port)]) as glitch:
+                glitch.start(clock.now)
+                await rounds(daemon, clock, 1, glitch)
+            assert [d.serial for d in daemon.store.devices()] == ["XRX-1"]
+            # another model, without a serial, takes the address: another printer
+            newcomer_printer = SimulatedPrinter("new", other, None, STATIC, port)
+            with SimulatedFleet([newcomer_printer]) as swapped:
+                swapped.start(clock.now)
+                await rounds(daemon, clock, 2, swapped)
+            assert sorted(d.serial for d in daemon.store.devices()) == sorted(["XRX-1", newcomer])
+            assert [t.serial for t in daemon.targets.values()] == [newcomer]
         finally:
             await daemon.stop()
 
