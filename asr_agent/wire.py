@@ -554,7 +554,6 @@ class CheckedSummary:
     not yet built: central stores what it needs from the checked data, and building four
     supply records cost more than storing them. `summary()` builds the Summary."""
 
-    data: dict[str, Any]            # the payload as parsed (wire names, numbers as sent)
     agent_id: str
     site_id: str
     contact: str | None
@@ -600,7 +599,7 @@ def check_summary(data: Any) -> CheckedSummary:
         raise WireError("summary.period_end: before period_start")
     event, alert = CartridgeEvent.from_dict, Alert.from_dict
     return CheckedSummary(
-        d, d["agent_id"], d["site_id"], d["contact"], sequence, key, start, end,
+        d["agent_id"], d["site_id"], d["contact"], sequence, key, start, end,
         DeviceIdentity.from_dict(d["device"], "summary.device"),
         _enum(DeviceState, d["device_state"], "summary.device_state"),
         tuple([_checked_supply(s, f"summary.supplies[{i}]")

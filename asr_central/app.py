@@ -5,8 +5,9 @@ endpoints, and the hook through which registry/policy/alerts modules plug in.
 
 Extensions: every module named in `EXTENSIONS` that exists is imported; its `router`
 (an APIRouter) is included, and its optional `on_summary(conn, summary, summary_id, now)`
-runs inside the ingest transaction for each newly accepted summary (in the database's group
-commit; an exception rolls back that request's batch alone), and its optional
+runs inside the ingest transaction for each newly accepted summary, in the batch's order once
+the whole batch is written (so it sees device and supply state as the batch left them; in the
+database's group commit; an exception rolls back that request's batch alone), and its optional
 `after_ingest(app, now)` runs in a worker thread after a batch that stored at least one new
 summary is committed (at most once per `ingest.AFTER_INGEST_GAP_S`: the commits in between
 are folded into the next call). They use the dependencies below: `get_db`, `get_now`,

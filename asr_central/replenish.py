@@ -70,6 +70,7 @@ def _time(text: str) -> datetime:
 
 def run_policy(db: Database, today: date | None = None, *,
                settings: PolicySettings | None = None, now: datetime | None = None) -> RunResult:
+    """Plan at `now`; without it, at the start of `today`, or at the wall clock's now."""
     if now is None:
         # an explicit day (a test, a catch-up run) is that day's start, not the wall clock
         now = datetime.combine(today, time(), UTC) if today is not None else datetime.now(UTC)

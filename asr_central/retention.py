@@ -9,9 +9,10 @@ summary sent again is still a duplicate and a reused sequence still a replay, an
 derived from it (device and supply state, cartridge events, orders) changes. SQLite reuses the
 freed space for new rows (the file stops growing; VACUUM gives it back to the system).
 
-Runs as an after-ingest hook (see app.py), at most once per CHECK_INTERVAL_S, in chunks of its
-own short transactions so that ingest interleaves; a cursor (the last id emptied) makes each
-run read only the rows that came of age since the previous one.
+Runs as an after-ingest hook (see app.py), at most once per CHECK_INTERVAL_S (each call while
+a backlog lasts), in chunks of their own short transactions so that ingest interleaves; a
+cursor (the last id emptied) makes each run read only the rows that came of age since the
+previous one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ log = logging.getLogger("asr_central.retention")
 DEFAULT_KEEP_PAYLOAD_DAYS = 400.0
 CHECK_INTERVAL_S = 3600.0
 CHUNK = 500  # rows per transaction
+# Chunks per call: a backlog (a first run on an old database) is worked off over the
+# following after-ingest calls, so the other hooks (the policy run) are not held up.
+MAX_CHUNKS = 20
 _MARK = "payloads_emptied_through_id"
 
 
@@ -57,22 +61,28 @@ def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime,
     return len(ids)
 
 
-def drop_old_payloads(db: Database, now: datetime, keep_days: float) -> int:
-    """Every payload older than `keep_days` emptied, a chunk per transaction; returns how many."""
+def drop_old_payloads(db: Database, now: datetime, keep_days: float, *,
+                      max_chunks: int = MAX_CHUNKS, chunk: int = CHUNK) -> tuple[int, bool]:
+    """Payloads older than `keep_days` emptied, a chunk per transaction, at most `max_chunks`
+    chunks; returns how many, and whether older ones are left for the next call."""
     if keep_days <= 0:
-        return 0
+        return 0, False
     before = now - timedelta(days=keep_days)
     total = 0
-    while not db.closed:
+    more = False
+    for _ in range(max_chunks):
+        if db.closed:
+            break
         with db.transaction() as conn:
-            done = empty_old_payloads(conn, before)
+            done = empty_old_payloads(conn, before, chunk)
         total += done
-        if done < CHUNK:
+        more = done == chunk
+        if not more:
             break
     if total:
         log.info("emptied the signed payloads of %d summaries received before %s",
                  total, format_time(before))
-    return total
+    return total, more
 
 
 _LOCK = threading.Lock()
@@ -89,6 +99,10 @@ def after_ingest(app: Any, now: datetime) -> None:
         state.retention_checked_at = now
     keep = getattr(state, "keep_payload_days", DEFAULT_KEEP_PAYLOAD_DAYS)
     try:
-        drop_old_payloads(state.db, now, keep)
+        _, more = drop_old_payloads(state.db, now, keep)
     except Exception:  # retention must never fail ingest; the next check tries again
         log.exception("dropping old summary payloads failed")
+        return
+    if more:
+        with _LOCK:
+            state.retention_checked_at = None  # a backlog: the next call goes on with it

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from asr_agent import signing, wire
 from support_central import T0, CentralServer, make_summary
@@ -142,5 +143,28 @@ def test_a_batch_larger_than_one_statement_stores_every_summary(tmp_path: Path) 
                             "JOIN summaries s ON s.id = d.last_summary_id")
         assert {r[0]: r[1] for r in rows} == last
         assert len(server.query("SELECT * FROM supply_latest")) == 7
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("depth", [990, 5000])
+def test_a_signed_field_nested_too_deeply_is_malformed_not_a_server_error(
+        tmp_path: Path, depth: int) -> None:
+    server = CentralServer(tmp_path / "central.db").start()
+    try:
+        key = signing.load_or_create(tmp_path / "key")
+        agent_id = server.enroll_key(key)
+        good = signing.seal(make_summary(agent_id, 1), key)
+        # a supply level as a number in lists: 990 deep parses, and the field check must not
+        # recurse into it; 5,000 deep no parser takes
+        payload = good.payload.replace(b'"level":60', b'"level":' + b"[" * depth + b"1"
+                                       + b"]" * depth)
+        assert payload != good.payload
+        deep = signing.sign_payload(key, agent_id, payload).to_dict()
+        second = signing.seal(make_summary(agent_id, 2, serial="XRX-B"), key).to_dict()
+        first, after = post(server, [deep, second])
+        assert (first["code"], first["status"]) == (400, "rejected"), first
+        assert after["code"] == 201  # the batch went on
+        assert [r["sequence"] for r in server.summaries(agent_id)] == [2]
     finally:
         server.stop()

@@ -64,21 +64,25 @@ def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_dup
         server.stop()
 
 
-def test_zero_days_keeps_every_payload(tmp_path: Path) -> None:
+def test_zero_days_keeps_every_payload_and_a_backlog_goes_in_bounded_steps(tmp_path: Path) -> None:
     clock = Clock(T0)
     server = CentralServer(tmp_path / "central.db", clock=clock).start()
     try:
         key, identity = enrolled_agent(server, tmp_path / "agent")
-        assert _post(server, key, make_summary(identity.agent_id, 1)) == [201]
+        assert _post(server, key, *[make_summary(identity.agent_id, n, period_start=T0 + timedelta(
+            hours=4 * n)) for n in (1, 2, 3)]) == [201, 201, 201]
         from asr_central.db import open_database
 
         db = open_database(f"sqlite:///{server.db_path}")
         try:
-            assert drop_old_payloads(db, T0 + timedelta(days=10_000), 0) == 0
-            assert drop_old_payloads(db, T0 + timedelta(days=1), 2) == 0  # not old enough
-            assert drop_old_payloads(db, T0 + timedelta(days=3), 2) == 1
+            assert drop_old_payloads(db, T0 + timedelta(days=10_000), 0) == (0, False)
+            assert drop_old_payloads(db, T0 + timedelta(days=1), 2) == (0, False)  # too young
+            # a backlog is worked off a bounded number of chunks at a time, from where it stopped
+            assert drop_old_payloads(db, T0 + timedelta(days=3), 2, chunk=2, max_chunks=1) == (2, True)
+            assert _emptied(server) == [1, 2]
+            assert drop_old_payloads(db, T0 + timedelta(days=3), 2, chunk=2, max_chunks=1) == (1, False)
         finally:
             db.close()
-        assert _emptied(server) == [1]
+        assert _emptied(server) == [1, 2, 3]
     finally:
         server.stop()

@@ -84,9 +84,10 @@ def run_poll(args: argparse.Namespace) -> Reading:
 
 
 def store_reading(reading: Reading, *, config: str | None, data_dir: str | None) -> Path:
-    """Record one reading where the agent keeps its samples, under the key the running agent
-    gives the printer (a printer without a serial: its hash identity, not its address);
-    returns the store's path."""
+    """Record one reading where the agent keeps its samples; returns the store's path. A
+    printer without a serial is keyed by the hash of what its answer says, as the running
+    agent keys a configured host (one that discovery found is keyed by discovery's identity,
+    which also hashes hrDeviceDescr, read by discovery only)."""
     from asr_agent.config import default_config, load_config
     from asr_agent.discovery import identified
     from asr_agent.paths import default_config_file

@@ -129,13 +129,13 @@ def _summary(payload: bytes) -> CheckedSummary:
     """The summary in verified payload bytes: parsed once, checked field by field (its
     records built only for the hooks that ask, see _store_verified)."""
     try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
         try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
             data = load_payload(payload)  # json's verdict and message (see load_json)
-        except RecursionError:
-            raise WireError("summary payload is nested too deeply") from None
-    return check_summary(data)
+        return check_summary(data)
+    except RecursionError:
+        raise WireError("summary payload is nested too deeply") from None
 
 
 Result = dict[str, Any]

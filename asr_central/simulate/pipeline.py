@@ -10,8 +10,8 @@ analysis is asked for those days only: `daily_from`), and `forecast.forecast` ru
 the last FORECAST_DAYS of it, as the agent would from its store. The device's summary
 (asr_agent.summary.build_summary), one each day it reports, carries the analysed supplies;
 central's view of each supply, and of when the device last reported, is what the summaries
-say. The policy runs once per simulated day over every
-supply; the alert rules run once per day over every device.
+say. The policy runs once per simulated day over every supply; the alert rules run once per
+day over every device.
 
 Scheduling (a cost saving of the simulator, not a product rule): a supply is analysed
 again when a reading shows a replacement, when its level has dropped faster than its

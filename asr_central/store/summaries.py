@@ -215,8 +215,9 @@ def _update_supplies(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, i
     for s, summary_id in new:
         serial, as_of = s.device.serial, _time(s.period_end)
         for p, kind, supply_class, level_state in s.supplies:
-            # Numbers as the records hold them, floats (JSON sends 50.0 as 50): written out
-            # rather than a call per number, six per supply.
+            # Numbers as the records hold them, floats (JSON sends 50.0 as 50; the REAL
+            # columns would take 50, not an integer past 64 bits): written out rather than a
+            # call per number, six per supply.
             a, b, c = p["remaining_percent"], p["daily_grams"], p["daily_percent"]
             d, e, f = p["days_to_empty"], p["days_to_empty_low"], p["days_to_empty_high"]
             params += (serial, p["index"], _TYPE[kind], _CLASS[supply_class], p["color"],
