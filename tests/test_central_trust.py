@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ REGISTRY = json.dumps({
 # the same facts leave the same rows
 NOW = datetime.now(UTC).replace(microsecond=0)
 END = NOW - timedelta(minutes=5)  # the end of the latest period an agent reports
+THAW = "050_unfreeze_future_reports.sql"
 
 
 class Agent:
@@ -298,3 +300,32 @@ def test_a_token_of_site_b_cannot_add_a_key_to_an_agent_of_site_a(
         "token": token, "public_key": thief.public_b64, "site_id": "paris",
         "agent_name": "paris-2"})
     assert r.status_code == 201 and r.json()["site_id"] == "paris"
+
+
+def test_a_device_frozen_by_a_future_summary_stored_before_the_time_bounds_thaws_on_upgrade(
+        tmp_path: Path) -> None:
+    server = CentralServer(tmp_path / "central.db", clock=Clock(NOW)).start()
+    try:
+        lyon = Agent(server, tmp_path, "lyon")
+        assert codes(lyon.send(lyon.summary("XRX-F3", END - timedelta(hours=4), level=70))
+                     ) == [201]
+    finally:
+        server.stop()
+    # the state a 2099 summary left before central refused the future, and the database
+    # as it was before the migration that thaws it
+    conn = sqlite3.connect(tmp_path / "central.db")
+    with conn:
+        conn.execute("UPDATE device_status SET last_seen = '2099-01-01T04:00:00Z'")
+        conn.execute("UPDATE supply_latest SET as_of = '2099-01-01T04:00:00Z', level = 3")
+        conn.execute("DELETE FROM schema_migrations WHERE name = ?", (THAW,))
+    conn.close()
+    server.start()
+    try:
+        assert codes(lyon.send(lyon.summary("XRX-F3", END, level=65))) == [201]
+        assert [tuple(r) for r in server.query(
+            "SELECT level, as_of FROM supply_latest WHERE device_serial = 'XRX-F3'")] == [
+            (65, END.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+        assert [r["last_seen"] for r in server.query("SELECT last_seen FROM device_status")] \
+            == [END.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    finally:
+        server.stop()
