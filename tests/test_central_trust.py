@@ -329,3 +329,19 @@ def test_a_device_frozen_by_a_future_summary_stored_before_the_time_bounds_thaws
             == [END.strftime("%Y-%m-%dT%H:%M:%SZ")]
     finally:
         server.stop()
+
+
+def test_an_unregistered_printer_moves_by_the_admin_api_and_a_bad_move_is_refused(
+        sites: tuple[CentralServer, Agent, Agent]) -> None:
+    server, lyon, paris = sites
+    assert codes(lyon.send(lyon.summary("XRX-U2", END - timedelta(hours=4)))) == [201]
+    assert codes(paris.send(paris.summary("XRX-U2", END))) == [403]
+    unknown = server.admin("POST", "/v1/admin/devices/XRX-NONE/move", json={"site_id": "paris"})
+    assert unknown.status_code == 404 and "nothing to move" in unknown.json()["detail"]
+    nowhere = server.admin("POST", "/v1/admin/devices/XRX-U2/move", json={"site_id": "pariss"})
+    assert nowhere.status_code == 422 and "'pariss' is unknown" in nowhere.json()["detail"]
+    r = server.admin("POST", "/v1/admin/devices/XRX-U2/move", json={"site_id": "paris"})
+    assert r.status_code == 200 and r.json()["previous_site_id"] == "lyon", r.text
+    assert codes(paris.send(paris.summary("XRX-U2", END + timedelta(minutes=1)))) == [201]
+    assert codes(lyon.send(lyon.summary("XRX-U2", END + timedelta(minutes=2)))) == [403]
+    assert server.query("SELECT * FROM registry_devices WHERE serial = 'XRX-U2'") == []
