@@ -4,8 +4,9 @@ unexpected replacements, missing registry data. Pure: facts in, alerts out.
 Two sorts of alert. A *condition* (device silent, usage spike, registry data missing,
 order held) holds while its facts hold: the store keeps one row per key, refreshes it each
 run and resolves it when a run no longer raises it. An *event* (premature replacement,
-cartridge not shipped to that device, replacement without a delivery) happened once: it is
-raised when the event is first processed and stays until someone acknowledges it.
+cartridge not shipped to that device, replacement without a delivery, a device reported by
+another site's agent) happened once: it is raised when the event is first processed and
+stays until someone acknowledges it (a moved device's, until the move is confirmed).
 Every alert has a stable `key` so the same alert is never raised twice.
 """
 
@@ -40,6 +41,8 @@ class AlertKind(enum.Enum):
     PREMATURE_REPLACEMENT = "premature_replacement"
     CARTRIDGE_MISROUTED = "cartridge_misrouted"
     REPLACEMENT_WITHOUT_DELIVERY = "replacement_without_delivery"
+    # raised by ingest, not by a run: another site's agent reports the device (see trust.py)
+    DEVICE_MOVED = "device_moved"
 
     @property
     def is_condition(self) -> bool:

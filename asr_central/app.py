@@ -45,13 +45,14 @@ from asr_central.api import ingest as ingest_api
 from asr_central.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.db import Database, open_database
 from asr_central.store import agents as agents_store
+from asr_central.trust import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 
 log = logging.getLogger("asr_central.api")
 
 # Optional modules that add routes and ingest hooks (see the module docstring).
 EXTENSIONS: tuple[str, ...] = (
     "asr_central.api.registry", "asr_central.api.orders", "asr_central.api.alerts",
-    "asr_central.api.agent_orders", "asr_central.retention",
+    "asr_central.api.agent_orders", "asr_central.retention", "asr_central.api.devices",
 )
 
 Clock = Callable[[], datetime]
@@ -215,7 +216,8 @@ def _decode_public_key(text: str) -> bytes:
 
 def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | None = None,
                extra_routers: Sequence[APIRouter] = (),
-               summary_hooks: Sequence[SummaryHook] = ()) -> FastAPI:
+               summary_hooks: Sequence[SummaryHook] = (),
+               max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW) -> FastAPI:
     db = open_database(db_url)
 
     @asynccontextmanager
@@ -233,6 +235,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     app.state.summary_hooks = hooks
     batch_hooks: list[ingest_api.BatchHook] = []
     ingest = app.ingest = ingest_api.Ingest(app, db, app.state.clock, hooks, batch_hooks)
+    ingest.bounds = TimeBounds(max_skew=max_clock_skew)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(db: DbDep) -> dict[str, str]:
@@ -255,6 +258,13 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                     if agent.revoked_at is not None:
                         raise agents_store.EnrollmentRefused(
                             f"agent {body.agent_id} was revoked: enroll as a new agent", 403)
+                    if agent.site_id != body.site_id:
+                        # a token adds a key to an agent of its own site only: one of site B
+                        # must never let its holder sign for site A
+                        raise agents_store.EnrollmentRefused(
+                            f"agent {body.agent_id} belongs to site {agent.site_id!r}, not "
+                            f"{body.site_id!r}: a token of one site cannot add a key to an "
+                            "agent of another; enroll as a new agent of your site", 403)
                     agent_id = agent.agent_id
                 agents_store.consume_token(conn, body.token, body.site_id, agent_id, now)
                 agents_store.add_key(conn, agent_id, key_id, raw, now)
@@ -295,8 +305,9 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                     "answer, sent once the accepted ones are stored durably, holds one verdict "
                     "per envelope, in order: 201 accepted; 409 duplicate (stored before: safe "
                     "to forget) or rejected replay; 401 unknown agent or key; 403 revoked or "
-                    "retired key, revoked agent, wrong site or agent; 422 bad signature; 400 "
-                    "malformed.",
+                    "retired key, revoked agent, wrong site or agent, device of another site "
+                    "(other_site); 422 bad signature, or times beyond the clock bounds "
+                    "(future, past); 400 malformed.",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
             "schema": SummaryBatch.model_json_schema()}}}},
         responses={422: {"description": "Validation Error", "content": {"application/json": {

@@ -21,6 +21,7 @@ from asr_central.policy import (
     PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
 )
 from asr_central.store import alerts as alert_store
+from asr_central.store import homes
 from asr_central.store import orders as order_store
 from asr_central.store import registry
 
@@ -82,7 +83,9 @@ def run_policy(db: Database, today: date | None = None, *,
 def _resolve(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None, bool]]:
     """serial → (site, contact, registered) for every device that ever reported: the
     registry first, else the reporting agent's site with the contact it names (by id or
-    e-mail) or that site's default contact."""
+    e-mail) or that site's default contact. Ingest stores a device's reports only from the
+    site that owns it (asr_central.trust), so the registry's site is the reporting one, but
+    where the registry moved a device since, its supplies are held (`unconfirmed_moves`)."""
     assigned = registry.assignments(conn)
     site_contact = registry.sites_with_default_contact(conn)
     by_email = registry.contact_ids_by_email(conn)
@@ -138,13 +141,16 @@ def _run(conn: sqlite3.Connection, settings: PolicySettings, now: datetime) -> R
             compatible.add(serial)
             device_facts.append(DeviceFacts(serial, site, contact, last, registered))
     stock = order_store.stock(conn)
+    # numbers another site's agent reported for a device the registry has since moved are
+    # not the new site's to order from: held until its own agent reports
+    unconfirmed = homes.unconfirmed_moves(conn)
     outlooks = []
     supply_facts = []
     meta: dict[tuple[str, str], order_store.LineMeta] = {}
     for s in conn.execute("SELECT * FROM supply_latest ORDER BY device_serial, supply_index"):
         serial = s["device_serial"]
-        if serial not in compatible:
-            continue  # monitored only: not replenished by ASR
+        if serial not in compatible or serial in unconfirmed:
+            continue  # monitored only (not replenished by ASR), or moved and not heard from
         key = str(s["supply_index"])
         on_hand, open_units = stock.get((serial, s["supply_index"]), (0, 0))
         site, contact, _ = places.get(serial, (None, None, False))

@@ -162,7 +162,7 @@ def central(tmp_path: Path) -> Iterator[CentralServer]:
     server.stop()
 
 
-T0 = datetime(2027, 1, 4, tzinfo=UTC)
+T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, in the past: central refuses the future
 
 
 def make_summary(agent_id: str, sequence: int, *, site_id: str = "site-1",

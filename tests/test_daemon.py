@@ -23,7 +23,7 @@ from asr_agent.simulated_printers import SimulatedFleet, SimulatedPrinter
 from tests.conftest import REPO, free_port
 from tests.support_central import central, enrolled_agent  # noqa: F401  (fixture)
 
-T0 = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning, in the past (central refuses the future)
 
 
 class WarpClock:

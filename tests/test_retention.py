@@ -31,7 +31,7 @@ def _emptied(server: CentralServer) -> list[int]:
 
 def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_duplicate(
         tmp_path: Path) -> None:
-    clock = Clock(T0)
+    clock = Clock(T0 + timedelta(hours=16))  # after the periods reported: no future
     server = CentralServer(tmp_path / "central.db", clock=clock).start()
     try:
         key, identity = enrolled_agent(server, tmp_path / "agent")
@@ -56,7 +56,7 @@ def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_dup
 
         # the records stay: a resent old summary is a duplicate, a reused sequence a replay
         assert _post(server, key, old[0]) == [409]
-        reuse = make_summary(agent, 2, period_start=clock.now)
+        reuse = make_summary(agent, 2, period_start=clock.now - timedelta(hours=8))
         assert _post(server, key, reuse) == [409]
         assert [r["serial"] for r in server.query("SELECT serial FROM device_status")] == ["XRX-0001"]
         assert len(server.summaries(agent)) == 4
@@ -65,7 +65,7 @@ def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_dup
 
 
 def test_zero_days_keeps_every_payload_and_a_backlog_goes_in_bounded_steps(tmp_path: Path) -> None:
-    clock = Clock(T0)
+    clock = Clock(T0 + timedelta(hours=16))  # after the periods reported: no future
     server = CentralServer(tmp_path / "central.db", clock=clock).start()
     try:
         key, identity = enrolled_agent(server, tmp_path / "agent")

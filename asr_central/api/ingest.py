@@ -22,6 +22,8 @@ Per-envelope verdicts (the batch itself answers 200):
     201 accepted · 409 duplicate (idempotency key seen: delivered before, safe to ack)
     409 rejected "replay" (sequence already used by another summary)
     401 unknown agent or key · 403 revoked agent or key, retired key, wrong site/agent
+    403 "other_site": the device belongs to another site (asr_central.trust)
+    422 "future" / "past": the summary's times lie beyond the clock bounds
     422 bad signature · 400 malformed envelope or payload
 """
 
@@ -47,7 +49,9 @@ from asr_agent.wire import (
 )
 from asr_central.db import Database
 from asr_central.store import agents as agents_store
+from asr_central.store import homes as homes_store
 from asr_central.store import summaries as summaries_store
+from asr_central.trust import Home, TimeBounds, site_refusal, time_refusal
 
 log = logging.getLogger("asr_central.api")
 
@@ -232,12 +236,57 @@ def authenticate(conn: sqlite3.Connection, env: Envelope) -> tuple[agents_store.
 
 # --- storage --------------------------------------------------------------------------------
 
-def _store_verified(conn: sqlite3.Connection, batch: list[tuple[int, Envelope, CheckedSummary]],
-                    hooks: Sequence[SummaryHook], now: datetime, signers: Signers
-                    ) -> list[tuple[int, Result]]:
+Item = tuple[int, Envelope, CheckedSummary]
+
+
+def _admitted(conn: sqlite3.Connection, items: list[Item], now: datetime, bounds: TimeBounds,
+              out: list[tuple[int, Result]]) -> list[Item]:
+    """The items whose times are possible and whose agent's site may speak for the device
+    (asr_central.trust); the others' verdicts go to `out`. Asked in the write transaction,
+    in the batch's order: a serial no site owns yet is bound to the first site whose
+    summary of it is accepted, and a report from another site is held (alerted)."""
+    found, stored = homes_store.homes(conn, {item[2].device.serial for item in items})
+    kept: list[Item] = []
+    for item in items:
+        s = item[2]
+        reason = time_refusal(s.period_start, s.period_end,
+                              [e.replaced_at for e in s.cartridge_events], now, bounds)
+        code = 422
+        serial = s.device.serial
+        home = found.get(serial)
+        if reason is None:
+            reason, code = site_refusal(serial, home, s.site_id), 403
+        if reason is not None and not _stored_before(conn, s):
+            if code == 403:
+                assert home is not None
+                homes_store.hold(conn, serial, home, s.site_id, s.agent_id, now)
+            out.append((item[0], _result(ItemStatus.REJECTED, code, reason,
+                                         s.idempotency_key, s.sequence)))
+            continue
+        if reason is not None:
+            kept.append(item)  # accepted once, before a move: answered as the duplicate it is
+            continue
+        if home is None:
+            found[serial] = Home(s.site_id, False)  # bound to its first reporting site
+        elif stored.get(serial, s.site_id) != s.site_id:
+            homes_store.rehome(conn, serial, s.site_id, now)  # the registry moved it here
+            stored[serial] = s.site_id
+        kept.append(item)
+    return kept
+
+
+def _stored_before(conn: sqlite3.Connection, s: CheckedSummary) -> bool:
+    """This very summary was accepted before (resent: its acknowledgement was lost)."""
+    return conn.execute("SELECT 1 FROM summaries WHERE idempotency_key = ? AND agent_id = ?",
+                        (s.idempotency_key, s.agent_id)).fetchone() is not None
+
+
+def _store_verified(conn: sqlite3.Connection, batch: list[Item],
+                    hooks: Sequence[SummaryHook], now: datetime, signers: Signers,
+                    bounds: TimeBounds = TimeBounds()) -> list[tuple[int, Result]]:
     """Store a batch's verified summaries (in the writer's group transaction), each only
-    if its signer is still trusted in this transaction; then run the hooks for each new
-    summary, in the batch's order."""
+    if its signer is still trusted in this transaction and the trust rules admit it (see
+    _admitted); then run the hooks for each new summary, in the batch's order."""
     out: list[tuple[int, Result]] = []
     trust: dict[tuple[str, str], Refused | None] = {}
     kept: list[tuple[int, Envelope, CheckedSummary]] = []
@@ -253,6 +302,7 @@ def _store_verified(conn: sqlite3.Connection, batch: list[tuple[int, Envelope, C
             out.append((item[0], _result(ItemStatus.REJECTED, refused.code, refused.reason)))
         else:
             kept.append(item)
+    kept = _admitted(conn, kept, now, bounds, out)
     if not kept:
         return out
     stored = summaries_store.store_summaries(conn, [(s, env) for _, env, s in kept], now)
@@ -364,6 +414,7 @@ class Ingest:
         self._batch_hooks = batch_hooks
         self._after = _AfterIngest(app, batch_hooks)
         self._signers = Signers()
+        self.bounds = TimeBounds()  # the times a summary may speak of (create_app sets it)
 
     async def answer(self, body: bytes, content_type: str | None) -> tuple[int, Any]:
         """(status, JSON-able answer) for one request body."""
@@ -406,10 +457,10 @@ class Ingest:
                 continue
             accepted.append((i, env, summary))
         if accepted:
-            hooks = self._hooks
+            hooks, bounds = self._hooks, self.bounds
             # Answered only once the group holding this batch is committed and on disk.
             stored = await self._db.write(
-                lambda wconn: _store_verified(wconn, accepted, hooks, now, known))
+                lambda wconn: _store_verified(wconn, accepted, hooks, now, known, bounds))
             for i, result in stored:
                 results[i] = result
             if self._batch_hooks and any(r["code"] == 201 for _, r in stored):

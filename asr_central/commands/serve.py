@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,12 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
                    help="empty each summary's signed payload and signature after D days; the "
                         "summary's record and what was derived from it stay (default "
                         f"{DEFAULT_KEEP_PAYLOAD_DAYS:g}; 0 keeps them forever)")
+    from asr_central.trust import DEFAULT_MAX_CLOCK_SKEW
+
+    skew = DEFAULT_MAX_CLOCK_SKEW.total_seconds()
+    p.add_argument("--max-clock-skew", type=_seconds, default=skew, metavar="S",
+                   help="refuse a summary that speaks of a time more than S seconds after "
+                        f"central's clock, as 'future' (default {skew:g})")
     g = p.add_argument_group("replenishment policy (runs after ingest, and on demand)")
     g.add_argument("--policy-interval", type=_seconds, default=AFTER_INGEST_INTERVAL_S,
                    metavar="S", help="run the policy at most this often after ingest; the "
@@ -160,7 +167,8 @@ def build_app(args: argparse.Namespace) -> Any:
     elif args.alert_webhook_secret_file is not None:
         raise ConfigError("a webhook secret was given without --alert-webhook URL",
                           key="--alert-webhook-secret-file")
-    app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file))
+    app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file),
+                     max_clock_skew=timedelta(seconds=args.max_clock_skew))
     app.state.policy_settings = settings
     app.state.policy_min_interval = args.policy_interval
     app.state.keep_payload_days = args.keep_payload_days

@@ -198,16 +198,18 @@ def get_order(conn: sqlite3.Connection, order_id: int) -> OrderView:
 
 def open_lines_for_agent(conn: sqlite3.Connection, agent_id: str,
                          site_id: str) -> list[OrderStatus]:
-    """The newest open line per (device, supply) for the devices whose latest summary came
-    from `agent_id` at `site_id`: what that agent may show. Nobody else's devices."""
+    """The newest open line per (device, supply) of the orders for `site_id`, for the
+    devices of that site whose latest summary came from `agent_id`: what that agent may
+    show. Nobody else's devices, and no other site's orders (a device that moved keeps the
+    old site's lines there)."""
     newest: dict[tuple[str, int], sqlite3.Row] = {}
     for r in conn.execute(
             "SELECT l.line_id, l.device_serial, l.supply_index, l.quantity, l.installed, "
             "o.order_id, o.status, o.created_at, o.shipped_at, o.delivered_at "
             "FROM order_lines l JOIN orders o ON o.order_id = l.order_id "
             "JOIN device_status d ON d.serial = l.device_serial "
-            "WHERE d.agent_id = ? AND d.site_id = ? AND l.closed_at IS NULL "
-            "AND o.status IN ('created', 'shipped', 'delivered') "
+            "WHERE d.agent_id = ? AND d.site_id = ? AND o.site_id = d.site_id "
+            "AND l.closed_at IS NULL AND o.status IN ('created', 'shipped', 'delivered') "
             "ORDER BY o.order_id DESC, l.line_id DESC", (agent_id, site_id)):
         newest.setdefault((r["device_serial"], r["supply_index"]), r)
     serials = _serials_of([r["line_id"] for r in newest.values()], conn)

@@ -157,14 +157,17 @@ _DEVICE_HEAD = (
     "INSERT INTO device_status (serial, site_id, agent_id, contact, vendor, model, "
     "asr_compatible, address, state, page_count, last_seen, last_summary_id)")
 # Only a newer period moves last_seen/state: late deliveries after an outage arrive
-# oldest first, and an older summary must never overwrite a newer state.
+# oldest first, and an older summary must never overwrite a newer state. Only the device's
+# own site writes it: a summary never moves a device to another site (ingest refuses
+# another site's before this, asr_central.trust; a move is an admin's, store/homes.py).
 _DEVICE_TAIL = (
-    " ON CONFLICT (serial) DO UPDATE SET site_id = excluded.site_id, "
+    " ON CONFLICT (serial) DO UPDATE SET "
     "agent_id = excluded.agent_id, contact = excluded.contact, vendor = excluded.vendor, "
     "model = excluded.model, asr_compatible = excluded.asr_compatible, "
     "address = excluded.address, state = excluded.state, page_count = excluded.page_count, "
     "last_seen = excluded.last_seen, last_summary_id = excluded.last_summary_id "
-    "WHERE excluded.last_seen >= device_status.last_seen")
+    "WHERE excluded.last_seen >= device_status.last_seen "
+    "AND excluded.site_id = device_status.site_id")
 
 
 def _update_devices(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
