@@ -405,7 +405,13 @@ class AgentDaemon:
 
         async def one(target: Target) -> Reading | None:
             async with limit:
-                return await self._poll_target(target)
+                try:
+                    return await self._poll_target(target)
+                except Exception:  # one printer's fault must never cost the others their poll
+                    self.metrics.snmp_errors.labels("internal").inc()
+                    log.exception("poll of %s:%s (serial %s) failed; the other printers go on",
+                                  target.host, target.port, target.serial or "unknown")
+                    return None
 
         readings = [r for r in await asyncio.gather(*(one(t) for t in list(self.targets.values())))
                     if r is not None]
@@ -470,9 +476,19 @@ class AgentDaemon:
         await self._record_health(target, outcome)
         if reading is None:
             return None
+        self._log_reading_warnings(target, reading)
         target.last_reading = reading
         await self._in_worker(self._store.record_reading, reading)
         return reading
+
+    def _log_reading_warnings(self, target: Target, reading: Reading) -> None:
+        """What the parser left out or doubted, against this printer; once while it lasts,
+        not every round."""
+        before = set(target.last_reading.warnings) if target.last_reading is not None else set()
+        for warning in reading.warnings:
+            if warning not in before:
+                event(log, logging.WARNING, f"printer value left out: {warning}",
+                      serial=reading.device.serial, address=f"{target.host}:{target.port}")
 
     def _count_requests(self) -> None:
         # The client counts every request it sends; polls run concurrently, so the metric
@@ -501,7 +517,7 @@ class AgentDaemon:
             await self._in_worker(self._deliver)
 
     def _summarize(self, readings: list[Reading]) -> None:
-        from asr_agent.insight import Settings, device_insights
+        from asr_agent.insight import Settings
 
         now = self.clock()
         settings = Settings.from_config(self.cfg)
@@ -514,39 +530,49 @@ class AgentDaemon:
         period = timedelta(minutes=self.cfg.central.summary_interval_min)
         contact = self.cfg.site.contact.email if self.cfg.site.contact else None
         for reading in readings:
-            serial = reading.device.serial
-            if serial is None:
-                continue
-            start = self.last_summary_end.get(serial)
-            due = start is not None and now - start >= period
-            analysed = self.insight_at.get(serial)
-            if not due and analysed is not None and now - analysed < period:
-                continue  # analysis reads months of samples: once per summary period is enough
-            insights = device_insights(self._store, serial, now=now, settings=settings,
-                                       catalog=self._catalog)
-            # Kept for the status page until the next analysis: flags and forecast only.
-            self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
-            self.insight_at[serial] = now
-            if start is None:
-                self.last_summary_end[serial] = now
-                continue  # the first period starts at the first reading
-            if identity is None or key is None or not due:
-                continue
-            from asr_agent.summary import build_summary
-            from asr_agent.uplink import queue_summary
-            from asr_agent.wire import DeviceState as WireState
+            try:
+                self._summarize_one(reading, now, settings, identity, key, period, contact)
+            except Exception:  # one printer's fault must never cost the others their summary
+                log.exception("summary of printer %s (%s:%s) failed; the other printers go on",
+                              reading.device.serial, reading.host, reading.port)
 
-            state = self._store.device(serial)
-            summary = build_summary(
-                agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
-                reading=reading, period_start=start, period_end=now,
-                sequence=self._store.next_sequence(),
-                device_state=WireState(state.state) if state else WireState.OK,
-                analyses={i: s.analysis for i, s in insights.items()},
-                forecasts={i: s.forecast for i, s in insights.items()},
-                mask_ip_addresses=self.cfg.central.mask_ip_addresses)
-            queue_summary(self._store, summary, key)
+    def _summarize_one(self, reading: Reading, now: datetime, settings: Any, identity: Any, key: Any,
+                       period: timedelta, contact: str | None) -> None:
+        from asr_agent.insight import device_insights
+
+        serial = reading.device.serial
+        if serial is None:
+            return
+        start = self.last_summary_end.get(serial)
+        due = start is not None and now - start >= period
+        analysed = self.insight_at.get(serial)
+        if not due and analysed is not None and now - analysed < period:
+            return  # analysis reads months of samples: once per summary period is enough
+        insights = device_insights(self._store, serial, now=now, settings=settings,
+                                   catalog=self._catalog)
+        # Kept for the status page until the next analysis: flags and forecast only.
+        self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
+        self.insight_at[serial] = now
+        if start is None:
             self.last_summary_end[serial] = now
+            return  # the first period starts at the first reading
+        if identity is None or key is None or not due:
+            return
+        from asr_agent.summary import build_summary
+        from asr_agent.uplink import queue_summary
+        from asr_agent.wire import DeviceState as WireState
+
+        state = self._store.device(serial)
+        summary = build_summary(
+            agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
+            reading=reading, period_start=start, period_end=now,
+            sequence=self._store.next_sequence(),
+            device_state=WireState(state.state) if state else WireState.OK,
+            analyses={i: s.analysis for i, s in insights.items()},
+            forecasts={i: s.forecast for i, s in insights.items()},
+            mask_ip_addresses=self.cfg.central.mask_ip_addresses)
+        queue_summary(self._store, summary, key)
+        self.last_summary_end[serial] = now
 
     def _deliver(self) -> None:
         from asr_agent.signing import load_or_create

@@ -133,6 +133,23 @@ def device_key(reading_or_device: Reading | Device, host: str | None = None, por
     return f"addr:{host}:{port}"
 
 
+_COUNTER_WRAP = 2**64
+
+
+def counter_to_db(value: int | None) -> int | None:
+    """A Counter64 (0..2^64-1) as SQLite's signed 64-bit INTEGER, without loss: values
+    from 2^63 up are kept as their two's complement (negative), which no counter is."""
+    if value is None:
+        return None
+    if not 0 <= value < _COUNTER_WRAP:
+        raise ValueError(f"page counter {value} is outside a Counter64 (0..2^64-1)")
+    return value - _COUNTER_WRAP if value >= 2**63 else value
+
+
+def counter_from_db(value: int | None) -> int | None:
+    return None if value is None else value + _COUNTER_WRAP if value < 0 else value
+
+
 def _ts(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise ValueError(f"datetime {dt.isoformat()} has no time zone; pass an aware datetime")
@@ -335,7 +352,7 @@ class Store:
                     (key, s.index, t, s.raw_level, s.raw_capacity, s.level, s.max_capacity,
                      None if s.unit is None else int(s.unit), int(s.supply_class), int(s.type),
                      s.level_state.value, s.remaining_percent, s.part_number, s.cartridge_serial,
-                     reading.page_count))
+                     counter_to_db(reading.page_count)))
                 if cur.rowcount == 0:
                     continue  # this instant is already stored
                 sample = Sample(reading.taken_at, s.level, s.max_capacity, s.unit, s.level_state,
@@ -587,7 +604,8 @@ def _sample(r: tuple) -> Sample:
     # supply_class, type, level_state, remaining_percent, part_number, cartridge_serial, page_count
     return Sample(taken_at=_dt(r[3]), level=r[6], max_capacity=r[7],  # type: ignore[arg-type]
                   unit=None if r[8] is None else SupplyUnit(r[8]), level_state=LevelState(r[11]),
-                  remaining_percent=r[12], cartridge_serial=r[14], part_number=r[13], page_count=r[15])
+                  remaining_percent=r[12], cartridge_serial=r[14], part_number=r[13],
+                  page_count=counter_from_db(r[15]))
 
 
 def _cartridge(r: tuple) -> CartridgeRecord:
