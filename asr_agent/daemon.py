@@ -38,6 +38,7 @@ from asr_agent.logs import event, setup_logging
 from asr_agent.metrics import AgentMetrics
 from asr_agent.paths import AgentPaths
 from asr_agent.records import Reading
+from asr_agent.secret import url_password
 
 log = logging.getLogger("asr.daemon")
 
@@ -65,6 +66,9 @@ class Target:
     working_credential: str | None = None
     last_reading: Reading | None = None
     health: Health = field(default_factory=Health)
+    # Why a target has not answered once since the agent started (a wrong community gives
+    # only timeouts); None once it answers. Shown as a warning, logged when it changes.
+    silent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,9 @@ def _secret_values(cfg: AgentConfig) -> list[str]:
                 values.append(secret.reveal())
     if cfg.status_page.password is not None:
         values.append(cfg.status_page.password.reveal())
+    # A password inside a URL is a secret too, wherever an error message repeats the URL.
+    values += [p for p in (url_password(cfg.central.url), url_password(cfg.central.proxy),
+                           url_password(cfg.update.url)) if p]
     return values
 
 
@@ -434,6 +441,7 @@ class AgentDaemon:
         self.metrics.polls.inc()
         reading: Reading | None = None
         missed = False
+        failures: list[str] = []
         for name in names:
             if name not in self.cfg.snmp.credentials:
                 log.error("target %s:%s names credential %r, which the config does not define",
@@ -447,15 +455,18 @@ class AgentDaemon:
                 break
             except SnmpTimeout:
                 missed = True
+                failures.append(f"credential {name!r}: no answer")
                 self.metrics.snmp_errors.labels("timeout").inc()
             except NotAPrinter as exc:
                 self.metrics.snmp_errors.labels("not_a_printer").inc()
                 log.warning("%s:%s is not a printer: %s", target.host, target.port, exc)
                 return None
             except SnmpError as exc:
+                failures.append(f"credential {name!r}: {exc}")
                 self.metrics.snmp_errors.labels(type(exc).__name__).inc()
                 log.warning("poll of %s:%s failed: %s", target.host, target.port, exc)
         self.metrics.poll_duration.observe(time.perf_counter() - started)
+        self._note_silence(target, reading, failures, missed)
         self._count_requests()
         outcome = PollOutcome.ANSWERED if reading is not None else (
             PollOutcome.MISSED if missed else None)
@@ -480,6 +491,25 @@ class AgentDaemon:
         target.last_reading = reading
         await self._in_worker(self._store.record_reading, reading)
         return reading
+
+    def _note_silence(self, target: Target, reading: Reading | None, failures: list[str],
+                      timed_out: bool) -> None:
+        """A configured printer that has never answered is a warning, logged when it starts
+        and when it ends, never every round: timeouts alone say nothing otherwise."""
+        if reading is not None or target.last_reading is not None or target.health.last_answer is not None:
+            if target.silent is not None:
+                event(log, logging.INFO, "printer answers at last", address=f"{target.host}:{target.port}")
+            target.silent = None
+            return
+        if not failures:
+            return
+        hint = ("check its SNMP community or v3 user (a wrong one gets no answer at all), its "
+                "address, and that it is powered and reachable") if timed_out else "check its SNMP credentials"
+        why = f"{'; '.join(failures)}; {hint}"
+        if why != target.silent:
+            event(log, logging.WARNING, "printer has never answered", address=f"{target.host}:{target.port}",
+                  reason=why)
+        target.silent = why
 
     def _log_reading_warnings(self, target: Target, reading: Reading) -> None:
         """What the parser left out or doubted, against this printer; once while it lasts,

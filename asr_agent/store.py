@@ -110,6 +110,7 @@ class OutboxItem:
     attempts: int
     sent_at: datetime | None
     last_error: str | None
+    failed_at: datetime | None = None  # when central refused it for good (then it is parked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,12 +528,19 @@ class Store:
             "SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL AND failed_at IS NULL").fetchone()[0])
 
     def refused(self, limit: int = 100) -> list[OutboxItem]:
-        """Items central refused for good, newest first (for the status page and logs)."""
+        """Items central refused for good, newest first (for the status page and logs).
+
+        They are parked, never deleted: the signed bytes stay for an admin to read, and
+        nothing here or in the outbox bound removes them."""
         rows = self._conn().execute(
-            "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error "
-            "FROM outbox WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
-        return [OutboxItem(r[0], r[1], r[2], _dt(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8])  # type: ignore[arg-type]
-                for r in rows]
+            "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error, "
+            "failed_at FROM outbox WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [OutboxItem(r[0], r[1], r[2], _dt(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8],  # type: ignore[arg-type]
+                           _dt(r[9])) for r in rows]
+
+    def parked_count(self) -> int:
+        """How many items central refused for good (kept on disk, see `refused`)."""
+        return int(self._conn().execute("SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL").fetchone()[0])
 
     def delete_outbox(self, ids: Sequence[int]) -> int:
         """Drop items (the uplink's bounding policy decides which)."""
