@@ -3,11 +3,17 @@ keeps the `asr` tree's log records, and a running daemon beside simulated printe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from asr_agent.simulated_printers import SimulatedPrinter, recording
 from tests.conftest import free_port
@@ -103,3 +109,40 @@ def agent_config(tmp_path: Path, hosts: list[tuple[str, int]], *, central_url: s
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+PAGES = ("/", "/api/status.json", "/metrics", "/healthz")
+
+
+def run_agent(config_path: Path, until: Callable[[Any], bool], *, timeout: float = 30.0,
+              clock: Callable[[], datetime] | None = None, advance: Callable[[], None] | None = None,
+              ) -> dict[str, httpx.Response]:
+    """Run the real daemon on `config_path` until `until(daemon)` holds (or `timeout`), then
+    read its status page, status.json, /metrics and /healthz; returns them by path."""
+    from asr_agent.config import load_config
+    from asr_agent.daemon import AgentDaemon
+
+    cfg = load_config(config_path)
+    paths = cfg.paths(config_file=config_path)
+
+    async def scenario() -> dict[str, httpx.Response]:
+        daemon = AgentDaemon(cfg, paths, config_path=config_path, loopback_only=True,
+                             **({"clock": clock} if clock is not None else {}))
+        await daemon.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if advance is not None:
+                    advance()
+                await asyncio.sleep(0.2)
+                if until(daemon):
+                    break
+            else:
+                raise AssertionError("the agent did not get there in time")
+            async with httpx.AsyncClient(trust_env=False) as client:  # served by this loop
+                base = daemon.status_urls[0].rstrip("/")
+                return {path: await client.get(base + path) for path in PAGES}
+        finally:
+            await daemon.stop()
+
+    return asyncio.run(scenario())
