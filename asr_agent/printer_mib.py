@@ -208,9 +208,7 @@ def _supply(row: _Row, colorants: Mapping[tuple[int, int], str], warnings: list[
         state = LevelState.OK
         level = raw_level
     else:
-        state = _LEVEL_STATES.get(raw_level, LevelState.UNKNOWN)
-        if raw_level not in _LEVEL_STATES:
-            warn(f"{label}: level {raw_level} is not a Printer-MIB value; treated as unknown")
+        state = _LEVEL_STATES[raw_level]  # -1..-3: anything lower was left out above
 
     clamped = False
     if level is not None and capacity is not None and level > capacity:

@@ -107,3 +107,31 @@ def test_every_counter64_value_round_trips_through_the_store(tmp_path_factory, p
     with Store(path) as store:
         store.record_reading(reading)
         assert [s.page_count for s in store.samples_for("XRX-1", 1)] == [pages]
+
+
+# What an SNMP agent can put in these columns: any INTEGER/Counter64/Gauge32 value, or digits
+# in an OCTET STRING (of any length: Python refuses more than 4,300 digits as a number).
+_ANY_NUMBER = st.one_of(st.integers(-(2**70), 2**70), st.integers(-(2**70), 2**70).map(lambda n: str(n).encode()),
+                        st.just(b"9" * 5000))
+
+
+@settings(max_examples=100, deadline=None)
+@given(level=_ANY_NUMBER, capacity=_ANY_NUMBER, pages=_ANY_NUMBER)
+def test_any_number_in_level_capacity_or_page_counter_is_stored_or_left_out(
+        tmp_path_factory, level: object, capacity: object, pages: object) -> None:
+    from asr_agent.printer_mib import parse_reading
+
+    raw = {f"{LEVEL_OID}.1": level, f"{CAPACITY_OID}.1": capacity, PAGES_OID: pages,
+           "1.3.6.1.2.1.43.11.1.1.6.1.1": b"Black Toner", "1.3.6.1.2.1.43.11.1.1.5.1.1": 3,
+           "1.3.6.1.2.1.43.11.1.1.9.1.2": 50, "1.3.6.1.2.1.43.11.1.1.6.1.2": b"Cyan Toner",
+           "1.3.6.1.2.1.43.5.1.1.17.1": b"XRX-1", "1.3.6.1.2.1.1.2.0": "1.3.6.1.4.1.253.8.62.1"}
+    reading = parse_reading(raw, host="127.0.0.1", port=161, taken_at=datetime(2027, 1, 4, tzinfo=UTC))
+    black = reading.supplies[0]
+    assert black.raw_level is None or -3 <= black.raw_level <= 2**31 - 1
+    assert black.raw_capacity is None or -2 <= black.raw_capacity <= 2**31 - 1
+    assert reading.page_count is None or 0 <= reading.page_count <= 2**64 - 1
+    with Store(tmp_path_factory.mktemp("store") / "s.sqlite3") as store:
+        store.record_reading(reading)  # never raises: what is out of range was left out
+        stored = store.samples_for("XRX-1", 1)[0]
+        assert (stored.level, stored.page_count) == (black.level, reading.page_count)
+        assert store.samples_for("XRX-1", 2)[0].level == 50  # the rest of the reading is kept
