@@ -5,6 +5,7 @@ the healthy printers beside it are stored, summarized and delivered."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -25,11 +26,13 @@ from tests.support_central import central, enrolled_agent  # noqa: F401  (fixtur
 from tests.test_daemon import T0, WarpClock
 
 # Supply 1: a level of 2^31 as a Gauge32 (one past Integer32); supply 2: a level of
-# 2^64-1 as a digit string; supply 3: a capacity of 2^64-1 as a Counter64.
+# 2^64-1 as a digit string; supply 3: a capacity of 2^64-1 as a Counter64; and a Counter64
+# page counter of 2^64-1 (legal, kept exactly, but more than the signed encoding carries).
 ODD_VALUES = {
     f"{LEVEL_OID}.1": f"66|{2**31}",
     f"{LEVEL_OID}.2": f"4|{2**64 - 1}",
     f"{CAPACITY_OID}.3": f"70|{2**64 - 1}",
+    PAGES_OID: f"70|{2**64 - 1}",
 }
 
 
@@ -72,6 +75,7 @@ def test_odd_printer_is_logged_and_kept_and_the_healthy_one_delivered(
             assert latest is not None and latest.level is None and latest.level_state is LevelState.UNKNOWN
         assert odd[3].latest is not None and odd[3].latest.max_capacity is None
         assert odd[4].latest is not None and odd[4].latest.level == 480  # the rest is kept
+        assert odd[4].latest.page_count == 2**64 - 1  # a legal Counter64, kept exactly
     warnings = log.lines(logging.WARNING)
     for index, oid, value in ((1, f"{LEVEL_OID}.1", 2**31), (2, f"{LEVEL_OID}.2", 2**64 - 1),
                               (3, f"{CAPACITY_OID}.3", 2**64 - 1)):
@@ -81,6 +85,11 @@ def test_odd_printer_is_logged_and_kept_and_the_healthy_one_delivered(
     delivered = {r["device_serial"] for r in central.summaries(identity.agent_id)}
     assert "HP-T-002" in delivered
     assert ODD_SERIAL in delivered  # its summary carries what was in range
+    [odd_summary] = [json.loads(r["payload"]) for r in central.summaries(identity.agent_id)
+                     if r["device_serial"] == ODD_SERIAL][:1]
+    assert odd_summary["page_counters"]["end"] is None  # beyond 2^53-1: left out, not rounded
+    assert {s["index"]: s["level"] for s in odd_summary["supplies"]}[4] == 480
+    assert any("page counter left out of the summary" in w and f"serial={ODD_SERIAL}" in w for w in warnings)
 
 
 def test_a_counter64_page_counter_of_2_64_minus_1_is_stored_without_loss(
