@@ -496,7 +496,8 @@ class AgentDaemon:
                       timed_out: bool) -> None:
         """A configured printer that has never answered is a warning, logged when it starts
         and when it ends, never every round: timeouts alone say nothing otherwise."""
-        if reading is not None or target.last_reading is not None or target.health.last_answer is not None:
+        if (reading is not None or target.last_reading is not None or target.health.last_answer is not None
+                or target.serial is not None):  # a known printer: its device state says when it is silent
             if target.silent is not None:
                 event(log, logging.INFO, "printer answers at last", address=f"{target.host}:{target.port}")
             target.silent = None
@@ -517,7 +518,7 @@ class AgentDaemon:
         before = set(target.last_reading.warnings) if target.last_reading is not None else set()
         for warning in reading.warnings:
             if warning not in before:
-                event(log, logging.WARNING, f"printer value left out: {warning}",
+                event(log, logging.WARNING, f"odd value from printer: {warning}",
                       serial=reading.device.serial, address=f"{target.host}:{target.port}")
 
     def _count_requests(self) -> None:

@@ -93,3 +93,16 @@ def test_uplink_lines_reach_the_log_file_with_url_passwords_redacted(tmp_path: P
     assert "level=info logger=asr.uplink" in text
     assert "level=warning logger=asr.uplink" in text and "retrying" in text
     assert PASSWORDS[0] not in text and "<secret>" in text
+
+
+def test_update_errors_mask_the_repository_url_password(tmp_path: Path) -> None:
+    from asr_agent.errors import UpdateError
+    from asr_agent.updater import Updater
+
+    closed = free_port(kind=socket.SOCK_STREAM)
+    updater = Updater(channel="stable", url=f"http://updates:{PASSWORDS[2]}@127.0.0.1:{closed}/",
+                      state_dir=tmp_path / "state", install_root=tmp_path / "install")
+    with pytest.raises(UpdateError) as caught:
+        updater.check()
+    assert PASSWORDS[2] not in str(caught.value)
+    assert f"http://<secret>@127.0.0.1:{closed}/metadata/" in str(caught.value)
