@@ -446,7 +446,7 @@ class Uplink:
                         sendable.append((row, json.loads(bytes(row.payload))))
                     except ValueError as exc:
                         self.outbox.mark_failed(row.id, f"unreadable outbox row: {exc}", True)
-                        log.error("outbox row %s is unreadable and was dropped: %s", row.id, exc)
+                        log.error("outbox row %s is unreadable and was parked (kept, not resent): %s", row.id, exc)
                         report.rejected += 1
                 if not sendable:
                     continue
