@@ -6,6 +6,10 @@
     uplink (after summarize) ─────────► outbox drained to central
     update check (daily, when a channel is chosen)
 
+Each printer is polled and summarized on its own: one printer's fault is logged against
+it and the round goes on for the others. A configured printer that has never answered,
+and a value a printer sent outside its type's range, are logged once, when they start.
+
 Every job is coalesced and runs one instance at a time; the store, the SNMP client and
 the HTTP client are opened once here and closed at shutdown. The clock is injected so
 the demo can run weeks of printing in minutes.

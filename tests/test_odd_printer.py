@@ -144,3 +144,51 @@ def test_any_number_in_level_capacity_or_page_counter_is_stored_or_left_out(
         stored = store.samples_for("XRX-1", 1)[0]
         assert (stored.level, stored.page_count) == (black.level, reading.page_count)
         assert store.samples_for("XRX-1", 2)[0].level == 50  # the rest of the reading is kept
+
+
+def test_a_printer_whose_summary_fails_does_not_cost_the_others_theirs(
+        tmp_path: Path, central, monkeypatch) -> None:  # noqa: F811
+    """The fault is injected (the analysis of one printer raises): no real input is left
+    that makes building a summary fail, and the daemon must hold whatever comes next."""
+    import asr_agent.insight
+    from asr_agent.simulated_printers import SimulatedPrinter
+    from tests.conftest import free_port
+
+    broken = SimulatedPrinter("lobby", "xerox_altalink_c8135", "XRX-BROKEN", "127.0.0.1", free_port(),
+                              use_pct_per_day={1: 3.0})
+    healthy = healthy_printer()
+    real = asr_agent.insight.device_insights
+
+    def analysis(store, serial, **kwargs):
+        if serial == "XRX-BROKEN":
+            raise RuntimeError("injected: this printer's analysis fails")
+        return real(store, serial, **kwargs)
+
+    monkeypatch.setattr(asr_agent.insight, "device_insights", analysis)
+    config_path = agent_config(tmp_path, [(broken.host, broken.port), (healthy.host, healthy.port)],
+                               central_url=central.url)
+    cfg = load_config(config_path)
+    paths = cfg.paths(config_file=config_path)
+    _, identity = enrolled_agent(central, paths.key_dir)
+    clock = WarpClock(T0, 3600.0)
+
+    async def scenario() -> None:
+        with SimulatedFleet([broken, healthy]) as fleet:
+            fleet.start(clock())
+            daemon = AgentDaemon(cfg, paths, config_path=config_path, clock=clock, loopback_only=True)
+            await daemon.start()
+            try:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and len(central.summaries(identity.agent_id)) < 2:
+                    fleet.advance(clock())
+                    await asyncio.sleep(0.3)
+            finally:
+                await daemon.stop()
+
+    with asr_log() as log:
+        asyncio.run(scenario())
+
+    assert {r["device_serial"] for r in central.summaries(identity.agent_id)} == {"HP-T-002"}
+    assert len(central.summaries(identity.agent_id)) >= 2
+    errors = log.lines(logging.ERROR)
+    assert any("summary of printer XRX-BROKEN" in line and "the other printers go on" in line for line in errors)
