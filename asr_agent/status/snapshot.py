@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from asr_agent import __version__
-from asr_agent.secret import redact_url
+from asr_agent.secret import redact_url, url_password
 from asr_agent.status.model import (
     AgentView, DeviceView, JobView, LevelPoint, ParkedView, StatusSnapshot, SupplyHistory, SupplyView,
     UplinkView,
@@ -30,6 +30,17 @@ def _iso(moment: datetime | float | None) -> str | None:
     if isinstance(moment, (int, float)):
         moment = datetime.fromtimestamp(moment, UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _masked(text: str | None, cfg: Any) -> str | None:
+    """An error as the page shows it: a URL password an HTTP library repeated is masked."""
+    if text is None:
+        return None
+    for url in (cfg.central.url, cfg.central.proxy):
+        password = url_password(url)
+        if password:
+            text = text.replace(password, "<secret>")
+    return text
 
 
 def _parked(item: Any) -> ParkedView:
@@ -105,7 +116,7 @@ class DaemonStatusSource:
         uplink_view = UplinkView(
             central_url=redact_url(d.cfg.central.url) if d.cfg.central.url else None, enrolled=enrolled,
             last_success=_iso(uplink.last_success) if uplink else None,
-            last_error=uplink.last_error if uplink else None, last_error_at=None,
+            last_error=_masked(uplink.last_error, d.cfg) if uplink else None, last_error_at=None,
             outbox_depth=depth, parked=parked,
             parked_items=tuple(_parked(item) for item in store.refused(PARKED_SHOWN)) if parked else (),
             clock_skew_s=skew)
