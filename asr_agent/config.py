@@ -29,7 +29,7 @@ import yaml
 
 from asr_agent.errors import ConfigError
 from asr_agent.paths import AgentPaths, current_paths
-from asr_agent.secret import Secret
+from asr_agent.secret import Secret, redact_url
 from asr_agent.yaml_source import compose, construct
 
 if TYPE_CHECKING:
@@ -644,7 +644,8 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
 
 
 def as_plain(value: Any) -> Any:
-    """A config (or any part of it) as JSON-like data: paths as strings, secrets as `<secret>`."""
+    """A config (or any part of it) as JSON-like data: paths as strings, secrets and URL
+    passwords as `<secret>`."""
     if is_dataclass(value):
         return {f.name: as_plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, dict):
@@ -653,6 +654,8 @@ def as_plain(value: Any) -> Any:
         return [as_plain(v) for v in value]
     if isinstance(value, Secret):
         return SECRET_MASK
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)  # central.url, central.proxy, update.url may carry a password
     if isinstance(value, Path):
         return str(value)
     return value

@@ -6,6 +6,10 @@
     uplink (after summarize) ─────────► outbox drained to central
     update check (daily, when a channel is chosen)
 
+Each printer is polled and summarized on its own: one printer's fault is logged against
+it and the round goes on for the others. A configured printer that has never answered,
+and a value a printer sent outside its type's range, are logged once, when they start.
+
 Every job is coalesced and runs one instance at a time; the store, the SNMP client and
 the HTTP client are opened once here and closed at shutdown. The clock is injected so
 the demo can run weeks of printing in minutes.
@@ -38,6 +42,7 @@ from asr_agent.logs import event, setup_logging
 from asr_agent.metrics import AgentMetrics
 from asr_agent.paths import AgentPaths
 from asr_agent.records import Reading
+from asr_agent.secret import url_password
 
 log = logging.getLogger("asr.daemon")
 
@@ -65,6 +70,9 @@ class Target:
     working_credential: str | None = None
     last_reading: Reading | None = None
     health: Health = field(default_factory=Health)
+    # Why a target has not answered once since the agent started (a wrong community gives
+    # only timeouts); None once it answers. Shown as a warning, logged when it changes.
+    silent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,9 @@ def _secret_values(cfg: AgentConfig) -> list[str]:
                 values.append(secret.reveal())
     if cfg.status_page.password is not None:
         values.append(cfg.status_page.password.reveal())
+    # A password inside a URL is a secret too, wherever an error message repeats the URL.
+    values += [p for p in (url_password(cfg.central.url), url_password(cfg.central.proxy),
+                           url_password(cfg.update.url)) if p]
     return values
 
 
@@ -405,7 +416,13 @@ class AgentDaemon:
 
         async def one(target: Target) -> Reading | None:
             async with limit:
-                return await self._poll_target(target)
+                try:
+                    return await self._poll_target(target)
+                except Exception:  # one printer's fault must never cost the others their poll
+                    self.metrics.snmp_errors.labels("internal").inc()
+                    log.exception("poll of %s:%s (serial %s) failed; the other printers go on",
+                                  target.host, target.port, target.serial or "unknown")
+                    return None
 
         readings = [r for r in await asyncio.gather(*(one(t) for t in list(self.targets.values())))
                     if r is not None]
@@ -428,6 +445,7 @@ class AgentDaemon:
         self.metrics.polls.inc()
         reading: Reading | None = None
         missed = False
+        failures: list[str] = []
         for name in names:
             if name not in self.cfg.snmp.credentials:
                 log.error("target %s:%s names credential %r, which the config does not define",
@@ -441,15 +459,18 @@ class AgentDaemon:
                 break
             except SnmpTimeout:
                 missed = True
+                failures.append(f"credential {name!r}: no answer")
                 self.metrics.snmp_errors.labels("timeout").inc()
             except NotAPrinter as exc:
                 self.metrics.snmp_errors.labels("not_a_printer").inc()
                 log.warning("%s:%s is not a printer: %s", target.host, target.port, exc)
                 return None
             except SnmpError as exc:
+                failures.append(f"credential {name!r}: {exc}")
                 self.metrics.snmp_errors.labels(type(exc).__name__).inc()
                 log.warning("poll of %s:%s failed: %s", target.host, target.port, exc)
         self.metrics.poll_duration.observe(time.perf_counter() - started)
+        self._note_silence(target, reading, failures, missed)
         self._count_requests()
         outcome = PollOutcome.ANSWERED if reading is not None else (
             PollOutcome.MISSED if missed else None)
@@ -470,9 +491,39 @@ class AgentDaemon:
         await self._record_health(target, outcome)
         if reading is None:
             return None
+        self._log_reading_warnings(target, reading)
         target.last_reading = reading
         await self._in_worker(self._store.record_reading, reading)
         return reading
+
+    def _note_silence(self, target: Target, reading: Reading | None, failures: list[str],
+                      timed_out: bool) -> None:
+        """A configured printer that has never answered is a warning, logged when it starts
+        and when it ends, never every round: timeouts alone say nothing otherwise."""
+        if (reading is not None or target.last_reading is not None or target.health.last_answer is not None
+                or target.serial is not None):  # a known printer: its device state says when it is silent
+            if target.silent is not None:
+                event(log, logging.INFO, "printer answers at last", address=f"{target.host}:{target.port}")
+            target.silent = None
+            return
+        if not failures:
+            return
+        hint = ("check its SNMP community or v3 user (a wrong one gets no answer at all), its "
+                "address, and that it is powered and reachable") if timed_out else "check its SNMP credentials"
+        why = f"{'; '.join(failures)}; {hint}"
+        if why != target.silent:
+            event(log, logging.WARNING, "printer has never answered", address=f"{target.host}:{target.port}",
+                  reason=why)
+        target.silent = why
+
+    def _log_reading_warnings(self, target: Target, reading: Reading) -> None:
+        """What the parser left out or doubted, against this printer; once while it lasts,
+        not every round."""
+        before = set(target.last_reading.warnings) if target.last_reading is not None else set()
+        for warning in reading.warnings:
+            if warning not in before:
+                event(log, logging.WARNING, f"odd value from printer: {warning}",
+                      serial=reading.device.serial, address=f"{target.host}:{target.port}")
 
     def _count_requests(self) -> None:
         # The client counts every request it sends; polls run concurrently, so the metric
@@ -501,7 +552,7 @@ class AgentDaemon:
             await self._in_worker(self._deliver)
 
     def _summarize(self, readings: list[Reading]) -> None:
-        from asr_agent.insight import Settings, device_insights
+        from asr_agent.insight import Settings
 
         now = self.clock()
         settings = Settings.from_config(self.cfg)
@@ -514,39 +565,54 @@ class AgentDaemon:
         period = timedelta(minutes=self.cfg.central.summary_interval_min)
         contact = self.cfg.site.contact.email if self.cfg.site.contact else None
         for reading in readings:
-            serial = reading.device.serial
-            if serial is None:
-                continue
-            start = self.last_summary_end.get(serial)
-            due = start is not None and now - start >= period
-            analysed = self.insight_at.get(serial)
-            if not due and analysed is not None and now - analysed < period:
-                continue  # analysis reads months of samples: once per summary period is enough
-            insights = device_insights(self._store, serial, now=now, settings=settings,
-                                       catalog=self._catalog)
-            # Kept for the status page until the next analysis: flags and forecast only.
-            self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
-            self.insight_at[serial] = now
-            if start is None:
-                self.last_summary_end[serial] = now
-                continue  # the first period starts at the first reading
-            if identity is None or key is None or not due:
-                continue
-            from asr_agent.summary import build_summary
-            from asr_agent.uplink import queue_summary
-            from asr_agent.wire import DeviceState as WireState
+            try:
+                self._summarize_one(reading, now, settings, identity, key, period, contact)
+            except Exception:  # one printer's fault must never cost the others their summary
+                log.exception("summary of printer %s (%s:%s) failed; the other printers go on",
+                              reading.device.serial, reading.host, reading.port)
 
-            state = self._store.device(serial)
-            summary = build_summary(
-                agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
-                reading=reading, period_start=start, period_end=now,
-                sequence=self._store.next_sequence(),
-                device_state=WireState(state.state) if state else WireState.OK,
-                analyses={i: s.analysis for i, s in insights.items()},
-                forecasts={i: s.forecast for i, s in insights.items()},
-                mask_ip_addresses=self.cfg.central.mask_ip_addresses)
-            queue_summary(self._store, summary, key)
+    def _summarize_one(self, reading: Reading, now: datetime, settings: Any, identity: Any, key: Any,
+                       period: timedelta, contact: str | None) -> None:
+        from asr_agent.insight import device_insights
+
+        serial = reading.device.serial
+        if serial is None:
+            return
+        start = self.last_summary_end.get(serial)
+        due = start is not None and now - start >= period
+        analysed = self.insight_at.get(serial)
+        if not due and analysed is not None and now - analysed < period:
+            return  # analysis reads months of samples: once per summary period is enough
+        insights = device_insights(self._store, serial, now=now, settings=settings,
+                                   catalog=self._catalog)
+        # Kept for the status page until the next analysis: flags and forecast only.
+        self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
+        self.insight_at[serial] = now
+        if start is None:
             self.last_summary_end[serial] = now
+            return  # the first period starts at the first reading
+        if identity is None or key is None or not due:
+            return
+        from asr_agent.summary import WIRE_COUNTER_MAX, build_summary
+        from asr_agent.uplink import queue_summary
+        from asr_agent.wire import DeviceState as WireState
+
+        if reading.page_count is not None and reading.page_count > WIRE_COUNTER_MAX:
+            event(log, logging.WARNING, "page counter left out of the summary: above 2^53-1, more than "
+                  "the signed encoding carries (the store keeps it)", serial=serial,
+                  address=f"{reading.host}:{reading.port}", value=reading.page_count)
+
+        state = self._store.device(serial)
+        summary = build_summary(
+            agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
+            reading=reading, period_start=start, period_end=now,
+            sequence=self._store.next_sequence(),
+            device_state=WireState(state.state) if state else WireState.OK,
+            analyses={i: s.analysis for i, s in insights.items()},
+            forecasts={i: s.forecast for i, s in insights.items()},
+            mask_ip_addresses=self.cfg.central.mask_ip_addresses)
+        queue_summary(self._store, summary, key)
+        self.last_summary_end[serial] = now
 
     def _deliver(self) -> None:
         from asr_agent.signing import load_or_create

@@ -72,4 +72,11 @@ def snapshot_gauges(snap: StatusSnapshot) -> Iterator[GaugeMetricFamily]:
     outbox = GaugeMetricFamily("asr_outbox_depth", "Summaries waiting for delivery to central",
                                value=snap.uplink.outbox_depth)
     devices = GaugeMetricFamily("asr_devices", "Printers known to the agent", value=len(snap.devices))
-    yield from (level, days, state, outbox, devices)
+    parked = GaugeMetricFamily("asr_outbox_parked",
+                               "Summaries central refused for good, kept on disk and not resent",
+                               value=snap.uplink.parked)
+    yield from (level, days, state, outbox, devices, parked)
+    if snap.uplink.clock_skew_s is not None:
+        yield GaugeMetricFamily("asr_clock_skew_seconds",
+                                "This agent's clock minus central's (its Date header), at the last delivery",
+                                value=snap.uplink.clock_skew_s)

@@ -31,6 +31,13 @@ ERROR_STATE_BITS = (
 # Printer-MIB sentinels for prtMarkerSuppliesLevel (RFC 3805).
 _LEVEL_STATES = {-1: LevelState.UNLIMITED, -2: LevelState.UNKNOWN, -3: LevelState.SOME_REMAINING}
 
+# The ranges RFC 3805 gives these columns (Integer32 with sentinels), and a Counter32 or
+# Counter64 page counter (up to 2^64-1). A value outside its range is a broken agent or a
+# hostile one: it is named in a warning and left out, never stored or summed.
+LEVEL_RANGE = (-3, 2**31 - 1)
+CAPACITY_RANGE = (-2, 2**31 - 1)
+COUNTER_RANGE = (0, 2**64 - 1)
+
 _COLOR_WORDS = (
     "light cyan", "light magenta", "photo black", "matte black", "light black", "light gray",
     "light grey", "dark gray", "dark grey", "black", "cyan", "magenta", "yellow", "gray", "grey",
@@ -184,8 +191,12 @@ def _supply(row: _Row, colorants: Mapping[tuple[int, int], str], warnings: list[
     if color is None:
         color = _color_from_description(description)
 
-    raw_capacity = _int(cols.get(8), label, "prtMarkerSuppliesMaxCapacity", warn)
-    raw_level = _int(cols.get(9), label, "prtMarkerSuppliesLevel", warn)
+    instance = f"{row.device_index}.{row.index}"
+    raw_capacity = _in_range(_int(cols.get(8), label, "prtMarkerSuppliesMaxCapacity", warn), CAPACITY_RANGE,
+                             label, f"prtMarkerSuppliesMaxCapacity {oids.PRT_MARKER_SUPPLIES_MAX_CAPACITY}.{instance}",
+                             warn)
+    raw_level = _in_range(_int(cols.get(9), label, "prtMarkerSuppliesLevel", warn), LEVEL_RANGE,
+                          label, f"prtMarkerSuppliesLevel {oids.PRT_MARKER_SUPPLIES_LEVEL}.{instance}", warn)
     capacity = raw_capacity if raw_capacity is not None and raw_capacity > 0 else None
     if capacity is None and unit is SupplyUnit.PERCENT:
         capacity = 100  # a percent supply holds 100 by definition (as CUPS does)
@@ -197,9 +208,7 @@ def _supply(row: _Row, colorants: Mapping[tuple[int, int], str], warnings: list[
         state = LevelState.OK
         level = raw_level
     else:
-        state = _LEVEL_STATES.get(raw_level, LevelState.UNKNOWN)
-        if raw_level not in _LEVEL_STATES:
-            warn(f"{label}: level {raw_level} is not a Printer-MIB value; treated as unknown")
+        state = _LEVEL_STATES[raw_level]  # -1..-3: anything lower was left out above
 
     clamped = False
     if level is not None and capacity is not None and level > capacity:
@@ -297,6 +306,9 @@ def _page_count(data: Mapping[str, object], device_index: int | None, warnings: 
         _first_under(data, f"{oids.PRT_MARKER_LIFE_COUNT}.{device_index}")
         or _instance(data, oids.PRT_MARKER_LIFE_COUNT, None))
     count = _int(value, "page counter", "prtMarkerLifeCount", warnings.append)
+    if count is not None and count > COUNTER_RANGE[1]:
+        return _in_range(count, COUNTER_RANGE, "page counter",
+                         f"prtMarkerLifeCount {oids.PRT_MARKER_LIFE_COUNT}", warnings.append)
     return count if count is not None and count >= 0 else None
 
 
@@ -353,7 +365,18 @@ def _int(value: object, label: str, column: str, warn: Callable[[str], None]) ->
             return int(text.strip().strip("\x00"))
         except ValueError:
             pass
-    warn(f"{label}: {column} is not a number ({value!r}); ignored")
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."  # a hostile agent's megabyte stays out of the log
+    warn(f"{label}: {column} is not a number ({shown}); ignored")
+    return None
+
+
+def _in_range(value: int | None, bounds: tuple[int, int], label: str, where: str,
+              warn: Callable[[str], None]) -> int | None:
+    """`value` if inside `bounds`; else None and a warning naming the column, OID and value."""
+    if value is None or bounds[0] <= value <= bounds[1]:
+        return value
+    warn(f"{label}: {where} value {value} is outside {bounds[0]}..{bounds[1]}; left out of the sample")
     return None
 
 

@@ -110,6 +110,7 @@ class OutboxItem:
     attempts: int
     sent_at: datetime | None
     last_error: str | None
+    failed_at: datetime | None = None  # when central refused it for good (then it is parked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,23 @@ def device_key(reading_or_device: Reading | Device, host: str | None = None, por
         return device.serial.strip()
     # RFC 1759-era printers may have no Printer-MIB serial; the address is the best we have.
     return f"addr:{host}:{port}"
+
+
+_COUNTER_WRAP = 2**64
+
+
+def counter_to_db(value: int | None) -> int | None:
+    """A Counter64 (0..2^64-1) as SQLite's signed 64-bit INTEGER, without loss: values
+    from 2^63 up are kept as their two's complement (negative), which no counter is."""
+    if value is None:
+        return None
+    if not 0 <= value < _COUNTER_WRAP:
+        raise ValueError(f"page counter {value} is outside a Counter64 (0..2^64-1)")
+    return value - _COUNTER_WRAP if value >= 2**63 else value
+
+
+def counter_from_db(value: int | None) -> int | None:
+    return None if value is None else value + _COUNTER_WRAP if value < 0 else value
 
 
 def _ts(dt: datetime) -> str:
@@ -335,7 +353,7 @@ class Store:
                     (key, s.index, t, s.raw_level, s.raw_capacity, s.level, s.max_capacity,
                      None if s.unit is None else int(s.unit), int(s.supply_class), int(s.type),
                      s.level_state.value, s.remaining_percent, s.part_number, s.cartridge_serial,
-                     reading.page_count))
+                     counter_to_db(reading.page_count)))
                 if cur.rowcount == 0:
                     continue  # this instant is already stored
                 sample = Sample(reading.taken_at, s.level, s.max_capacity, s.unit, s.level_state,
@@ -510,12 +528,19 @@ class Store:
             "SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL AND failed_at IS NULL").fetchone()[0])
 
     def refused(self, limit: int = 100) -> list[OutboxItem]:
-        """Items central refused for good, newest first (for the status page and logs)."""
+        """Items central refused for good, newest first (for the status page and logs).
+
+        They are parked, never deleted: the signed bytes stay for an admin to read, and
+        nothing here or in the outbox bound removes them."""
         rows = self._conn().execute(
-            "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error "
-            "FROM outbox WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
-        return [OutboxItem(r[0], r[1], r[2], _dt(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8])  # type: ignore[arg-type]
-                for r in rows]
+            "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error, "
+            "failed_at FROM outbox WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [OutboxItem(r[0], r[1], r[2], _dt(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8],  # type: ignore[arg-type]
+                           _dt(r[9])) for r in rows]
+
+    def parked_count(self) -> int:
+        """How many items central refused for good (kept on disk, see `refused`)."""
+        return int(self._conn().execute("SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL").fetchone()[0])
 
     def delete_outbox(self, ids: Sequence[int]) -> int:
         """Drop items (the uplink's bounding policy decides which)."""
@@ -587,7 +612,8 @@ def _sample(r: tuple) -> Sample:
     # supply_class, type, level_state, remaining_percent, part_number, cartridge_serial, page_count
     return Sample(taken_at=_dt(r[3]), level=r[6], max_capacity=r[7],  # type: ignore[arg-type]
                   unit=None if r[8] is None else SupplyUnit(r[8]), level_state=LevelState(r[11]),
-                  remaining_percent=r[12], cartridge_serial=r[14], part_number=r[13], page_count=r[15])
+                  remaining_percent=r[12], cartridge_serial=r[14], part_number=r[13],
+                  page_count=counter_from_db(r[15]))
 
 
 def _cartridge(r: tuple) -> CartridgeRecord:

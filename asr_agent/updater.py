@@ -44,6 +44,7 @@ from typing import Protocol
 
 from asr_agent import __version__
 from asr_agent.errors import UpdateError
+from asr_agent.secret import redact_url, url_password
 
 __all__ = [
     "CHANNELS", "DEFAULT_REPOSITORY_URL", "CheckResult", "Installer", "MsiInstaller",
@@ -283,6 +284,12 @@ class Updater:
         return TufUpdater(str(self.metadata_dir), self.metadata_url, str(self.download_dir),
                           self.targets_url, bootstrap=root)
 
+    def _masked(self, exc: BaseException) -> str:
+        """An error's text with any password of the repository URL masked (the URL may
+        be repeated inside it)."""
+        text, password = str(exc), url_password(self.metadata_url)
+        return text.replace(password, "<secret>") if password else text
+
     def check(self) -> CheckResult:
         """Refresh the signed metadata once and read this channel's newest release."""
         if self.channel == "off":
@@ -294,18 +301,18 @@ class Updater:
             client.refresh()
             info = client.get_targetinfo(channel_target(self.channel))
             if info is None:
-                raise UpdateError(f"the update repository at {self.metadata_url} has no "
+                raise UpdateError(f"the update repository at {redact_url(self.metadata_url)} has no "
                                   f"{channel_target(self.channel)}: is the channel published?")
             if info.length > _MAX_CHANNEL_DOC:
                 raise UpdateError(f"{info.path} is {info.length} bytes; refusing to read it")
             doc_path = self._fetch(client, info)
         except tuf_errors.RepositoryError as exc:
-            raise UpdateError(f"update repository {self.metadata_url} refused: "
-                              f"{type(exc).__name__}: {exc}. Nothing was changed; if this "
+            raise UpdateError(f"update repository {redact_url(self.metadata_url)} refused: "
+                              f"{type(exc).__name__}: {self._masked(exc)}. Nothing was changed; if this "
                               "persists, the repository or the network path to it has been "
                               "tampered with or is stale") from exc
         except tuf_errors.DownloadError as exc:
-            raise UpdateError(f"could not download from {self.metadata_url}: {exc}; "
+            raise UpdateError(f"could not download from {redact_url(self.metadata_url)}: {self._masked(exc)}; "
                               "check update.url and the network") from exc
         self._tuf = client
         release = self._parse_channel_doc(doc_path)

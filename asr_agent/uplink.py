@@ -2,7 +2,7 @@
 drains the store's outbox of signed summaries.
 
     outbox (store, oldest seq first) ──batch of N envelopes──► POST /v1/summaries
-        accepted / duplicate ──► mark_acked        rejected ──► mark_failed(permanent)
+        accepted / duplicate ──► mark_acked        rejected ──► parked (mark_failed permanent)
         network, 5xx, 429 ──► retry (tenacity: exponential backoff, full jitter,
                                      Retry-After honoured) ──► give up until next run
 
@@ -10,7 +10,9 @@ Delivery is at least once on the wire and exactly once at central: a row is acke
 after central's 2xx names it accepted or duplicate (its idempotency key is already
 stored), so an agent killed between send and ack simply resends, and central answers
 "duplicate". A per-envelope rejection (bad signature, unknown or revoked agent, replayed
-sequence, malformed) is permanent: the row is marked failed, logged once, never resent.
+sequence, malformed, out of range) is permanent: the row is parked (kept on disk with
+central's reason, counted in /metrics as `asr_outbox_parked`, listed on the status page),
+logged once, never resent, and the rest of the batch and of the outbox goes on.
 A whole-request 4xx (wrong URL, a proxy refusing) stops this run and leaves every row
 queued: it is a configuration problem, and dropping the queue would lose data.
 
@@ -24,6 +26,12 @@ Order status (for the status page): `Uplink.order_status` asks central, in a req
 like the key-change messages and carrying its time and a one-time nonce (central refuses
 it when older than `wire.CONTROL_MAX_AGE_S` or seen before), for the newest open order line
 of each supply of this agent's devices.
+
+Clock skew: each answer's `Date` header (uvicorn sends one) is compared with this agent's
+clock; the difference is kept (`Uplink.clock_skew_s`, shown on the status page and in
+/metrics) and a skew beyond `CLOCK_SKEW_WARN_S` is logged once when it starts, because
+central refuses summaries from the future. The Date header has one-second resolution,
+so the figure is good to about a second.
 
 TLS is verified by default against certifi's CA bundle; `use_system_trust` uses the OS
 trust store (truststore), `ca_bundle` a private CA file. Proxies come from the
@@ -44,7 +52,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import tenacity
@@ -53,17 +60,20 @@ from asr_agent import __version__
 from asr_agent.errors import (
     ConfigError, PermanentUplinkError, SigningError, TransientUplinkError, UplinkError,
 )
+from asr_agent.secret import redact_url
 from asr_agent.signing import AgentKey, seal, seal_data
 from asr_agent.wire import (
     Envelope, ItemResult, ItemStatus, OrderStatus, Summary, WireError, format_time,
     order_status_request,
 )
 
-log = logging.getLogger("asr_agent.uplink")
+log = logging.getLogger("asr.uplink")
 
 KIND_SUMMARY = "summary"
 KIND_SUMMARY_WITH_EVENTS = "summary+events"   # never dropped unsent by the outbox bound
 IDENTITY_FILE = "identity.json"
+# Central allows a few minutes of skew; warn well before a summary would be refused.
+CLOCK_SKEW_WARN_S = 60.0
 
 __all__ = [
     "UplinkSettings", "AgentIdentity", "DrainReport", "Uplink", "build_client", "enroll",
@@ -115,17 +125,6 @@ class UplinkSettings:
         return cls(central_url=central.url, ca_bundle=central.ca_bundle,
                    use_system_trust=central.use_system_trust, proxy=central.proxy,
                    timeout_s=central.timeout_s, batch_size=central.batch_size)
-
-
-def redact_url(url: str) -> str:
-    """A URL fit for a log line: any user:password part replaced."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"<secret>@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _ssl_context(settings: UplinkSettings) -> ssl.SSLContext:
@@ -338,13 +337,16 @@ class Uplink:
 
     def __init__(self, settings: UplinkSettings, outbox: Outbox, *,
                  client: httpx.Client | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
         self.outbox = outbox
         self.client = client or build_client(settings)
         self._sleep = sleep
+        self._clock = clock  # the host's clock, which signs and stamps what is sent
         self.last_success: float | None = None
         self.last_error: str | None = None
+        self.clock_skew_s: float | None = None  # this agent's clock minus central's Date
 
     def close(self) -> None:
         self.client.close()
@@ -378,6 +380,7 @@ class Uplink:
             raise TransientUplinkError(
                 f"cannot reach central at {redact_url(str(self.client.base_url))}: "
                 f"{_transport_reason(exc)}") from exc
+        self._measure_skew(r)
         if r.status_code in (408, 429) or r.status_code >= 500:
             raise TransientUplinkError(f"central answered {r.status_code}: {_detail(r)}",
                                        retry_after=_retry_after(r, time.time()))
@@ -392,6 +395,31 @@ class Uplink:
             raise TransientUplinkError(f"central answered {len(results)} results for "
                                        f"{len(envelopes)} envelopes")
         return results
+
+    @property
+    def clock_off(self) -> bool:
+        """The last measured skew is beyond what this agent tolerates quietly."""
+        return self.clock_skew_s is not None and abs(self.clock_skew_s) > CLOCK_SKEW_WARN_S
+
+    def _measure_skew(self, response: httpx.Response) -> None:
+        value = response.headers.get("date")
+        if not value:
+            return
+        try:
+            theirs = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if theirs.tzinfo is None:
+            return  # not an HTTP date (those are GMT); no basis for a comparison
+        # Date is truncated to the second: half a second is the best middle guess.
+        skew = (self._clock() - theirs).total_seconds() - 0.5
+        was_off = self.clock_off
+        self.clock_skew_s = round(skew, 1)
+        if self.clock_off and not was_off:
+            log.warning("this agent's clock is %+.0f s off central's (its Date header %s); set the "
+                        "system clock (NTP): central refuses summaries from the future", skew, value)
+        elif was_off and not self.clock_off:
+            log.info("this agent's clock agrees with central's again (%+.1f s)", skew)
 
     def _post_with_retries(self, envelopes: Sequence[dict[str, Any]]) -> list[ItemResult]:
         retrying = tenacity.Retrying(
@@ -418,7 +446,7 @@ class Uplink:
                         sendable.append((row, json.loads(bytes(row.payload))))
                     except ValueError as exc:
                         self.outbox.mark_failed(row.id, f"unreadable outbox row: {exc}", True)
-                        log.error("outbox row %s is unreadable and was dropped: %s", row.id, exc)
+                        log.error("outbox row %s is unreadable and was parked (kept, not resent): %s", row.id, exc)
                         report.rejected += 1
                 if not sendable:
                     continue
@@ -438,8 +466,9 @@ class Uplink:
                         reason = f"{result.code} {result.reason}"
                         self.outbox.mark_failed(row.id, reason, True)
                         report.rejected += 1
-                        log.error("central permanently rejected summary seq %s (%s); it will "
-                                  "not be resent", getattr(row, "seq", row.id), reason)
+                        log.error("central permanently rejected summary seq %s (%s); it is "
+                                  "parked (kept, shown on the status page) and will not be resent",
+                                  getattr(row, "seq", row.id), reason)
                 if acked:
                     self.outbox.mark_acked(acked)
                 self.last_success = time.time()

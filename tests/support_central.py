@@ -57,11 +57,13 @@ class CentralServer:
                  summary_hooks: Sequence[SummaryHook] = (),
                  policy_interval_s: float = POLICY_INTERVAL_S,
                  wrap: Callable[[Any], Any] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 date_header: bool = True) -> None:
         self.db_path = Path(db_path)
         self.clock = clock  # the service's clock (default: the wall clock)
         self.policy_interval_s = policy_interval_s
         self.wrap = wrap  # serves wrap(app) instead of the app (to mount it somewhere)
+        self.date_header = date_header  # False: uvicorn sends none (a wrap may send its own)
         self.port = port or _free_tcp_port()
         self.admin_token = admin_token
         self.ssl_certfile = ssl_certfile
@@ -95,7 +97,7 @@ class CentralServer:
         self.app = app
         config = uvicorn.Config(
             self.wrap(app) if self.wrap else app, host="127.0.0.1", port=self.port, log_level="warning", ws="none",
-            lifespan="on", server_header=False,
+            lifespan="on", server_header=False, date_header=self.date_header,
             ssl_certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
             ssl_keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None)
         server = uvicorn.Server(config)

@@ -33,6 +33,7 @@ from asr_agent.uplink import (
     KIND_SUMMARY_WITH_EVENTS, Uplink, UplinkSettings, bound_outbox, queue_summary,
 )
 from asr_agent.wire import Envelope
+from tests.agent_harness import asr_log
 from support_central import (  # noqa: F401  (`central` is a fixture)
     ADMIN_TOKEN, T0, CentralServer, central, enrolled_agent, make_summary,
 )
@@ -150,8 +151,7 @@ def test_agent_killed_between_send_and_ack_delivers_each_exactly_once(tmp_path: 
 
 
 def test_tampered_foreign_key_and_replayed_summaries_are_rejected_once(
-        central: CentralServer, store: Store, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        central: CentralServer, store: Store, tmp_path: Path) -> None:
     key, ident = enrolled_agent(central, tmp_path / "keys")
     good = make_summary(ident.agent_id, store.next_sequence())
     queue_summary(store, good, key)
@@ -179,8 +179,7 @@ def test_tampered_foreign_key_and_replayed_summaries_are_rejected_once(
     store.enqueue(json.dumps(replay.to_dict()).encode(), "summary", s4.idempotency_key,
                   seq=store.next_sequence())
 
-    with caplog.at_level(logging.ERROR, logger="asr_agent.uplink"), \
-            Uplink(settings(central.url), store) as up:
+    with asr_log() as log, Uplink(settings(central.url), store) as up:
         report = up.drain()
         assert (report.accepted, report.rejected) == (1, 3)
         again = up.drain()
@@ -188,7 +187,7 @@ def test_tampered_foreign_key_and_replayed_summaries_are_rejected_once(
     reasons = sorted(item.last_error or "" for item in store.refused())
     assert [r.split(":")[0] for r in reasons] == ["409 replay", "422 bad_signature",
                                                   "422 bad_signature"]
-    rejected_lines = [r for r in caplog.records if "permanently rejected" in r.getMessage()]
+    rejected_lines = [line for line in log.lines(logging.ERROR) if "permanently rejected" in line]
     assert len(rejected_lines) == 3  # logged once each, clearly
     assert len(central.summaries()) == 1
 

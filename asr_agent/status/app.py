@@ -84,7 +84,9 @@ def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = No
 
     async def healthz(request: Request) -> Response:
         snap = await snapshot()
-        body = {"healthy": snap.healthy, "problems": list(snap.problems)}
+        # 200 while the agent itself works; `warnings` names what needs a look beside it
+        # (a printer that never answered, parked summaries, clock skew).
+        body = {"healthy": snap.healthy, "problems": list(snap.problems), "warnings": list(snap.warnings)}
         return JSONResponse(body, status_code=200 if snap.healthy else 503)
 
     async def metrics_route(request: Request) -> Response:

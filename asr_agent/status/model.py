@@ -45,13 +45,27 @@ class DeviceView:
 
 
 @dataclass(frozen=True, slots=True)
+class ParkedView:
+    """A summary central refused for good: kept on disk, never resent, shown with why."""
+
+    seq: int
+    kind: str
+    reason: str | None
+    refused_at: str | None
+    device_serial: str | None = None  # read from the signed payload, when it can be
+
+
+@dataclass(frozen=True, slots=True)
 class UplinkView:
-    central_url: str | None
+    central_url: str | None  # any password in it masked
     enrolled: bool
     last_success: str | None
     last_error: str | None
     last_error_at: str | None
     outbox_depth: int
+    parked: int = 0
+    parked_items: tuple[ParkedView, ...] = ()  # the newest few
+    clock_skew_s: float | None = None  # this agent's clock minus central's, at the last delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +95,10 @@ class StatusSnapshot:
     jobs: tuple[JobView, ...] = ()
     healthy: bool = True
     problems: tuple[str, ...] = ()
+    # Worth an admin's look, yet the agent works: printers that never answered, parked
+    # summaries, a clock off central's. /healthz lists them and stays 200 (`healthy` is
+    # about the agent itself; a silent printer is the site's problem, not the agent's).
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,12 +3,16 @@ insights of the last poll round, the scheduler's next runs and the uplink's heal
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from asr_agent import __version__
+from asr_agent.secret import redact_url, url_password
 from asr_agent.status.model import (
-    AgentView, DeviceView, JobView, LevelPoint, StatusSnapshot, SupplyHistory, SupplyView, UplinkView,
+    AgentView, DeviceView, JobView, LevelPoint, ParkedView, StatusSnapshot, SupplyHistory, SupplyView,
+    UplinkView,
 )
 
 if TYPE_CHECKING:
@@ -17,6 +21,7 @@ if TYPE_CHECKING:
 HISTORY_SHOWN = timedelta(days=60)
 # Central unreachable this long with summaries waiting makes /healthz say 503.
 UPLINK_STALE = timedelta(hours=24)
+PARKED_SHOWN = 20
 
 
 def _iso(moment: datetime | float | None) -> str | None:
@@ -25,6 +30,33 @@ def _iso(moment: datetime | float | None) -> str | None:
     if isinstance(moment, (int, float)):
         moment = datetime.fromtimestamp(moment, UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _masked(text: str | None, cfg: Any) -> str | None:
+    """An error as the page shows it: a URL password an HTTP library repeated is masked."""
+    if text is None:
+        return None
+    for url in (cfg.central.url, cfg.central.proxy):
+        password = url_password(url)
+        if password:
+            text = text.replace(password, "<secret>")
+    return text
+
+
+def _parked(item: Any) -> ParkedView:
+    return ParkedView(seq=item.seq, kind=item.kind, reason=item.last_error, refused_at=_iso(item.failed_at),
+                      device_serial=_payload_serial(item.payload))
+
+
+def _payload_serial(payload: bytes) -> str | None:
+    """The device serial inside a queued envelope, for a person to find the printer; None
+    when the row is not a readable summary (it may be why central refused it)."""
+    try:
+        summary = json.loads(base64.b64decode(json.loads(payload)["payload"], validate=True))
+        serial = summary["device"]["serial"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return serial if isinstance(serial, str) else None
 
 
 class DaemonStatusSource:
@@ -78,12 +110,16 @@ class DaemonStatusSource:
                 supplies=tuple(supplies), flags=tuple(flags)))
         uplink = d._uplink
         depth = store.outbox_depth() if store is not None else 0
+        parked = store.parked_count() if store is not None else 0
         enrolled = d.identity() is not None
+        skew = getattr(uplink, "clock_skew_s", None) if uplink else None
         uplink_view = UplinkView(
-            central_url=d.cfg.central.url, enrolled=enrolled,
+            central_url=redact_url(d.cfg.central.url) if d.cfg.central.url else None, enrolled=enrolled,
             last_success=_iso(uplink.last_success) if uplink else None,
-            last_error=uplink.last_error if uplink else None, last_error_at=None,
-            outbox_depth=depth)
+            last_error=_masked(uplink.last_error, d.cfg) if uplink else None, last_error_at=None,
+            outbox_depth=depth, parked=parked,
+            parked_items=tuple(_parked(item) for item in store.refused(PARKED_SHOWN)) if parked else (),
+            clock_skew_s=skew)
         next_runs = d.next_runs()
         records = dict(d.jobs)
         jobs = tuple(JobView(job_id, _iso(next_runs.get(job_id)),
@@ -91,6 +127,14 @@ class DaemonStatusSource:
                              records[job_id].last_outcome if job_id in records else None)
                      for job_id in sorted(set(next_runs) | set(records)))
         problems = self._problems(depth, uplink, enrolled)
+        warnings = [f"printer {t.host}:{t.port} has never answered: {t.silent}"
+                    for t in sorted(targets, key=lambda t: (t.host, t.port)) if t.silent]
+        if parked:
+            warnings.append(f"{parked} summar{'y' if parked == 1 else 'ies'} refused by central and parked "
+                            "(kept on disk, not resent): see the uplink table")
+        if skew is not None and uplink.clock_off:
+            warnings.append(f"this agent's clock is {skew:+.0f} s off central's: set the system clock "
+                            "(NTP); central refuses summaries from the future")
         return StatusSnapshot(
             generated_at=_iso(d.clock()) or "",
             agent=AgentView(version=__version__, site_id=d.cfg.site.id,
@@ -99,7 +143,7 @@ class DaemonStatusSource:
                             log_path=str(d.cfg.logging.file) if d.cfg.logging.file else None,
                             started_at=_iso(d.started_at)),
             uplink=uplink_view, devices=tuple(devices), jobs=jobs,
-            healthy=not problems, problems=tuple(problems))
+            healthy=not problems, problems=tuple(problems), warnings=tuple(warnings))
 
     def _problems(self, depth: int, uplink: Any, enrolled: bool) -> list[str]:
         d = self.daemon
