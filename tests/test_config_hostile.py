@@ -242,23 +242,32 @@ _ANY = st.recursive(
     max_leaves=8)
 
 
+ALL_KEYS = [key for key, _ in _fields_of(AgentConfig)]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(section=st.sampled_from([f.name for f in fields(AgentConfig)]),
-       key=st.sampled_from(sorted({k[-1] for k, _ in _fields_of(AgentConfig)})), value=_ANY)
-def test_any_value_anywhere_is_accepted_sanely_or_refused_by_key(section: str, key: str, value: object) -> None:
-    text = yaml.safe_dump({"site": {"id": "s1"}, section: {key: value}} if section != "site"
-                          else {"site": {"id": "s1", key: value}}, allow_unicode=True)
+@given(key=st.sampled_from(ALL_KEYS), value=_ANY)
+def test_any_value_at_any_key_is_accepted_sanely_or_refused_by_key(key: tuple[str, ...], value: object) -> None:
+    doc: dict[str, object] = {"site": {"id": "s1"}}
+    at = doc
+    for part in key[:-1]:
+        at = at.setdefault(part, {})  # type: ignore[assignment]
+    at[key[-1]] = value
     try:
-        cfg = parse_config(text, path="hyp.yaml", env={})
+        cfg = parse_config(yaml.safe_dump(doc, allow_unicode=True), path="hyp.yaml", env={})
     except ConfigError as exc:
         assert exc.path == "hyp.yaml" and exc.line is not None and exc.key
         return
-    for name, tp in _fields_of(AgentConfig):
+    for name in ALL_KEYS:
         got: object = cfg
         for part in name:
             got = getattr(got, part) if got is not None else None
         if isinstance(got, float):
-            assert math.isfinite(got), name
+            assert math.isfinite(got) and abs(got) < 1e9, name
+        if isinstance(got, int):
+            assert abs(got) < 2 ** 31, name
+        if isinstance(got, str | Path):
+            assert "\0" not in str(got), name
 
 
 # ------------------------------------------------------------------ check-config passes => run starts
