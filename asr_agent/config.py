@@ -113,6 +113,16 @@ def _bind_address(value: str) -> str:
                          "machine, or the address of one of its interfaces") from None
 
 
+def _password_hash_literal(value: str) -> str:
+    from asr_agent.status.password import is_password_hash
+
+    if not is_password_hash(value):
+        raise ValueError("write the argon2 hash that `asr-agent status-password` prints, or "
+                         "env:VAR naming a variable that holds the password; a plain password "
+                         "is not kept in the file")
+    return value
+
+
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
         raise ValueError(f"not an e-mail address: {value!r}")
@@ -142,15 +152,18 @@ def _update_channel(value: Any) -> Any:
 def _opt(default: Any = MISSING, *, factory: Callable[[], Any] | None = None,
          gt: float | None = None, ge: float | None = None, le: float | None = None,
          min_len: int | None = None, check: Callable[[Any], Any] | None = None,
-         before: Callable[[Any], Any] | None = None, items: Callable[[Any], Any] | None = None) -> Any:
+         before: Callable[[Any], Any] | None = None, items: Callable[[Any], Any] | None = None,
+         literal: Callable[[str], Any] | None = None) -> Any:
     """A config field: its default and the rules its value must meet.
 
     gt/ge/le bound a number, min_len a string or list; `check` validates (and may
     normalise) the value, `items` each item of a list; `before` adjusts the raw YAML
-    value before its type is checked.
+    value before its type is checked; `literal` checks a secret written in the file
+    itself (not as env:VAR).
     """
     rules = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le), ("min_len", min_len),
-                               ("check", check), ("before", before), ("items", items)) if v is not None}
+                               ("check", check), ("before", before), ("items", items),
+                               ("literal", literal)) if v is not None}
     if factory is not None:
         return field(default_factory=factory, metadata=rules)
     return field(default=default, metadata=rules)
@@ -287,7 +300,8 @@ class StatusPageConfig:
     allow_remote: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    password: Secret | None = None
+    # an argon2 hash (`asr-agent status-password` prints one), or env:VAR with the password
+    password: Secret | None = _opt(None, literal=_password_hash_literal)
 
 
 @_section
@@ -460,16 +474,16 @@ class _Reader:
                 return self._bad(key, f"must be one of {choices} (got {_got(raw)})")
             value = raw
         else:
-            value = self.scalar(tp, raw, key)
+            value = self.scalar(tp, raw, key, rules)
             if value is None:
                 return None
         return self._within(value, key, rules)
 
-    def scalar(self, tp: Any, raw: Any, key: _Key) -> Any:
+    def scalar(self, tp: Any, raw: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
         if isinstance(raw, str) and not self.text_ok(raw, key, _MAX_PATH if tp is Path else _MAX_TEXT):
             return None
         if tp is Secret:
-            return self.secret(raw, key)
+            return self.secret(raw, key, rules.get("literal"))
         if tp is Path:
             if not isinstance(raw, str):
                 return self._bad(key, f"a path must be a string (got {_got(raw)})")
@@ -499,9 +513,14 @@ class _Reader:
             return False
         return True
 
-    def secret(self, raw: Any, key: _Key) -> Secret | None:
+    def secret(self, raw: Any, key: _Key, literal: Callable[[str], Any] | None = None) -> Secret | None:
         if not isinstance(raw, str):
             return self._bad(key, "a secret must be a string (or env:VAR)")
+        if literal is not None and not raw.startswith("env:"):
+            try:
+                literal(raw)
+            except ValueError as exc:
+                return self._bad(key, str(exc))
         if raw.startswith("env:"):
             var = raw[4:]
             if not var:
