@@ -84,8 +84,10 @@ def test_billion_laughs_config_stays_small_in_a_real_check_config(tmp_path: Path
 def test_billion_laughs_registry_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    err = registry_import(tmp_path, "devices:\n" + "\n".join(
-        "  - " + line for line in BILLION_LAUGHS.splitlines()), capsys)
+    # under a known key, where the old reader built the value before checking its type
+    laughs = ", ".join(BILLION_LAUGHS.splitlines())
+    err = registry_import(tmp_path, "catalog:\n  - part_number: X1\n    kind: consumable\n"
+                                    f"    description: {{{laughs}}}\n", capsys)
     assert time.perf_counter() - started < 1.0  # the database opened and migrated included
     assert f"{tmp_path / 'registry.yaml'}:" in err and "aliases" in err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 50 * 1024
