@@ -112,6 +112,10 @@ def parse_catalog(text: str, *, source: str) -> SupplyCatalog:
     return SupplyCatalog(entries)
 
 
+# Above any cartridge's grams or pages, and within SQLite's integers.
+_MAX_FIGURE = 100_000_000
+
+
 def _field(name: str, value: object, source: str, line: int, key: str) -> object:
     if value is None:
         return None
@@ -121,9 +125,10 @@ def _field(name: str, value: object, source: str, line: int, key: str) -> object
                               "toner, waste_toner, opc)", path=source, line=line, key=key)
         return _TYPES[value]
     if name in ("nominal_grams", "yield_pages"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"must be a positive number, got {value!r} (leave it out when unknown)",
-                              path=source, line=line, key=key)
+        # .nan fails every comparison, so the range is checked as what it must be
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_FIGURE:
+            raise ConfigError(f"must be a positive number up to {_MAX_FIGURE:,}, got {value!r} "
+                              "(leave it out when unknown)", path=source, line=line, key=key)
         return int(value) if name == "yield_pages" else float(value)
     if not isinstance(value, str):
         raise ConfigError(f"must be text, got {value!r}", path=source, line=line, key=key)

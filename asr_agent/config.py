@@ -466,7 +466,7 @@ class _Reader:
                     self._bad(key + (str(name),), "this name must be a string; quote it")
                 elif not name:
                     self._bad(key + (name,), "a name must not be empty")
-                else:
+                elif self.text_ok(name, key + (name,), _MAX_TEXT):
                     value[name] = self.value(args[1], item, key + (name,), {})
         elif origin is Literal:
             if raw not in args or isinstance(raw, bool):
@@ -688,9 +688,39 @@ def _url_problems(key: _Key, url: str) -> list[_Problem]:
 # ---------------------------------------------------------------------------- entry points
 
 
+def _file_problems(cfg: AgentConfig) -> list[_Problem]:
+    """The files the config names that `run` opens at start, opened now the same way."""
+    import ssl
+
+    out: list[_Problem] = []
+    sp = cfg.status_page
+    if sp.enabled and sp.tls_cert is not None and sp.tls_key is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(sp.tls_cert, sp.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            out.append(_Problem(("status_page", "tls_cert"), f"cannot load the certificate and key "
+                                f"({sp.tls_cert}, {sp.tls_key}): {exc}"))
+    if cfg.central.ca_bundle is not None:
+        try:
+            ssl.create_default_context(cafile=str(cfg.central.ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            out.append(_Problem(("central", "ca_bundle"), f"cannot load the CA bundle: {exc}"))
+    if cfg.consumption.supply_catalog is not None:
+        from asr_agent.catalog import load_catalog
+
+        try:
+            load_catalog(cfg.consumption.supply_catalog)
+        except ConfigError as exc:
+            out.append(_Problem(("consumption", "supply_catalog"), str(exc)))
+    return out
+
+
 def parse_config(text: str, *, path: str = "<config>", base_dir: str | os.PathLike[str] | None = None,
-                 env: Mapping[str, str] | None = None) -> AgentConfig:
-    """Validate YAML text; errors name `path`. `env` resolves `env:VAR` secrets."""
+                 env: Mapping[str, str] | None = None, check_files: bool = False) -> AgentConfig:
+    """Validate YAML text; errors name `path`. `env` resolves `env:VAR` secrets.
+
+    `check_files` also opens the certificate, CA bundle and supply catalog the config names,
+    as `run` will at start (check-config does, so a bad file is found before `run`)."""
     node = compose(text, path)
     data = construct(node) if node is not None else None
     if node is None or data is None:
@@ -704,13 +734,16 @@ def parse_config(text: str, *, path: str = "<config>", base_dir: str | os.PathLi
     if reader.problems:
         _raise(reader.problems, path, lines)
     problems = _semantic_problems(cfg)
+    if not problems and check_files:
+        problems = _file_problems(cfg)
     if problems:
         _raise(problems, path, lines)
     return cfg
 
 
-def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> AgentConfig:
-    """Read and validate the config file at `path`."""
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None,
+                check_files: bool = False) -> AgentConfig:
+    """Read and validate the config file at `path` (`check_files`: see parse_config)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -719,7 +752,7 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
                           path=str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the config file: {exc}", path=str(p)) from None
-    return parse_config(text, path=str(p), base_dir=p.resolve().parent, env=env)
+    return parse_config(text, path=str(p), base_dir=p.resolve().parent, env=env, check_files=check_files)
 
 
 def as_plain(value: Any) -> Any:

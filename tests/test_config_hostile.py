@@ -294,3 +294,22 @@ status_page: {{bind: [localhost], port: {free_port(kind=socket.SOCK_STREAM)}}}
             await daemon.stop()
 
     assert asyncio.run(scenario()) in (200, 503)
+
+
+def test_check_config_opens_the_files_run_opens_at_start(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from asr_agent.cli import main as agent_cli
+
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "catalog.yaml").write_text("parts:\n  X1: {yield_pages: .nan}\n")
+    for body, line, key in [
+        ("status_page:\n  bind: [127.0.0.1]\n  tls_cert: cert.pem\n  tls_key: cert.pem\n", 4, "status_page.tls_cert"),
+        ("status_page:\n  tls_cert: missing.pem\n  tls_key: missing.pem\n", 3, "status_page.tls_cert"),
+        ("central:\n  ca_bundle: missing-ca.pem\n", 3, "central.ca_bundle"),
+        ("consumption:\n  supply_catalog: catalog.yaml\n", 3, "consumption.supply_catalog"),
+    ]:
+        path = write(tmp_path, "site: {id: s1}\n" + body)
+        load_config(path, env={})  # the schema alone is content
+        assert agent_cli(["check-config", "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}:{line}: {key}: " in err, err
