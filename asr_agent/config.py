@@ -113,6 +113,16 @@ def _bind_address(value: str) -> str:
                          "machine, or the address of one of its interfaces") from None
 
 
+def _snmp_octets(value: Secret) -> Secret:
+    # the v1/v2c encoder sends the community as Latin-1 octets; anything else fails each poll
+    try:
+        value.reveal().encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("has characters SNMP cannot send; a community is ASCII (or Latin-1) "
+                         "text") from None
+    return value
+
+
 def _password_hash_literal(value: str) -> str:
     from asr_agent.status.password import is_password_hash
 
@@ -196,7 +206,7 @@ PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 @_section
 class SnmpCredentialConfig:
     version: Literal["1", "2c", "3"] = _opt(before=_snmp_version)
-    community: Secret | None = None
+    community: Secret | None = _opt(None, check=_snmp_octets)
     user: str | None = _opt(None, min_len=1)
     auth_protocol: AuthProtocol | None = _opt(None, before=_upper)
     auth_key: Secret | None = None

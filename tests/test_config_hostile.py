@@ -313,3 +313,12 @@ def test_check_config_opens_the_files_run_opens_at_start(tmp_path: Path,
         assert agent_cli(["check-config", "--config", str(path)]) == 2
         err = capsys.readouterr().err
         assert f"{path}:{line}: {key}: " in err, err
+
+
+def test_a_community_snmp_cannot_send_is_refused(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "site: {id: s1}\nsnmp:\n  credentials:\n"
+                                 "    lab: {version: 2c, community: 日本}\n")
+    assert (err.line, err.key) == (4, "snmp.credentials.lab.community") and "日本" not in str(err)
+    ok = load_config(write(tmp_path, "site: {id: s1}\nsnmp:\n  credentials:\n"
+                                     "    lab: {version: 2c, community: publicé}\n"), env={})
+    assert ok.snmp.credentials["lab"].community.reveal() == "publicé"
