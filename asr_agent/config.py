@@ -687,7 +687,7 @@ def _url_problems(key: _Key, url: str) -> list[_Problem]:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises on a port out of range, as the HTTP client would later
     except ValueError as exc:
-        return [_Problem(key, f"not a valid URL ({exc}): {url!r}")]
+        return [_Problem(key, f"not a valid URL: {exc}")]  # not repeated: it may hold a password
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return [_Problem(key, f"not an http(s) URL: {url!r}")]
     if parts.scheme == "http" and not _is_loopback(parts.hostname):

@@ -111,9 +111,10 @@ class _StrictLoader(yaml.SafeLoader):
             try:
                 # read now, where the line and key are known, not later in construct()
                 self.construct_object(node)
-            except (yaml.YAMLError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                raise self._refuse(f"{node.value!r} cannot be read as {node.tag.removeprefix(_TAG)}: "
-                                   f"{exc}", node.start_mark) from None
+            except (yaml.YAMLError, ValueError, TypeError, ArithmeticError, AttributeError):
+                # the value itself is not repeated: it may be a secret
+                raise self._refuse(f"this value cannot be read as {node.tag.removeprefix(_TAG)}; "
+                                   "fix it (or its !! tag, if it has one)", node.start_mark) from None
             finally:
                 self.constructed_objects.clear()
         elif node.tag not in _COLLECTION_TAGS:

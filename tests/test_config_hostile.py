@@ -134,12 +134,14 @@ def test_an_alias_cannot_nest_past_the_depth_bound(tmp_path: Path) -> None:
     "!!binary '%%%'",
     "=",
     "<<: {interval_min: 5}",
+    "9" * 5000,  # past Python's 4,300-digit limit for int()
 ])
 def test_odd_tags_and_unreadable_scalars_name_file_line_and_key(tmp_path: Path, value: str) -> None:
     err = config_error(tmp_path, f"site: {{id: s1}}\npoll:\n  jitter_s: {value}\n"
                        if not value.startswith("<<") else f"site: {{id: s1}}\npoll:\n  {value}\n")
     assert err.line == 3
     assert err.key in ("poll.jitter_s", "poll")
+    assert "pwned" not in str(err) and "99999" not in str(err)  # values are not echoed
 
 
 def test_python_tag_in_the_registry_names_file_line_and_key(tmp_path: Path,
