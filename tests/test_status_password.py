@@ -162,3 +162,14 @@ def test_a_plain_password_in_the_config_file_is_refused(tmp_path: Path) -> None:
     assert "status-password" in str(info.value) and PASSWORD not in str(info.value)
     config.write_text("site: {id: s1}\nstatus_page:\n  password: env:PAGE_PW\n")
     assert load_config(config, env={"PAGE_PW": PASSWORD}).status_page.password.reveal() == PASSWORD
+
+
+def test_concurrent_guesses_get_no_more_tries_than_the_limit(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    allowed = int(FAILED_ATTEMPTS.split("/")[0])
+    with remote_page(tmp_path, StaticSource(sample_snapshot())) as client:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            codes = list(pool.map(lambda i: client.get("/healthz", auth=httpx.BasicAuth("a", f"g{i}")).status_code,
+                                  range(20)))
+    assert codes.count(401) == allowed and codes.count(429) == 20 - allowed

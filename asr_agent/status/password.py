@@ -27,6 +27,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
+import anyio
 from anyio import to_thread
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
@@ -108,6 +109,7 @@ class PasswordGuard:
         self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
         self._key = secrets.token_bytes(32)
         self._known: bytes | None = None  # keyed digest of the password argon2 last accepted
+        self._lock: anyio.Lock | None = None  # made in the server's event loop
 
     def _digest(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
@@ -120,6 +122,14 @@ class PasswordGuard:
         except (VerificationError, InvalidHashError):
             return False
 
+    def _throttled(self, client: str) -> int | None:
+        """Seconds `client` must wait, or None when it may try."""
+        for item, who in self._limits:
+            if not self._limiter.test(item, "status-password", who or client):
+                reset = self._limiter.get_window_stats(item, "status-password", who or client).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -128,26 +138,34 @@ class PasswordGuard:
         password = _basic_password(Headers(scope=scope).get("authorization"))
         # the throttle first, the right password included: otherwise it would go on
         # answering guesses, if only by the cheap compare below
-        for item, who in self._limits:
-            if not self._limiter.test(item, "status-password", who or client):
-                reset = self._limiter.get_window_stats(item, "status-password", who or client).reset_time
-                wait = max(1, math.ceil(reset - time.time()))
-                log.warning("status page: request from %s throttled: too many wrong passwords, "
-                            "retry in %d s", client, wait)
-                await PlainTextResponse("too many wrong passwords; try again later\n", status_code=429,
-                                        headers={"Retry-After": str(wait)})(scope, receive, send)
-                return
-        if password is not None and self._known is not None and hmac.compare_digest(
+        wait = self._throttled(client)
+        if wait is None and password is not None and self._known is not None and hmac.compare_digest(
                 self._digest(password), self._known):
             await self.app(scope, receive, send)
             return
-        if password is not None and await to_thread.run_sync(self._verify, password):
-            self._known = self._digest(password)
-            await self.app(scope, receive, send)
+        if wait is None and password is not None:
+            if self._lock is None:
+                self._lock = anyio.Lock()
+            # one argon2 verification at a time (each takes 64 MiB), the throttle asked
+            # again once it is this request's turn
+            async with self._lock:
+                wait = self._throttled(client)
+                ok = wait is None and await to_thread.run_sync(self._verify, password)
+                if ok:
+                    self._known = self._digest(password)
+                elif wait is None:
+                    for item, who in self._limits:
+                        self._limiter.hit(item, "status-password", who or client)
+                    log.warning("status page: wrong password from %s", client)
+            if ok:
+                await self.app(scope, receive, send)
+                return
+        if wait is not None:
+            log.warning("status page: request from %s throttled: too many wrong passwords, "
+                        "retry in %d s", client, wait)
+            await PlainTextResponse("too many wrong passwords; try again later\n", status_code=429,
+                                    headers={"Retry-After": str(wait)})(scope, receive, send)
             return
-        if password is not None:  # no header is a browser's first request, not a guess
-            for item, who in self._limits:
-                self._limiter.hit(item, "status-password", who or client)
-            log.warning("status page: wrong password from %s", client)
+        # no password at all is a browser's first request, not a guess: asked, not counted
         await PlainTextResponse("this status page needs its password\n", status_code=401,
                                 headers={"WWW-Authenticate": _REALM})(scope, receive, send)
