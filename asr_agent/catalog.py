@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from asr_agent.errors import ConfigError
-from asr_agent.yaml_source import compose
+from asr_agent.yaml_source import compose, construct
 from asr_agent.records import SupplyType
 
 __all__ = ["CatalogEntry", "SupplyCatalog", "load_catalog", "parse_catalog"]
@@ -106,10 +106,14 @@ def parse_catalog(text: str, *, source: str) -> SupplyCatalog:
             if name not in _FIELDS:
                 raise ConfigError(f"unknown field (expected one of {', '.join(sorted(_FIELDS))})",
                                   path=source, line=line, key=f"{where}.{name}")
-            value = yaml.safe_load(yaml.serialize(fv))
+            value = construct(fv)
             fields[name] = _field(name, value, source, line, f"{where}.{name}")
         entries[part] = CatalogEntry(part_number=part, **fields)  # type: ignore[arg-type]
     return SupplyCatalog(entries)
+
+
+# Above any cartridge's grams or pages, and within SQLite's integers.
+_MAX_FIGURE = 100_000_000
 
 
 def _field(name: str, value: object, source: str, line: int, key: str) -> object:
@@ -121,9 +125,10 @@ def _field(name: str, value: object, source: str, line: int, key: str) -> object
                               "toner, waste_toner, opc)", path=source, line=line, key=key)
         return _TYPES[value]
     if name in ("nominal_grams", "yield_pages"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"must be a positive number, got {value!r} (leave it out when unknown)",
-                              path=source, line=line, key=key)
+        # .nan fails every comparison, so the range is checked as what it must be
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_FIGURE:
+            raise ConfigError(f"must be a positive number up to {_MAX_FIGURE:,}, got {value!r} "
+                              "(leave it out when unknown)", path=source, line=line, key=key)
         return int(value) if name == "yield_pages" else float(value)
     if not isinstance(value, str):
         raise ConfigError(f"must be text, got {value!r}", path=source, line=line, key=key)

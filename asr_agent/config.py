@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import re
 import typing
@@ -52,6 +53,21 @@ SECRET_MASK = "<secret>"
 # reader that applies them is further down; it is small on purpose, so that the running
 # agent carries no validation library.
 
+# Upper bounds of durations: far beyond any sensible setting, far inside what timedelta,
+# the scheduler and SQLite hold (an unbounded `1e300` or `.inf` passed the schema once and
+# crashed `run` at its first timer).
+_DAY_S = 86_400
+_WEEK_MIN = 7 * 24 * 60
+_YEAR_H = 366 * 24
+_CENTURY_DAYS = 36_525
+# Longest text and path taken: ids, names and secrets are short; the limit keeps a
+# pasted blob out of every summary and log line.
+_MAX_TEXT = 1024
+_MAX_PATH = 4096
+# Control characters (a NUL ends a path in the OS, a newline forges a log line) and lone
+# surrogates (YAML's "\ud800", which no encoder writes) are refused in every string.
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -86,6 +102,37 @@ def _cidr_or_host(value: str) -> str:
     return _cidr(value) if "/" in value else _host(value)
 
 
+def _bind_address(value: str) -> str:
+    # the server binds IP addresses; `localhost` is what people type for this machine
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address; write 127.0.0.1 or ::1 for this "
+                         "machine, or the address of one of its interfaces") from None
+
+
+def _snmp_octets(value: Secret) -> Secret:
+    # the v1/v2c encoder sends the community as Latin-1 octets; anything else fails each poll
+    try:
+        value.reveal().encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("has characters SNMP cannot send; a community is ASCII (or Latin-1) "
+                         "text") from None
+    return value
+
+
+def _password_hash_literal(value: str) -> str:
+    from asr_agent.status.password import is_password_hash
+
+    if not is_password_hash(value):
+        raise ValueError("write the argon2 hash that `asr-agent status-password` prints, or "
+                         "env:VAR naming a variable that holds the password; a plain password "
+                         "is not kept in the file")
+    return value
+
+
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
         raise ValueError(f"not an e-mail address: {value!r}")
@@ -115,15 +162,18 @@ def _update_channel(value: Any) -> Any:
 def _opt(default: Any = MISSING, *, factory: Callable[[], Any] | None = None,
          gt: float | None = None, ge: float | None = None, le: float | None = None,
          min_len: int | None = None, check: Callable[[Any], Any] | None = None,
-         before: Callable[[Any], Any] | None = None, items: Callable[[Any], Any] | None = None) -> Any:
+         before: Callable[[Any], Any] | None = None, items: Callable[[Any], Any] | None = None,
+         literal: Callable[[str], Any] | None = None) -> Any:
     """A config field: its default and the rules its value must meet.
 
     gt/ge/le bound a number, min_len a string or list; `check` validates (and may
     normalise) the value, `items` each item of a list; `before` adjusts the raw YAML
-    value before its type is checked.
+    value before its type is checked; `literal` checks a secret written in the file
+    itself (not as env:VAR).
     """
     rules = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le), ("min_len", min_len),
-                               ("check", check), ("before", before), ("items", items)) if v is not None}
+                               ("check", check), ("before", before), ("items", items),
+                               ("literal", literal)) if v is not None}
     if factory is not None:
         return field(default_factory=factory, metadata=rules)
     return field(default=default, metadata=rules)
@@ -156,7 +206,7 @@ PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 @_section
 class SnmpCredentialConfig:
     version: Literal["1", "2c", "3"] = _opt(before=_snmp_version)
-    community: Secret | None = None
+    community: Secret | None = _opt(None, check=_snmp_octets)
     user: str | None = _opt(None, min_len=1)
     auth_protocol: AuthProtocol | None = _opt(None, before=_upper)
     auth_key: Secret | None = None
@@ -168,7 +218,7 @@ class SnmpCredentialConfig:
 @_section
 class SnmpConfig:
     credentials: dict[str, SnmpCredentialConfig] = _opt(factory=dict)
-    timeout_s: float = _opt(2.0, gt=0)
+    timeout_s: float = _opt(2.0, gt=0, le=60)
     retries: int = _opt(1, ge=0, le=10)
 
 
@@ -196,23 +246,23 @@ class TargetsConfig:
 
 @_section
 class DiscoveryConfig:
-    interval_h: float = _opt(24.0, gt=0)
-    rate_pps: int = _opt(200, gt=0)
-    timeout_s: float = _opt(1.5, gt=0)
+    interval_h: float = _opt(24.0, gt=0, le=_YEAR_H)
+    rate_pps: int = _opt(200, gt=0, le=100_000)
+    timeout_s: float = _opt(1.5, gt=0, le=60)
     max_prefix: int = _opt(16, ge=0, le=32)
 
 
 @_section
 class PollConfig:
-    interval_min: float = _opt(15.0, gt=0)
-    jitter_s: float = _opt(60.0, ge=0)
+    interval_min: float = _opt(15.0, gt=0, le=_WEEK_MIN)
+    jitter_s: float = _opt(60.0, ge=0, le=_DAY_S)
 
 
 @_section
 class DeviceStateConfig:
-    asleep_after_misses: int = _opt(1, gt=0)
-    unreachable_after_misses: int = _opt(4, gt=0)
-    unreachable_after_h: float = _opt(24.0, gt=0)
+    asleep_after_misses: int = _opt(1, gt=0, le=10_000)
+    unreachable_after_misses: int = _opt(4, gt=0, le=10_000)
+    unreachable_after_h: float = _opt(24.0, gt=0, le=_YEAR_H)
 
 
 @_section
@@ -221,22 +271,23 @@ class CentralConfig:
     ca_bundle: Path | None = None
     use_system_trust: bool = False
     proxy: str | None = None
-    timeout_s: float = _opt(10.0, gt=0)
+    timeout_s: float = _opt(10.0, gt=0, le=600)
     mask_ip_addresses: bool = False
-    batch_size: int = _opt(50, gt=0)
-    summary_interval_min: float = _opt(60.0, gt=0)
+    # central takes at most 500 summaries a request and refuses a bigger batch whole
+    batch_size: int = _opt(50, gt=0, le=500)
+    summary_interval_min: float = _opt(60.0, gt=0, le=_WEEK_MIN)
 
 
 @_section
 class OutboxConfig:
-    max_age_days: float = _opt(60.0, gt=0)
+    max_age_days: float = _opt(60.0, gt=0, le=_CENTURY_DAYS)
 
 
 @_section
 class StoreConfig:
     data_dir: Path | None = None
-    sample_retention_days: float = _opt(400.0, gt=0)
-    compact_after_days: float = _opt(35.0, gt=0)
+    sample_retention_days: float = _opt(400.0, gt=0, le=_CENTURY_DAYS)
+    compact_after_days: float = _opt(35.0, gt=0, le=_CENTURY_DAYS)
 
 
 @_section
@@ -247,26 +298,27 @@ class ConsumptionConfig:
 
 @_section
 class ForecastConfig:
-    min_span_h: float = _opt(24.0, gt=0)
-    min_readings: int = _opt(2, ge=2)
+    min_span_h: float = _opt(24.0, gt=0, le=_YEAR_H)
+    min_readings: int = _opt(2, ge=2, le=10_000)
 
 
 @_section
 class StatusPageConfig:
     enabled: bool = True
-    bind: list[str] = _opt(factory=lambda: ["127.0.0.1", "::1"], min_len=1)
+    bind: list[str] = _opt(factory=lambda: ["127.0.0.1", "::1"], min_len=1, items=_bind_address)
     port: int = _opt(8765, ge=1, le=65535)
     allow_remote: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    password: Secret | None = None
+    # an argon2 hash (`asr-agent status-password` prints one), or env:VAR with the password
+    password: Secret | None = _opt(None, literal=_password_hash_literal)
 
 
 @_section
 class UpdateConfig:
     channel: Literal["off", "stable", "beta"] = _opt("off", before=_update_channel)
     url: str | None = None
-    check_interval_h: float = _opt(24.0, gt=0)
+    check_interval_h: float = _opt(24.0, gt=0, le=_YEAR_H)
 
 
 @_section
@@ -424,7 +476,7 @@ class _Reader:
                     self._bad(key + (str(name),), "this name must be a string; quote it")
                 elif not name:
                     self._bad(key + (name,), "a name must not be empty")
-                else:
+                elif self.text_ok(name, key + (name,), _MAX_TEXT):
                     value[name] = self.value(args[1], item, key + (name,), {})
         elif origin is Literal:
             if raw not in args or isinstance(raw, bool):
@@ -432,14 +484,16 @@ class _Reader:
                 return self._bad(key, f"must be one of {choices} (got {_got(raw)})")
             value = raw
         else:
-            value = self.scalar(tp, raw, key)
+            value = self.scalar(tp, raw, key, rules)
             if value is None:
                 return None
         return self._within(value, key, rules)
 
-    def scalar(self, tp: Any, raw: Any, key: _Key) -> Any:
+    def scalar(self, tp: Any, raw: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
+        if isinstance(raw, str) and not self.text_ok(raw, key, _MAX_PATH if tp is Path else _MAX_TEXT):
+            return None
         if tp is Secret:
-            return self.secret(raw, key)
+            return self.secret(raw, key, rules.get("literal"))
         if tp is Path:
             if not isinstance(raw, str):
                 return self._bad(key, f"a path must be a string (got {_got(raw)})")
@@ -449,11 +503,34 @@ class _Reader:
                     float: ((int, float), "a number")}[tp]
         if not isinstance(raw, expected[0]) or (tp is not bool and isinstance(raw, bool)):
             return self._bad(key, f"must be {expected[1]} (got {_got(raw)})")
-        return float(raw) if tp is float else raw
+        if tp is float:
+            try:
+                raw = float(raw)
+            except OverflowError:
+                return self._bad(key, f"{raw} is far too large")
+            if not math.isfinite(raw):
+                return self._bad(key, f"must be a finite number (got {raw!r})")
+        return raw
 
-    def secret(self, raw: Any, key: _Key) -> Secret | None:
+    def text_ok(self, raw: str, key: _Key, limit: int) -> bool:
+        bad = _BAD_CHARS.search(raw)
+        if bad is not None:
+            self._bad(key, f"contains the control character or lone surrogate {bad.group()!r} at "
+                           f"position {bad.start()}; remove it")
+            return False
+        if len(raw) > limit:
+            self._bad(key, f"is {len(raw):,} characters long; at most {limit:,} are taken")
+            return False
+        return True
+
+    def secret(self, raw: Any, key: _Key, literal: Callable[[str], Any] | None = None) -> Secret | None:
         if not isinstance(raw, str):
             return self._bad(key, "a secret must be a string (or env:VAR)")
+        if literal is not None and not raw.startswith("env:"):
+            try:
+                literal(raw)
+            except ValueError as exc:
+                return self._bad(key, str(exc))
         if raw.startswith("env:"):
             var = raw[4:]
             if not var:
@@ -462,6 +539,8 @@ class _Reader:
                 return self._bad(key, f"environment variable {var} is not set; set it for the agent's "
                                       "service or write the value here")
             raw = self.env[var]
+            if not self.text_ok(raw, key, _MAX_TEXT):
+                return None
         return Secret(raw)
 
     def _within(self, value: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
@@ -571,8 +650,14 @@ def _semantic_problems(cfg: AgentConfig) -> list[_Problem]:
         out.extend(_url_problems(("central", "url"), cfg.central.url))
     if cfg.update.url is not None:
         out.extend(_url_problems(("update", "url"), cfg.update.url))
-    if cfg.central.proxy is not None and urlsplit(cfg.central.proxy).scheme not in ("http", "https", "socks5"):
-        add(("central", "proxy"), "a proxy is a URL like http://proxy.example:3128")
+    if cfg.central.proxy is not None:
+        try:
+            proxy = urlsplit(cfg.central.proxy)
+            proxy.port  # noqa: B018 -- raises on a port out of range
+        except ValueError:
+            proxy = None
+        if proxy is None or proxy.scheme not in ("http", "https", "socks5") or not proxy.hostname:
+            add(("central", "proxy"), "a proxy is a URL like http://proxy.example:3128")
 
     sp = cfg.status_page
     if (sp.tls_cert is None) != (sp.tls_key is None):
@@ -598,7 +683,11 @@ def _semantic_problems(cfg: AgentConfig) -> list[_Problem]:
 
 
 def _url_problems(key: _Key, url: str) -> list[_Problem]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port out of range, as the HTTP client would later
+    except ValueError as exc:
+        return [_Problem(key, f"not a valid URL: {exc}")]  # not repeated: it may hold a password
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return [_Problem(key, f"not an http(s) URL: {url!r}")]
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -609,9 +698,39 @@ def _url_problems(key: _Key, url: str) -> list[_Problem]:
 # ---------------------------------------------------------------------------- entry points
 
 
+def _file_problems(cfg: AgentConfig) -> list[_Problem]:
+    """The files the config names that `run` opens at start, opened now the same way."""
+    import ssl
+
+    out: list[_Problem] = []
+    sp = cfg.status_page
+    if sp.enabled and sp.tls_cert is not None and sp.tls_key is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(sp.tls_cert, sp.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            out.append(_Problem(("status_page", "tls_cert"), f"cannot load the certificate and key "
+                                f"({sp.tls_cert}, {sp.tls_key}): {exc}"))
+    if cfg.central.ca_bundle is not None:
+        try:
+            ssl.create_default_context(cafile=str(cfg.central.ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            out.append(_Problem(("central", "ca_bundle"), f"cannot load the CA bundle: {exc}"))
+    if cfg.consumption.supply_catalog is not None:
+        from asr_agent.catalog import load_catalog
+
+        try:
+            load_catalog(cfg.consumption.supply_catalog)
+        except ConfigError as exc:
+            out.append(_Problem(("consumption", "supply_catalog"), str(exc)))
+    return out
+
+
 def parse_config(text: str, *, path: str = "<config>", base_dir: str | os.PathLike[str] | None = None,
-                 env: Mapping[str, str] | None = None) -> AgentConfig:
-    """Validate YAML text; errors name `path`. `env` resolves `env:VAR` secrets."""
+                 env: Mapping[str, str] | None = None, check_files: bool = False) -> AgentConfig:
+    """Validate YAML text; errors name `path`. `env` resolves `env:VAR` secrets.
+
+    `check_files` also opens the certificate, CA bundle and supply catalog the config names,
+    as `run` will at start (check-config does, so a bad file is found before `run`)."""
     node = compose(text, path)
     data = construct(node) if node is not None else None
     if node is None or data is None:
@@ -625,13 +744,16 @@ def parse_config(text: str, *, path: str = "<config>", base_dir: str | os.PathLi
     if reader.problems:
         _raise(reader.problems, path, lines)
     problems = _semantic_problems(cfg)
+    if not problems and check_files:
+        problems = _file_problems(cfg)
     if problems:
         _raise(problems, path, lines)
     return cfg
 
 
-def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> AgentConfig:
-    """Read and validate the config file at `path`."""
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None,
+                check_files: bool = False) -> AgentConfig:
+    """Read and validate the config file at `path` (`check_files`: see parse_config)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -640,7 +762,7 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
                           path=str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the config file: {exc}", path=str(p)) from None
-    return parse_config(text, path=str(p), base_dir=p.resolve().parent, env=env)
+    return parse_config(text, path=str(p), base_dir=p.resolve().parent, env=env, check_files=check_files)
 
 
 def as_plain(value: Any) -> Any:

@@ -325,6 +325,7 @@ class AgentDaemon:
 
     async def _start_status_page(self) -> None:
         from asr_agent.status.app import create_status_app
+        from asr_agent.status.password import guard_options
         from asr_agent.status.server import StatusServer, check_binds
         from asr_agent.status.snapshot import DaemonStatusSource
 
@@ -332,7 +333,8 @@ class AgentDaemon:
         check_binds(page.bind, allow_remote=page.allow_remote, tls=page.tls_cert is not None,
                     password=page.password is not None)
         source = DaemonStatusSource(self)
-        app = create_status_app(source, metrics=self.metrics, poll_now=self.poll_now)
+        remote = guard_options(page.bind, page.password)  # password and Host rules beyond loopback
+        app = create_status_app(source, metrics=self.metrics, poll_now=self.poll_now, **remote)
         port = self.status_port if self.status_port is not None else page.port
         self._status_server = StatusServer(app, page.bind, port,
                                            tls_cert=str(page.tls_cert) if page.tls_cert else None,

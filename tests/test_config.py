@@ -265,8 +265,8 @@ def secret_config(tmp_path: Path) -> AgentConfig:
             a: {{version: 2c, community: {SECRET_VALUES[0]}}}
             b: {{version: 3, user: u, auth_protocol: SHA, auth_key: env:AK, priv_protocol: AES, priv_key: {SECRET_VALUES[2]}}}
         status_page:
-          password: {SECRET_VALUES[3]}
-        """), env={"AK": SECRET_VALUES[1]})
+          password: env:SP
+        """), env={"AK": SECRET_VALUES[1], "SP": SECRET_VALUES[3]})
 
 
 def test_secrets_are_masked_in_repr_str_and_dump(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     path = args.config if args.config is not None else default_config_file()
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, check_files=True)  # the files run opens at start, too
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

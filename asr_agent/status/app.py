@@ -17,7 +17,7 @@ from asr_agent.metrics import CONTENT_TYPE, AgentMetrics
 from asr_agent.status import charts
 from asr_agent.status.model import StatusSnapshot, SupplyHistory
 from asr_agent.status.security import (
-    HostGuard, SecurityHeaders, csrf_matches, is_loopback_host, new_csrf_token,
+    HostGuard, SecurityHeaders, csrf_matches, is_loopback_origin, new_csrf_token,
 )
 
 if TYPE_CHECKING:
@@ -42,8 +42,12 @@ class StatusSource(Protocol):
 def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = None,
                       poll_now: Callable[[], Awaitable[None]] | None = None,
                       csrf_token: str | None = None,
-                      allowed_host_names: frozenset[str] = frozenset()) -> Starlette:
+                      allowed_host_names: frozenset[str] = frozenset(),
+                      password_hash: str | None = None) -> Starlette:
+    """The page's app. `password_hash` (argon2) is for a page served beyond loopback: every
+    request then needs the password, and a Host or Origin by IP address is answered too."""
     token = csrf_token or new_csrf_token()
+    remote = password_hash is not None
     metrics = metrics or AgentMetrics()
     templates: list[Environment] = []
 
@@ -94,7 +98,7 @@ def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = No
 
     async def action_poll_now(request: Request) -> Response:
         origin = request.headers.get("origin")
-        if origin is not None and not is_loopback_host(origin.split("://", 1)[-1], allowed_host_names):
+        if origin is not None and not is_loopback_origin(origin, allowed_host_names, ip_literals=remote):
             return PlainTextResponse("refused: cross-origin action\n", status_code=403)
         form = await request.form()
         given = request.headers.get("x-csrf-token") or form.get("csrf_token")
@@ -112,7 +116,12 @@ def create_status_app(source: StatusSource, *, metrics: AgentMetrics | None = No
         Route("/metrics", metrics_route, methods=["GET"]),
         Route("/actions/poll-now", action_poll_now, methods=["POST"]),
     ]
-    middleware = [Middleware(HostGuard, allowed_names=allowed_host_names), Middleware(SecurityHeaders)]
+    middleware = [Middleware(HostGuard, allowed_names=allowed_host_names, ip_literals=remote),
+                  Middleware(SecurityHeaders)]
+    if password_hash is not None:
+        from asr_agent.status.password import PasswordGuard
+
+        middleware.append(Middleware(PasswordGuard, password_hash=password_hash))
     app = Starlette(routes=routes, middleware=middleware)
     app.state.csrf_token = token
     return app
