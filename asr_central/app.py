@@ -51,7 +51,7 @@ log = logging.getLogger("asr_central.api")
 # Optional modules that add routes and ingest hooks (see the module docstring).
 EXTENSIONS: tuple[str, ...] = (
     "asr_central.api.registry", "asr_central.api.orders", "asr_central.api.alerts",
-    "asr_central.api.agent_orders", "asr_central.retention",
+    "asr_central.api.agent_orders", "asr_central.retention", "asr_central.api.devices",
 )
 
 Clock = Callable[[], datetime]

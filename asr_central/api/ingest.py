@@ -108,6 +108,8 @@ def _batch(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
         raise _invalid("json_invalid", (exc.pos,), f"JSON decode error: {exc.msg}") from None
     except RecursionError:
         raise _invalid("json_invalid", (0,), "JSON decode error: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's int-str digit limit
+        raise _invalid("json_invalid", (0,), f"JSON decode error: {exc}") from None
     if not isinstance(data, dict):
         raise _invalid("model_attributes_type", (),
                        "Input should be a valid dictionary or object to extract fields from")
