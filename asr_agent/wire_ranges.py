@@ -67,7 +67,7 @@ _PERCENT = Number(0, 100, "a percentage")
 _DAYS = Number(0, 36_500, "days: never negative; a century is far past any forecast")
 _GRAMS = Number(0, 10_000_000, "grams: never negative; 10 t is far past any period")
 _NAME = Text(255, "SnmpAdminString / OCTET STRING (SIZE (0..255)) in the Printer-MIB")
-_PART = Text(128, "a part number or cartridge serial")
+_PART = Text(64, "a part number or cartridge serial (real ones: under 30)")
 
 SUMMARY: dict[str, Number | Text | Count] = {
     "agent_id": Text(128, "an id central issued", required=True),
@@ -75,10 +75,10 @@ SUMMARY: dict[str, Number | Text | Count] = {
     "contact": Text(256, "a contact name or address"),
     "sequence": Number(1, INT64_MAX, "per-agent sequence, stored as SQLite INTEGER"),
     "idempotency_key": Text(128, "a SHA-256 in hex (64)", required=True),
-    "supplies": Count(256, "Printer-MIB marker supplies of one device: real printers have "
-                           "under 40"),
-    "cartridge_events": Count(256, "one per supply and period is the most a printer does"),
-    "alerts": Count(256, "a few per supply and period"),
+    "supplies": Count(64, "rows of the Printer-MIB prtMarkerSuppliesTable: the largest "
+                          "production printers report under 40"),
+    "cartridge_events": Count(64, "a replacement per supply and period at most"),
+    "alerts": Count(64, "one or two per supply and period"),
 }
 DEVICE: dict[str, Number | Text | Count] = {
     "serial": Text(255, "prtGeneralSerialNumber, OCTET STRING (SIZE (0..255))", required=True),
@@ -104,7 +104,7 @@ COUNTERS: dict[str, Number | Text | Count] = {
 }
 ALERT: dict[str, Number | Text | Count] = {
     "code": Text(64, "a stable alert code", required=True),
-    "message": Text(1024, "one line for a person", required=True),
+    "message": Text(256, "one line for a person", required=True),
     "supply_index": _INDEX,
 }
 ENVELOPE: dict[str, Number | Text | Count] = {

@@ -42,6 +42,7 @@ from asr_agent.wire import Envelope, WireError
 from asr_central import __version__
 from asr_central.api import ingest as ingest_api
 from asr_central.api.admin_guard import AdminGuard, Throttled
+from asr_central.api.body_limit import BodyLimit
 from asr_central.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.db import Database, open_database
 from asr_central.store import agents as agents_store
@@ -235,6 +236,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     app = CentralApp(title="ASR central", version=__version__, lifespan=lifespan,
                      description="Verifies signed agent summaries, forecasts supplies, places "
                                  "consolidated replenishment orders and raises alerts.")
+    app.add_middleware(BodyLimit)
     app.state.db = db
     app.state.admin_token = admin_token
     app.state.admin_guard = AdminGuard()
