@@ -40,9 +40,10 @@ from starlette.types import Receive, Scope, Send
 from asr_agent.signing import key_id_for
 from asr_agent.wire import Envelope, WireError
 from asr_central import __version__
+from asr_central.api import errors
 from asr_central.api import ingest as ingest_api
 from asr_central.api.admin_guard import AdminGuard, Throttled
-from asr_central.api.body_limit import BodyLimit
+from asr_central.api.body_limit import JSON_BODY
 from asr_central.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.db import Database, open_database
 from asr_central.store import agents as agents_store
@@ -234,9 +235,10 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
         db.close()
 
     app = CentralApp(title="ASR central", version=__version__, lifespan=lifespan,
+                     max_body_size=JSON_BODY,
                      description="Verifies signed agent summaries, forecasts supplies, places "
                                  "consolidated replenishment orders and raises alerts.")
-    app.add_middleware(BodyLimit)
+    errors.install(app)
     app.state.db = db
     app.state.admin_token = admin_token
     app.state.admin_guard = AdminGuard()
@@ -303,6 +305,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     app.router.add_api_route(
         ingest_api.PATH, ingest.endpoint, methods=["POST"], response_model=BatchResponse,
         tags=["agents"], route_class_override=_PlainRoute, name="ingest", summary="Ingest",
+        max_body_size=ingest_api.MAX_BODY,
         description=f"Signed summaries, oldest first, at most {MAX_BATCH} per request. The "
                     "answer, sent once the accepted ones are stored durably, holds one verdict "
                     "per envelope, in order: 201 accepted; 409 duplicate (stored before: safe "

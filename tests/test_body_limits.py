@@ -211,7 +211,10 @@ def test_a_content_length_that_lies_low_gets_no_more_than_it_declared(
                      b"application/json\r\nContent-Length: 100\r\n\r\n" + b"{" * (2 * MiB))
         status = _status(sock)
         assert status is not None and 400 <= status < 500
-    assert app.most == 100
+    # The server's HTTP parser frames the body by the declared length (the bytes after it
+    # are a malformed next request, refused 400 and the connection closed, possibly before
+    # the app reads the first body): never more than declared reaches the app.
+    assert app.most <= 100
 
 
 @pytest.mark.parametrize("path", ["/v1/summaries", "/v1/enroll", "/v1/orders/1/ship"])

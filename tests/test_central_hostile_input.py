@@ -181,3 +181,42 @@ def test_duplicate_supply_indexes_and_too_many_supplies_are_refused_by_name(
     assert reasons[0][0] == 400 and "supplies[1].index" in reasons[0][1]
     assert reasons[1][0] == 400 and "summary.supplies: 65 items" in reasons[1][1]
     assert reasons[2][0] == 400 and "period_end: year 9999" in reasons[2][1]
+
+
+_ENDPOINTS = [  # (method, path, body template: each %s gets a hostile JSON value)
+    ("POST", "/v1/enroll", '{"token":%s,"public_key":%s,"site_id":%s,"agent_name":%s}'),
+    ("POST", "/v1/admin/enrollment-tokens", '{"site_id":%s,"ttl_hours":%s,"note":%s}'),
+    ("POST", "/v1/keys", '{"agent_id":%s,"key_id":%s,"payload":%s,"signature":%s}'),
+    ("POST", "/v1/agent/order-status", '{"agent_id":%s,"key_id":%s,"payload":%s,'
+                                       '"signature":%s}'),
+    ("PUT", "/v1/registry/contacts/c", '{"name":%s,"email":%s,"shipping_address":%s}'),
+    ("PUT", "/v1/registry/sites/s", '{"name":%s,"contact":%s}'),
+    ("PUT", "/v1/registry/devices/d", '{"site":%s,"contact":%s}'),
+    ("PUT", "/v1/registry/catalog/p", '{"kind":"consumable","description":%s,"color":%s,'
+                                      '"capacity_g":%s}'),
+    ("POST", "/v1/orders/1/ship", '{"serials":{"1":[%s]},"tracking":%s}'),
+    ("POST", "/v1/admin/run-policy", '{"today":%s,"lead_days":%s}'),
+    ("POST", "/v1/admin/agents/a/revoke", '{"reason":%s}'),
+]
+
+_ANY_VALUE = st.one_of(
+    _bad_text(), _HUGE, st.integers(min_value=-(2 ** 70), max_value=2 ** 70).map(
+        lambda v: str(v).encode()),
+    st.sampled_from([b"1e999", b"-1e999", b"null", b"true", b"[]", b"{}", b'""', b"0.1",
+                     b'"' + b"x" * 70_000 + b'"']),
+    st.text(max_size=30).map(_json_text))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(endpoint=st.sampled_from(_ENDPOINTS), values=st.lists(_ANY_VALUE, min_size=4,
+                                                              max_size=4))
+def test_no_json_endpoint_answers_any_body_with_a_500(
+        server: tuple[CentralServer, signing.AgentKey, str],
+        endpoint: tuple[str, str, str], values: list[bytes]) -> None:
+    central, _, _ = server
+    method, path, template = endpoint
+    body = template.encode() % tuple(values[:template.count("%s")])
+    r = httpx.request(method, f"{central.url}{path}", content=body, trust_env=False,
+                      timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
+                                           "Content-Type": "application/json"})
+    assert r.status_code < 500, (r.status_code, r.text[:200])
