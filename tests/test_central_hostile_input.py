@@ -220,3 +220,21 @@ def test_no_json_endpoint_answers_any_body_with_a_500(
                       timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
                                            "Content-Type": "application/json"})
     assert r.status_code < 500, (r.status_code, r.text[:200])
+
+
+def test_docs_list_every_range_at_the_wire() -> None:
+    from asr_agent import wire_ranges as ranges
+
+    doc = (Path(__file__).parent.parent / "docs" / "security.md").read_text(encoding="utf-8")
+    for name, table in [("summary", ranges.SUMMARY), ("summary.device", ranges.DEVICE),
+                        ("summary.supplies[]", ranges.SUPPLY),
+                        ("summary.cartridge_events[]", ranges.EVENT),
+                        ("summary.page_counters", ranges.COUNTERS),
+                        ("summary.alerts[]", ranges.ALERT), ("envelope", ranges.ENVELOPE)]:
+        for key, spec in table.items():
+            row = next((line for line in doc.splitlines()
+                        if line.startswith(f"| `{name}.{key}` |")), None)
+            assert row is not None, f"{name}.{key} missing from docs/security.md"
+            bound = (spec.max_len if isinstance(spec, ranges.Text) else
+                     spec.most if isinstance(spec, ranges.Count) else spec.low)
+            assert str(bound) in row, row
