@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from asr_agent.errors import ConfigError
-from asr_agent.yaml_source import compose
+from asr_agent.yaml_source import compose, construct
 from asr_agent.records import SupplyType
 
 __all__ = ["CatalogEntry", "SupplyCatalog", "load_catalog", "parse_catalog"]
@@ -106,7 +106,7 @@ def parse_catalog(text: str, *, source: str) -> SupplyCatalog:
             if name not in _FIELDS:
                 raise ConfigError(f"unknown field (expected one of {', '.join(sorted(_FIELDS))})",
                                   path=source, line=line, key=f"{where}.{name}")
-            value = yaml.safe_load(yaml.serialize(fv))
+            value = construct(fv)
             fields[name] = _field(name, value, source, line, f"{where}.{name}")
         entries[part] = CatalogEntry(part_number=part, **fields)  # type: ignore[arg-type]
     return SupplyCatalog(entries)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import re
 import typing
@@ -52,6 +53,21 @@ SECRET_MASK = "<secret>"
 # reader that applies them is further down; it is small on purpose, so that the running
 # agent carries no validation library.
 
+# Upper bounds of durations: far beyond any sensible setting, far inside what timedelta,
+# the scheduler and SQLite hold (an unbounded `1e300` or `.inf` passed the schema once and
+# crashed `run` at its first timer).
+_DAY_S = 86_400
+_WEEK_MIN = 7 * 24 * 60
+_YEAR_H = 366 * 24
+_CENTURY_DAYS = 36_525
+# Longest text and path taken: ids, names and secrets are short; the limit keeps a
+# pasted blob out of every summary and log line.
+_MAX_TEXT = 1024
+_MAX_PATH = 4096
+# Control characters (a NUL ends a path in the OS, a newline forges a log line) and lone
+# surrogates (YAML's "\ud800", which no encoder writes) are refused in every string.
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -84,6 +100,17 @@ def _cidr(value: str) -> str:
 
 def _cidr_or_host(value: str) -> str:
     return _cidr(value) if "/" in value else _host(value)
+
+
+def _bind_address(value: str) -> str:
+    # the server binds IP addresses; `localhost` is what people type for this machine
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address; write 127.0.0.1 or ::1 for this "
+                         "machine, or the address of one of its interfaces") from None
 
 
 def _email(value: str) -> str:
@@ -168,7 +195,7 @@ class SnmpCredentialConfig:
 @_section
 class SnmpConfig:
     credentials: dict[str, SnmpCredentialConfig] = _opt(factory=dict)
-    timeout_s: float = _opt(2.0, gt=0)
+    timeout_s: float = _opt(2.0, gt=0, le=60)
     retries: int = _opt(1, ge=0, le=10)
 
 
@@ -196,23 +223,23 @@ class TargetsConfig:
 
 @_section
 class DiscoveryConfig:
-    interval_h: float = _opt(24.0, gt=0)
-    rate_pps: int = _opt(200, gt=0)
-    timeout_s: float = _opt(1.5, gt=0)
+    interval_h: float = _opt(24.0, gt=0, le=_YEAR_H)
+    rate_pps: int = _opt(200, gt=0, le=100_000)
+    timeout_s: float = _opt(1.5, gt=0, le=60)
     max_prefix: int = _opt(16, ge=0, le=32)
 
 
 @_section
 class PollConfig:
-    interval_min: float = _opt(15.0, gt=0)
-    jitter_s: float = _opt(60.0, ge=0)
+    interval_min: float = _opt(15.0, gt=0, le=_WEEK_MIN)
+    jitter_s: float = _opt(60.0, ge=0, le=_DAY_S)
 
 
 @_section
 class DeviceStateConfig:
-    asleep_after_misses: int = _opt(1, gt=0)
-    unreachable_after_misses: int = _opt(4, gt=0)
-    unreachable_after_h: float = _opt(24.0, gt=0)
+    asleep_after_misses: int = _opt(1, gt=0, le=10_000)
+    unreachable_after_misses: int = _opt(4, gt=0, le=10_000)
+    unreachable_after_h: float = _opt(24.0, gt=0, le=_YEAR_H)
 
 
 @_section
@@ -221,22 +248,23 @@ class CentralConfig:
     ca_bundle: Path | None = None
     use_system_trust: bool = False
     proxy: str | None = None
-    timeout_s: float = _opt(10.0, gt=0)
+    timeout_s: float = _opt(10.0, gt=0, le=600)
     mask_ip_addresses: bool = False
-    batch_size: int = _opt(50, gt=0)
-    summary_interval_min: float = _opt(60.0, gt=0)
+    # central takes at most 500 summaries a request and refuses a bigger batch whole
+    batch_size: int = _opt(50, gt=0, le=500)
+    summary_interval_min: float = _opt(60.0, gt=0, le=_WEEK_MIN)
 
 
 @_section
 class OutboxConfig:
-    max_age_days: float = _opt(60.0, gt=0)
+    max_age_days: float = _opt(60.0, gt=0, le=_CENTURY_DAYS)
 
 
 @_section
 class StoreConfig:
     data_dir: Path | None = None
-    sample_retention_days: float = _opt(400.0, gt=0)
-    compact_after_days: float = _opt(35.0, gt=0)
+    sample_retention_days: float = _opt(400.0, gt=0, le=_CENTURY_DAYS)
+    compact_after_days: float = _opt(35.0, gt=0, le=_CENTURY_DAYS)
 
 
 @_section
@@ -247,14 +275,14 @@ class ConsumptionConfig:
 
 @_section
 class ForecastConfig:
-    min_span_h: float = _opt(24.0, gt=0)
-    min_readings: int = _opt(2, ge=2)
+    min_span_h: float = _opt(24.0, gt=0, le=_YEAR_H)
+    min_readings: int = _opt(2, ge=2, le=10_000)
 
 
 @_section
 class StatusPageConfig:
     enabled: bool = True
-    bind: list[str] = _opt(factory=lambda: ["127.0.0.1", "::1"], min_len=1)
+    bind: list[str] = _opt(factory=lambda: ["127.0.0.1", "::1"], min_len=1, items=_bind_address)
     port: int = _opt(8765, ge=1, le=65535)
     allow_remote: bool = False
     tls_cert: Path | None = None
@@ -266,7 +294,7 @@ class StatusPageConfig:
 class UpdateConfig:
     channel: Literal["off", "stable", "beta"] = _opt("off", before=_update_channel)
     url: str | None = None
-    check_interval_h: float = _opt(24.0, gt=0)
+    check_interval_h: float = _opt(24.0, gt=0, le=_YEAR_H)
 
 
 @_section
@@ -438,6 +466,8 @@ class _Reader:
         return self._within(value, key, rules)
 
     def scalar(self, tp: Any, raw: Any, key: _Key) -> Any:
+        if isinstance(raw, str) and not self.text_ok(raw, key, _MAX_PATH if tp is Path else _MAX_TEXT):
+            return None
         if tp is Secret:
             return self.secret(raw, key)
         if tp is Path:
@@ -449,7 +479,25 @@ class _Reader:
                     float: ((int, float), "a number")}[tp]
         if not isinstance(raw, expected[0]) or (tp is not bool and isinstance(raw, bool)):
             return self._bad(key, f"must be {expected[1]} (got {_got(raw)})")
-        return float(raw) if tp is float else raw
+        if tp is float:
+            try:
+                raw = float(raw)
+            except OverflowError:
+                return self._bad(key, f"{raw} is far too large")
+            if not math.isfinite(raw):
+                return self._bad(key, f"must be a finite number (got {raw!r})")
+        return raw
+
+    def text_ok(self, raw: str, key: _Key, limit: int) -> bool:
+        bad = _BAD_CHARS.search(raw)
+        if bad is not None:
+            self._bad(key, f"contains the control character or lone surrogate {bad.group()!r} at "
+                           f"position {bad.start()}; remove it")
+            return False
+        if len(raw) > limit:
+            self._bad(key, f"is {len(raw):,} characters long; at most {limit:,} are taken")
+            return False
+        return True
 
     def secret(self, raw: Any, key: _Key) -> Secret | None:
         if not isinstance(raw, str):
@@ -462,6 +510,8 @@ class _Reader:
                 return self._bad(key, f"environment variable {var} is not set; set it for the agent's "
                                       "service or write the value here")
             raw = self.env[var]
+            if not self.text_ok(raw, key, _MAX_TEXT):
+                return None
         return Secret(raw)
 
     def _within(self, value: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
@@ -571,8 +621,14 @@ def _semantic_problems(cfg: AgentConfig) -> list[_Problem]:
         out.extend(_url_problems(("central", "url"), cfg.central.url))
     if cfg.update.url is not None:
         out.extend(_url_problems(("update", "url"), cfg.update.url))
-    if cfg.central.proxy is not None and urlsplit(cfg.central.proxy).scheme not in ("http", "https", "socks5"):
-        add(("central", "proxy"), "a proxy is a URL like http://proxy.example:3128")
+    if cfg.central.proxy is not None:
+        try:
+            proxy = urlsplit(cfg.central.proxy)
+            proxy.port  # noqa: B018 -- raises on a port out of range
+        except ValueError:
+            proxy = None
+        if proxy is None or proxy.scheme not in ("http", "https", "socks5") or not proxy.hostname:
+            add(("central", "proxy"), "a proxy is a URL like http://proxy.example:3128")
 
     sp = cfg.status_page
     if (sp.tls_cert is None) != (sp.tls_key is None):
@@ -598,7 +654,11 @@ def _semantic_problems(cfg: AgentConfig) -> list[_Problem]:
 
 
 def _url_problems(key: _Key, url: str) -> list[_Problem]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port out of range, as the HTTP client would later
+    except ValueError as exc:
+        return [_Problem(key, f"not a valid URL ({exc}): {url!r}")]
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return [_Problem(key, f"not an http(s) URL: {url!r}")]
     if parts.scheme == "http" and not _is_loopback(parts.hostname):

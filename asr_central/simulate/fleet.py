@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asr_agent.errors import ConfigError
+from asr_agent.yaml_source import compose
 
 DEFAULT_WEEKLY = (1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.0)
 REPORT_MODES = ("percent", "tenths_of_grams", "coarse", "some_remaining")
@@ -189,12 +190,7 @@ def load_fleet(path: str | Path) -> Fleet:
 
 
 def parse_fleet(text: str, source: str = "<fleet>") -> Fleet:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=source,
-                          line=mark.line + 1 if mark else None) from exc
+    node = compose(text, source)  # the strict reader: no aliases, bounded depth, plain tags
     if node is None:
         raise ConfigError("the fleet file is empty", path=source)
     lines: dict[Path_, int] = {}

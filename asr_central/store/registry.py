@@ -235,6 +235,10 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "catalog": {"part_number": (str, int), "description": (str,), "kind": (str,),
                 "color": (str,), "capacity_g": (int, float), "yield_pages": (int,)},
 }
+# Far above any real cartridge or drum, far below what SQLite's 64-bit integers (and a
+# sensible order quantity) hold; `.inf` and `.nan` fail the comparison too.
+_MAX_CAPACITY_G = 1_000_000
+_MAX_YIELD_PAGES = 100_000_000
 _REQUIRED = {"contacts": ("id", "name", "email"), "sites": ("id",),
              "devices": ("serial", "site"), "catalog": ("part_number", "kind")}
 
@@ -273,7 +277,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
         name: [] for name in _SECTIONS}
     seen_sections: set[str] = set()
     for key_node, value_node in root.value:
-        section = key_node.value
+        section = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
         if section not in _SECTIONS:
             fail(key_node, str(section),
                  f"unknown section; expected one of {', '.join(_SECTIONS)}")
@@ -291,7 +295,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
                 fail(item, where, "expected a mapping")
             fields: dict[str, tuple[yaml.Node, Any]] = {}
             for k, v in item.value:
-                name = k.value
+                name = k.value if isinstance(k, yaml.ScalarNode) else "?"
                 if name not in allowed:
                     fail(k, f"{where}.{name}",
                          f"unknown key; allowed: {', '.join(allowed)}")
@@ -365,8 +369,13 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
         if kind not in ("consumable", "waste"):
             fail(f["kind"][0], f"catalog[{i}].kind", f"{kind!r}: expected consumable or waste")
         capacity = val(f, "capacity_g")
-        if capacity is not None and capacity <= 0:
-            fail(f["capacity_g"][0], f"catalog[{i}].capacity_g", "must be more than 0")
+        if capacity is not None and not 0 < capacity <= _MAX_CAPACITY_G:
+            fail(f["capacity_g"][0], f"catalog[{i}].capacity_g",
+                 f"must be more than 0 and at most {_MAX_CAPACITY_G:,} (got {capacity!r})")
+        pages = val(f, "yield_pages")
+        if pages is not None and not 0 < pages <= _MAX_YIELD_PAGES:
+            fail(f["yield_pages"][0], f"catalog[{i}].yield_pages",
+                 f"must be more than 0 and at most {_MAX_YIELD_PAGES:,} (got {pages!r})")
         catalog.append(CatalogItem(str(val(f, "part_number")), kind, val(f, "description") or "",
                                    val(f, "color"),
                                    float(capacity) if capacity is not None else None,
