@@ -27,6 +27,7 @@ from typing import Any
 
 import rfc8785
 
+from asr_agent import wire_ranges
 from asr_agent.records import LevelState, SupplyClass, SupplyType
 
 SCHEMA_VERSION = 1
@@ -598,7 +599,7 @@ def check_summary(data: Any) -> CheckedSummary:
     if end < start:
         raise WireError("summary.period_end: before period_start")
     event, alert = CartridgeEvent.from_dict, Alert.from_dict
-    return CheckedSummary(
+    checked = CheckedSummary(
         d["agent_id"], d["site_id"], d["contact"], sequence, key, start, end,
         DeviceIdentity.from_dict(d["device"], "summary.device"),
         _enum(DeviceState, d["device_state"], "summary.device_state"),
@@ -610,6 +611,11 @@ def check_summary(data: Any) -> CheckedSummary:
         tuple([alert(a, f"summary.alerts[{i}]") for i, a in enumerate(d["alerts"])]),
         version,
     )
+    problem = wire_ranges.summary_problem(
+        d, start, end, [e.replaced_at for e in checked.cartridge_events])
+    if problem is not None:
+        raise WireError(problem)
+    return checked
 
 
 _SUMMARY = _fields(Summary, {
@@ -675,6 +681,10 @@ class Envelope:
     @classmethod
     def from_dict(cls, data: Any, where: str = "envelope") -> Envelope:
         d = _checked(data, _ENVELOPE, where)
+        for key, spec in wire_ranges.ENVELOPE.items():  # looked up in the database next
+            problem = wire_ranges.text_problem(d[key], spec, f"{where}.{key}")  # type: ignore[arg-type]
+            if problem is not None:
+                raise WireError(problem)
         alg = d["alg"]
         if alg != SIGNATURE_ALG:
             raise WireError(f"{where}.alg: {alg!r} is not supported (only {SIGNATURE_ALG})")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import importlib
 import json
 import logging
@@ -41,7 +40,10 @@ from starlette.types import Receive, Scope, Send
 from asr_agent.signing import key_id_for
 from asr_agent.wire import Envelope, WireError
 from asr_central import __version__
+from asr_central.api import errors
 from asr_central.api import ingest as ingest_api
+from asr_central.api.admin_guard import AdminGuard, Throttled
+from asr_central.api.body_limit import JSON_BODY
 from asr_central.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.db import Database, open_database
 from asr_central.store import agents as agents_store
@@ -53,6 +55,7 @@ log = logging.getLogger("asr_central.api")
 EXTENSIONS: tuple[str, ...] = (
     "asr_central.api.registry", "asr_central.api.orders", "asr_central.api.alerts",
     "asr_central.api.agent_orders", "asr_central.retention", "asr_central.api.devices",
+    "asr_central.api.device_moves",
 )
 
 Clock = Callable[[], datetime]
@@ -80,8 +83,17 @@ async def require_admin(request: Request,
     if expected is None:
         raise HTTPException(503, "the admin API is disabled: start the service with "
                                  "--admin-token-file or ASR_CENTRAL_ADMIN_TOKEN")
+    guard: AdminGuard = request.app.state.admin_guard
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+    client = request.client.host if request.client else "unknown"
+    try:
+        ok = guard.check(given if scheme.lower() == "bearer" else None, expected, client,
+                         f"{request.method} {request.url.path}")
+    except Throttled as exc:
+        raise HTTPException(429, "too many failed admin attempts from this address: retry "
+                                 f"in {exc.retry_after} s",
+                            headers={"Retry-After": str(exc.retry_after)}) from None
+    if not ok:
         raise HTTPException(401, "admin token missing or wrong (Authorization: Bearer …)",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -226,10 +238,13 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
         db.close()
 
     app = CentralApp(title="ASR central", version=__version__, lifespan=lifespan,
+                     max_body_size=JSON_BODY,
                      description="Verifies signed agent summaries, forecasts supplies, places "
                                  "consolidated replenishment orders and raises alerts.")
+    errors.install(app)
     app.state.db = db
     app.state.admin_token = admin_token
+    app.state.admin_guard = AdminGuard()
     app.state.clock = clock or (lambda: datetime.now(UTC))
     hooks: list[SummaryHook] = list(summary_hooks)
     app.state.summary_hooks = hooks
@@ -301,6 +316,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     app.router.add_api_route(
         ingest_api.PATH, ingest.endpoint, methods=["POST"], response_model=BatchResponse,
         tags=["agents"], route_class_override=_PlainRoute, name="ingest", summary="Ingest",
+        max_body_size=ingest_api.MAX_BODY,
         description=f"Signed summaries, oldest first, at most {MAX_BATCH} per request. The "
                     "answer, sent once the accepted ones are stored durably, holds one verdict "
                     "per envelope, in order: 201 accepted; 409 duplicate (stored before: safe "

@@ -1,36 +1,27 @@
-"""Admin API on devices as sites see them: confirm that a printer moved to another site.
-
-A printer reported by another site's agent is held (its reports refused, a `device_moved`
-alert raised, see asr_central.trust); this is how an admin settles it, besides the registry.
-"""
+"""Devices API: a device's latest state as central stored it from its agent's summaries —
+its identity, page counter (a Counter64, exact) and each supply's latest forecast."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
 
-from asr_central.app import AdminDep, DbDep, NowDep
-from asr_central.store import homes
+from asr_central.app import AdminDep, DbDep
+from asr_central.store import summaries as store
 
-router = APIRouter(prefix="/v1/admin/devices", tags=["admin"])
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
-
-class MoveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    site_id: str = Field(min_length=1, description="the site the printer now belongs to")
+_HIDDEN = {"page_count_big"}  # folded into page_count
 
 
-@router.post("/{serial}/move")
-def move_device(serial: str, body: MoveBody, _: AdminDep, db: DbDep,
-                now: NowDep) -> dict[str, Any]:
-    """The printer now belongs to `site_id`: that site's agent is accepted for it from now
-    on, every other site's refused; its registry entry (if any) moves with it."""
-    with db.transaction() as conn:
-        try:
-            moved = homes.move(conn, serial, body.site_id, now)
-        except homes.MoveRefused as exc:
-            raise HTTPException(exc.code, str(exc)) from None
-    return {"serial": moved.serial, "site_id": moved.site_id,
-            "previous_site_id": moved.previous_site_id}
+@router.get("/{serial}")
+def get_device(serial: str, _: AdminDep, db: DbDep) -> dict[str, Any]:
+    conn = db.connection()
+    rows = store.device_status(conn, serial)
+    if not rows:
+        raise HTTPException(404, f"device {serial!r} has sent no summary yet")
+    device = {k: rows[0][k] for k in rows[0].keys() if k not in _HIDDEN}
+    device["page_count"] = store.page_count(rows[0])
+    device["supplies"] = [dict(r) for r in store.supply_latest(conn, serial)]
+    return device

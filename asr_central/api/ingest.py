@@ -57,8 +57,12 @@ log = logging.getLogger("asr_central.api")
 
 PATH = "/v1/summaries"
 MAX_BATCH = 500
-# Bytes of one request body: 500 envelopes of 64 KiB (a summary of four supplies is ~3 KiB).
-MAX_BODY = 32 * 1024 * 1024
+# Bytes of one request body. The agent sends batches of 50 (its default); 50 summaries each
+# at every wire_ranges limit (64 supplies, cartridge events and alerts, every text at its
+# longest) take 7.04 MiB: 8 MiB leaves 14 % over that. A summary of four supplies is ~3 KiB,
+# so a batch of MAX_BATCH real ones fits too. Measured by
+# tests/test_body_limits.py::test_the_largest_legal_batch_fits_under_the_limit.
+MAX_BODY = 8 * 1024 * 1024
 _VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop
 AFTER_INGEST_GAP_S = 0.5  # least seconds between two calls of the after-ingest hooks
 
@@ -112,6 +116,8 @@ def _batch(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
         raise _invalid("json_invalid", (exc.pos,), f"JSON decode error: {exc.msg}") from None
     except RecursionError:
         raise _invalid("json_invalid", (0,), "JSON decode error: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's int-str digit limit
+        raise _invalid("json_invalid", (0,), f"JSON decode error: {exc}") from None
     if not isinstance(data, dict):
         raise _invalid("model_attributes_type", (),
                        "Input should be a valid dictionary or object to extract fields from")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from asr_agent.errors import ConfigError
+from asr_central.api.body_limit import REGISTRY_BODY
 from asr_central.app import AdminDep, DbDep
 from asr_central.store import registry as store
 
@@ -106,7 +107,7 @@ def put_catalog_item(part_number: str, body: CatalogBody, _: AdminDep,
     return store.as_dict(record)
 
 
-@router.post("/import")
+@router.post("/import", max_body_size=REGISTRY_BODY)
 def import_yaml(_: AdminDep, db: DbDep,
                 text: str = Body(media_type="application/yaml",
                                  description="a registry YAML document")) -> dict[str, int]:

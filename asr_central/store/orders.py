@@ -21,7 +21,7 @@ from asr_central.policy import OpenOrder, Order
 
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
-    "LineMeta", "cancel", "create_orders", "export_csv", "export_rows", "get_order",
+    "LineMeta", "cancel", "create_orders", "export_csv", "export_rows", "get_order", "inert_cell",
     "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent",
     "record_installation", "stock", "unshipped_orders",
 ]
@@ -406,10 +406,24 @@ def export_rows(conn: sqlite3.Connection, **filters: Any) -> list[dict[str, Any]
     return rows
 
 
+# A cell starting with one of these runs as a formula in a spreadsheet (OWASP "CSV
+# Injection"): a serial "=HYPERLINK(...)" sent by a printer would link anywhere.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string that could start a formula gets a
+    leading single quote (OWASP); numbers, which cannot run, stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in EXPORT_COLUMNS})
+        writer.writerow({k: ("" if row.get(k) is None else inert_cell(row.get(k)))
+                         for k in EXPORT_COLUMNS})
     return buffer.getvalue()

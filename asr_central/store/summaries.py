@@ -17,7 +17,7 @@ from asr_agent.records import LevelState, SupplyClass, SupplyType
 from asr_agent.wire import CheckedSummary, DeviceState, Envelope, format_time
 
 __all__ = ["Stored", "store_summaries", "summary_count", "summaries_for_agent",
-           "device_status", "supply_latest", "cartridge_events"]
+           "device_status", "supply_latest", "cartridge_events", "page_count"]
 
 
 # Enum members as stored (wire name or value), looked up rather than computed: ingest
@@ -30,6 +30,7 @@ _DEVICE_STATE = {m: m.value for m in DeviceState}
 # Rows one statement writes at most: a power of two (see _pieces), and far below SQLite's
 # least limit on parameters (999) for the widest row (19 parameters).
 _MOST_ROWS = 32
+_INT64_MAX = 2 ** 63 - 1  # SQLite's INTEGER
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ def _time(value: datetime) -> str:
 
 _DEVICE_HEAD = (
     "INSERT INTO device_status (serial, site_id, agent_id, contact, vendor, model, "
-    "asr_compatible, address, state, page_count, last_seen, last_summary_id)")
+    "asr_compatible, address, state, page_count, page_count_big, last_seen, last_summary_id)")
 # Only a newer period moves last_seen/state: late deliveries after an outage arrive
 # oldest first, and an older summary must never overwrite a newer state. Only the device's
 # own site writes it: a summary never moves a device to another site (ingest refuses
@@ -165,6 +166,7 @@ _DEVICE_TAIL = (
     "agent_id = excluded.agent_id, contact = excluded.contact, vendor = excluded.vendor, "
     "model = excluded.model, asr_compatible = excluded.asr_compatible, "
     "address = excluded.address, state = excluded.state, page_count = excluded.page_count, "
+    "page_count_big = excluded.page_count_big, "
     "last_seen = excluded.last_seen, last_summary_id = excluded.last_summary_id "
     "WHERE excluded.last_seen >= device_status.last_seen "
     "AND excluded.site_id = device_status.site_id")
@@ -178,8 +180,21 @@ def _update_devices(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, in
         d = s.device
         params += (d.serial, s.site_id, s.agent_id, s.contact, d.vendor, d.model,
                    int(d.asr_compatible), d.address, _DEVICE_STATE[s.device_state],
-                   s.page_counters.end, _time(s.period_end), summary_id)
-    _write_rows(conn, _DEVICE_HEAD, 12, _DEVICE_TAIL, params)
+                   *_counter(s.page_counters.end), _time(s.period_end), summary_id)
+    _write_rows(conn, _DEVICE_HEAD, 13, _DEVICE_TAIL, params)
+
+
+def _counter(value: int | None) -> tuple[int | None, str | None]:
+    """A Counter64 as (page_count, page_count_big): past SQLite's INTEGER, as decimal text."""
+    if value is None or value <= _INT64_MAX:
+        return value, None
+    return None, str(value)
+
+
+def page_count(row: sqlite3.Row) -> int | None:
+    """A device_status row's page counter, exactly as the agent sent it."""
+    big = row["page_count_big"]
+    return int(big) if big is not None else row["page_count"]  # type: ignore[no-any-return]
 
 
 def _record_events(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
