@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from asr_agent.commandline import build_parser as _build, run
+from asr_core.cli import build_parser as _build, run
 from asr_central import __version__
 
 COMMANDS = ("serve", "simulate", "registry", "orders")

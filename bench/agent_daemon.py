@@ -259,8 +259,8 @@ def bare_imports_rss(host: str, port: int) -> int:
 
 def bare_poll_loop(points: list[tuple[str, int]], rounds: int) -> dict[str, float]:
     """Child process: poll_printer over every printer, `rounds` times; prints JSON."""
-    from asr_agent.poller import poll_printer
-    from asr_agent.snmp import SnmpClient, SnmpCredential
+    from asr_agent.app.poller import poll_printer
+    from asr_agent.adapters.snmp import SnmpClient, SnmpCredential
 
     cred = SnmpCredential.v2c("public")
 
@@ -361,7 +361,7 @@ def main() -> None:
         return
     os.environ.setdefault("SNMPSIM_ALLOW_ROOT", "true")
 
-    from asr_agent.simulated_printers import SimulatedFleet, SimulatedPrinter
+    from asr_dev.simulated_printers import SimulatedFleet, SimulatedPrinter
 
     points = addresses(args.printers, free_block(args.printers))
     printers = [SimulatedPrinter(f"p{i}", RECORDINGS[i % len(RECORDINGS)], f"BENCH-{i:05d}", h, p)

@@ -62,11 +62,11 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **server_options("warn
 
 CENTRAL_APP = """
 import sys, uvicorn
-import asr_central.app
+import asr_central.service.app
 from asr_central.commands.serve import server_options
 if sys.argv[4] == "without-policy":
-    asr_central.app.EXTENSIONS = ()
-app = asr_central.app.create_app(sys.argv[2], admin_token=sys.argv[3])
+    asr_central.service.app.EXTENSIONS = ()
+app = asr_central.service.app.create_app(sys.argv[2], admin_token=sys.argv[3])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **server_options("warning"))
 """
 
@@ -120,9 +120,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def build_bodies(url: str, count: int, batch: int) -> list[str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from asr_agent.records import LevelState, SupplyClass, SupplyType
-    from asr_agent.signing import AgentKey, sign_payload
-    from asr_agent.wire import (
+    from asr_core.records import LevelState, SupplyClass, SupplyType
+    from asr_agent.adapters.keys import AgentKey, sign_payload
+    from asr_core.wire import (
         DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary, canonical_bytes,
         idempotency_key,
     )

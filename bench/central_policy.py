@@ -14,7 +14,7 @@ import statistics
 import time
 from datetime import date, datetime, timedelta, timezone
 
-from asr_central.policy import PolicySettings, SupplyKind, SupplyOutlook, plan
+from asr_central.domain.policy import PolicySettings, SupplyKind, SupplyOutlook, plan
 
 
 def build(n: int, seed: int = 7) -> list[SupplyOutlook]:

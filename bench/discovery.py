@@ -46,8 +46,8 @@ _TIME = "/usr/bin/time"
 
 def _child(args: argparse.Namespace) -> None:
     """Runs inside the measured child: one discovery, results as JSON on stdout."""
-    from asr_agent.discovery import discover
-    from asr_agent.snmp.client import SnmpCredential
+    from asr_agent.app.discovery import discover
+    from asr_agent.adapters.snmp.client import SnmpCredential
 
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def main() -> None:
         _child(args)
         return
 
-    from asr_agent.snmpsim_process import SnmpSim
+    from asr_dev.snmpsim_process import SnmpSim
     from tests.conftest import free_port
 
     onesixtyone = shutil.which("onesixtyone")

@@ -28,12 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from asr_agent import oids  # noqa: E402
-from asr_agent.poller import poll_printer  # noqa: E402
-from asr_agent.snmp import SnmpClient, SnmpCredential  # noqa: E402
-from asr_agent.snmpsim_process import SnmpSim  # noqa: E402
+from asr_agent.domain import oids  # noqa: E402
+from asr_agent.app.poller import poll_printer  # noqa: E402
+from asr_agent.adapters.snmp import SnmpClient, SnmpCredential  # noqa: E402
+from asr_dev.snmpsim_process import SnmpSim  # noqa: E402
 
-SIMULATED = REPO / "asr_agent" / "data" / "simulated"
+SIMULATED = REPO / "asr_dev" / "data" / "simulated"
 PORT = 16100
 MAX_REPETITIONS = 24
 SCALAR_INSTANCES = (oids.SYS_DESCR, oids.SYS_OBJECT_ID, oids.PRT_GENERAL_SERIAL_NUMBER + ".1",

@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 WRITER = r"""
 import sys
 from datetime import UTC, datetime, timedelta
-from asr_agent.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
-from asr_agent.store import Store
+from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.adapters.store import Store
 
 db, start, limit, sync = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 store = Store(db)
@@ -70,7 +70,7 @@ def check(db: Path, acked: list[int]) -> tuple[str, int]:
     """(integrity_check result, how many acknowledged readings are missing)."""
     from datetime import UTC, datetime, timedelta
 
-    from asr_agent.store import Store
+    from asr_agent.adapters.store import Store
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with Store(db) as store:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from asr_agent.simulated_printers import SimulatedPrinter, recording
+from asr_dev.simulated_printers import SimulatedPrinter, recording
 from tests.conftest import free_port
 
 ODD_SERIAL = "XRX-ODD-1"
@@ -119,8 +119,8 @@ def run_agent(config_path: Path, until: Callable[[Any], bool], *, timeout: float
               ) -> dict[str, httpx.Response]:
     """Run the real daemon on `config_path` until `until(daemon)` holds (or `timeout`), then
     read its status page, status.json, /metrics and /healthz; returns them by path."""
-    from asr_agent.config import load_config
-    from asr_agent.daemon import AgentDaemon
+    from asr_agent.app.config import load_config
+    from asr_agent.app.daemon import AgentDaemon
 
     cfg = load_config(config_path)
     paths = cfg.paths(config_file=config_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
+from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WALKS = REPO.parent / "shared" / "walks"

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from asr_agent.status.app import create_status_app
-from asr_agent.status.model import (
+from asr_agent.app.status.app import create_status_app
+from asr_agent.app.status.model import (
     AgentView, DeviceView, JobView, LevelPoint, StatusSnapshot, SupplyHistory, SupplyView, UplinkView,
 )
-from asr_agent.status.server import StatusServer
+from asr_agent.app.status.server import StatusServer
 
 
 def sample_snapshot(*, healthy: bool = True) -> StatusSnapshot:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from asr_agent.records import LevelState, Sample, SupplyUnit
+from asr_core.records import LevelState, Sample, SupplyUnit
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 OFFICE_HOURS = range(8, 18)

@@ -27,14 +27,14 @@ import httpx
 import pytest
 import uvicorn
 
-from asr_agent import signing
-from asr_agent.records import LevelState, SupplyClass, SupplyType
-from asr_agent.uplink import AgentIdentity
-from asr_agent.wire import (
+from asr_agent.adapters import keys as signing
+from asr_core.records import LevelState, SupplyClass, SupplyType
+from asr_agent.adapters.uplink import AgentIdentity
+from asr_core.wire import (
     CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
     idempotency_key,
 )
-from asr_central.app import SummaryHook, create_app
+from asr_central.service.app import SummaryHook, create_app
 from asr_central.simulate.fleet import Fleet
 from asr_central.simulate.loop import SimResult
 

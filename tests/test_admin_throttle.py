@@ -9,7 +9,7 @@ import httpx
 import pytest
 from support_central import ADMIN_TOKEN, CentralServer, central  # noqa: F401  (fixture)
 
-from asr_central.api.admin_guard import FAILED_ATTEMPTS
+from asr_central.service.api.admin_guard import FAILED_ATTEMPTS
 
 PATH = "/v1/admin/agents"
 ATTEMPTS = int(FAILED_ATTEMPTS.split("/")[0])

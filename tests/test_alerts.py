@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from asr_central.alerts import (
+from asr_central.domain.alerts import (
     AlertKind, DeviceFacts, ReplacementFacts, Severity, SupplyFacts, evaluate, held_line_alerts,
     replacement_alerts,
 )
-from asr_central.policy import HeldLine, HoldReason, PolicySettings
+from asr_central.domain.policy import HeldLine, HoldReason, PolicySettings
 
 TODAY = date(2027, 3, 10)
 SETTINGS = PolicySettings()

@@ -8,10 +8,10 @@ import hashlib
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-from asr_agent.catalog import load_catalog
-from asr_agent.consumption import analyze
-from asr_agent.forecast import forecast
-from asr_agent.records import SupplyClass, SupplyType
+from asr_agent.domain.catalog import load_catalog
+from asr_agent.domain.consumption import analyze
+from asr_agent.domain.forecast import forecast
+from asr_core.records import SupplyClass, SupplyType
 from tests.supply_series import START, simulate
 
 CATALOG = load_catalog()

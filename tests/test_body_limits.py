@@ -19,12 +19,13 @@ import pytest
 from support_central import CentralServer, central  # noqa: F401  (fixture)
 from support_central_process import CentralProcess
 
-from asr_agent import signing, wire, wire_ranges as limits
-from asr_agent.records import LevelState, SupplyClass, SupplyType
-from asr_central.api import ingest
-from asr_central.api.body_limit import JSON_BODY
+from asr_agent.adapters import keys as signing
+from asr_core import wire, wire_ranges as limits
+from asr_core.records import LevelState, SupplyClass, SupplyType
+from asr_central.service.api import ingest
+from asr_central.service.api.body_limit import JSON_BODY
 
-AGENT_BATCH = 50  # the agent's default batch size (asr_agent.uplink)
+AGENT_BATCH = 50  # the agent's default batch size (asr_agent.adapters.uplink)
 MiB = 1024 * 1024
 
 

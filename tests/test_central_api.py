@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support_central import POLICY_INTERVAL_S, CentralServer, central  # noqa: F401  (fixture)
 
-from asr_agent.records import LevelState, SupplyClass, SupplyType
-from asr_agent.signing import AgentKey, seal
-from asr_agent.wire import (
+from asr_core.records import LevelState, SupplyClass, SupplyType
+from asr_agent.adapters.keys import AgentKey, seal
+from asr_core.wire import (
     CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
     idempotency_key,
 )

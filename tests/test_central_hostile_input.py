@@ -14,7 +14,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from asr_agent import signing, wire
+from asr_agent.adapters import keys as signing
+from asr_core import wire
 INT32_MAX, INT64_MAX, COUNTER64_MAX = 2 ** 31 - 1, 2 ** 63 - 1, 2 ** 64 - 1
 from support_central import ADMIN_TOKEN, CentralServer, make_summary
 
@@ -223,7 +224,7 @@ def test_no_json_endpoint_answers_any_body_with_a_500(
 
 
 def test_docs_list_every_range_at_the_wire() -> None:
-    from asr_agent import wire_ranges as ranges
+    from asr_core import wire_ranges as ranges
 
     doc = (Path(__file__).parent.parent / "docs" / "security.md").read_text(encoding="utf-8")
     for name, table in [("summary", ranges.SUMMARY), ("summary.device", ranges.DEVICE),

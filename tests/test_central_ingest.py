@@ -19,12 +19,13 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from asr_agent import signing, wire
-from asr_central.api import ingest
+from asr_agent.adapters import keys as signing
+from asr_core import wire
+from asr_central.service.api import ingest
 from asr_central.cli import build_parser
 from asr_central.commands.serve import build_app
-from asr_central.db import open_database
-from asr_central.replenish import AFTER_INGEST_INTERVAL_S
+from asr_central.storage.db import open_database
+from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
 from support_central import T0, CentralServer, central, make_summary  # noqa: F401
 
 JSON = {"Content-Type": "application/json"}

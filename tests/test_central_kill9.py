@@ -15,7 +15,7 @@ import pytest
 from support_central import make_summary
 from support_central_process import CentralProcess
 
-from asr_agent import signing
+from asr_agent.adapters import keys as signing
 
 ROUNDS = 10
 BATCH = 20

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from support_central import Clock, CentralServer, enrolled_agent, make_summary
 
-from asr_agent import signing
-from asr_agent.uplink import AgentIdentity
-from asr_agent.wire import CartridgeEvent, Summary, order_status_request
+from asr_agent.adapters import keys as signing
+from asr_agent.adapters.uplink import AgentIdentity
+from asr_core.wire import CartridgeEvent, Summary, order_status_request
 
 REGISTRY = json.dumps({
     "contacts": [{"id": "claire", "name": "Claire Martin", "email": "facilities@lyon.example"},

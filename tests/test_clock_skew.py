@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from asr_agent.config import load_config
-from asr_agent.store import Store
-from asr_agent.uplink import Uplink, UplinkSettings, queue_summary
+from asr_agent.app.config import load_config
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.uplink import Uplink, UplinkSettings, queue_summary
 from tests.agent_harness import agent_config, asr_log, run_agent
 from tests.support_central import CentralServer, enrolled_agent, make_summary
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asr_agent.config import (
+from asr_agent.app.config import (
     AgentConfig,
     as_plain,
     default_config,
@@ -21,8 +21,8 @@ from asr_agent.config import (
     load_config,
     to_snmp_credential,
 )
-from asr_agent.errors import ConfigError
-from asr_agent.secret import Secret
+from asr_core.errors import ConfigError
+from asr_core.secret import Secret
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.yaml"
@@ -448,15 +448,15 @@ def test_loading_config_imports_neither_pysnmp_nor_a_validation_library(tmp_path
     # The CLI stays cheap (only the SNMP client may pull pysnmp in), and the running agent
     # does not keep a validation library resident for a file it reads once.
     path = write(tmp_path, CREDS)
-    code = ("import sys; from asr_agent.config import load_config; "
+    code = ("import sys; from asr_agent.app.config import load_config; "
             f"load_config({str(path)!r}); print(sorted({{'pysnmp', 'pydantic'}} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_retention_shorter_than_the_forecast_window_is_refused(tmp_path) -> None:
-    from asr_agent.config import load_config
-    from asr_agent.errors import ConfigError
+    from asr_agent.app.config import load_config
+    from asr_core.errors import ConfigError
 
     path = tmp_path / "c.yaml"
     path.write_text("site:\n  id: s1\nstore:\n  sample_retention_days: 30\n  compact_after_days: 7\n")

@@ -21,10 +21,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr_agent.config import AgentConfig, load_config, parse_config
-from asr_agent.daemon import AgentDaemon
-from asr_agent.errors import ConfigError
-from asr_agent.yaml_source import MAX_DEPTH
+from asr_agent.app.config import AgentConfig, load_config, parse_config
+from asr_agent.app.daemon import AgentDaemon
+from asr_core.errors import ConfigError
+from asr_core.yaml_source import MAX_DEPTH
 from asr_central.cli import main as central_cli
 from tests.conftest import REPO, free_port
 

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr_agent.catalog import CatalogEntry, SupplyCatalog, load_catalog
-from asr_agent.consumption import (
+from asr_agent.domain.catalog import CatalogEntry, SupplyCatalog, load_catalog
+from asr_agent.domain.consumption import (
     COUNTER_RESET, LEVEL_UP_WITHOUT_REPLACEMENT, PREMATURE_REPLACEMENT, CartridgeLife, analyze,
     find_moved_cartridges,
 )
-from asr_agent.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
+from asr_core.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
 from tests.supply_series import START, simulate, weekly
 
 CATALOG = load_catalog()
@@ -289,7 +289,7 @@ def test_user_catalog_overrides_field_by_field(tmp_path) -> None:
 
 
 def test_catalog_errors_name_file_line_and_key(tmp_path) -> None:
-    from asr_agent.errors import ConfigError
+    from asr_core.errors import ConfigError
 
     user = tmp_path / "parts.yaml"
     user.write_text("parts:\n  X1:\n    nominal_grams: 0\n")

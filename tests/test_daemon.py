@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from asr_agent.config import load_config
-from asr_agent.daemon import AgentDaemon
-from asr_agent.simulated_printers import SimulatedFleet, SimulatedPrinter
+from asr_agent.app.config import load_config
+from asr_agent.app.daemon import AgentDaemon
+from asr_dev.simulated_printers import SimulatedFleet, SimulatedPrinter
 from tests.conftest import REPO, free_port
 from tests.support_central import central, enrolled_agent  # noqa: F401  (fixture)
 
@@ -166,7 +166,7 @@ def test_serve_stops_when_its_event_is_set(tmp_path: Path) -> None:
     """The Windows service's entry point: no signals, a stop event instead."""
     import threading
 
-    from asr_agent.daemon import serve
+    from asr_agent.app.daemon import serve
 
     printers = two_printers()[:1]
     config = write_config(tmp_path, printers, central_url=None)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from asr_agent.device_state import (
+from asr_agent.domain.device_state import (
     AddressChange,
     DeviceAddress,
     DeviceState,
@@ -122,7 +122,7 @@ def test_both_required_waits_for_misses_and_hours() -> None:
 
 
 def test_policy_from_the_config_section() -> None:
-    from asr_agent.config import default_config
+    from asr_agent.app.config import default_config
 
     policy = StatePolicy.from_config(default_config().device_state)
     assert policy == StatePolicy(1, 4, timedelta(hours=24))

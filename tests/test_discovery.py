@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent.device_state import DeviceState, Health, PollOutcome, StatePolicy, observe
-from asr_agent.discovery import DiscoveryResult, V3Target, discover, plan_targets
-from asr_agent.snmp.client import SnmpCredential
-from asr_agent.snmp.sweep import Sweep
-from asr_agent.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
+from asr_agent.domain.device_state import DeviceState, Health, PollOutcome, StatePolicy, observe
+from asr_agent.app.discovery import DiscoveryResult, V3Target, discover, plan_targets
+from asr_agent.adapters.snmp.client import SnmpCredential
+from asr_agent.adapters.snmp.sweep import Sweep
+from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
 from tests.conftest import REPO, free_port, require
 
 RECORDINGS = Path(__file__).parent / "recordings" / "discovery"
@@ -268,8 +268,8 @@ def test_cli_refuses_a_range_over_a_slash_16_and_says_why() -> None:
 
 
 def test_configured_ranges_hosts_credentials_and_exclusions_are_swept(fleet: Fleet) -> None:
-    from asr_agent.config import parse_config
-    from asr_agent.discovery import discover_configured
+    from asr_agent.app.config import parse_config
+    from asr_agent.app.discovery import discover_configured
 
     cfg = parse_config(f"""
 site: {{id: test-site}}

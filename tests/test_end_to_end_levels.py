@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent.catalog import load_catalog
+from asr_agent.domain.catalog import load_catalog
 from asr_agent.cli import main as cli_main
-from asr_agent.consumption import PREMATURE_REPLACEMENT, analyze
-from asr_agent.forecast import forecast
-from asr_agent.poller import poll_printer
-from asr_agent.records import Reading, SupplyClass, SupplyType
-from asr_agent.snmp import SnmpClient, SnmpCredential
-from asr_agent.store import Store
+from asr_agent.domain.consumption import PREMATURE_REPLACEMENT, analyze
+from asr_agent.domain.forecast import forecast
+from asr_agent.app.poller import poll_printer
+from asr_core.records import Reading, SupplyClass, SupplyType
+from asr_agent.adapters.snmp import SnmpClient, SnmpCredential
+from asr_agent.adapters.store import Store
 
 RECORDING = Path(__file__).parent / "recordings" / "xerox_colour_mfp.snmprec"
 LEVEL = "1.3.6.1.2.1.43.11.1.1.9.1.{}"

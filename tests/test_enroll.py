@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from asr_agent import signing
-from asr_agent.errors import PermanentUplinkError
+from asr_agent.adapters import keys as signing
+from asr_core.errors import PermanentUplinkError
 from asr_agent.cli import main as agent_main
-from asr_agent.store import Store
-from asr_agent.uplink import (
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.uplink import (
     AgentIdentity, Uplink, UplinkSettings, build_client, queue_summary, register_next_key,
 )
 from asr_central.cli import main as central_main

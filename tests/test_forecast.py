@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr_agent.catalog import load_catalog
-from asr_agent.consumption import DailyUse, analyze
-from asr_agent.forecast import forecast
-from asr_agent.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.domain.catalog import load_catalog
+from asr_agent.domain.consumption import DailyUse, analyze
+from asr_agent.domain.forecast import forecast
+from asr_core.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
 from tests.supply_series import START, simulate
 
 MONDAY = date(2026, 1, 5)

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from asr_agent import signing, wire
+from asr_agent.adapters import keys as signing
+from asr_core import wire
 from support_central import T0, CentralServer, make_summary
 
 JSON = {"Content-Type": "application/json"}

@@ -9,7 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from asr_agent import signing, wire
+from asr_agent.adapters import keys as signing
+from asr_core import wire
 from support_central import T0, CentralServer, central, make_summary  # noqa: F401 - fixture
 
 JSON = {"Content-Type": "application/json"}

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from asr_agent.logs import event, setup_logging
+from asr_agent.adapters.logs import event, setup_logging
 
 
 @pytest.fixture

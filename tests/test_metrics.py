@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from asr_agent.metrics import AgentMetrics
+from asr_agent.app.metrics import AgentMetrics
 from tests.status_fixtures import sample_snapshot
 
 

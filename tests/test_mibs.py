@@ -1,4 +1,4 @@
-"""Every numeric OID in asr_agent/oids.py matches its named object in mibs/, and the
+"""Every numeric OID in asr_agent/domain/oids.py matches its named object in mibs/, and the
 record enums match the IANA printer textual conventions.
 
 A small OBJECT IDENTIFIER resolver suffices for these MIB subsets; pysmi is not needed
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from asr_agent import oids
-from asr_agent.records import SupplyClass, SupplyType, SupplyUnit
+from asr_agent.domain import oids
+from asr_core.records import SupplyClass, SupplyType, SupplyUnit
 from conftest import REPO
 
 MIBS = REPO / "mibs"

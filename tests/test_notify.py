@@ -21,17 +21,17 @@ import pytest
 import uvicorn
 from support_central import ADMIN_TOKEN, CentralServer, enrolled_agent, make_summary
 
-from asr_agent.errors import ConfigError
-from asr_agent.signing import AgentKey, seal
-from asr_agent.uplink import AgentIdentity
-from asr_central.app import create_app
+from asr_core.errors import ConfigError
+from asr_agent.adapters.keys import AgentKey, seal
+from asr_agent.adapters.uplink import AgentIdentity
+from asr_central.service.app import create_app
 from asr_central.cli import build_parser
 from asr_central.commands.serve import build_app
-from asr_central.notify import (
+from asr_central.service.notify import (
     DELIVERY_HEADER, SECRET_ENV, SIGNATURE_HEADER, WebhookNotifier,
     WebhookSettings, attach, read_secret,
 )
-from asr_central.policy import PolicySettings
+from asr_central.domain.policy import PolicySettings
 
 SECRET = "webhook-secret-0123456789abcdef"
 REGISTRY = """\

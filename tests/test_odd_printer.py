@@ -13,11 +13,11 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from asr_agent.config import load_config
-from asr_agent.daemon import AgentDaemon
-from asr_agent.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
-from asr_agent.simulated_printers import SimulatedFleet
-from asr_agent.store import Store
+from asr_agent.app.config import load_config
+from asr_agent.app.daemon import AgentDaemon
+from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
+from asr_dev.simulated_printers import SimulatedFleet
+from asr_agent.adapters.store import Store
 from tests.agent_harness import (
     CAPACITY_OID, LEVEL_OID, ODD_SERIAL, PAGES_OID, agent_config, asr_log, healthy_printer,
     odd_recording, serve_recording,
@@ -128,7 +128,7 @@ _ANY_NUMBER = st.one_of(st.integers(-(2**70), 2**70), st.integers(-(2**70), 2**7
 @given(level=_ANY_NUMBER, capacity=_ANY_NUMBER, pages=_ANY_NUMBER)
 def test_any_number_in_level_capacity_or_page_counter_is_stored_or_left_out(
         tmp_path_factory, level: object, capacity: object, pages: object) -> None:
-    from asr_agent.printer_mib import parse_reading
+    from asr_agent.domain.printer_mib import parse_reading
 
     raw = {f"{LEVEL_OID}.1": level, f"{CAPACITY_OID}.1": capacity, PAGES_OID: pages,
            "1.3.6.1.2.1.43.11.1.1.6.1.1": b"Black Toner", "1.3.6.1.2.1.43.11.1.1.5.1.1": 3,
@@ -150,21 +150,21 @@ def test_a_printer_whose_summary_fails_does_not_cost_the_others_theirs(
         tmp_path: Path, central, monkeypatch) -> None:  # noqa: F811
     """The fault is injected (the analysis of one printer raises): no real input is left
     that makes building a summary fail, and the daemon must hold whatever comes next."""
-    import asr_agent.insight
-    from asr_agent.simulated_printers import SimulatedPrinter
+    import asr_agent.app.insight
+    from asr_dev.simulated_printers import SimulatedPrinter
     from tests.conftest import free_port
 
     broken = SimulatedPrinter("lobby", "xerox_altalink_c8135", "XRX-BROKEN", "127.0.0.1", free_port(),
                               use_pct_per_day={1: 3.0})
     healthy = healthy_printer()
-    real = asr_agent.insight.device_insights
+    real = asr_agent.app.insight.device_insights
 
     def analysis(store, serial, **kwargs):
         if serial == "XRX-BROKEN":
             raise RuntimeError("injected: this printer's analysis fails")
         return real(store, serial, **kwargs)
 
-    monkeypatch.setattr(asr_agent.insight, "device_insights", analysis)
+    monkeypatch.setattr(asr_agent.app.insight, "device_insights", analysis)
     config_path = agent_config(tmp_path, [(broken.host, broken.port), (healthy.host, healthy.port)],
                                central_url=central.url)
     cfg = load_config(config_path)

@@ -17,12 +17,12 @@ from support_central import (  # noqa: F401  (`central` is a fixture)
     CentralServer, central, enrolled_agent, make_summary,
 )
 
-from asr_agent import signing
-from asr_agent.errors import PermanentUplinkError
-from asr_agent.records import LevelState, SupplyClass, SupplyType
-from asr_agent.store import Store
-from asr_agent.uplink import AgentIdentity, Uplink, UplinkSettings, queue_summary
-from asr_agent.wire import (
+from asr_agent.adapters import keys as signing
+from asr_core.errors import PermanentUplinkError
+from asr_core.records import LevelState, SupplyClass, SupplyType
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.uplink import AgentIdentity, Uplink, UplinkSettings, queue_summary
+from asr_core.wire import (
     CONTROL_MAX_AGE_S, CartridgeEvent, Envelope, OrderStatus, SupplySummary,
     order_status_request,
 )

@@ -191,7 +191,9 @@ def test_deb_contains_the_venv_unit_and_snippets(deb):
                  "./usr/lib/sysusers.d/asr-agent.conf", "./usr/lib/tmpfiles.d/asr-agent.conf",
                  "./etc/asr-agent/config.yaml"):
         assert path in contents, path
-    assert "site-packages/asr_agent/updater.py" in contents
+    assert "site-packages/asr_agent/adapters/updater.py" in contents
+    assert "site-packages/asr_core/wire.py" in contents
+    assert "site-packages/asr_dev/" not in contents
 
 
 def _dpkg(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -262,6 +264,17 @@ def test_pipx_install_of_the_wheel_gives_working_commands(tmp_path):
                     "--find-links", str(wheelhouse), str(REPO), "-w", str(tmp_path / "w")],
                    check=True, capture_output=True)
     [wheel] = (tmp_path / "w").glob("asr-*.whl")
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in ("asr_core/wire.py", "asr_core/data/summary.schema.json",
+                 "asr_agent/adapters/migrations/001_initial.sql",
+                 "asr_agent/app/status/templates/base.html",
+                 "asr_agent/app/service/systemd/asr-agent.service",
+                 "asr_agent/data/supply_catalog.yaml", "asr_agent/data/update-root.json",
+                 "asr_central/storage/migrations/001_agents_and_summaries.sql"):
+        assert path in names, path
+    assert not [n for n in names if n.startswith("asr_dev/")], "the development package is not shipped"
     env = dict(os.environ, PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"),
                PIPX_MAN_DIR=str(tmp_path / "man"))
     pipx = subprocess.run([sys.executable, "-m", "pipx", "install", str(wheel),
@@ -275,6 +288,9 @@ def test_pipx_install_of_the_wheel_gives_working_commands(tmp_path):
     help_text = subprocess.run([str(tmp_path / "bin/asr-agent"), "--help"], capture_output=True,
                                text=True, check=True).stdout
     assert "service" in help_text and "update" in help_text
+    demo = subprocess.run([str(tmp_path / "bin/asr-agent"), "demo", "--minutes", "0.01"],
+                          capture_output=True, text=True)
+    assert demo.returncode == 2 and "source checkout" in demo.stderr
 
 
 # --- the Windows installer source (cannot be built here; its required facts) ----------

@@ -7,11 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from asr_agent import signing
-from asr_agent.config import load_config
-from asr_agent.store import Store
-from asr_agent.uplink import queue_summary
-from asr_agent.wire import Envelope
+from asr_agent.adapters import keys as signing
+from asr_agent.app.config import load_config
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.uplink import queue_summary
+from asr_core.wire import Envelope
 from tests.agent_harness import agent_config, run_agent
 from tests.support_central import central, enrolled_agent, make_summary  # noqa: F401  (fixture)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent.paths import (
+from asr_agent.adapters.paths import (
     BaseDirs,
     base_dirs,
     current_paths,

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from asr_central.policy import (
+from asr_central.domain.policy import (
     HoldReason, LineReason, OpenOrder, PolicySettings, SilentState, SupplyKind, SupplyOutlook,
     plan, plan_orders, silent_days, silent_state,
 )

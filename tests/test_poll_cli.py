@@ -13,12 +13,12 @@ import jsonschema
 import pytest
 
 from asr_agent.cli import main
-from asr_agent.commands.poll import parse_target
-from asr_agent.errors import ConfigError
-from asr_agent.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
+from asr_agent.app.commands.poll import parse_target
+from asr_core.errors import ConfigError
+from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
 from conftest import REPO, free_port, require
 
-SIMULATED = REPO / "asr_agent" / "data" / "simulated"
+SIMULATED = REPO / "asr_dev" / "data" / "simulated"
 RECORDINGS = Path(__file__).parent / "recordings"
 USER = V3User(user="asr", auth_key="auth-key-123", priv_key="priv-key-456")
 

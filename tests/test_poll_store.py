@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from asr_agent.cli import main
-from asr_agent.simulated_printers import recording
+from asr_dev.simulated_printers import recording
 
 
 def test_poll_store_then_status_shows_the_printer(tmp_path: Path, snmpsim, udp_port: int, capsys) -> None:

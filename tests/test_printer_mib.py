@@ -7,8 +7,8 @@ from pathlib import Path
 
 from recordings.walkfile import read_snmprec
 
-from asr_agent.printer_mib import parse_reading
-from asr_agent.records import LevelState, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.domain.printer_mib import parse_reading
+from asr_core.records import LevelState, SupplyClass, SupplyType, SupplyUnit
 
 RECORDINGS = Path(__file__).parent / "recordings"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

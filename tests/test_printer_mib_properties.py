@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr_agent.printer_mib import parse_reading
-from asr_agent.records import LevelState
+from asr_agent.domain.printer_mib import parse_reading
+from asr_core.records import LevelState
 
 S = "1.3.6.1.2.1.43.11.1.1"
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from asr_agent import signing
-from asr_agent.wire import Envelope
-from asr_central.retention import DEFAULT_KEEP_PAYLOAD_DAYS, drop_old_payloads
+from asr_agent.adapters import keys as signing
+from asr_core.signing import verify
+from asr_core.wire import Envelope
+from asr_central.service.retention import DEFAULT_KEEP_PAYLOAD_DAYS, drop_old_payloads
 from support_central import T0, CentralServer, Clock, enrolled_agent, make_summary
 
 
@@ -52,7 +53,7 @@ def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_dup
         [kept] = server.query("SELECT payload, signature FROM summaries WHERE sequence = 4")
         # the young summary's evidence is whole: its stored signature still verifies
         stored = Envelope(agent, key.key_id, bytes(kept["payload"]), bytes(kept["signature"]))
-        assert signing.verify(stored, key.public_raw) == signing.seal(young, key).payload
+        assert verify(stored, key.public_raw) == signing.seal(young, key).payload
 
         # the records stay: a resent old summary is a duplicate, a reused sequence a replay
         assert _post(server, key, old[0]) == [409]
@@ -71,7 +72,7 @@ def test_zero_days_keeps_every_payload_and_a_backlog_goes_in_bounded_steps(tmp_p
         key, identity = enrolled_agent(server, tmp_path / "agent")
         assert _post(server, key, *[make_summary(identity.agent_id, n, period_start=T0 + timedelta(
             hours=4 * n)) for n in (1, 2, 3)]) == [201, 201, 201]
-        from asr_central.db import open_database
+        from asr_central.storage.db import open_database
 
         db = open_database(f"sqlite:///{server.db_path}")
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from asr_agent import self_update
+from asr_agent.adapters import self_update
 from tests.test_updater import (  # noqa: F401  (fixtures)
     RUNNING, ScriptInstaller, install_root, make_updater, publisher, served,
 )

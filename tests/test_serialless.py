@@ -16,12 +16,12 @@ from typing import Any
 import yaml
 
 from asr_agent.cli import main
-from asr_agent.config import load_config
-from asr_agent.daemon import AgentDaemon
-from asr_agent.discovery import discover, hashed_identity
-from asr_agent.simulated_printers import SimulatedFleet, SimulatedPrinter, recording
-from asr_agent.status.model import DeviceView
-from asr_agent.status.snapshot import DaemonStatusSource
+from asr_agent.app.config import load_config
+from asr_agent.app.daemon import AgentDaemon
+from asr_agent.app.discovery import discover, hashed_identity
+from asr_dev.simulated_printers import SimulatedFleet, SimulatedPrinter, recording
+from asr_agent.app.status.model import DeviceView
+from asr_agent.app.status.snapshot import DaemonStatusSource
 from tests.conftest import free_port
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning

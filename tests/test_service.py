@@ -10,10 +10,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from asr_agent.commands import service as service_cmd
-from asr_agent.errors import AsrError
-from asr_agent.service import linux, windows
-from asr_agent.service.linux import Layout, ServiceError, SystemdService
+from asr_agent.app.commands import service as service_cmd
+from asr_core.errors import AsrError
+from asr_agent.app.service import linux, windows
+from asr_agent.app.service.linux import Layout, ServiceError, SystemdService
 from tests.conftest import require_executable
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent import signing
-from asr_agent.errors import SigningError
-from asr_agent.wire import Envelope
+from asr_agent.adapters import keys as signing
+from asr_core.signing import key_id_for, verify
+from asr_core.errors import SigningError
+from asr_core.wire import Envelope
 from support_central import make_summary
 
 def test_key_is_created_owner_only_at_first_start(tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
 
 def test_key_id_is_a_hash_of_the_public_key(tmp_path: Path) -> None:
     key = signing.load_or_create(tmp_path)
-    assert key.key_id == signing.key_id_for(key.public_raw)
+    assert key.key_id == key_id_for(key.public_raw)
     assert key.key_id.startswith("ed25519:") and len(key.key_id) == len("ed25519:") + 32
 
 
@@ -48,12 +49,12 @@ def test_key_never_shows_its_private_bytes(tmp_path: Path) -> None:
 def test_signature_verifies_and_any_changed_byte_fails(tmp_path: Path) -> None:
     key = signing.load_or_create(tmp_path)
     env = signing.seal(make_summary("agt_1", 1), key)
-    assert signing.verify(env, key.public_raw) == env.payload
+    assert verify(env, key.public_raw) == env.payload
     for i in (0, len(env.payload) // 2, len(env.payload) - 1):
         altered = bytearray(env.payload)
         altered[i] ^= 0x01
         with pytest.raises(SigningError, match="does not match"):
-            signing.verify(Envelope(env.agent_id, env.key_id, bytes(altered), env.signature),
+            verify(Envelope(env.agent_id, env.key_id, bytes(altered), env.signature),
                            key.public_key)
 
 
@@ -62,7 +63,7 @@ def test_signature_by_another_key_fails(tmp_path: Path) -> None:
     theirs = signing.load_or_create(tmp_path / "b")
     env = signing.seal(make_summary("agt_1", 1), theirs)
     with pytest.raises(SigningError):
-        signing.verify(env, mine.public_key)
+        verify(env, mine.public_key)
 
 
 def test_rotation_is_resumable_then_replaces_the_key(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from asr_agent.simulated_printers import recording
+from asr_dev.simulated_printers import recording
 from tests.agent_harness import agent_config, asr_log, run_agent, serve_recording
 
 

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from asr_agent.errors import ConfigError
+from asr_core.errors import ConfigError
 from asr_central.cli import main as central_main
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import simulate
@@ -48,7 +48,7 @@ def test_steady_printer_orders_on_the_day_the_arithmetic_says() -> None:
     23:59 and counts down the 3 h 59 min since that reading. The supply is due on the first
     day that cover falls within the 21-day lead time; one unit covers 30 days (0.3 units).
     """
-    from asr_agent.forecast import _DRIFT  # the interval's floor on a perfectly steady series
+    from asr_agent.domain.forecast import _DRIFT  # the interval's floor on a perfectly steady series
 
     silence = (3 * 60 + 59) / 1440
     order_day = next(d for d in range(150)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent.wire import Summary
-from asr_central.policy import PolicySettings
+from asr_core.wire import Summary
+from asr_central.domain.policy import PolicySettings
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import simulate
 from support_central import (

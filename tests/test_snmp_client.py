@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent import oids
-from asr_agent.errors import ConfigError, NotAPrinter, SnmpAuthError, SnmpTimeout
-from asr_agent.poller import poll_printer
-from asr_agent.snmp import END_OF_MIB, SnmpClient, SnmpCredential
-from asr_agent.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
+from asr_agent.domain import oids
+from asr_core.errors import ConfigError, NotAPrinter, SnmpAuthError, SnmpTimeout
+from asr_agent.app.poller import poll_printer
+from asr_agent.adapters.snmp import END_OF_MIB, SnmpClient, SnmpCredential
+from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
 from conftest import free_port, require
 
 RECORDINGS = Path(__file__).parent / "recordings"
@@ -169,7 +169,7 @@ def test_community_requests_never_build_the_v3_engine(printer) -> None:
     host, port = printer
     script = (
         "import asyncio, sys\n"
-        "from asr_agent.snmp import SnmpClient, SnmpCredential\n"
+        "from asr_agent.adapters.snmp import SnmpClient, SnmpCredential\n"
         "async def main():\n"
         "    async with SnmpClient() as c:\n"
         f"        await c.walk({host!r}, {port}, SnmpCredential.v2c('public'), '1.3.6.1.2.1.1')\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asr_agent.snmpsim_process import SnmpSim
+from asr_dev.snmpsim_process import SnmpSim
 
 # A v2c GET of sysObjectID.0 for community "public", request id 1, BER-encoded by hand
 # so this test does not depend on the agent's SNMP client.

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr_agent.status.security import LOOPBACK_NAMES, is_loopback_host, is_loopback_origin, parse_host
+from asr_agent.app.status.security import LOOPBACK_NAMES, is_loopback_host, is_loopback_origin, parse_host
 from tests.status_fixtures import StaticSource, running_status_server, sample_snapshot
 
 _PORT = r"(?::(?P<port>[0-9]{1,5}))?"

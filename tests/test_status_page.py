@@ -9,8 +9,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from asr_agent.status.security import host_name, is_loopback_host
-from asr_agent.status.server import BindRefused, check_binds
+from asr_agent.app.status.security import host_name, is_loopback_host
+from asr_agent.app.status.server import BindRefused, check_binds
 from tests.status_fixtures import StaticSource, running_status_server, sample_snapshot
 
 

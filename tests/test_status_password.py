@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from asr_agent.config import load_config
-from asr_agent.errors import ConfigError
-from asr_agent.secret import Secret
-from asr_agent.status.app import create_status_app
-from asr_agent.status.password import FAILED_ATTEMPTS, guard_options, password_hash
-from asr_agent.status.server import StatusServer
+from asr_agent.app.config import load_config
+from asr_core.errors import ConfigError
+from asr_core.secret import Secret
+from asr_agent.app.status.app import create_status_app
+from asr_agent.app.status.password import FAILED_ATTEMPTS, guard_options, password_hash
+from asr_agent.app.status.server import StatusServer
 from tests.conftest import REPO
 from tests.status_fixtures import StaticSource, sample_snapshot
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-import asr_agent.store as store_mod
-from asr_agent.catalog import load_catalog
-from asr_agent.errors import StoreError
-from asr_agent.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
-from asr_agent.store import Store
+import asr_agent.adapters.store as store_mod
+from asr_agent.domain.catalog import load_catalog
+from asr_core.errors import StoreError
+from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.adapters.store import Store
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 XEROX = Device("1.3.6.1.4.1.253.8.62.1.35.2.3.1.1", "Xerox AltaLink C8045; SS 100.002", "XRX001",

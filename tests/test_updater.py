@@ -26,8 +26,8 @@ from types import ModuleType
 import pytest
 from tuf.api.metadata import Metadata, Root
 
-from asr_agent.errors import UpdateError
-from asr_agent.updater import (
+from asr_core.errors import UpdateError
+from asr_agent.adapters.updater import (
     MsiInstaller,
     Updater,
     compare_versions,

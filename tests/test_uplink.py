@@ -26,13 +26,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from asr_agent import signing
-from asr_agent.errors import PermanentUplinkError, TransientUplinkError
-from asr_agent.store import Store
-from asr_agent.uplink import (
+from asr_agent.adapters import keys as signing
+from asr_core.errors import PermanentUplinkError, TransientUplinkError
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.uplink import (
     KIND_SUMMARY_WITH_EVENTS, Uplink, UplinkSettings, bound_outbox, queue_summary,
 )
-from asr_agent.wire import Envelope
+from asr_core.wire import Envelope
 from tests.agent_harness import asr_log
 from support_central import (  # noqa: F401  (`central` is a fixture)
     ADMIN_TOKEN, T0, CentralServer, central, enrolled_agent, make_summary,
@@ -93,8 +93,8 @@ def test_seven_days_of_outage_arrive_once_and_in_order(central: CentralServer, s
 
 AGENT_SCRIPT = textwrap.dedent("""
     import sys
-    from asr_agent.store import Store
-    from asr_agent.uplink import Uplink, UplinkSettings
+    from asr_agent.adapters.store import Store
+    from asr_agent.adapters.uplink import Uplink, UplinkSettings
     store = Store.in_dir(sys.argv[2])
     up = Uplink(UplinkSettings(central_url=sys.argv[1], batch_size=4, trust_env=False,
                                max_attempts=2, backoff_initial_s=0.01), store)
@@ -401,7 +401,7 @@ def test_secrets_never_reach_logs(central: CentralServer, tmp_path: Path,
         assert out.returncode == 0, out.stderr
         key_dir = tmp_path / "data" / "keys"
         key = signing.load(key_dir)
-        from asr_agent.uplink import AgentIdentity
+        from asr_agent.adapters.uplink import AgentIdentity
 
         ident = AgentIdentity.load(key_dir)
         assert ident is not None

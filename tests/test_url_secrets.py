@@ -16,14 +16,14 @@ import pytest
 import yaml
 
 import asr_agent
-from asr_agent import signing, uplink
+from asr_agent.adapters import keys as signing, uplink
 from asr_agent.cli import main
-from asr_agent.config import load_config
-from asr_agent.daemon import _secret_values
-from asr_agent.errors import TransientUplinkError
-from asr_agent.logs import setup_logging
-from asr_agent.store import Store
-from asr_agent.uplink import Uplink, UplinkSettings, queue_summary
+from asr_agent.app.config import load_config
+from asr_agent.app.daemon import _secret_values
+from asr_core.errors import TransientUplinkError
+from asr_agent.adapters.logs import setup_logging
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.uplink import Uplink, UplinkSettings, queue_summary
 from tests.agent_harness import agent_config, run_agent
 from tests.conftest import free_port
 from tests.support_central import make_summary
@@ -99,8 +99,8 @@ def test_uplink_lines_reach_the_log_file_with_url_passwords_redacted(tmp_path: P
 
 
 def test_update_errors_mask_the_repository_url_password(tmp_path: Path) -> None:
-    from asr_agent.errors import UpdateError
-    from asr_agent.updater import Updater
+    from asr_core.errors import UpdateError
+    from asr_agent.adapters.updater import Updater
 
     closed = free_port(kind=socket.SOCK_STREAM)
     updater = Updater(channel="stable", url=f"http://updates:{PASSWORDS[2]}@127.0.0.1:{closed}/",

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from recordings.walkfile import snmpwalk_to_snmprec
 
-from asr_agent.poller import poll_printer
-from asr_agent.snmp import SnmpClient, SnmpCredential
-from asr_agent.snmpsim_process import SnmpSim, SnmpSimUnavailable
+from asr_agent.app.poller import poll_printer
+from asr_agent.adapters.snmp import SnmpClient, SnmpCredential
+from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable
 from conftest import free_port, require
 
 pytestmark = pytest.mark.slow  # about 40 polls against one responder: ~10 s on a busy 2-core box

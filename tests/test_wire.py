@@ -11,12 +11,12 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from asr_agent import wire
-from asr_agent.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
-from asr_agent.summary import build_summary
+from asr_core import wire
+from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.domain.summary import build_summary
 from support_central import T0, make_summary
 
-SCHEMA = json.loads(resources.files("asr_agent").joinpath("data/summary.schema.json").read_text())
+SCHEMA = json.loads(resources.files("asr_core").joinpath("data/summary.schema.json").read_text())
 
 
 def test_schema_is_a_valid_draft_2020_12_schema() -> None:
@@ -183,9 +183,9 @@ def test_build_summary_without_forecast_reports_unknown_not_zero() -> None:
 
 
 def test_build_summary_from_real_consumption_and_forecast() -> None:
-    from asr_agent.consumption import analyze
-    from asr_agent.forecast import forecast
-    from asr_agent.records import Sample
+    from asr_agent.domain.consumption import analyze
+    from asr_agent.domain.forecast import forecast
+    from asr_core.records import Sample
 
     # 20 days of a toner falling 2 %/day, replaced at 50 % on day 12 (premature).
     samples = []

@@ -1,1 +1,1 @@
-"""Sub-commands of `asr-central`, one module each (see asr_agent.commands)."""
+"""Sub-commands of `asr-central`, one module each (see asr_agent.app.commands)."""

@@ -68,17 +68,17 @@ _seconds = _non_negative("seconds")
 
 
 def _policy_arguments(p: argparse.ArgumentParser) -> None:
-    from asr_central.policy import PolicySettings
+    from asr_central.domain.policy import PolicySettings
 
-    from asr_central.replenish import AFTER_INGEST_INTERVAL_S
-    from asr_central.retention import DEFAULT_KEEP_PAYLOAD_DAYS
+    from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
+    from asr_central.service.retention import DEFAULT_KEEP_PAYLOAD_DAYS
 
     d = PolicySettings()
     p.add_argument("--keep-payload-days", type=_days, default=DEFAULT_KEEP_PAYLOAD_DAYS, metavar="D",
                    help="empty each summary's signed payload and signature after D days; the "
                         "summary's record and what was derived from it stay (default "
                         f"{DEFAULT_KEEP_PAYLOAD_DAYS:g}; 0 keeps them forever)")
-    from asr_central.trust import DEFAULT_MAX_CLOCK_SKEW
+    from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW
 
     skew = DEFAULT_MAX_CLOCK_SKEW.total_seconds()
     p.add_argument("--max-clock-skew", type=_seconds, default=skew, metavar="S",
@@ -105,8 +105,8 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def policy_settings(args: argparse.Namespace) -> Any:
-    from asr_agent.errors import ConfigError
-    from asr_central.policy import PolicySettings
+    from asr_core.errors import ConfigError
+    from asr_central.domain.policy import PolicySettings
 
     try:
         return PolicySettings(lead_days=args.lead_days, supply_days=args.supply_days,
@@ -127,7 +127,7 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, allow_remote: bool) -> None:
-    from asr_agent.errors import ConfigError
+    from asr_core.errors import ConfigError
 
     if not is_loopback(host) and not allow_remote:
         raise ConfigError(f"refusing to listen on {host}: not a loopback address; pass "
@@ -136,7 +136,7 @@ def check_bind(host: str, allow_remote: bool) -> None:
 
 
 def read_admin_token(path: Path | None) -> str | None:
-    from asr_agent.errors import ConfigError
+    from asr_core.errors import ConfigError
 
     if path is not None:
         try:
@@ -152,13 +152,13 @@ def read_admin_token(path: Path | None) -> str | None:
 
 def build_app(args: argparse.Namespace) -> Any:
     """The app `serve` runs: policy settings in its state, the webhook attached if asked."""
-    from asr_agent.errors import ConfigError
-    from asr_central.app import create_app
+    from asr_core.errors import ConfigError
+    from asr_central.service.app import create_app
 
     settings = policy_settings(args)
     webhook = None
     if args.alert_webhook:
-        from asr_central.notify import WebhookSettings, read_secret
+        from asr_central.service.notify import WebhookSettings, read_secret
 
         webhook = WebhookSettings(url=args.alert_webhook,
                                   secret=read_secret(args.alert_webhook_secret_file),
@@ -173,7 +173,7 @@ def build_app(args: argparse.Namespace) -> Any:
     app.state.policy_min_interval = args.policy_interval
     app.state.keep_payload_days = args.keep_payload_days
     if webhook is not None:
-        from asr_central.notify import WebhookNotifier, attach
+        from asr_central.service.notify import WebhookNotifier, attach
 
         attach(app, WebhookNotifier(webhook, app.state.db))
     return app

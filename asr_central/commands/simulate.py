@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from asr_agent.errors import ConfigError
+    from asr_core.errors import ConfigError
     from asr_central.simulate.fleet import load_fleet
     from asr_central.simulate.loop import simulate
     from asr_central.simulate.report import render_html, render_table, summarize

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from asr_agent.errors import ConfigError
-from asr_agent.yaml_source import compose
+from asr_core.errors import ConfigError
+from asr_core.yaml_source import compose
 
 DEFAULT_WEEKLY = (1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.0)
 REPORT_MODES = ("percent", "tenths_of_grams", "coarse", "some_remaining")

@@ -26,8 +26,8 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from asr_agent.catalog import SupplyCatalog
-from asr_agent.wire import Summary
+from asr_agent.domain.catalog import SupplyCatalog
+from asr_core.wire import Summary
 from asr_central.simulate import pipeline
 from asr_central.simulate.fleet import Fleet, SiteSpec
 from asr_central.simulate.model import DeviceSim

@@ -14,7 +14,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from asr_agent.records import LevelState, Sample, SupplyUnit
+from asr_core.records import LevelState, Sample, SupplyUnit
 from asr_central.simulate.fleet import DeviceSpec, SiteSpec, SupplySpec
 
 PREMATURE_PCT = 10.0  # an install above this much left is a premature replacement

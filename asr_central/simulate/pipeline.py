@@ -8,7 +8,7 @@ it), longer for coarse and -3 reporters whose estimate needs checkpoints from fu
 back. The daily use it measures from the previous analysis' day on is kept per day (the
 analysis is asked for those days only: `daily_from`), and `forecast.forecast` runs over
 the last FORECAST_DAYS of it, as the agent would from its store. The device's summary
-(asr_agent.summary.build_summary), one each day it reports, carries the analysed supplies;
+(asr_agent.domain.summary.build_summary), one each day it reports, carries the analysed supplies;
 central's view of each supply, and of when the device last reported, is what the summaries
 say. The policy runs once per simulated day over every supply; the alert rules run once per
 day over every device.
@@ -43,16 +43,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from asr_agent import wire
-from asr_agent.catalog import CatalogEntry, SupplyCatalog
-from asr_agent.consumption import (
+from asr_core import wire
+from asr_agent.domain.catalog import CatalogEntry, SupplyCatalog
+from asr_agent.domain.consumption import (
     PREMATURE_REPLACEMENT, DailyUse, SupplyAnalysis, analyze, is_replacement,
 )
-from asr_agent.forecast import Forecast, forecast
-from asr_agent.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
-from asr_agent.summary import build_summary
-from asr_central.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
-from asr_central.policy import (
+from asr_agent.domain.forecast import Forecast, forecast
+from asr_core.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
+from asr_agent.domain.summary import build_summary
+from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
+from asr_central.domain.policy import (
     PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
 )
 from asr_central.simulate.model import GRAMS_PER_PAGE
@@ -210,7 +210,7 @@ class Pipeline:
         self.placeholders: tuple[str, ...] = (
             "central ingest: summaries go from the agent's summary builder to central as "
             "records; they are not encoded (dict or canonical bytes), signed, verified nor "
-            "stored through asr_central.store.summaries; measured in process that full "
+            "stored through asr_central.storage.summaries; measured in process that full "
             "path costs about 1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, "
             "decode 0.19, store in in-memory SQLite 0.20), about 6 minutes for a "
             "1,000-device year. tests/test_simulate_central.py and "

@@ -1,0 +1,723 @@
+"""The running agent: the scheduler that decides when things happen, and the jobs it runs.
+
+    discover (at start, then daily) ──► known printers (store)
+    poll (every 15 min ± jitter) ─────► readings ─► store ─► device state
+    summarize (after each poll round, per device per period) ─► signed summary ─► outbox
+    uplink (after summarize) ─────────► outbox drained to central
+    update check (daily, when a channel is chosen)
+
+Each printer is polled and summarized on its own: one printer's fault is logged against
+it and the round goes on for the others. A configured printer that has never answered,
+and a value a printer sent outside its type's range, are logged once, when they start.
+
+Every job is coalesced and runs one instance at a time; the store, the SNMP client and
+the HTTP client are opened once here and closed at shutdown. The clock is injected so
+the demo can run weeks of printing in minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from asr_agent import __version__
+from asr_agent.app.config import AgentConfig, load_config, to_snmp_credential
+from asr_agent.domain.device_state import DeviceState, Health, PollOutcome, StatePolicy, observe
+from asr_core.errors import AsrError, ConfigError, NotAPrinter, SnmpError, SnmpTimeout
+from asr_agent.adapters.logs import event, setup_logging
+from asr_agent.app.metrics import AgentMetrics
+from asr_agent.adapters.paths import AgentPaths
+from asr_core.records import Reading
+from asr_core.secret import url_password
+
+log = logging.getLogger("asr.daemon")
+
+Clock = Callable[[], datetime]
+POLL_CONCURRENCY = 32
+STOP_DEADLINE_S = 20.0
+# Written by enrollment (asr_agent.adapters.uplink.IDENTITY_FILE); looked for here first so that an
+# agent that is not enrolled never imports the uplink's HTTP and signing stack.
+IDENTITY_FILE = "identity.json"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Target:
+    """Where and how to poll one printer. `serial` is its key everywhere: the serial number,
+    or for a printer without one the "h:" identity discovery or its first answer gave it."""
+
+    host: str
+    port: int
+    credentials: tuple[str, ...]
+    serial: str | None = None
+    working_credential: str | None = None
+    last_reading: Reading | None = None
+    health: Health = field(default_factory=Health)
+    # Why a target has not answered once since the agent started (a wrong community gives
+    # only timeouts); None once it answers. Shown as a warning, logged when it changes.
+    silent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyOutlook:
+    """What the status page shows of a supply's last analysis until the next one: its
+    flag kinds (with "spike" from the forecast) and its forecast. The analysis itself
+    (samples, per-day use, cartridge lives) is not kept: ~8 KiB a printer."""
+
+    flags: tuple[str, ...]
+    forecast: Any  # asr_agent.domain.forecast.Forecast
+
+
+def outlook(insight: Any) -> SupplyOutlook:
+    """The SupplyOutlook of an asr_agent.app.insight.SupplyInsight."""
+    flags = {f.kind for f in insight.analysis.flags}
+    if insight.forecast.spike:
+        flags.add("spike")
+    return SupplyOutlook(tuple(sorted(flags)), insight.forecast)
+
+
+@dataclass
+class JobRecord:
+    last_run: datetime | None = None
+    last_outcome: str | None = None
+
+
+def _secret_values(cfg: AgentConfig) -> list[str]:
+    values: list[str] = []
+    for cred in cfg.snmp.credentials.values():
+        for secret in (cred.community, cred.auth_key, cred.priv_key):
+            if secret is not None:
+                values.append(secret.reveal())
+    if cfg.status_page.password is not None:
+        values.append(cfg.status_page.password.reveal())
+    # A password inside a URL is a secret too, wherever an error message repeats the URL.
+    values += [p for p in (url_password(cfg.central.url), url_password(cfg.central.proxy),
+                           url_password(cfg.update.url)) if p]
+    return values
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about readiness; silent when not under systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), address)
+
+
+class AgentDaemon:
+    """Owns the agent's long-lived resources and its scheduled jobs."""
+
+    def __init__(self, cfg: AgentConfig, paths: AgentPaths, *, config_path: Path | None = None,
+                 clock: Clock = utc_now, loopback_only: bool = False,
+                 status_port: int | None = None) -> None:
+        self.cfg = cfg
+        self.paths = paths
+        self.config_path = config_path
+        self.clock = clock
+        self.loopback_only = loopback_only
+        self.status_port = status_port
+        self.metrics = AgentMetrics()
+        self.targets: dict[tuple[str, int], Target] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self.started_at: datetime | None = None
+        self.stopping = asyncio.Event()
+        self.last_summary_end: dict[str, datetime] = {}
+        self.order_status: dict[tuple[str, int], Any] = {}  # (serial, supply index) -> wire.OrderStatus
+        self.exit_code = 0  # RESTART_EXIT_CODE after an update: the service manager restarts us
+        self.insights: dict[str, dict[int, SupplyOutlook]] = {}
+        self.insight_at: dict[str, datetime] = {}  # when each device was last analysed
+        self._scheduler: AsyncIOScheduler | None = None
+        self._store: Any = None
+        self._snmp: Any = None
+        self._uplink: Any = None
+        self._status_server: Any = None
+        self._lock_file: Any = None
+        self._catalog: Any = None
+        self._requests_counted = 0
+        # One thread for the store (and the work that reads it): one SQLite connection and
+        # page cache instead of one per worker of the loop's default executor.
+        self._worker: ThreadPoolExecutor | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+    @property
+    def status_urls(self) -> list[str]:
+        return self._status_server.urls if self._status_server is not None else []
+
+    async def start(self) -> None:
+        from filelock import FileLock, Timeout
+
+        from asr_agent.domain.catalog import load_catalog
+        from asr_agent.adapters.snmp import SnmpClient
+        from asr_agent.adapters.store import Store
+
+        data_dir = self.paths.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_file = FileLock(str(data_dir / "agent.lock"))
+        try:
+            self._lock_file.acquire(timeout=0)
+        except Timeout:
+            raise AsrError(f"another asr-agent already runs on {data_dir} (lock {data_dir / 'agent.lock'})") from None
+        self.started_at = self.clock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-store")
+        self._store = await self._in_worker(Store.in_dir, data_dir)
+        self._catalog = load_catalog(self.cfg.consumption.supply_catalog)
+        self._snmp = SnmpClient(timeout=self.cfg.snmp.timeout_s, retries=self.cfg.snmp.retries)
+        self._rebuild_targets()
+        self._open_uplink()
+        if self.cfg.status_page.enabled:
+            await self._start_status_page()
+        self._scheduler = AsyncIOScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone=UTC)
+        self._schedule_jobs(first_run=True)
+        self._scheduler.start()
+        self._count_update_trial()
+        event(log, logging.INFO, "agent started", version=__version__,
+              config=self.config_path or "built-in defaults", data=data_dir,
+              log=self.cfg.logging.file or "stderr/journal",
+              status=" ".join(self.status_urls) or "off", targets=len(self.targets))
+        sd_notify("READY=1\nSTATUS=polling printers")
+
+    async def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
+        """Let running jobs finish (up to the deadline), then close everything opened."""
+        sd_notify("STOPPING=1")
+        if self._scheduler is not None:
+            self._scheduler.pause()
+            running = [t for t in asyncio.all_tasks() if t.get_name().startswith("asr-job-")]
+            if running:
+                _, late = await asyncio.wait(running, timeout=deadline_s)
+                for task in late:
+                    task.cancel()
+                    log.warning("job %s cut at the shutdown deadline", task.get_name())
+                if late:
+                    await asyncio.wait(late, timeout=2)
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._status_server is not None:
+            await self._status_server.stop()
+            self._status_server = None
+        if self._uplink is not None:
+            self._uplink.close()
+            self._uplink = None
+        if self._snmp is not None:
+            self._snmp.close()
+            self._snmp = None
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._lock_file is not None:
+            self._lock_file.release()
+            with contextlib.suppress(OSError):
+                Path(self._lock_file.lock_file).unlink()
+            self._lock_file = None
+        event(log, logging.INFO, "agent stopped")
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.stop()
+
+    def reload(self) -> bool:
+        """SIGHUP: take a new config if it is valid; keep the old one otherwise."""
+        if self.config_path is None:
+            log.warning("reload asked, but the agent runs on built-in defaults: nothing to reload")
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("new config refused, the old one stays in force: %s", exc)
+            return False
+        self.cfg = new
+        setup_logging(level=new.logging.level, log_file=new.logging.file,
+                      secrets=_secret_values(new))
+        self._rebuild_targets()
+        if self._uplink is not None:
+            self._uplink.close()
+        self._open_uplink()
+        if self._scheduler is not None:
+            self._schedule_jobs(first_run=False)
+        event(log, logging.INFO, "config reloaded", config=self.config_path, targets=len(self.targets))
+        return True
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _rebuild_targets(self) -> None:
+        """Explicit hosts from the config, plus printers known from discovery and the store."""
+        old = self.targets
+        fresh: dict[tuple[str, int], Target] = {}
+        for host in self.cfg.targets.hosts:
+            key = (host.host, host.port)
+            fresh[key] = old.get(key) or Target(host.host, host.port, tuple(host.credentials))
+            fresh[key].credentials = tuple(host.credentials)
+        for key, target in old.items():
+            if key not in fresh and target.serial is not None and self._known_range(target.host):
+                fresh[key] = target
+        self.targets = fresh
+
+    def _known_range(self, host: str) -> bool:
+        import ipaddress
+
+        address = ipaddress.ip_address(host)
+        return any(address in ipaddress.ip_network(r.cidr, strict=False) for r in self.cfg.targets.ranges)
+
+    def identity(self) -> Any:
+        """This agent's AgentIdentity at central, or None when it is not enrolled."""
+        if not (self.paths.key_dir / IDENTITY_FILE).exists():
+            return None
+        from asr_agent.adapters.uplink import AgentIdentity
+
+        return AgentIdentity.load(self.paths.key_dir)
+
+    async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
+        assert self._worker is not None
+        return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+
+    async def in_store_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run `func` on the thread that owns the store's connection (the status page's reads)."""
+        return await self._in_worker(func, *args)
+
+    def _open_uplink(self) -> None:
+        self._uplink = None
+        identity = self.identity()
+        url = self.cfg.central.url or (identity.central_url if identity else None)
+        if identity is None or url is None:
+            return
+        from asr_agent.adapters.uplink import Uplink, UplinkSettings
+
+        cfg_central = replace(self.cfg.central, url=url)
+        self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store, sleep=time.sleep)
+
+    async def _start_status_page(self) -> None:
+        from asr_agent.app.status.app import create_status_app
+        from asr_agent.app.status.password import guard_options
+        from asr_agent.app.status.server import StatusServer, check_binds
+        from asr_agent.app.status.snapshot import DaemonStatusSource
+
+        page = self.cfg.status_page
+        check_binds(page.bind, allow_remote=page.allow_remote, tls=page.tls_cert is not None,
+                    password=page.password is not None)
+        source = DaemonStatusSource(self)
+        remote = guard_options(page.bind, page.password)  # password and Host rules beyond loopback
+        app = create_status_app(source, metrics=self.metrics, poll_now=self.poll_now, **remote)
+        port = self.status_port if self.status_port is not None else page.port
+        self._status_server = StatusServer(app, page.bind, port,
+                                           tls_cert=str(page.tls_cert) if page.tls_cert else None,
+                                           tls_key=str(page.tls_key) if page.tls_key else None)
+        await self._status_server.start()
+
+    def _schedule_jobs(self, *, first_run: bool) -> None:
+        assert self._scheduler is not None
+        now = datetime.now(UTC)
+        poll = self.cfg.poll
+        jobs = [
+            ("discover", self.discover, timedelta(hours=self.cfg.discovery.interval_h), 0),
+            ("poll", self.poll_round, timedelta(minutes=poll.interval_min), poll.jitter_s),
+            ("maintain", self.maintain_store, timedelta(hours=24), 600),
+        ]
+        if self.cfg.update.channel != "off":
+            jobs.append(("update", self.check_update, timedelta(hours=self.cfg.update.check_interval_h), 600))
+        for job_id, func, every, jitter in jobs:
+            first = now + timedelta(seconds=1) if first_run else None
+            self._scheduler.add_job(
+                self._wrapped(job_id, func), "interval", seconds=every.total_seconds(),
+                jitter=jitter or None, id=job_id, name=job_id, replace_existing=True,
+                next_run_time=first)
+        if self.cfg.update.channel == "off" and self._scheduler.get_job("update"):
+            self._scheduler.remove_job("update")
+
+    def _wrapped(self, job_id: str, func: Callable[[], Any]) -> Callable[[], Any]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                task.set_name(f"asr-job-{job_id}")
+            record = self.jobs.setdefault(job_id, JobRecord())
+            record.last_run = self.clock()
+            try:
+                await func()
+                record.last_outcome = "ok"
+            except asyncio.CancelledError:
+                record.last_outcome = "cut at shutdown"
+                raise
+            except Exception as exc:  # one failed run must not stop the schedule
+                record.last_outcome = f"error: {exc}"
+                log.exception("job %s failed", job_id)
+
+        return run
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        if self._scheduler is None:
+            return {}
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def discover(self) -> None:
+        if not self.cfg.targets.ranges:
+            return
+        from asr_agent.app.discovery import discover_configured
+
+        result = await discover_configured(self.cfg, loopback_only=self.loopback_only, client=self._snmp)
+        for refusal in result.refused:
+            log.warning("discovery refused a target: %s", refusal)
+        for printer in result.printers:
+            key = (printer.host, printer.port)
+            target = self.targets.get(key) or Target(printer.host, printer.port, (printer.credential,))
+            target.serial = printer.serial or printer.identity
+            target.working_credential = printer.credential
+            # The same printer on a new address replaces its old target (DHCP moved it).
+            for other_key, other in list(self.targets.items()):
+                if other_key != key and other.serial == target.serial:
+                    del self.targets[other_key]
+            self.targets[key] = target
+        self._count_requests()
+        event(log, logging.INFO, "discovery done", printers=len(result.printers),
+              non_printers=result.non_printers, silent=result.silent, swept=result.swept)
+
+    async def poll_now(self) -> None:
+        if self._scheduler is not None and self._scheduler.get_job("poll"):
+            self._scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
+
+    async def poll_round(self) -> None:
+        limit = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(target: Target) -> Reading | None:
+            async with limit:
+                try:
+                    return await self._poll_target(target)
+                except Exception:  # one printer's fault must never cost the others their poll
+                    self.metrics.snmp_errors.labels("internal").inc()
+                    log.exception("poll of %s:%s (serial %s) failed; the other printers go on",
+                                  target.host, target.port, target.serial or "unknown")
+                    return None
+
+        readings = [r for r in await asyncio.gather(*(one(t) for t in list(self.targets.values())))
+                    if r is not None]
+        known = {t.serial for t in self.targets.values()}
+        for serial in [s for s in self.insights if s not in known]:
+            del self.insights[serial]  # a printer no longer polled (config reloaded)
+            self.insight_at.pop(serial, None)
+        await self.summarize_and_send(readings)
+        if readings and (self.paths.data_dir / "update").is_dir():
+            from asr_agent.adapters import self_update
+
+            self_update.confirm(self.paths.data_dir, __version__)  # a good round ends a trial
+
+    async def _poll_target(self, target: Target) -> Reading | None:
+        from asr_agent.app.poller import poll_printer
+
+        names = ([target.working_credential] if target.working_credential else []) + [
+            n for n in target.credentials if n != target.working_credential]
+        started = time.perf_counter()
+        self.metrics.polls.inc()
+        reading: Reading | None = None
+        missed = False
+        failures: list[str] = []
+        for name in names:
+            if name not in self.cfg.snmp.credentials:
+                log.error("target %s:%s names credential %r, which the config does not define",
+                          target.host, target.port, name)
+                continue
+            try:
+                reading = await poll_printer(self._snmp, target.host, target.port,
+                                             to_snmp_credential(name, self.cfg), now=self.clock(),
+                                             previous=target.last_reading)
+                target.working_credential = name
+                break
+            except SnmpTimeout:
+                missed = True
+                failures.append(f"credential {name!r}: no answer")
+                self.metrics.snmp_errors.labels("timeout").inc()
+            except NotAPrinter as exc:
+                self.metrics.snmp_errors.labels("not_a_printer").inc()
+                log.warning("%s:%s is not a printer: %s", target.host, target.port, exc)
+                return None
+            except SnmpError as exc:
+                failures.append(f"credential {name!r}: {exc}")
+                self.metrics.snmp_errors.labels(type(exc).__name__).inc()
+                log.warning("poll of %s:%s failed: %s", target.host, target.port, exc)
+        self.metrics.poll_duration.observe(time.perf_counter() - started)
+        self._note_silence(target, reading, failures, missed)
+        self._count_requests()
+        outcome = PollOutcome.ANSWERED if reading is not None else (
+            PollOutcome.MISSED if missed else None)
+        if outcome is None:
+            return None
+        if reading is not None:
+            from asr_agent.app.discovery import identified
+
+            # One key from here on (store, device state, analysis, summaries, status page): a
+            # printer answering without a serial keeps the key this target knows it by (its
+            # serial, or the identity discovery or a first answer gave it) while it says it is
+            # the same model; another model at this address is another printer
+            last = target.last_reading
+            same = last is None or (last.device.sys_object_id, last.device.sys_descr) == (
+                reading.device.sys_object_id, reading.device.sys_descr)
+            reading = identified(reading, target.serial if same else None)
+            target.serial = reading.device.serial
+        await self._record_health(target, outcome)
+        if reading is None:
+            return None
+        self._log_reading_warnings(target, reading)
+        target.last_reading = reading
+        await self._in_worker(self._store.record_reading, reading)
+        return reading
+
+    def _note_silence(self, target: Target, reading: Reading | None, failures: list[str],
+                      timed_out: bool) -> None:
+        """A configured printer that has never answered is a warning, logged when it starts
+        and when it ends, never every round: timeouts alone say nothing otherwise."""
+        if (reading is not None or target.last_reading is not None or target.health.last_answer is not None
+                or target.serial is not None):  # a known printer: its device state says when it is silent
+            if target.silent is not None:
+                event(log, logging.INFO, "printer answers at last", address=f"{target.host}:{target.port}")
+            target.silent = None
+            return
+        if not failures:
+            return
+        hint = ("check its SNMP community or v3 user (a wrong one gets no answer at all), its "
+                "address, and that it is powered and reachable") if timed_out else "check its SNMP credentials"
+        why = f"{'; '.join(failures)}; {hint}"
+        if why != target.silent:
+            event(log, logging.WARNING, "printer has never answered", address=f"{target.host}:{target.port}",
+                  reason=why)
+        target.silent = why
+
+    def _log_reading_warnings(self, target: Target, reading: Reading) -> None:
+        """What the parser left out or doubted, against this printer; once while it lasts,
+        not every round."""
+        before = set(target.last_reading.warnings) if target.last_reading is not None else set()
+        for warning in reading.warnings:
+            if warning not in before:
+                event(log, logging.WARNING, f"odd value from printer: {warning}",
+                      serial=reading.device.serial, address=f"{target.host}:{target.port}")
+
+    def _count_requests(self) -> None:
+        # The client counts every request it sends; polls run concurrently, so the metric
+        # takes what was sent since it last looked rather than a per-poll difference.
+        if self._snmp is None:
+            return
+        sent = self._snmp.requests
+        self.metrics.snmp_requests.inc(sent - self._requests_counted)
+        self._requests_counted = sent
+
+    async def _record_health(self, target: Target, outcome: PollOutcome) -> None:
+        policy = StatePolicy.from_config(self.cfg.device_state)
+        target.health, transition = observe(target.health, outcome, self.clock(), policy)
+        if transition is None or target.serial is None:
+            return
+        serial, state, misses = target.serial, transition.new.value, target.health.consecutive_misses
+        with contextlib.suppress(AsrError):
+            await self._in_worker(lambda: self._store.set_device_state(serial, state, consecutive_misses=misses))
+        level = logging.WARNING if transition.raise_alarm else logging.INFO
+        event(log, level, f"printer {transition.new.value}", serial=target.serial,
+              address=f"{target.host}:{target.port}", reason=transition.reason)
+
+    async def summarize_and_send(self, readings: list[Reading]) -> None:
+        await self._in_worker(self._summarize, readings)
+        if self._uplink is not None:
+            await self._in_worker(self._deliver)
+
+    def _summarize(self, readings: list[Reading]) -> None:
+        from asr_agent.app.insight import Settings
+
+        now = self.clock()
+        settings = Settings.from_config(self.cfg)
+        identity = self.identity()
+        key = None
+        if identity is not None:
+            from asr_agent.adapters.keys import load_or_create
+
+            key = load_or_create(self.paths.key_dir)
+        period = timedelta(minutes=self.cfg.central.summary_interval_min)
+        contact = self.cfg.site.contact.email if self.cfg.site.contact else None
+        for reading in readings:
+            try:
+                self._summarize_one(reading, now, settings, identity, key, period, contact)
+            except Exception:  # one printer's fault must never cost the others their summary
+                log.exception("summary of printer %s (%s:%s) failed; the other printers go on",
+                              reading.device.serial, reading.host, reading.port)
+
+    def _summarize_one(self, reading: Reading, now: datetime, settings: Any, identity: Any, key: Any,
+                       period: timedelta, contact: str | None) -> None:
+        from asr_agent.app.insight import device_insights
+
+        serial = reading.device.serial
+        if serial is None:
+            return
+        start = self.last_summary_end.get(serial)
+        due = start is not None and now - start >= period
+        analysed = self.insight_at.get(serial)
+        if not due and analysed is not None and now - analysed < period:
+            return  # analysis reads months of samples: once per summary period is enough
+        insights = device_insights(self._store, serial, now=now, settings=settings,
+                                   catalog=self._catalog)
+        # Kept for the status page until the next analysis: flags and forecast only.
+        self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
+        self.insight_at[serial] = now
+        if start is None:
+            self.last_summary_end[serial] = now
+            return  # the first period starts at the first reading
+        if identity is None or key is None or not due:
+            return
+        from asr_agent.domain.summary import WIRE_COUNTER_MAX, build_summary
+        from asr_agent.adapters.uplink import queue_summary
+        from asr_core.wire import DeviceState as WireState
+
+        if reading.page_count is not None and reading.page_count > WIRE_COUNTER_MAX:
+            event(log, logging.WARNING, "page counter left out of the summary: above 2^53-1, more than "
+                  "the signed encoding carries (the store keeps it)", serial=serial,
+                  address=f"{reading.host}:{reading.port}", value=reading.page_count)
+
+        state = self._store.device(serial)
+        summary = build_summary(
+            agent_id=identity.agent_id, site_id=self.cfg.site.id, contact=contact,
+            reading=reading, period_start=start, period_end=now,
+            sequence=self._store.next_sequence(),
+            device_state=WireState(state.state) if state else WireState.OK,
+            analyses={i: s.analysis for i, s in insights.items()},
+            forecasts={i: s.forecast for i, s in insights.items()},
+            mask_ip_addresses=self.cfg.central.mask_ip_addresses)
+        queue_summary(self._store, summary, key)
+        self.last_summary_end[serial] = now
+
+    def _deliver(self) -> None:
+        from asr_agent.adapters.keys import load_or_create
+        from asr_agent.adapters.uplink import bound_outbox
+
+        assert self._uplink is not None
+        dropped = bound_outbox(self._store, self.clock(), self.cfg.outbox.max_age_days)
+        if dropped:
+            log.warning("outbox over its bound: %d old summaries dropped (cartridge events kept)", dropped)
+        report = self._uplink.drain()
+        if report.accepted:
+            self.metrics.summaries_sent.inc(report.accepted)
+        identity = self.identity()
+        if report.remaining == 0 and identity is not None and identity.retiring_key_ids:
+            with contextlib.suppress(AsrError):
+                self._uplink.retire_drained_keys(identity, load_or_create(self.paths.key_dir),
+                                                 self.paths.key_dir)
+        if identity is not None:
+            # Display data for the status page; a failure keeps the last answer. Signed with
+            # the wall clock on purpose: central checks the request's freshness in real time.
+            try:
+                self.order_status = self._uplink.order_status(identity, load_or_create(self.paths.key_dir))
+            except AsrError as exc:
+                log.info("order status not refreshed: %s", exc)
+
+    async def maintain_store(self) -> None:
+        """Daily: thin old samples and drop those past retention (see Store.compact)."""
+        store = self.cfg.store
+        result = await self._in_worker(lambda: self._store.compact(
+            now=self.clock(), compact_after_days=int(store.compact_after_days),
+            sample_retention_days=int(store.sample_retention_days)))
+        event(log, logging.INFO, "store compacted", result=result)
+
+    def _updater(self) -> Any:
+        """The update channel's client, or None where this is not a packaged install."""
+        from asr_agent.adapters import self_update
+        from asr_agent.adapters.updater import Updater
+
+        root = self_update.install_root()
+        if root is None:
+            return None
+        return Updater(channel=self.cfg.update.channel, url=self.cfg.update.url,
+                       state_dir=self.paths.data_dir, install_root=root)
+
+    def _count_update_trial(self) -> None:
+        """A version on trial that keeps failing to start is rolled back (self_update)."""
+        from asr_agent.adapters import self_update
+
+        if self_update.read_trial(self.paths.data_dir) is None:
+            return
+        updater = self._updater()
+        if updater is not None and self_update.on_start(updater, self.paths.data_dir, __version__):
+            self.restart_for_update()
+
+    def restart_for_update(self) -> None:
+        from asr_agent.adapters.self_update import RESTART_EXIT_CODE
+
+        self.exit_code = RESTART_EXIT_CODE
+        self.stopping.set()
+
+    async def check_update(self) -> None:
+        from asr_agent.adapters import self_update
+
+        updater = self._updater()
+        if updater is None:
+            log.info("update channel %s: not a packaged install, nothing to update", self.cfg.update.channel)
+            return
+        if await asyncio.to_thread(self_update.scheduled_update, updater, self.paths.data_dir):
+            self.restart_for_update()
+
+
+def _prepare(config_path: Path | None) -> tuple[AgentConfig, AgentPaths]:
+    from asr_agent.app.config import default_config
+
+    cfg = load_config(config_path) if config_path is not None else default_config()
+    setup_logging(level=cfg.logging.level, log_file=cfg.logging.file, secrets=_secret_values(cfg))
+    return cfg, cfg.paths(config_file=config_path)
+
+
+def run_daemon(config_path: Path | None, *, clock: Clock = utc_now) -> int:
+    """`asr-agent run`: load the config, set up logging, run until SIGTERM/SIGINT."""
+    cfg, paths = _prepare(config_path)
+    daemon = AgentDaemon(cfg, paths, config_path=config_path, clock=clock)
+    asyncio.run(daemon.run_until_signalled())
+    return daemon.exit_code
+
+
+def serve(config_path: str | Path | None, stop: threading.Event) -> int:
+    """The Windows service's entry: run until `stop` is set (the SCM sends no signals)."""
+    path = Path(config_path) if config_path else None
+    cfg, paths = _prepare(path)
+
+    exit_code = [0]
+
+    async def main() -> None:
+        daemon = AgentDaemon(cfg, paths, config_path=path)
+        await daemon.start()
+        try:
+            while not stop.is_set() and not daemon.stopping.is_set():
+                await asyncio.sleep(0.5)
+        finally:
+            await daemon.stop()
+            exit_code[0] = daemon.exit_code
+
+    asyncio.run(main())
+    return exit_code[0]

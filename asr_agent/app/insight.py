@@ -1,0 +1,67 @@
+"""What the agent knows about each supply of a device right now: its consumption
+analysis and its forecast, computed from the store's samples.
+
+The one place that joins the store to the pure consumption and forecast modules, so
+the daemon, its status page and `asr-agent status` all say the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from asr_agent.domain.catalog import SupplyCatalog
+from asr_agent.domain.consumption import SupplyAnalysis, analyze
+from asr_agent.domain.forecast import Forecast, forecast
+from asr_core.records import SupplyClass
+from asr_agent.adapters.store import Store, StoredSupply
+
+# Enough history for a weekly profile and a completed cartridge or two, and no more:
+# the analysis runs at every summary, so its input stays bounded.
+HISTORY = timedelta(days=120)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    premature_threshold_pct: float = 10.0
+    min_span_h: float = 24.0
+    min_readings: int = 2
+    tz: tzinfo = UTC  # which calendar day a moment belongs to (the site's, for weekday profiles)
+
+    @classmethod
+    def from_config(cls, cfg: object, tz: tzinfo = UTC) -> Settings:
+        return cls(premature_threshold_pct=cfg.consumption.premature_threshold_pct,  # type: ignore[attr-defined]
+                   min_span_h=cfg.forecast.min_span_h,  # type: ignore[attr-defined]
+                   min_readings=cfg.forecast.min_readings, tz=tz)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyInsight:
+    supply: StoredSupply
+    analysis: SupplyAnalysis
+    forecast: Forecast
+
+
+
+def supply_insight(store: Store, supply: StoredSupply, *, now: datetime, settings: Settings,
+                   catalog: SupplyCatalog | None) -> SupplyInsight:
+    samples = store.samples_for(supply.serial, supply.index, since=now - HISTORY)
+    analysis = analyze(samples, supply_type=supply.type, supply_class=supply.supply_class,
+                       catalog=catalog, premature_threshold_pct=settings.premature_threshold_pct,
+                       tz=settings.tz)
+    # The analysis' remaining share: the reported one, or estimated from the page counter
+    # between the steps of a coarse reporter.
+    fc = forecast(analysis.daily, remaining=analysis.remaining_percent, now=now.astimezone(settings.tz),
+                  supply_class=supply.supply_class or SupplyClass.CONSUMED,
+                  min_span_h=settings.min_span_h, min_readings=settings.min_readings,
+                  readings=analysis.readings, span_h=analysis.span_h)
+    return SupplyInsight(supply, analysis, fc)
+
+
+def device_insights(store: Store, serial: str, *, now: datetime, settings: Settings,
+                    catalog: SupplyCatalog | None,
+                    indexes: Iterable[int] | None = None) -> dict[int, SupplyInsight]:
+    wanted = set(indexes) if indexes is not None else None
+    return {s.index: supply_insight(store, s, now=now, settings=settings, catalog=catalog)
+            for s in store.supplies_of(serial) if wanted is None or s.index in wanted}

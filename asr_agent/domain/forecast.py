@@ -1,0 +1,302 @@
+"""Days to empty (days to full for waste receptacles) from a supply's daily use.
+
+Pure: daily use, the remaining level and `now` in; a frozen `Forecast` out. No clock, no I/O.
+
+Method (all figures in percent of a full unit per calendar day):
+
+1. Days of the last `window_days` with at least a fifth of the day covered; a partly
+   covered day counts at its rate (use / coverage). Days a printer slept through carry the
+   gap's use spread evenly (see `consumption.DailyUse.interpolated`), so gaps are neither
+   zero days nor dropped.
+2. Spike-robust baseline: rates are winsorised at median + 5 MADs; the level is total use /
+   covered days over the baseline days; the weekday shape (offices print little at the
+   weekend) is the mean per weekday over observed days, used once there are two weeks of
+   them with every weekday seen twice.
+3. Spike: the last `spike_days` observed days compared with what the weekday profile
+   expected for them; a ratio ≥ `spike_ratio_threshold` (and enough extra use to matter)
+   is a spike, and the point forecast then assumes the recent rate goes on, which
+   shortens it; the high end of the interval stays on the baseline.
+4. Interval: the profile is scaled by 1 ± z·(σ/√D + σ/√n)/level + drift, where σ is the
+   spread of daily residuals around the profile, n the baseline days and D the horizon; the
+   drift term allows for use changing after the window (a new team, a holiday).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import compress
+from typing import Literal
+
+from asr_agent.domain.consumption import DailyUse
+from asr_core.records import SupplyClass
+
+__all__ = ["Forecast", "forecast"]
+
+_MIN_COVERAGE = 0.2
+_Z90 = 1.645
+_DRIFT = 0.12
+_MAX_DAYS = 3650.0
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    status: Literal["ok", "warming_up"]
+    reason: str | None
+    daily_percent: float | None  # expected use per calendar day (the spike rate during a spike)
+    daily_grams: float | None
+    days_to_empty: float | None  # for a receptacle: days until full
+    days_to_empty_low: float | None  # 90 % prediction interval
+    days_to_empty_high: float | None
+    spike: bool = False
+    spike_ratio: float | None = None
+    baseline_daily_percent: float | None = None
+    empty_at: datetime | None = None
+    weekday_profile: tuple[float, ...] | None = None  # % per day, Monday first; None when flat
+    basis_days: int = 0
+
+
+def _warming(reason: str) -> Forecast:
+    return Forecast("warming_up", reason, None, None, None, None, None)
+
+
+def forecast(
+    daily_use: Sequence[DailyUse],
+    *,
+    remaining: float | None,
+    now: datetime,
+    supply_class: SupplyClass = SupplyClass.CONSUMED,
+    min_span_h: float = 24.0,
+    min_readings: int = 2,
+    readings: int | None = None,
+    span_h: float | None = None,
+    window_days: int = 56,
+    spike_days: int = 3,
+    spike_ratio_threshold: float = 2.0,
+    spike_min_excess_pct: float = 0.5,
+    min_steps: int = 3,
+    min_step_days: int = 7,
+) -> Forecast:
+    """Forecast one supply. `now` must be in the time zone the days were cut in.
+
+    `readings` / `span_h` default to what the days say (readings per day, covered hours).
+    Levels read in steps (`DailyUse.resolution`) stay warming up until `min_steps` steps of
+    use or `min_step_days` calendar days are seen.
+    """
+    n_readings = readings if readings is not None else sum(d.readings for d in daily_use)
+    span = span_h if span_h is not None else 24.0 * sum(d.coverage for d in daily_use)
+    if n_readings < min_readings:
+        return _warming(f"not enough history: {n_readings} reading(s), at least {min_readings} needed")
+    if span < min_span_h:
+        return _warming(f"not enough history: {span:.0f} h of readings, at least {min_span_h:.0f} h needed")
+
+    today = now.date()
+    first = today - timedelta(days=window_days)
+    days = [d for d in daily_use if first < d.day <= today and d.coverage >= _MIN_COVERAGE]
+    if any(a.day > b.day for a, b in zip(days, days[1:])):  # callers mostly pass them in order
+        days.sort(key=_day)
+    if not days:
+        older = [d.day for d in daily_use if d.day <= first]
+        if older:
+            return _warming(f"not enough recent history: no use measured in the last {window_days} days "
+                            f"(the last on {max(older).isoformat()})")
+        return _warming("not enough history: no use measured yet (the level has not moved since "
+                        "the readings started)")
+
+    step = max((d.resolution for d in days if d.resolution is not None), default=None)
+    if step is not None:
+        # One step seen is anywhere from nothing to two steps of use (where the level sat
+        # inside its first step is unknown), and the first step comes soonest when the
+        # level started just above it: a rate from it can be many times the true one.
+        seen = sum(d.percent for d in days)
+        elapsed = (today - days[0].day).days
+        if seen < min_steps * step - 1e-9 and elapsed < min_step_days:
+            return _warming(f"not enough history: levels move in {step:g} % steps; need {min_steps} "
+                            f"steps ({min_steps * step:g} %) of use or {min_step_days} days, "
+                            f"seen {seen:.3g} % over {elapsed} day(s)")
+
+    recent = _recent(days, today, spike_days)
+    # per day, once for both baselines: rate (use / coverage), coverage, weekday, observed
+    covs = [d.coverage for d in days]
+    rows = ([d.percent / c for d, c in zip(days, covs)], covs,
+            [d.day.weekday() for d in days], [not d.interpolated for d in days])
+    if len(days) - len(recent) >= 7:
+        # a day can only equal a recent one if it has the same date: compare those alone
+        recent_days = {d.day for d in recent}
+        keep = [d.day not in recent_days or d not in recent for d in days]
+        base = list(compress(days, keep))
+        base_rows = tuple(list(compress(column, keep)) for column in rows)
+    else:
+        base, base_rows = days, rows
+    level, profile, sigma, n = _baseline(*base_rows)
+    spike, ratio, recent_rate = False, None, None
+    if recent and base is not days:
+        expected = sum(profile[d.day.weekday()] * d.coverage for d in recent)
+        observed = sum(d.percent for d in recent)
+        cov = sum(d.coverage for d in recent)
+        ratio = observed / expected if expected > 0 else (math.inf if observed > 0 else None)
+        spike = (ratio is not None and ratio >= spike_ratio_threshold
+                 and (observed - expected) / cov >= spike_min_excess_pct)
+        if spike:
+            recent_rate = observed / cov
+        else:
+            level, profile, sigma, n = _baseline(*rows)
+    if ratio is not None and math.isinf(ratio):
+        ratio = None
+
+    grams_per_pct = _grams_per_percent(days)
+    flat = len(set(round(p, 9) for p in profile)) == 1
+    point_profile = profile
+    rate = level
+    if spike and recent_rate is not None and level > 0:
+        point_profile = [p * recent_rate / level for p in profile]
+        rate = recent_rate
+    elif spike and recent_rate is not None:
+        point_profile = [recent_rate] * 7
+        rate = recent_rate
+    base_fields = dict(
+        daily_percent=rate, daily_grams=rate * grams_per_pct if grams_per_pct is not None else None,
+        spike=spike, spike_ratio=ratio, baseline_daily_percent=level,
+        weekday_profile=None if flat else tuple(profile), basis_days=len(base if spike else days),
+    )
+    if remaining is None:
+        return Forecast("ok", "remaining level unknown: no days to empty", days_to_empty=None,
+                        days_to_empty_low=None, days_to_empty_high=None, **base_fields)  # type: ignore[arg-type]
+    if rate <= 0:
+        what = "fill" if supply_class == SupplyClass.RECEPTACLE else "use"
+        return Forecast("ok", f"no {what} measured over the last {len(days)} day(s)", days_to_empty=None,
+                        days_to_empty_low=None, days_to_empty_high=None, **base_fields)  # type: ignore[arg-type]
+    remaining = max(0.0, remaining)
+    start = _start_of(now)
+    point = _time_to_consume(remaining, point_profile, start)
+    rel = sigma / level if level > 0 else 0.0
+
+    def spread(horizon: float | None) -> float:
+        h = max(1.0, horizon if horizon is not None else _MAX_DAYS)
+        return _Z90 * rel * math.sqrt(1.0 / h + 1.0 / max(1, n)) + _DRIFT
+
+    low = high = point
+    for _ in range(2):
+        up = 1 + spread(low)
+        low = _time_to_consume(remaining, [p * up for p in point_profile], start)
+        high_profile = profile if spike else point_profile
+        down = max(0.05, 1 - spread(high))
+        high = _time_to_consume(remaining, [p * down for p in high_profile], start)
+    return Forecast(
+        "ok", None, days_to_empty=point, days_to_empty_low=low, days_to_empty_high=high,
+        empty_at=now + timedelta(days=point) if point is not None else None,
+        **base_fields,  # type: ignore[arg-type]
+    )
+
+
+def _recent(days: list[DailyUse], today, spike_days: int) -> list[DailyUse]:
+    """The last observed, well-covered days, if they are recent."""
+    out = []
+    for d in reversed(days):
+        if (today - d.day).days > spike_days + 1 or len(out) == spike_days:
+            break
+        if not d.interpolated and d.coverage >= 0.5:
+            out.append(d)
+    return out
+
+
+def _day(d: DailyUse):
+    return d.day
+
+
+def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[bool]
+              ) -> tuple[float, list[float], float, int]:
+    """Level (% per day), weekday profile (Monday first), residual spread, days used.
+
+    Per day: its rate (use / coverage), coverage, weekday, and whether it was observed
+    (not interpolated over a gap).
+    """
+    med = _median(rates)
+    mad = _median([abs(r - med) for r in rates])
+    cap = med + 5 * 1.4826 * mad if mad > 0 else max(3 * med, med + 1e-9)
+    wins = [cap if cap < r else r for r in rates]  # min(r, cap), keeping r on a tie
+    use = [w * c for w, c in zip(wins, covs)]
+    level = sum(use) / sum(covs)
+    by_wd: list[list[float]] = [[], [], [], [], [], [], []]
+    use_wd, cov_wd = [0.0] * 7, [0.0] * 7
+    for w, u, c, wd, observed in zip(wins, use, covs, wds, seen):
+        use_wd[wd] += u
+        cov_wd[wd] += c
+        if observed:
+            by_wd[wd].append(w)
+    if sum(map(len, by_wd)) >= 14 and all(len(v) >= 2 for v in by_wd):
+        # The level is the mean of weekday means, so a window holding more Mondays than
+        # Sundays does not tilt it; the shape comes from days actually observed.
+        level = sum(u / c for u, c in zip(use_wd, cov_wd)) / 7
+        means = [sum(v) / len(v) for v in by_wd]
+        m = sum(means) / 7
+        profile = [level * x / m for x in means] if m > 0 else [level] * 7
+    else:
+        profile = [level] * 7
+    resid = [w - profile[wd] for w, wd, observed in zip(wins, wds, seen) if observed]
+    if len(resid) >= 2:
+        mean_r = sum(resid) / len(resid)
+        sigma = math.sqrt(sum([(r - mean_r) ** 2 for r in resid]) / (len(resid) - 1))
+    else:
+        sigma = level
+    return level, profile, sigma, len(rates)
+
+
+def _grams_per_percent(days: list[DailyUse]) -> float | None:
+    pct = grams = 0.0
+    known = 0
+    for d in days:
+        if d.grams is not None:
+            known += 1
+            pct += d.percent
+            grams += d.grams
+    if known * 2 < len(days) or pct <= 0:
+        return None
+    return grams / pct
+
+
+def _start_of(now: datetime) -> tuple[float, int]:
+    """The share of today left at `now`, and today's weekday (Monday = 0)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return 1.0 - (now - midnight).total_seconds() / 86400.0, now.weekday()
+
+
+def _time_to_consume(amount: float, profile: Sequence[float], start: tuple[float, int]) -> float | None:
+    """Days from now until `amount` percent is used at `profile` (per weekday); `start`
+    says where in its day now is (`_start_of`)."""
+    weekly = sum(profile)
+    if weekly <= 0:
+        return None
+    if amount <= 0:
+        return 0.0
+    rest, wd = start
+    today_use = profile[wd] * rest
+    if amount <= today_use:
+        return amount / profile[wd]
+    amount -= today_use
+    t = rest
+    weeks = math.floor(amount / weekly)
+    if weeks > 0:
+        if 7 * weeks > _MAX_DAYS:
+            return _MAX_DAYS
+        amount -= weeks * weekly
+        t += 7 * weeks
+    for _ in range(15):
+        wd = (wd + 1) % 7
+        p = profile[wd]
+        if amount <= p and p > 0:
+            return min(_MAX_DAYS, t + amount / p)
+        amount -= p
+        t += 1.0
+    return min(_MAX_DAYS, t)
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    if n == 0:
+        return 0.0
+    mid = n // 2
+    return s[mid] if n % 2 else (s[mid - 1] + s[mid]) / 2

@@ -1,0 +1,145 @@
+"""Builds the wire `Summary` of one device for one period from what the agent knows.
+
+Pure: the latest reading, consumption analyses and forecasts in; a `Summary` out. No I/O.
+
+Inputs, per supply index:
+* `analyses`: `consumption.analyze` over the supply's history (cartridge lives, flags);
+  replacements whose removal falls in the period become cartridge events, flags raised
+  in the period become alerts.
+* `period_analyses`: `consumption.analyze` over the period's samples only; its
+  `grams_used` is the period's use. Absent: grams used is null (unknown, not zero).
+* `forecasts`: `forecast.forecast` for the supply; absent: status "none", no figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from asr_core.records import Reading
+from asr_core.wire import (
+    Alert, CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
+    idempotency_key,
+)
+
+if TYPE_CHECKING:
+    from asr_agent.domain.consumption import SupplyAnalysis
+    from asr_agent.domain.forecast import Forecast
+
+__all__ = ["WIRE_COUNTER_MAX", "build_summary", "cartridge_events", "flag_alerts", "wire_counter"]
+
+# The signed encoding (RFC 8785 canonical JSON) carries integers up to 2^53-1 only. A page
+# counter above that (a Counter64 can go to 2^64-1) is left out of the summary, so that
+# the rest of it can be signed and sent; the store keeps the exact value.
+WIRE_COUNTER_MAX = 2**53 - 1
+
+
+def wire_counter(value: int | None) -> int | None:
+    """`value` if the signed encoding can carry it, else None (unknown, never wrong)."""
+    return value if value is None or 0 <= value <= WIRE_COUNTER_MAX else None
+
+
+_SEVERITY = {"premature_replacement": "warning", "cartridge_moved": "warning",
+             "level_up_without_replacement": "info", "counter_reset": "info"}
+
+
+def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
+    return moment is not None and start <= moment < end
+
+
+def cartridge_events(index: int, analysis: SupplyAnalysis, start: datetime,
+                     end: datetime) -> list[CartridgeEvent]:
+    """Replacements of one supply whose removal happened in [start, end)."""
+    out: list[CartridgeEvent] = []
+    lives = analysis.lives
+    for i, life in enumerate(lives):
+        if not _in(life.removed_at, start, end):
+            continue
+        assert life.removed_at is not None
+        successor = lives[i + 1] if i + 1 < len(lives) else None
+        out.append(CartridgeEvent(
+            supply_index=index, replaced_at=life.removed_at, premature=life.premature,
+            grams_wasted=life.grams_wasted, removed_percent=life.level_at_removal,
+            cartridge_serial=successor.cartridge_serial if successor else None,
+            previous_serial=life.cartridge_serial,
+            part_number=successor.part_number if successor else life.part_number))
+    return out
+
+
+def flag_alerts(index: int, analysis: SupplyAnalysis, start: datetime,
+                end: datetime) -> list[Alert]:
+    return [Alert(code=f.kind, message=f.detail, supply_index=index,
+                  severity=_SEVERITY.get(f.kind, "warning"))
+            for f in analysis.flags if _in(f.at, start, end)]
+
+
+def build_summary(
+    *,
+    agent_id: str,
+    site_id: str,
+    contact: str | None,
+    reading: Reading,
+    period_start: datetime,
+    period_end: datetime,
+    sequence: int,
+    device_state: DeviceState = DeviceState.OK,
+    serial: str | None = None,
+    analyses: Mapping[int, SupplyAnalysis] | None = None,
+    period_analyses: Mapping[int, SupplyAnalysis] | None = None,
+    forecasts: Mapping[int, Forecast] | None = None,
+    page_count_start: int | None = None,
+    extra_alerts: Iterable[Alert] = (),
+    mask_ip_addresses: bool = False,
+) -> Summary:
+    """`serial` overrides the reading's serial (a device without one keeps the id
+    discovery gave it); `reading` is the latest reading at or before `period_end`."""
+    device_serial = serial or reading.device.serial
+    if not device_serial:
+        raise ValueError(f"device at {reading.host}:{reading.port} has no serial and no "
+                         "fallback identity: pass serial= from the device registry")
+    analyses = analyses or {}
+    period_analyses = period_analyses or {}
+    forecasts = forecasts or {}
+
+    supplies: list[SupplySummary] = []
+    events: list[CartridgeEvent] = []
+    alerts: list[Alert] = []
+    for s in sorted(reading.supplies, key=lambda x: x.index):
+        fc = forecasts.get(s.index)
+        whole = analyses.get(s.index)
+        part = period_analyses.get(s.index)
+        basis = (part or whole).grams_basis if (part or whole) else None
+        supplies.append(SupplySummary(
+            index=s.index, type=s.type, supply_class=s.supply_class, color=s.color,
+            level=s.level, level_state=s.level_state, remaining_percent=s.remaining_percent,
+            grams_used=part.grams_used if part else None,
+            daily_grams=fc.daily_grams if fc else None,
+            daily_percent=fc.daily_percent if fc else None,
+            days_to_empty=fc.days_to_empty if fc else None,
+            days_to_empty_low=fc.days_to_empty_low if fc else None,
+            days_to_empty_high=fc.days_to_empty_high if fc else None,
+            forecast_status=fc.status if fc else "none",
+            part_number=s.part_number, cartridge_serial=s.cartridge_serial,
+            spike=bool(fc and fc.spike),
+            grams_estimated=basis is not None and basis != "measured"))
+        if whole is not None:
+            events.extend(cartridge_events(s.index, whole, period_start, period_end))
+            alerts.extend(flag_alerts(s.index, whole, period_start, period_end))
+        if fc is not None and fc.spike:
+            ratio = f" ({fc.spike_ratio:.1f}× the usual rate)" if fc.spike_ratio else ""
+            alerts.append(Alert(code="spike", supply_index=s.index,
+                                message=f"usage spike on supply {s.index}{ratio}"))
+    alerts.extend(extra_alerts)
+    device = DeviceIdentity(
+        serial=device_serial, vendor=reading.device.vendor, model=reading.device.model,
+        asr_compatible=reading.device.asr_compatible,
+        address=None if mask_ip_addresses else reading.host)
+    return Summary(
+        agent_id=agent_id, site_id=site_id, contact=contact, sequence=sequence,
+        idempotency_key=idempotency_key(agent_id, device_serial, period_start, period_end),
+        period_start=period_start, period_end=period_end, device=device,
+        device_state=device_state, supplies=tuple(supplies),
+        page_counters=PageCounters(start=wire_counter(page_count_start), end=wire_counter(reading.page_count)),
+        cartridge_events=tuple(sorted(events, key=lambda e: (e.replaced_at, e.supply_index))),
+        alerts=tuple(alerts))

@@ -1,0 +1,5 @@
+"""Central's pure rules: no SQL, no HTTP.
+
+    policy  when a supply is ordered      alerts  what raises an alert
+    trust   what an agent may speak for, and when
+"""

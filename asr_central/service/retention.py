@@ -1,0 +1,108 @@
+"""Old signed payloads dropped, the rest of each summary kept.
+
+Central keeps every summary's canonical bytes and signature as received: evidence of what an
+agent said, for as long as someone may ask. Each is ~2-3 KB and, in SQLite's 4 KB pages, costs
+about a page: a fleet of 10,000 printers reporting daily writes ~15 GB a year. After
+`keep_payload_days` (default 400, `serve --keep-payload-days`, 0 = forever) the payload and
+signature are emptied; the row stays, with its agent, sequence, idempotency key and times, so a
+summary sent again is still a duplicate and a reused sequence still a replay, and nothing
+derived from it (device and supply state, cartridge events, orders) changes. SQLite reuses the
+freed space for new rows (the file stops growing; VACUUM gives it back to the system).
+
+Runs as an after-ingest hook (see app.py), at most once per CHECK_INTERVAL_S (each call while
+a backlog lasts), in chunks of their own short transactions so that ingest interleaves; a
+cursor (the last id emptied) makes each run read only the rows that came of age since the
+previous one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from asr_core.wire import format_time
+from asr_central.storage.db import Database
+
+log = logging.getLogger("asr_central.retention")
+
+DEFAULT_KEEP_PAYLOAD_DAYS = 400.0
+CHECK_INTERVAL_S = 3600.0
+CHUNK = 500  # rows per transaction
+# Chunks per call: a backlog (a first run on an old database) is worked off over the
+# following after-ingest calls, so the other hooks (the policy run) are not held up.
+MAX_CHUNKS = 20
+_MARK = "payloads_emptied_through_id"
+
+
+def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime,
+                       limit: int = CHUNK) -> int:
+    """Empty payload and signature of up to `limit` summaries received before
+    `received_before`, oldest first; returns how many. Ids grow with the time received, so
+    the walk stops at the first summary young enough to keep."""
+    row = conn.execute("SELECT value FROM summary_retention WHERE name = ?", (_MARK,)).fetchone()
+    last = int(row[0]) if row else 0
+    cutoff = format_time(received_before)
+    ids = []
+    for summary_id, received_at in conn.execute(
+            "SELECT id, received_at FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
+            (last, limit)):
+        if received_at >= cutoff:
+            break
+        ids.append(summary_id)
+    if not ids:
+        return 0
+    conn.execute("UPDATE summaries SET payload = x'', signature = x'' WHERE id BETWEEN ? AND ?",
+                 (ids[0], ids[-1]))
+    conn.execute("INSERT INTO summary_retention (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                 "DO UPDATE SET value = excluded.value", (_MARK, str(ids[-1])))
+    return len(ids)
+
+
+def drop_old_payloads(db: Database, now: datetime, keep_days: float, *,
+                      max_chunks: int = MAX_CHUNKS, chunk: int = CHUNK) -> tuple[int, bool]:
+    """Payloads older than `keep_days` emptied, a chunk per transaction, at most `max_chunks`
+    chunks; returns how many, and whether older ones are left for the next call."""
+    if keep_days <= 0:
+        return 0, False
+    before = now - timedelta(days=keep_days)
+    total = 0
+    more = False
+    for _ in range(max_chunks):
+        if db.closed:
+            break
+        with db.transaction() as conn:
+            done = empty_old_payloads(conn, before, chunk)
+        total += done
+        more = done == chunk
+        if not more:
+            break
+    if total:
+        log.info("emptied the signed payloads of %d summaries received before %s",
+                 total, format_time(before))
+    return total, more
+
+
+_LOCK = threading.Lock()
+
+
+def after_ingest(app: Any, now: datetime) -> None:
+    """Hook the app calls after a batch stored new summaries: at most once per
+    CHECK_INTERVAL_S, drop what has come of age."""
+    state = app.state
+    with _LOCK:
+        last = getattr(state, "retention_checked_at", None)
+        if last is not None and (now - last).total_seconds() < CHECK_INTERVAL_S:
+            return
+        state.retention_checked_at = now
+    keep = getattr(state, "keep_payload_days", DEFAULT_KEEP_PAYLOAD_DAYS)
+    try:
+        _, more = drop_old_payloads(state.db, now, keep)
+    except Exception:  # retention must never fail ingest; the next check tries again
+        log.exception("dropping old summary payloads failed")
+        return
+    if more:
+        with _LOCK:
+            state.retention_checked_at = None  # a backlog: the next call goes on with it

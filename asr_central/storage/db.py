@@ -1,0 +1,362 @@
+"""The central service's one storage entry point: open a database by URL, migrate it,
+hand out transactions. Store modules in `asr_central.storage` take the connection it gives.
+
+URLs: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, or a bare file path.
+PostgreSQL (`postgresql://…`) is the planned scale-out target; the store modules write
+portable SQL with `?` placeholders so an adapter here can translate them.
+
+Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/migrations/`, applied in
+order at start, each once, each in its own transaction, recorded in `schema_migrations`.
+Anyone adding tables adds a new file with the next free number; never edit an applied one.
+
+Durability: an agent forgets a summary once central has acknowledged it, so a commit must
+be on disk before its answer leaves: WAL with `synchronous=FULL` (the WAL is fsynced at
+every commit; `NORMAL` could lose the last commits to a power cut or kernel crash).
+An fsync costs milliseconds, so ingest does not commit per request: `write()` runs the
+work queued while the previous commit was in progress as one group, one transaction
+(each job under its own savepoint, so one failing job rolls back alone) and one commit,
+in a helper thread while the event loop goes on verifying the next requests. No request
+is answered before its own commit is durable.
+
+Writers in this process take one lock before `BEGIN IMMEDIATE`: waiting on a Python lock
+wakes the next writer as soon as the lock is free, whereas SQLite's busy handler polls
+with sleeps of 1 to 100 ms and turned concurrent writers into a convoy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from asr_core.errors import ConfigError, StoreError
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Bounds one group's transaction (and the wait of the requests queued behind it).
+MAX_GROUP = 256
+BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write
+
+T = TypeVar("T")
+
+log = logging.getLogger("asr_central.db")
+
+__all__ = ["Database", "open_database", "sqlite_path_from_url", "migration_files"]
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    if "://" not in url:
+        return Path(url)
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:///rel.db -> "rel.db"; sqlite:////abs/x.db -> "/abs/x.db"
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(f"database URL {url!r} names no file; write sqlite:///path.db",
+                              key="db")
+        return Path(path)
+    if parsed.scheme in {"postgresql", "postgres"}:
+        raise ConfigError("PostgreSQL is not supported by this version yet; use a sqlite:/// "
+                          "URL", key="db")
+    raise ConfigError(f"database URL scheme {parsed.scheme!r} is not supported; use sqlite:///",
+                      key="db")
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(number, name, sql) for every migration shipped in the package, in order."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files("asr_central.storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if len(numbers) != len(set(numbers)):
+        raise StoreError(f"two migrations share a number in asr_central/storage/migrations: {numbers}")
+    return found
+
+
+class Database:
+    """A SQLite file in WAL mode, one connection per thread, migrations applied at open;
+    `transaction()` for a write in the caller's thread, `submit()` for group-committed ones."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path_from_url(url)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        # A plain lock: the group commit takes it on the event loop and releases it in its
+        # commit thread. `_writer` tells a nested transaction() from a wait (see there).
+        self._write_lock = threading.Lock()
+        self._writer: int | None = None
+        self._group: _GroupCommit | None = None
+        self._closed = threading.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True once `close()` was called; waits at most `timeout` seconds for it."""
+        return self._closed.wait(timeout)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE in transaction()).
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # durable at commit (module docstring)
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the central database ({exc}); "
+                             "check the --db path and its directory permissions") from exc
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: taken at once (no lock upgrade deadlocks), committed or rolled back."""
+        conn = self.connection()
+        if self._writer == threading.get_ident():
+            # Nested in this thread's own transaction: SQLite refuses it with a clear error
+            # ("cannot start a transaction within a transaction") where the lock would wait
+            # forever.
+            conn.execute("BEGIN IMMEDIATE")
+            raise StoreError("a transaction is already open in this thread")
+        with self._write_lock:
+            self._writer = threading.get_ident()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                else:
+                    conn.execute("COMMIT")
+            finally:
+                self._writer = None
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)`'s result once the transaction that ran it is committed and on disk.
+
+        Call from the event loop. Work queued while a commit is in progress runs in the next
+        group: one transaction, each job under its own savepoint (a job that raises rolls
+        back alone and its exception is raised here), one commit. The statements run on the
+        event loop's thread, which holds the GIL anyway, and so does BEGIN when the write
+        lock is free; the commit (the fsync), and waiting for a lock another writer holds,
+        run in a helper thread, so the loop keeps serving requests. Each hop to that thread
+        and back costs CPU and, on a busy machine, milliseconds of waiting: one per group.
+        """
+        loop = asyncio.get_running_loop()
+        group = self._group
+        if group is None or group.loop is not loop:
+            group = self._group = _GroupCommit(self, loop)
+        return await group.run(work)
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied; returns their names."""
+        conn = self.connection()
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        applied = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+        done: list[str] = []
+        for number, name, sql in migration_files():
+            if number in applied:
+                continue
+            try:
+                # executescript would COMMIT implicitly; run statements inside our own transaction.
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (number, name, applied_at) "
+                             "VALUES (?, ?, ?)", (number, name, datetime.now(UTC).isoformat()))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"migration {name} failed on {self.path}: {exc}") from exc
+            done.append(name)
+        return done
+
+    def close(self) -> None:
+        self._closed.set()
+        group, self._group = self._group, None
+        if group is not None:
+            group.executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class _GroupCommit:
+    """The group commit of one Database on one event loop (see `Database.write`)."""
+
+    def __init__(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+        self.db = db
+        self.loop = loop
+        # One thread: commits run one after another, in order.
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="asr-central-commit")
+        self.conn: sqlite3.Connection | None = None
+        self.pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self.running = False
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = self.loop.create_future()
+        self.pending.append((work, future))
+        if not self.running:
+            self.running = True
+            self.loop.create_task(self._cycle())
+        return await future
+
+    def _connection(self) -> sqlite3.Connection:
+        if self.conn is None:
+            conn = self.db._connect()
+            # BEGIN on the event loop must not wait: a busy database is waited for by
+            # _begin_waiting, in the commit thread.
+            conn.execute("PRAGMA busy_timeout=0")
+            self.conn = conn
+        return self.conn
+
+    def _begin_at_once(self) -> sqlite3.Connection | None:
+        """BEGIN IMMEDIATE on the event loop if nobody holds the write lock, else None."""
+        if not self.db._write_lock.acquire(blocking=False):
+            return None
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # busy (another process writes): wait in the thread
+            self.db._write_lock.release()
+            return None
+        except BaseException:
+            self.db._write_lock.release()
+            raise
+        return conn
+
+    def _begin_waiting(self) -> sqlite3.Connection:
+        """BEGIN IMMEDIATE in the commit thread, waiting for the lock and a busy database."""
+        conn = self._connection()
+        self.db._write_lock.acquire()
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute("PRAGMA busy_timeout=0")
+        except BaseException:
+            self.db._write_lock.release()
+            raise
+        return conn
+
+    def _end(self, conn: sqlite3.Connection, commit: bool) -> None:
+        try:
+            conn.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            try:
+                if conn.in_transaction:  # a failed COMMIT leaves it open
+                    conn.execute("ROLLBACK")
+            finally:
+                self.db._write_lock.release()
+
+    async def _cycle(self) -> None:
+        try:
+            while self.pending:
+                await self._one_group()
+        finally:
+            self.running = False
+
+    async def _one_group(self) -> None:
+        try:
+            conn = self._begin_at_once()
+            if conn is None:
+                conn = await self.loop.run_in_executor(self.executor, self._begin_waiting)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+            group, self.pending = self.pending, []
+            _fail(group, exc)
+            return
+        # Taken after BEGIN: requests that arrived while waiting for the lock join in.
+        group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
+        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+        try:
+            for work, future in group:
+                if future.cancelled():
+                    continue
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = work(conn)
+                except Exception as exc:  # noqa: BLE001 - raised in the job's request
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, exc, None))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, None, result))
+        except BaseException as exc:  # noqa: BLE001 - the transaction itself broke
+            await self.loop.run_in_executor(self.executor, self._end, conn, False)
+            _fail(group, exc)
+            return
+        try:
+            await self.loop.run_in_executor(self.executor, self._end, conn, True)
+        except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing was kept
+            log.error("group commit of %d job(s) failed on %s: %s", len(group), self.db.path, exc)
+            _fail(group, exc)
+            return
+        for future, error, result in outcomes:
+            if future.cancelled():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(exc)
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Statements of a migration file; `sqlite3.complete_statement` respects triggers and quotes."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        if not buffer and line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise StoreError(f"unterminated SQL statement in a migration: {buffer.strip()[:80]!r}")
+    return statements
+
+
+def open_database(url: str) -> Database:
+    db = Database(url)
+    db.migrate()
+    return db
