@@ -1,6 +1,6 @@
-"""The agent's exception tree, in one place, so callers never see library types.
+"""The exception tree both programs raise, in one place, so callers never see library types.
 
-    AsrError                      every error the agent raises on purpose
+    AsrError                      every error ASR raises on purpose
     ├── ConfigError               a config file is malformed (names file, line, key)
     ├── SnmpError                 an SNMP exchange failed (names host and OID)
     │   ├── SnmpTimeout           no answer: host down, asleep, or wrong v1/v2c community

@@ -1,4 +1,4 @@
-"""Typed records shared by the agent's pure modules and its I/O modules.
+"""Typed records shared by agent and central, and by the agent's pure and I/O modules.
 
 Printer-MIB enumerations keep their IANA numbers so that a raw SNMP value maps to a
 member directly; `None` always means "the device did not tell us", never zero.
