@@ -255,8 +255,8 @@ def _admitted(conn: sqlite3.Connection, items: list[Item], now: datetime, bounds
     kept: list[Item] = []
     for item in items:
         s = item[2]
-        reason = time_refusal(s.period_start, s.period_end,
-                              [e.replaced_at for e in s.cartridge_events], now, bounds)
+        reason = time_refusal(s.period_end, [e.replaced_at for e in s.cartridge_events],
+                              now, bounds)
         code = 422
         serial = s.device.serial
         home = found.get(serial)
