@@ -12,6 +12,9 @@ prtGeneralSerialNumber, hrDeviceDescr and status, prtMarkerLifeCount, the suppli
 table's columns 2-9, the colorant table), each either a value of its own type over that
 type's full range, a value of another type (an OCTET STRING where an INTEGER belongs),
 or missing; supply rows at arbitrary, gapped indexes, under any hrDeviceIndex.
+
+`ATTACKS` names single hostile values in an otherwise sane printer: the cases found so
+far, kept as examples that say what they try.
 """
 
 from __future__ import annotations
@@ -175,3 +178,106 @@ def hostile_walk(draw: st.DrawFn) -> HostileWalk:
     for index in draw(st.lists(_INDEX, max_size=6, unique=True)):
         put(f"{COLORANT_VALUE}.{supply_device}.{index}", draw(text_column(200)))
     return HostileWalk(tuple((oid, tag, value) for oid, (tag, value) in sorted(out.items())))
+
+
+# --- named attacks: one hostile value in an otherwise sane printer ------------------------------
+
+def _text(value: bytes) -> tuple[str, str]:
+    return "4x", value.hex()
+
+
+SANE_SERIAL = b"HOSTILE-0001"
+SANE: dict[str, tuple[str, str]] = {
+    SYS_DESCR: _text(b"Xerox VersaLink C405"),
+    SYS_OBJECT_ID: ("6", "1.3.6.1.4.1.253.8.62.1.20.2.3.1"),
+    f"{HR_DEVICE_TYPE}.1": ("6", "1.3.6.1.2.1.25.3.1.5"),
+    f"{HR_DEVICE_DESCR}.1": _text(b"Xerox VersaLink C405"),
+    f"{HR_PRINTER_STATUS}.1": ("2", "3"),
+    f"{SERIAL}.1": _text(SANE_SERIAL),
+    f"{LIFE_COUNT}.1.1": ("65", "1000"),
+    f"{SUPPLIES}.3.1.1": ("2", "1"),
+    f"{SUPPLIES}.4.1.1": ("2", "3"),
+    f"{SUPPLIES}.5.1.1": ("2", "3"),
+    f"{SUPPLIES}.6.1.1": _text(b"Black Toner Cartridge"),
+    f"{SUPPLIES}.7.1.1": ("2", "19"),
+    f"{SUPPLIES}.8.1.1": ("2", "100"),
+    f"{SUPPLIES}.9.1.1": ("2", "50"),
+    f"{COLORANT_VALUE}.1.1": _text(b"black"),
+}
+
+
+def _attack(**changes: tuple[str, str] | None) -> HostileWalk:
+    """SANE with some objects replaced (None removes one); keys name them as below."""
+    names = {"descr": SYS_DESCR, "object_id": SYS_OBJECT_ID, "serial": f"{SERIAL}.1",
+             "pages": f"{LIFE_COUNT}.1.1", "error_state": f"{HR_PRINTER_ERROR_STATE}.1",
+             "colorant": f"{COLORANT_VALUE}.1.1",
+             **{f"col{c}": f"{SUPPLIES}.{c}.1.1" for c in range(2, 10)}}
+    out = dict(SANE)
+    for name, value in changes.items():
+        if value is None:
+            out.pop(names[name], None)
+        else:
+            out[names[name]] = value
+    return HostileWalk(tuple((oid, tag, value) for oid, (tag, value) in sorted(out.items())))
+
+
+def _rows(indexes: list[int], device: int = 1) -> HostileWalk:
+    """The sane printer with its one supply at other indexes (gaps, limits)."""
+    out = {oid: v for oid, v in SANE.items() if not oid.startswith(SUPPLIES)}
+    for index in indexes:
+        for column, value in ((3, ("2", "1")), (4, ("2", "3")), (5, ("2", "3")),
+                              (6, _text(b"Black Toner")), (7, ("2", "19")), (8, ("2", "100")),
+                              (9, ("2", "50"))):
+            out[f"{SUPPLIES}.{column}.{device}.{index}"] = value
+    return HostileWalk(tuple((oid, tag, value) for oid, (tag, value) in sorted(out.items())))
+
+
+ATTACKS: dict[str, HostileWalk] = {
+    "sane printer (control)": _attack(),
+    "page counter Counter64 2^63": _attack(pages=("70", str(2**63))),
+    "page counter Counter64 2^64-1": _attack(pages=("70", str(UINT64_MAX))),
+    "page counter Counter64 2^63-1": _attack(pages=("70", str(2**63 - 1))),
+    "page counter Counter32 2^32-1": _attack(pages=("65", str(UINT32_MAX))),
+    "page counter as 400-digit text": _attack(pages=_text(b"9" * 400)),
+    "page counter as text 2^64": _attack(pages=_text(str(2**64).encode())),
+    "page counter Integer32 -2^31": _attack(pages=("2", str(-(2**31)))),
+    "level Integer32 -2^31": _attack(col9=("2", str(-(2**31)))),
+    "level Integer32 2^31-1": _attack(col9=("2", str(2**31 - 1))),
+    "level Gauge32 2^32-1, capacity 0, no unit": _attack(col9=("66", str(UINT32_MAX)), col8=("2", "0"),
+                                                         col7=None),
+    "level Gauge32 2^32-1, no capacity, no unit": _attack(col9=("66", str(UINT32_MAX)), col8=None,
+                                                          col7=None),
+    "level Counter64 2^64-1": _attack(col9=("70", str(UINT64_MAX))),
+    "level as text 2^63": _attack(col9=_text(str(2**63).encode())),
+    "level as text 'abc'": _attack(col9=_text(b"abc")),
+    "level missing": _attack(col9=None),
+    "capacity Integer32 -2^31": _attack(col8=("2", str(-(2**31)))),
+    "capacity Integer32 2^31-1": _attack(col8=("2", str(2**31 - 1))),
+    "capacity Counter64 2^64-1": _attack(col8=("70", str(UINT64_MAX))),
+    "class Integer32 -2^31": _attack(col4=("2", str(-(2**31)))),
+    "type Counter64 2^64-1": _attack(col5=("70", str(UINT64_MAX))),
+    "unit Integer32 2^31-1": _attack(col7=("2", str(2**31 - 1))),
+    "colorant index -1": _attack(col3=("2", "-1")),
+    "serial with NUL": _attack(serial=_text(b"HOSTILE\x00-2")),
+    "serial with right-to-left override": _attack(serial=_text("HOSTILE\u202e-3".encode())),
+    "serial not UTF-8": _attack(serial=_text(b"HOSTILE-\xff\xfe")),
+    "serial with an encoded surrogate": _attack(serial=_text(b"HOSTILE-\xed\xa0\x80")),
+    "serial with control characters": _attack(serial=_text(b"HOSTILE-\x1b[2J\r\n")),
+    "serial only spaces": _attack(serial=_text(b"     ")),
+    "serial 1200 bytes": _attack(serial=_text(b"S" * 1200)),
+    "serial a spreadsheet formula": _attack(serial=_text(b"=HYPERLINK(\"http://x\")")),
+    "serial an Integer32": _attack(serial=("2", "-1")),
+    "description not UTF-8 with controls": _attack(col6=_text(b"Black \xff\x00\x1b Toner\xed\xa0\x80")),
+    "description 1200 bytes": _attack(col6=_text(b"D" * 1200)),
+    "description a Counter64": _attack(col6=("70", str(UINT64_MAX))),
+    "sysDescr 1200 bytes of NUL": _attack(descr=_text(b"\x00" * 1200)),
+    "sysObjectID an OCTET STRING": _attack(object_id=_text(b"1.3.6.1.4.1.253")),
+    "error state an Integer32": _attack(error_state=("2", str(2**31 - 1))),
+    "error state 8 bytes of 0xff": _attack(error_state=_text(b"\xff" * 8)),
+    "colorant not UTF-8": _attack(colorant=_text(b"bl\xffack\xed\xa0\x80")),
+    "supply index 0": _rows([0]),
+    "supply index 2^31-1": _rows([2**31 - 1]),
+    "supply index 2^32-1": _rows([UINT32_MAX]),
+    "supplies at gapped indexes 1,5,9,65535": _rows([1, 5, 9, 65535]),
+    "supplies under hrDeviceIndex 2^32-1": _rows([1], device=UINT32_MAX),
+}
