@@ -19,7 +19,7 @@ far, kept as examples that say what they try.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 
@@ -41,6 +41,8 @@ LIFE_COUNT = "1.3.6.1.2.1.43.10.2.1.4"
 SUPPLIES = "1.3.6.1.2.1.43.11.1.1"
 COLORANT_VALUE = "1.3.6.1.2.1.43.12.1.1.4"
 DESCRIPTION_COLUMN = 6
+CAPACITY_COLUMN = 8
+LEVEL_COLUMN = 9
 
 # Values at and around each boundary the agent or central might trip on: the MIB's
 # sentinels (-1 other, -2 unknown, -3 some remaining), 8/16/32/63/64-bit limits.
@@ -145,9 +147,19 @@ _INDEX = st.one_of(st.integers(1, 12), st.sampled_from([0, 65535, 65536, 2**31 -
 
 @dataclass(frozen=True)
 class HostileWalk:
-    """One hostile printer: its records, in no particular order (snmpsim sorts by OID)."""
+    """One hostile printer: its records at the first poll, and the records that change or
+    appear from the second poll on (levels, capacities, descriptions, the page counter)."""
 
     records: tuple[Record, ...]
+    later: tuple[Record, ...] = ()
+
+    def at_poll(self, n: int) -> list[Record]:
+        """What the printer serves at its n-th poll (0 first)."""
+        if n == 0 or not self.later:
+            return list(self.records)
+        merged = {oid: (tag, value) for oid, tag, value in self.records}
+        merged.update((oid, (tag, value)) for oid, tag, value in self.later)
+        return [(oid, tag, value) for oid, (tag, value) in sorted(merged.items())]
 
 
 @st.composite
@@ -157,6 +169,12 @@ def hostile_walk(draw: st.DrawFn) -> HostileWalk:
     def put(oid: str, value: Record | None) -> None:
         if value is not None:
             out[oid] = (value[1], value[2])
+
+    later: dict[str, tuple[str, str]] = {}
+
+    def put_later(oid: str, value: Record | None) -> None:
+        if value is not None:
+            later[oid] = (value[1], value[2])
 
     put(SYS_OBJECT_ID, draw(_mostly(object_identifier())))
     put(SYS_DESCR, draw(text_column(400)))
@@ -169,15 +187,24 @@ def hostile_walk(draw: st.DrawFn) -> HostileWalk:
     put(f"{SERIAL}.{device}", draw(text_column(300)))
     for marker in draw(st.lists(st.one_of(st.just(1), _INDEX), max_size=2, unique=True)):
         put(f"{LIFE_COUNT}.{device}.{marker}", draw(counter_column()))
+        if draw(st.booleans()):  # pages printed, or a counter that jumps or runs backwards
+            put_later(f"{LIFE_COUNT}.{device}.{marker}", draw(counter_column()))
     supply_device = draw(st.one_of(st.just(device), _INDEX))
     indexes = draw(st.lists(_INDEX, max_size=10, unique=True))
     for index in indexes:
         for column in range(2, 10):
             value = draw(text_column() if column == DESCRIPTION_COLUMN else integer_column())
             put(f"{SUPPLIES}.{column}.{supply_device}.{index}", value)
+        # Between polls a supply is used up, replaced (a new CRUM serial in the description,
+        # the level back up), or its values jump anywhere in their types' ranges.
+        for column in (DESCRIPTION_COLUMN, CAPACITY_COLUMN, LEVEL_COLUMN):
+            if draw(st.booleans()):
+                value = draw(text_column() if column == DESCRIPTION_COLUMN else integer_column())
+                put_later(f"{SUPPLIES}.{column}.{supply_device}.{index}", value)
     for index in draw(st.lists(_INDEX, max_size=6, unique=True)):
         put(f"{COLORANT_VALUE}.{supply_device}.{index}", draw(text_column(200)))
-    return HostileWalk(tuple((oid, tag, value) for oid, (tag, value) in sorted(out.items())))
+    return HostileWalk(tuple((oid, tag, value) for oid, (tag, value) in sorted(out.items())),
+                       tuple((oid, tag, value) for oid, (tag, value) in sorted(later.items())))
 
 
 # --- named attacks: one hostile value in an otherwise sane printer ------------------------------
@@ -280,4 +307,11 @@ ATTACKS: dict[str, HostileWalk] = {
     "supply index 2^32-1": _rows([UINT32_MAX]),
     "supplies at gapped indexes 1,5,9,65535": _rows([1, 5, 9, 65535]),
     "supplies under hrDeviceIndex 2^32-1": _rows([1], device=UINT32_MAX),
+    "page counter runs back from 2^32-1 to 0": replace(
+        _attack(pages=("65", str(UINT32_MAX))), later=((f"{LIFE_COUNT}.1.1", "65", "0"),)),
+    "level 0 then 2^31-1, no capacity or unit (a replacement)": replace(
+        _attack(col9=("2", "0"), col8=None, col7=None),
+        later=((f"{SUPPLIES}.9.1.1", "2", str(2**31 - 1)),)),
+    "level -2^31 then 100 of 100 (a replacement from nonsense)": replace(
+        _attack(col9=("2", str(-(2**31)))), later=((f"{SUPPLIES}.9.1.1", "2", "100"),)),
 }

@@ -12,6 +12,8 @@ variation serving the subtree under 1.3.6.1), so a new example rewrites the tabl
 instead of restarting anything. Each example runs a fresh agent (its own data, key and
 enrollment) against the same central, over three poll rounds an hour apart on a
 stepped clock: the first starts each printer's period, the next two send a summary each.
+A hostile printer's levels, capacities, descriptions and page counter may change after the
+first poll, so that its summaries carry consumption and replacements computed from them.
 """
 
 from __future__ import annotations
@@ -96,13 +98,13 @@ class Rig:
     verdicts: Verdicts
     examples: int = field(default=0)
 
-    def serve(self, walks: list[HostileWalk]) -> None:
-        """Each hostile printer answers with its walk from the next request on."""
+    def serve(self, walks: list[HostileWalk], poll: int = 0) -> None:
+        """Each hostile printer answers as at its `poll`-th poll from the next request on."""
         with sqlite3.connect(self.db) as conn:
             for n, walk in enumerate(walks):
                 conn.execute(f"DELETE FROM h{n}")
                 conn.executemany(f"INSERT INTO h{n} VALUES (?,?,?,'read-only')",
-                                 [(_sql_oid(oid), tag, value) for oid, tag, value in walk.records])
+                                 [(_sql_oid(oid), tag, value) for oid, tag, value in walk.at_poll(poll)])
         conn.close()
 
 
@@ -203,7 +205,7 @@ async def _round(daemon: AgentDaemon, at: datetime) -> str | None:
     raise AssertionError(f"the poll round at {at} did not end within {ROUND_TIMEOUT_S} s")
 
 
-def run_agent(rig: Rig, tmp: Path, start: datetime) -> Run:
+def run_agent(rig: Rig, tmp: Path, start: datetime, walks: list[HostileWalk]) -> Run:
     cfg, paths, config_path = _agent(tmp, rig)
     _, identity = enrolled_agent(rig.central, paths.key_dir, SITE)
     clock = SteppedClock(start)
@@ -218,7 +220,8 @@ def run_agent(rig: Rig, tmp: Path, start: datetime) -> Run:
         await daemon.start()
         run = Run(identity.agent_id, starts, [], [])
         try:
-            for at in starts:
+            for n, at in enumerate(starts):
+                rig.serve(walks, n)
                 clock.now = at
                 run.outcomes.append(await _round(daemon, at))
                 run.unreached.append([healthy[key] for key, t in daemon.targets.items()
@@ -250,14 +253,13 @@ def _refusals_unnamed(answers: list[tuple[int, bytes]]) -> list[str]:
 
 
 def check(rig: Rig, walks: list[HostileWalk]) -> None:
-    rig.serve(walks)
     # Each example reports an hour-aligned stretch of its own, in the past, after the last one's.
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=90)
     start = base + rig.examples * ROUNDS * PERIOD
     rig.examples += 1
     first_answer = len(rig.verdicts.answers)
     with tempfile.TemporaryDirectory(prefix="asr-hostile-") as tmp:
-        run = run_agent(rig, Path(tmp), start)
+        run = run_agent(rig, Path(tmp), start, walks)
     answers = rig.verdicts.answers[first_answer:]
 
     errors = [(status, body[:300]) for status, body in answers if status >= 500]
@@ -324,7 +326,7 @@ def test_each_named_attack_alone_beside_the_healthy_printers(rig: Rig, attack: s
     check(rig, [ATTACKS[attack], *[HostileWalk(()) for _ in range(HOSTILE - 1)]])
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, print_blob=True,
+@settings(max_examples=16, deadline=None, derandomize=True, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(walks=st.lists(hostile_walk().filter(_no_healthy_serial), min_size=HOSTILE, max_size=HOSTILE))
 def test_hostile_printers_never_crash_the_agent_get_a_500_or_silence_healthy_ones(
