@@ -129,11 +129,14 @@ class AgentDaemon:
 
     def __init__(self, cfg: AgentConfig, paths: AgentPaths, *, config_path: Path | None = None,
                  clock: Clock = utc_now, loopback_only: bool = False,
-                 status_port: int | None = None) -> None:
+                 status_port: int | None = None,
+                 uplink_sleep: Callable[[float], None] = time.sleep) -> None:
         self.cfg = cfg
         self.paths = paths
         self.config_path = config_path
         self.clock = clock
+        # How the uplink waits between retries; tests pass one that does not block.
+        self.uplink_sleep = uplink_sleep
         self.loopback_only = loopback_only
         self.status_port = status_port
         self.metrics = AgentMetrics()
@@ -321,7 +324,8 @@ class AgentDaemon:
         from asr_agent.uplink import Uplink, UplinkSettings
 
         cfg_central = replace(self.cfg.central, url=url)
-        self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store, sleep=time.sleep)
+        self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store,
+                              sleep=self.uplink_sleep)
 
     async def _start_status_page(self) -> None:
         from asr_agent.status.app import create_status_app
