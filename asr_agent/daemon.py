@@ -599,14 +599,9 @@ class AgentDaemon:
             return  # the first period starts at the first reading
         if identity is None or key is None or not due:
             return
-        from asr_agent.summary import WIRE_COUNTER_MAX, build_summary
+        from asr_agent.summary import build_summary
         from asr_agent.uplink import queue_summary
         from asr_agent.wire import DeviceState as WireState
-
-        if reading.page_count is not None and reading.page_count > WIRE_COUNTER_MAX:
-            event(log, logging.WARNING, "page counter left out of the summary: above 2^53-1, more than "
-                  "the signed encoding carries (the store keeps it)", serial=serial,
-                  address=f"{reading.host}:{reading.port}", value=reading.page_count)
 
         state = self._store.device(serial)
         summary = build_summary(

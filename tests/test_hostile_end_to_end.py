@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr_agent.config import load_config
+from asr_agent import wire
 from asr_agent.daemon import AgentDaemon
 from asr_agent.paths import AgentPaths
 from asr_agent.snmpsim_process import EngineGroup, SnmpSim, SnmpSimUnavailable
@@ -284,12 +285,12 @@ INT32_MAX = 2**31 - 1
 
 
 def out_of_range(summary: dict[str, Any]) -> list[str]:
-    """What a stored summary holds beyond RFC 3805's ranges (supply index 1..2^31-1, level
+    """What a stored summary holds beyond RFC 3805's ranges (supply index 1..65535, level
     -3..2^31-1) or the wire's (percent 0..100, counters 0..2^64-1, days >= 0)."""
     problems = []
     for supply in summary.get("supplies", []):
         index, level = supply.get("index"), supply.get("level")
-        if not (isinstance(index, int) and 1 <= index <= INT32_MAX):
+        if not (isinstance(index, int) and 1 <= index <= 65_535):
             problems.append(f"supply index {index}")
         if level is not None and not -3 <= level <= INT32_MAX:
             problems.append(f"supply {index} level {level}")
@@ -299,7 +300,8 @@ def out_of_range(summary: dict[str, Any]) -> list[str]:
         days = supply.get("days_to_empty")
         if days is not None and days < 0:
             problems.append(f"supply {index} days to empty {days}")
-    for name, count in (summary.get("page_counters") or {}).items():
+    for name, sent in (summary.get("page_counters") or {}).items():
+        count = wire.counter_from_wire(sent, name)  # past 2^53-1 a counter travels as digits
         if count is not None and not 0 <= count <= 2**64 - 1:
             problems.append(f"page counter {name} {count}")
     return problems
