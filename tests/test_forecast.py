@@ -265,8 +265,6 @@ def _report() -> None:  # pragma: no cover - `python -m tests.test_forecast` ref
         print(kind, n, f"{median:.3f} / {p90:.3f}, {coverage:.2f}")
 
 
-if __name__ == "__main__":
-    _report()
 
 
 # --- the spike rule (docs/spike-rule.md) ---------------------------------------------------
@@ -341,3 +339,32 @@ def test_a_change_in_level_is_a_spike_within_three_working_days() -> None:
         f = forecast(days[i - 27:i + 1], remaining=50, now=now, window_days=28)
         assert f.spike and f.daily_percent > 2 * f.baseline_daily_percent  # type: ignore[operator]
     assert early >= 9
+
+
+def _spike_report(years: int = 300) -> None:  # pragma: no cover - the figures of docs/spike-rule.md
+    """Spike episodes per supply-year on noise alone, and how soon a change of level is
+    flagged (`python -m tests.test_forecast spikes`)."""
+    for noise in (0.3, 0.5):
+        episodes = sum(_episodes(_spike_days(_office_days(10_000 + seed, 28 + 365, noise=noise), 28))
+                       for seed in range(years))
+        print(f"noise {noise}: {episodes} episodes in {years} supply-years, "
+              f"{episodes / years:.4f} per supply-year")
+    first = 28 + 7 * 4
+    for factor in (2.0, 3.0, 4.0):
+        for length in (3, 5, 10):
+            delays = []
+            for seed in range(50):
+                days = _office_days(seed, first + length + 5, noise=0.3,
+                                    spike=(first + seed % 5, length, factor))
+                flagged = [i for i in _spike_days(days, first)
+                           if first + seed % 5 <= i < first + seed % 5 + length + 5]
+                delays.append(flagged[0] - first - seed % 5 if flagged else None)
+            caught = [d for d in delays if d is not None]
+            print(f"factor {factor:g} for {length} days from a working day, noise 0.3: "
+                  f"{len(caught)}/50 flagged, median day {statistics.median(caught) if caught else '-'}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _spike_report() if sys.argv[1:] == ["spikes"] else _report()
