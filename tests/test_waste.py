@@ -135,3 +135,51 @@ def test_a_bottle_that_says_little_is_ordered_within_the_lead_time(mode: str) ->
     assert colour.supplies["waste"].stockout_days == 0
     assert [o for o in result.history[mono.serial].orders if o[1] == "waste"] == []
     assert all(s.stockout_days == 0 for d in result.devices for s in d.supplies.values())
+
+
+def test_the_agent_forecasts_such_a_bottle_from_its_store_as_the_simulator_does(tmp_path) -> None:
+    """The colour printer above, coarse, polled every 4 h into a real store for 100 days:
+    the agent's insight forecasts its bottle full 13.7 days later (from the toner), where
+    the bottle's own page rating, 1.5 times too slow for this printer, would say weeks."""
+    from asr_agent.insight import Settings, device_insights
+    from asr_agent.records import Device, Reading, Supply, SupplyClass
+    from asr_agent.store import Store
+    from asr_central.simulate.model import DeviceSim
+    from asr_central.simulate.pipeline import fleet_catalog
+
+    fleet = parse_fleet(STUDIO.format(mode="coarse"))
+    sims = [DeviceSim(site, spec, seed=fleet.seed, start=fleet.start, days=fleet.days)
+            for site, spec in fleet.devices()]
+    colour = sims[0]
+    for s in colour.consumables:
+        s.on_hand = 5  # toners swapped as they run out, as deliveries would allow
+    types = {"toner": SupplyType.TONER, "waste_toner": SupplyType.WASTE_TONER}
+    store = Store(tmp_path / "agent.db")
+    try:
+        for day in range(100):
+            colour.morning(day)
+            outcome = colour.step(day, fleet.start + timedelta(days=day))
+            for k, at in enumerate(outcome.times):
+                supplies = []
+                for i, (sid, s) in enumerate(colour.supplies.items(), start=1):
+                    x = outcome.sample(k, sid)
+                    supplies.append(Supply(
+                        index=i, description=sid, type=types[s.spec.type],
+                        supply_class=SupplyClass.RECEPTACLE if s.waste else SupplyClass.CONSUMED,
+                        color=s.spec.color, unit=x.unit, max_capacity=x.max_capacity,
+                        level=x.level, remaining_percent=x.remaining_percent,
+                        level_state=x.level_state, part_number=x.part_number,
+                        cartridge_serial=x.cartridge_serial))
+                store.record_reading(Reading(
+                    "127.0.0.1", 161, at, Device("1.3.6.1.4.1.253.8.62.1.1", "sim", colour.serial,
+                                                 "xerox", "sim", True),
+                    tuple(supplies), page_count=outcome.counts[k]))
+        now = START + timedelta(days=100)
+        insights = device_insights(store, colour.serial, now=now, settings=Settings(),
+                                   catalog=fleet_catalog(sims))
+    finally:
+        store.close()
+    bottle = insights[5].forecast
+    assert bottle.status == "ok" and bottle.days_to_empty is not None
+    assert bottle.days_to_empty == pytest.approx(13.7, abs=2.0)
+    assert bottle.days_to_empty_low is not None and bottle.days_to_empty_low <= 13.7
