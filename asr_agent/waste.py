@@ -7,8 +7,9 @@ out. No clock, no I/O.
 Model: the bottle fills `k` percent of its space per gram of toner used. `k` is learned
 per device from what the bottle itself shows, over the history given (the agent keeps
 months of it): a new bottle is empty (100 % free), a coarse bottle's step down to L means
-its free space just fell to L (levels are shown rounded up, so L is its step's top), and
-a bottle reporting 0 is full. Between two such moments in one bottle's life, the drop in
+its free space just fell to L (levels are shown rounded up, so L is its step's top), a
+bottle reporting 0 is full, and so is one replaced while it showed "some remaining" or its
+lowest step (the printer asks for a new one when it is full). Between two such moments in one bottle's life, the drop in
 free space over the toner used in between is one measurement of `k`. The catalog's figures
 (the bottle's capacity in grams and a nominal waste ratio, grams of waste per gram of
 toner) give the prior, weighed as `prior_weight_pct` percent of a bottle's worth of
@@ -36,6 +37,9 @@ __all__ = ["WasteFill", "level_step", "prior_percent_per_gram", "says_little", "
 
 # A bottle showing "some remaining" still has room: never forecast it full before it says so.
 _SOME_ROOM_PCT = 0.5
+# A bottle replaced while it showed "some remaining" or its lowest coarse step (at most
+# this) was replaced full; one replaced higher up was emptied early and says nothing.
+_LAST_STEP_PCT = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,10 @@ def _anchors(samples: Sequence[Sample]) -> list[tuple[datetime, float, int]]:
             out.append((s.taken_at, 100.0 if pct is None else pct, life))
         elif is_replacement(prev, s) or (prev.remaining_percent == 0 and pct is None):
             # (a full bottle that says "some remaining" again was emptied or replaced)
+            if prev.remaining_percent is None or 0 < prev.remaining_percent <= _LAST_STEP_PCT:
+                # the printer asks for a new bottle when it is full: a spare at hand goes
+                # in before a reading shows it full, so the swap is when it filled
+                out.append((prev.taken_at + (s.taken_at - prev.taken_at) / 2, 0.0, life))
             life += 1
             out.append((s.taken_at, 100.0, life))
         elif pct is not None and (prev.remaining_percent is None or pct < prev.remaining_percent):

@@ -56,6 +56,21 @@ def test_a_some_remaining_bottle_starts_full_of_room_and_never_reads_full_early(
     assert later is not None and 0 < later.free_percent < 1  # says "some remaining": not full
 
 
+def test_a_some_remaining_bottle_learns_from_a_life_it_saw_from_swap_to_swap() -> None:
+    """Polled every 5 days, the bottle swapped between day 5 and 10 and again between 15
+    and 20 while it said "some remaining": the printer asks for a new bottle when it is
+    full, so the middle bottle filled from day 10 (its first reading) to about 17.5."""
+    samples = [s for t, serial in ((0, "W-1"), (5, "W-1"), (10, "W-2"), (15, "W-2"),
+                                   (20, "W-3"), (22, "W-3"))
+               for s in _bottle([(t, None)], serial=serial)]
+    fill = waste_fill(samples, _toner(10.0, 23), prior=0.25, now=START + timedelta(days=22))
+    assert fill is not None and fill.basis == "learned"
+    assert fill.learned_toner_g == pytest.approx(75.0)
+    k = (100.0 + 25.0) / (75.0 + 100.0)
+    assert fill.percent_per_toner_gram == pytest.approx(k)
+    assert fill.free_percent == pytest.approx(100.0 - k * 20.0)  # since the third went in
+
+
 def test_without_prior_or_anything_learned_there_is_no_fill() -> None:
     assert waste_fill(_bottle([(0, None), (3, None)]), _toner(5.0, 4), prior=None,
                       now=START + timedelta(days=3)) is None

@@ -135,7 +135,9 @@ def _checkpoint(st: _AgentSupply, sample: Sample, replaced: bool) -> None:
         cps.append(sample)
         lives = _life_starts(cps)
         if len(lives) > 2:
-            del cps[:lives[-2]]
+            # a waste bottle keeps the last sample before the completed one too: its swap,
+            # seen from both sides, is when it went in (asr_agent.waste learns from it)
+            del cps[:lives[-2] - (1 if st.supply_class == SupplyClass.RECEPTACLE else 0)]
         return
     prev = st.samples[-1] if st.samples else cps[-1]
     if sample.remaining_percent != prev.remaining_percent or sample.level_state != prev.level_state:
