@@ -50,6 +50,9 @@ _QUIET_DAY = 0.25
 # The least relative day-to-day spread assumed: a series with almost no noise would
 # otherwise call a few percent more use a spike.
 _MIN_SPREAD = 0.08
+# Working days of baseline a spike is judged against, at least: two weeks' worth. A new
+# printer's first days (its first steps, a catalog's rating still in use) are no baseline.
+_MIN_BASE_DAYS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +250,7 @@ def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], cov
     """
     base = [r for r, wd, ok in zip(rates, wds, seen) if ok and not quiet[wd]]
     n = len(base)
-    if n < 5:
+    if n < _MIN_BASE_DAYS:
         return -z
     usual = _median(base)  # a spike under way barely moves it
     if usual <= 0:
