@@ -241,9 +241,10 @@ def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], cov
     weeks is itself too noisy to judge one day against. The usual day is the median rate
     of the observed baseline working days; the spread is the standard deviation of their
     relative residuals (a day beyond 3 robust spreads taken as usual, so a past busy day
-    does not widen it; at least `_MIN_SPREAD`). Use varies in proportion to its level, so each recent day's
-    excess is weighed by what was expected of it; no day counts for more spreads than the
-    threshold, so it takes a change of level over several days, not one busy day. Allowed
+    does not widen it; at least `_MIN_SPREAD`). Use varies in proportion to its level, so
+    each recent day's excess is weighed by what was expected of it; no day counts for more
+    spreads than the threshold, so it takes a change of level over several days, not one
+    busy day. Allowed
     for: neighbouring days' likeness (a level read in whole percent spreads one step over
     days; lag-1 and lag-2 correlation, taken as at least 0), the usual day's own error,
     and a spread estimated from few days (`z` raised to Student's t for those days).

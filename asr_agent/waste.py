@@ -9,11 +9,12 @@ per device from what the bottle itself shows, over the history given (the agent 
 months of it): a new bottle is empty (100 % free), a coarse bottle's step down to L means
 its free space just fell to L (levels are shown rounded up, so L is its step's top), a
 bottle reporting 0 is full, and so is one replaced while it showed "some remaining" or its
-lowest step (the printer asks for a new one when it is full). Between two such moments in one bottle's life, the drop in
-free space over the toner used in between is one measurement of `k`. The catalog's figures
-(the bottle's capacity in grams and a nominal waste ratio, grams of waste per gram of
-toner) give the prior, weighed as `prior_weight_pct` percent of a bottle's worth of
-measurement, so the first steps move it only part way.
+lowest step (the printer asks for a new one when it is full). Between two such moments
+in one bottle's life, the drop in free space over the toner used in between is one
+measurement of `k`. The catalog's figures (the bottle's capacity in grams and a nominal
+waste ratio, grams of waste per gram of toner) give the prior, weighed as
+`prior_weight_pct` percent of a bottle's worth of measurement, so the first steps move it
+only part way.
 
 Free space now: the last such moment's level less `k` × the toner used since, kept within
 what the bottle shows (a coarse step bounds it; "some remaining" means not full yet). A
