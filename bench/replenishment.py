@@ -244,7 +244,9 @@ def coarse_waste(jobs: int = 1) -> list[str]:
     rows += [(k, a[k], b[k]) for k in ("stockout_supply_days", "shipments", "mean_units_on_hand")]
     for key, x, y in rows:
         ratio = _ratio(x, y) if key in ("shipments", "mean_units_on_hand") else ""
-        out.append(f"{key:28}{x:>12}{y:>12}{ratio:>8}")
+        fx = f"{x:.2f}" if isinstance(x, float) else str(x)
+        fy = f"{y:.2f}" if isinstance(y, float) else str(y)
+        out.append(f"{key:28}{fx:>12}{fy:>12}{ratio:>8}")
     ok = _waste_stockout_days(asr) == 0
     out.append(f"targets: zero waste stockouts: {'met' if ok else 'MISSED'}")
     return out
