@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,8 @@ __all__ = [
     "SCHEMA_VERSION", "SIGNATURE_ALG", "WireError", "DeviceState", "ItemStatus",
     "DeviceIdentity", "SupplySummary", "CartridgeEvent", "PageCounters", "Alert", "Summary",
     "Envelope", "ItemResult", "canonical_bytes", "encode_summary", "decode_summary",
-    "CheckedSummary", "CheckedSupply", "check_summary", "load_payload",
+    "CheckedSummary", "CheckedSupply", "check_summary", "load_payload", "WIRE_SAFE_INT",
+    "counter_to_wire", "counter_from_wire",
     "idempotency_key", "format_time", "parse_time", "OrderStatus", "order_status_request",
     "ORDER_STATUS_ACTION", "CONTROL_MAX_AGE_S", "OPEN_ORDER_STATUSES",
 ]
@@ -473,15 +475,39 @@ class PageCounters:
         return self.end - self.start
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end}
+        return {"start": counter_to_wire(self.start), "end": counter_to_wire(self.end)}
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "page_counters") -> PageCounters:
         d = _checked(data, _COUNTERS, where)
-        return cls(d["start"], d["end"])
+        return cls(counter_from_wire(d["start"], f"{where}.start"),
+                   counter_from_wire(d["end"], f"{where}.end"))
 
 
-_COUNTERS = _fields(PageCounters, {"start": _INT_OR_NULL, "end": _INT_OR_NULL})
+# A page counter is a Counter64 (up to 2^64-1), but the signed encoding (RFC 8785) and
+# I-JSON (RFC 7493 2.2) carry exact integers only up to 2^53-1. Above that a counter
+# travels as a string of decimal digits, as I-JSON advises; at or below it, always as a
+# number, so that each value has one encoding.
+WIRE_SAFE_INT = 2**53 - 1
+_COUNTER_DIGITS = re.compile(r"[1-9][0-9]{15,19}")
+
+
+def counter_to_wire(value: int | None) -> int | str | None:
+    return str(value) if value is not None and value > WIRE_SAFE_INT else value
+
+
+def counter_from_wire(value: int | str | None, where: str) -> int | None:
+    """A page counter as sent (a number, or digits above 2^53-1) as an int."""
+    if not isinstance(value, str):
+        return value
+    if _COUNTER_DIGITS.fullmatch(value) is None or int(value) <= WIRE_SAFE_INT:
+        raise WireError(f"{where}: {value[:40]!r} is not a counter: a string holds only the "
+                        f"decimal digits of a counter above 2^53-1 ({WIRE_SAFE_INT})")
+    return int(value)
+
+
+_COUNTER: tuple[type, ...] = (int, str, type(None))
+_COUNTERS = _fields(PageCounters, {"start": _COUNTER, "end": _COUNTER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,8 +637,10 @@ def check_summary(data: Any) -> CheckedSummary:
         tuple([alert(a, f"summary.alerts[{i}]") for i, a in enumerate(d["alerts"])]),
         version,
     )
+    counters = checked.page_counters
     problem = wire_ranges.summary_problem(
-        d, start, end, [e.replaced_at for e in checked.cartridge_events])
+        d, start, end, [e.replaced_at for e in checked.cartridge_events],
+        {"start": counters.start, "end": counters.end})
     if problem is not None:
         raise WireError(problem)
     return checked

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = ["Number", "Text", "Count", "SUMMARY", "DEVICE", "SUPPLY", "EVENT", "COUNTERS",
-           "ALERT", "ENVELOPE", "YEARS", "INT32_MAX", "INT64_MAX", "COUNTER64_MAX",
+           "ALERT", "ENVELOPE", "YEARS", "SUPPLY_INDEX_MAX", "INT32_MAX", "INT64_MAX", "COUNTER64_MAX",
            "summary_problem", "text_problem"]
 
 INT32_MAX = 2 ** 31 - 1        # Integer32 (RFC 2578)
@@ -62,7 +62,8 @@ class Count:
 
 _LEVEL = Number(-3, INT32_MAX, "RFC 3805 prtMarkerSuppliesLevel: -1 other, -2 unknown, "
                                "-3 some remaining")
-_INDEX = Number(0, INT32_MAX, "Integer32 index, never negative")
+SUPPLY_INDEX_MAX = 65_535     # RFC 3805 prtMarkerSuppliesIndex: Integer32 (1..65535)
+_INDEX = Number(1, SUPPLY_INDEX_MAX, "RFC 3805 prtMarkerSuppliesIndex: Integer32 (1..65535)")
 _PERCENT = Number(0, 100, "a percentage")
 _DAYS = Number(0, 36_500, "days: never negative; a century is far past any forecast")
 _GRAMS = Number(0, 10_000_000, "grams: never negative; 10 t is far past any period")
@@ -168,13 +169,14 @@ def _interval(data: dict[str, Any], where: str) -> str | None:
 
 
 def summary_problem(data: dict[str, Any], start: datetime, end: datetime,
-                    replaced: list[datetime]) -> str | None:
+                    replaced: list[datetime], counters: dict[str, int | None]) -> str | None:
     """The first out-of-range field of a summary whose types wire.check_summary has checked
-    (`start`, `end` and `replaced` are its parsed times), or None."""
+    (`start`, `end` and `replaced` are its parsed times, `counters` its page counters as
+    ints), or None."""
     problem = (_problem(data, SUMMARY, "summary")
                or _when(start, "summary.period_start") or _when(end, "summary.period_end")
                or _problem(data["device"], DEVICE, "summary.device")
-               or _problem(data["page_counters"], COUNTERS, "summary.page_counters"))
+               or _problem(counters, COUNTERS, "summary.page_counters"))
     if problem:
         return problem
     seen: set[int] = set()

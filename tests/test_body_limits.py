@@ -35,27 +35,27 @@ def _longest(spec: Any) -> str:
 
 def largest_summary(agent_id: str, site_id: str, serial: str, sequence: int) -> wire.Summary:
     """A summary at every wire_ranges limit: the most supplies, events and alerts, every text
-    at its longest, every number at its widest that the agent can sign (RFC 8785 numbers
-    stop at 2^53)."""
+    at its longest, every number at its widest (a page counter of 2^64-1 travels as its
+    20 digits)."""
     start = datetime(2026, 12, 1, tzinfo=UTC)
     end = start + timedelta(hours=4)
-    big = 2 ** 53 - 1
+    big = limits.COUNTER64_MAX
     s, e, a = (limits.SUMMARY[k].most for k in  # type: ignore[union-attr]
                ("supplies", "cartridge_events", "alerts"))
     supplies = tuple(wire.SupplySummary(
-        limits.INT32_MAX - i, SupplyType.TONER, SupplyClass.CONSUMED,
+        limits.SUPPLY_INDEX_MAX - i, SupplyType.TONER, SupplyClass.CONSUMED,
         _longest(limits.SUPPLY["color"]), limits.INT32_MAX, LevelState.OK, 99.12345678901234,
         1234567.123456789, 1234567.123456789, 1234.567890123456, 36499.12345678901,
         36499.12345678901, 36499.12345678901, _longest(limits.SUPPLY["forecast_status"]),
         _longest(limits.SUPPLY["part_number"]), _longest(limits.SUPPLY["cartridge_serial"]),
         True, True) for i in range(s))
     events = tuple(wire.CartridgeEvent(
-        limits.INT32_MAX - i, start + timedelta(seconds=1.123456), True, 1234567.123456789,
+        limits.SUPPLY_INDEX_MAX - i, start + timedelta(seconds=1.123456), True, 1234567.123456789,
         99.12345678901234, *(_longest(limits.EVENT[k]) for k in
                              ("cartridge_serial", "previous_serial", "part_number")))
         for i in range(e))
     alerts = tuple(wire.Alert(_longest(limits.ALERT["code"]), _longest(limits.ALERT["message"]),
-                              limits.INT32_MAX - i, "warning") for i in range(a))
+                              limits.SUPPLY_INDEX_MAX - i, "warning") for i in range(a))
     return wire.Summary(
         agent_id, site_id, _longest(limits.SUMMARY["contact"]), sequence,
         wire.idempotency_key(agent_id, serial, start, end), start, end,

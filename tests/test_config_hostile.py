@@ -67,9 +67,12 @@ def test_billion_laughs_config_is_refused_at_once_naming_the_alias(tmp_path: Pat
 
 def test_billion_laughs_config_stays_small_in_a_real_check_config(tmp_path: Path) -> None:
     path = write(tmp_path, "site: {id: s1}\n" + BILLION_LAUGHS)
-    code = ("import resource, sys; from asr_agent.cli import main; rc = main(['check-config', "
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so the child would report
+    # the (large) test process's peak instead of its own.
+    code = ("import re, sys; from asr_agent.cli import main; rc = main(['check-config', "
             f"'--config', {str(path)!r}]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+            "print(hwm, file=sys.stderr); sys.exit(rc)")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           timeout=60)

@@ -27,7 +27,7 @@ from tests.test_daemon import T0, WarpClock
 
 # Supply 1: a level of 2^31 as a Gauge32 (one past Integer32); supply 2: a level of
 # 2^64-1 as a digit string; supply 3: a capacity of 2^64-1 as a Counter64; and a Counter64
-# page counter of 2^64-1 (legal, kept exactly, but more than the signed encoding carries).
+# page counter of 2^64-1 (legal: kept exactly, and sent as its digits).
 ODD_VALUES = {
     f"{LEVEL_OID}.1": f"66|{2**31}",
     f"{LEVEL_OID}.2": f"4|{2**64 - 1}",
@@ -87,9 +87,10 @@ def test_odd_printer_is_logged_and_kept_and_the_healthy_one_delivered(
     assert ODD_SERIAL in delivered  # its summary carries what was in range
     [odd_summary] = [json.loads(r["payload"]) for r in central.summaries(identity.agent_id)
                      if r["device_serial"] == ODD_SERIAL][:1]
-    assert odd_summary["page_counters"]["end"] is None  # beyond 2^53-1: left out, not rounded
+    assert odd_summary["page_counters"]["end"] == str(2**64 - 1)  # past 2^53-1: its digits, exact
     assert {s["index"]: s["level"] for s in odd_summary["supplies"]}[4] == 480
-    assert any("page counter left out of the summary" in w and f"serial={ODD_SERIAL}" in w for w in warnings)
+    device = central.admin("GET", f"/v1/devices/{ODD_SERIAL}")
+    assert device.json()["page_count"] == 2**64 - 1
 
 
 def test_a_counter64_page_counter_of_2_64_minus_1_is_stored_without_loss(

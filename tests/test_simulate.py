@@ -345,3 +345,17 @@ def test_sites_shared_among_worker_processes_give_the_single_process_result(
         stop.set()
         other.join()
     assert records(shared) == records(simulate(fleet, "asr", keep_history=True))
+
+
+def test_spike_alerts_are_split_into_those_during_a_spike_event_and_outside_one() -> None:
+    """A printer tripling its use for a week is flagged during that week and at no other
+    time; the report counts the event, the alert during it and none outside."""
+    text = STEADY.replace("noise: 0", "noise: 0.1\n        events:\n"
+                          "          - {type: spike, start: 2027-03-08, days: 7, factor: 3}")
+    summary = summarize(simulate(parse_fleet(text), "asr"))
+    assert summary["spike_events"] == 1 and summary["spike_events_flagged"] == 1
+    assert summary["spike_alerts_in_event"] >= 1
+    assert summary["spike_alerts_outside_event"] == 0
+    assert summary["spike_alerts"] == (summary["spike_alerts_in_event"]
+                                       + summary["spike_alerts_outside_event"])
+    assert summary["stockout_supply_days"] == 0

@@ -212,3 +212,23 @@ def test_build_summary_from_real_consumption_and_forecast() -> None:
     assert s.supplies[0].days_to_empty is not None and s.supplies[0].days_to_empty > 0
     jsonschema.validate(s.to_dict(), SCHEMA)
     assert wire.decode_summary(wire.encode_summary(s)) == s
+
+
+@pytest.mark.parametrize("pages", [0, 2**53 - 1, 2**53, 2**63, 2**64 - 1])
+def test_a_counter64_page_counter_is_signed_sent_and_read_back_exactly(pages: int) -> None:
+    s = dataclasses.replace(make_summary("agt_1", 7), page_counters=wire.PageCounters(0, pages))
+    data = json.loads(wire.encode_summary(s))
+    assert data["page_counters"]["end"] == (pages if pages <= wire.WIRE_SAFE_INT else str(pages))
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    assert wire.decode_summary(wire.encode_summary(s)).page_counters.end == pages
+    assert wire.check_summary(data).page_counters.end == pages
+
+
+@pytest.mark.parametrize("sent", ["123", "9007199254740991", "09007199254740993", "-9007199254740993",
+                                  "9007199254740993.0", " 9007199254740993", "18446744073709551616",
+                                  "1" * 21, "x"])
+def test_a_page_counter_string_is_only_the_digits_of_a_counter_past_2_53(sent: str) -> None:
+    data = make_summary("agt_1", 7).to_dict()
+    data["page_counters"]["end"] = sent
+    with pytest.raises(wire.WireError, match=r"summary\.page_counters\.end"):
+        wire.check_summary(data)

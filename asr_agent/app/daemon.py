@@ -129,11 +129,14 @@ class AgentDaemon:
 
     def __init__(self, cfg: AgentConfig, paths: AgentPaths, *, config_path: Path | None = None,
                  clock: Clock = utc_now, loopback_only: bool = False,
-                 status_port: int | None = None) -> None:
+                 status_port: int | None = None,
+                 uplink_sleep: Callable[[float], None] = time.sleep) -> None:
         self.cfg = cfg
         self.paths = paths
         self.config_path = config_path
         self.clock = clock
+        # How the uplink waits between retries; tests pass one that does not block.
+        self.uplink_sleep = uplink_sleep
         self.loopback_only = loopback_only
         self.status_port = status_port
         self.metrics = AgentMetrics()
@@ -321,7 +324,8 @@ class AgentDaemon:
         from asr_agent.adapters.uplink import Uplink, UplinkSettings
 
         cfg_central = replace(self.cfg.central, url=url)
-        self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store, sleep=time.sleep)
+        self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store,
+                              sleep=self.uplink_sleep)
 
     async def _start_status_page(self) -> None:
         from asr_agent.app.status.app import create_status_app
@@ -595,14 +599,9 @@ class AgentDaemon:
             return  # the first period starts at the first reading
         if identity is None or key is None or not due:
             return
-        from asr_agent.domain.summary import WIRE_COUNTER_MAX, build_summary
+        from asr_agent.domain.summary import build_summary
         from asr_agent.adapters.uplink import queue_summary
         from asr_core.wire import DeviceState as WireState
-
-        if reading.page_count is not None and reading.page_count > WIRE_COUNTER_MAX:
-            event(log, logging.WARNING, "page counter left out of the summary: above 2^53-1, more than "
-                  "the signed encoding carries (the store keeps it)", serial=serial,
-                  address=f"{reading.host}:{reading.port}", value=reading.page_count)
 
         state = self._store.device(serial)
         summary = build_summary(

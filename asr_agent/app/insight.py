@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from asr_agent.domain.catalog import SupplyCatalog
 from asr_agent.domain.consumption import SupplyAnalysis, analyze
 from asr_agent.domain.forecast import Forecast, forecast
+from asr_agent.domain.waste import (
+    level_step, prior_percent_per_gram, says_little, toner_days, waste_fill,
+)
 from asr_core.records import SupplyClass
 from asr_agent.adapters.store import Store, StoredSupply
 
@@ -62,6 +65,39 @@ def supply_insight(store: Store, supply: StoredSupply, *, now: datetime, setting
 def device_insights(store: Store, serial: str, *, now: datetime, settings: Settings,
                     catalog: SupplyCatalog | None,
                     indexes: Iterable[int] | None = None) -> dict[int, SupplyInsight]:
+    """Every supply of one device (or those of `indexes`); a waste bottle that says little
+    (coarse steps, "some remaining") is forecast from the device's toner use."""
     wanted = set(indexes) if indexes is not None else None
-    return {s.index: supply_insight(store, s, now=now, settings=settings, catalog=catalog)
-            for s in store.supplies_of(serial) if wanted is None or s.index in wanted}
+    supplies = store.supplies_of(serial)
+    out = {s.index: supply_insight(store, s, now=now, settings=settings, catalog=catalog)
+           for s in supplies if wanted is None or s.index in wanted}
+    bottles = [i for i in out.values() if says_little(i.analysis, i.supply.supply_class)]
+    if bottles:
+        toners = {s.index: out.get(s.index) or supply_insight(
+                      store, s, now=now, settings=settings, catalog=catalog)
+                  for s in supplies if s.supply_class == SupplyClass.CONSUMED}
+        for b in bottles:
+            fc = _waste_forecast(store, b, list(toners.values()), now=now, settings=settings,
+                                 catalog=catalog)
+            if fc is not None:
+                out[b.supply.index] = SupplyInsight(b.supply, b.analysis, fc)
+    return out
+
+
+def _waste_forecast(store: Store, bottle: SupplyInsight, toners: list[SupplyInsight], *,
+                    now: datetime, settings: Settings,
+                    catalog: SupplyCatalog | None) -> Forecast | None:
+    if not toners:
+        return None
+    samples = store.samples_for(bottle.supply.serial, bottle.supply.index, since=now - HISTORY)
+    part = bottle.supply.part_number or (samples[-1].part_number if samples else None)
+    prior = prior_percent_per_gram(catalog.get(part)) if catalog is not None else None
+    local = now.astimezone(settings.tz)
+    fill = waste_fill(samples, toner_days([t.analysis.daily for t in toners]), prior=prior,
+                      now=local, step=level_step(samples))
+    if fill is None:
+        return None
+    return forecast(fill.daily, remaining=fill.free_percent, now=local,
+                    supply_class=SupplyClass.RECEPTACLE, min_span_h=settings.min_span_h,
+                    min_readings=settings.min_readings, readings=bottle.analysis.readings,
+                    span_h=bottle.analysis.span_h)

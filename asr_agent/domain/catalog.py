@@ -1,4 +1,5 @@
-"""The supply catalog: part number → type, colour, nominal grams and page yield.
+"""The supply catalog: part number → type, colour, nominal grams, page yield and, for a waste
+bottle, its nominal waste ratio.
 
 Shipped as `asr_agent/data/supply_catalog.yaml`; a user file (config key
 `consumption.supply_catalog`) overrides it entry by entry, field by field.
@@ -19,7 +20,7 @@ from asr_core.records import SupplyType
 
 __all__ = ["CatalogEntry", "SupplyCatalog", "load_catalog", "parse_catalog"]
 
-_FIELDS = {"description", "type", "color", "nominal_grams", "yield_pages"}
+_FIELDS = {"description", "type", "color", "nominal_grams", "yield_pages", "waste_ratio"}
 _TYPES = {t.wire_name: t for t in SupplyType}
 
 
@@ -33,6 +34,9 @@ class CatalogEntry:
     nominal_grams: float | None = None
     yield_pages: int | None = None
     description: str | None = None
+    # a waste bottle: grams of waste per gram of toner its printers put in it (its capacity
+    # in grams is `nominal_grams`); the prior of the waste forecast (asr_agent.domain.waste)
+    waste_ratio: float | None = None
 
 
 class SupplyCatalog(Mapping[str, CatalogEntry]):
@@ -64,7 +68,7 @@ class SupplyCatalog(Mapping[str, CatalogEntry]):
                 out[key] = entry
                 continue
             changes = {f: getattr(entry, f) for f in ("type", "color", "nominal_grams",
-                                                      "yield_pages", "description")
+                                                      "yield_pages", "description", "waste_ratio")
                        if getattr(entry, f) is not None}
             out[key] = replace(base, **changes)
         return SupplyCatalog(out)
@@ -130,6 +134,12 @@ def _field(name: str, value: object, source: str, line: int, key: str) -> object
             raise ConfigError(f"must be a positive number up to {_MAX_FIGURE:,}, got {value!r} "
                               "(leave it out when unknown)", path=source, line=line, key=key)
         return int(value) if name == "yield_pages" else float(value)
+    if name == "waste_ratio":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise ConfigError(f"must be a number above 0 and at most 1 (grams of waste per gram "
+                              f"of toner), got {value!r} (leave it out when unknown)",
+                              path=source, line=line, key=key)
+        return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"must be text, got {value!r}", path=source, line=line, key=key)
     return value

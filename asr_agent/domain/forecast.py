@@ -12,10 +12,15 @@ Method (all figures in percent of a full unit per calendar day):
    covered days over the baseline days; the weekday shape (offices print little at the
    weekend) is the mean per weekday over observed days, used once there are two weeks of
    them with every weekday seen twice.
-3. Spike: the last `spike_days` observed days compared with what the weekday profile
-   expected for them; a ratio ≥ `spike_ratio_threshold` (and enough extra use to matter)
-   is a spike, and the point forecast then assumes the recent rate goes on, which
-   shortens it; the high end of the interval stays on the baseline.
+3. Spike (docs/spike-rule.md): the last `spike_days` observed working days (a weekday
+   the profile expects little use on is passed over) against the usual working day, in
+   units of the supply's own day-to-day spread; the sum must reach `spike_z` (raised to
+   Student's t for a spread learned from a few weeks, widened for days that resemble
+   their neighbours), no one day counting for more than that, so one busy day is not a
+   spike. Also: recent use at least `spike_ratio_threshold` times the profile's, enough
+   extra use to matter, and, for a level read in steps, at least `spike_min_steps` steps
+   of it. The point forecast then assumes the recent rate goes on, which shortens it;
+   the high end of the interval stays on the baseline.
 4. Interval: the profile is scaled by 1 ± z·(σ/√D + σ/√n)/level + drift, where σ is the
    spread of daily residuals around the profile, n the baseline days and D the horizon; the
    drift term allows for use changing after the window (a new team, a holiday).
@@ -39,6 +44,15 @@ _MIN_COVERAGE = 0.2
 _Z90 = 1.645
 _DRIFT = 0.12
 _MAX_DAYS = 3650.0
+# A weekday whose expected use is below this share of the mean day (a weekend, mostly) says
+# little about a change in level: the spike test skips it and looks one day further back.
+_QUIET_DAY = 0.25
+# The least relative day-to-day spread assumed: a series with almost no noise would
+# otherwise call a few percent more use a spike.
+_MIN_SPREAD = 0.08
+# Working days of baseline a spike is judged against, at least: two weeks' worth. A new
+# printer's first days (its first steps, a catalog's rating still in use) are no baseline.
+_MIN_BASE_DAYS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +88,10 @@ def forecast(
     span_h: float | None = None,
     window_days: int = 56,
     spike_days: int = 3,
-    spike_ratio_threshold: float = 2.0,
+    spike_ratio_threshold: float = 1.5,
     spike_min_excess_pct: float = 0.5,
+    spike_z: float = 4.0,
+    spike_min_steps: float = 4.0,
     min_steps: int = 3,
     min_step_days: int = 7,
 ) -> Forecast:
@@ -117,11 +133,13 @@ def forecast(
                             f"steps ({min_steps * step:g} %) of use or {min_step_days} days, "
                             f"seen {seen:.3g} % over {elapsed} day(s)")
 
-    recent = _recent(days, today, spike_days)
     # per day, once for both baselines: rate (use / coverage), coverage, weekday, observed
     covs = [d.coverage for d in days]
     rows = ([d.percent / c for d, c in zip(days, covs)], covs,
             [d.day.weekday() for d in days], [not d.interpolated for d in days])
+    full = _baseline(*rows)
+    quiet = [p < _QUIET_DAY * full[0] for p in full[1]] if full[0] > 0 else [False] * 7
+    recent = _recent(days, today, spike_days, quiet)
     if len(days) - len(recent) >= 7:
         # a day can only equal a recent one if it has the same date: compare those alone
         recent_days = {d.day for d in recent}
@@ -130,19 +148,25 @@ def forecast(
         base_rows = tuple(list(compress(column, keep)) for column in rows)
     else:
         base, base_rows = days, rows
-    level, profile, sigma, n = _baseline(*base_rows)
     spike, ratio, recent_rate = False, None, None
     if recent and base is not days:
+        level, profile, sigma, n = _baseline(*base_rows)
         expected = sum(profile[d.day.weekday()] * d.coverage for d in recent)
         observed = sum(d.percent for d in recent)
         cov = sum(d.coverage for d in recent)
         ratio = observed / expected if expected > 0 else (math.inf if observed > 0 else None)
-        spike = (ratio is not None and ratio >= spike_ratio_threshold
-                 and (observed - expected) / cov >= spike_min_excess_pct)
+        step = max((d.resolution or 0.0) for d in recent)
+        spike = (len(recent) >= 2 and ratio is not None and ratio >= spike_ratio_threshold
+                 and (observed - expected) / cov >= spike_min_excess_pct
+                 # a level read in steps: one step early or late is not a change of level
+                 and observed - expected >= spike_min_steps * step
+                 and _excess_z(recent, quiet, *base_rows, z=spike_z) >= 0)
         if spike:
             recent_rate = observed / cov
         else:
-            level, profile, sigma, n = _baseline(*rows)
+            level, profile, sigma, n = full
+    else:
+        level, profile, sigma, n = full
     if ratio is not None and math.isinf(ratio):
         ratio = None
 
@@ -191,15 +215,69 @@ def forecast(
     )
 
 
-def _recent(days: list[DailyUse], today, spike_days: int) -> list[DailyUse]:
-    """The last observed, well-covered days, if they are recent."""
+def _recent(days: list[DailyUse], today, spike_days: int, quiet: list[bool]) -> list[DailyUse]:
+    """The last observed, well-covered working days, if they are recent: a quiet weekday
+    (`quiet`, Monday first) is passed over and lets the search reach a day further back,
+    so a weekend neither hides a spike nor ends one."""
     out = []
+    reach = spike_days + 1
     for d in reversed(days):
-        if (today - d.day).days > spike_days + 1 or len(out) == spike_days:
+        if (today - d.day).days > reach or len(out) == spike_days:
             break
+        if quiet[d.day.weekday()]:
+            reach += 1
+            continue
         if not d.interpolated and d.coverage >= 0.5:
             out.append(d)
     return out
+
+
+def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], covs: list[float],
+              wds: list[int], seen: list[bool], *, z: float) -> float:
+    """How far the recent days' use is above the usual working day, in units of its own
+    spread, less the `z` a noise-only series reaches that rarely (>= 0: a spike).
+
+    Working days (weekdays not `quiet`) are taken as alike: a per-weekday mean from a few
+    weeks is itself too noisy to judge one day against. The usual day is the median rate
+    of the observed baseline working days; the spread is the standard deviation of their
+    relative residuals (a day beyond 3 robust spreads taken as usual, so a past busy day
+    does not widen it; at least `_MIN_SPREAD`). Use varies in proportion to its level, so
+    each recent day's excess is weighed by what was expected of it; no day counts for more
+    spreads than the threshold, so it takes a change of level over several days, not one
+    busy day. Allowed
+    for: neighbouring days' likeness (a level read in whole percent spreads one step over
+    days; lag-1 and lag-2 correlation, taken as at least 0), the usual day's own error,
+    and a spread estimated from few days (`z` raised to Student's t for those days).
+    """
+    base = [r for r, wd, ok in zip(rates, wds, seen) if ok and not quiet[wd]]
+    n = len(base)
+    if n < _MIN_BASE_DAYS:
+        return -z
+    usual = _median(base)  # a spike under way barely moves it
+    if usual <= 0:
+        return -z
+    rel = [r / usual - 1.0 for r in base]
+    med = _median(rel)
+    # a day beyond 3 robust spreads (a past spike) counts as a usual day: it would widen
+    # the spread and, with its neighbours, pass for likeness of days
+    clip = 3 * max(_MIN_SPREAD, 1.4826 * _median([abs(r - med) for r in rel]))
+    rel = [r if abs(r - med) <= clip else med for r in rel]
+    mean = sum(rel) / n
+    dev = [r - mean for r in rel]
+    ss = sum(x * x for x in dev)
+    spread = max(_MIN_SPREAD, math.sqrt(ss / (n - 1)))
+    rho = [1.0] + [max(0.0, min(0.9, sum(dev[i] * dev[i + k] for i in range(n - k)) / ss))
+                   if ss > 0 else 0.0 for k in (1, 2)]
+    n_eff = max(2.0, n / (1 + 2 * rho[1] + 2 * rho[2]))
+    df = n_eff - 1
+    # Student's t quantile at the normal tail of `z` (Cornish-Fisher, two terms)
+    t = z * (1 + (z * z + 1) / (4 * df) + (5 * z ** 4 + 16 * z * z + 3) / (96 * df * df))
+    es = [usual * d.coverage for d in recent]
+    num = sum(min(t, (d.percent - e) / (spread * e)) * e for d, e in zip(recent, es))
+    var = sum(es[i] * es[j] * rho[abs(i - j)] if abs(i - j) <= 2 else 0.0
+              for i in range(len(es)) for j in range(len(es)))
+    var += sum(es) ** 2 * (math.pi / 2) / n_eff  # a median's error: pi/2 times a mean's
+    return num / math.sqrt(var) - t
 
 
 def _day(d: DailyUse):

@@ -37,6 +37,7 @@ _LEVEL_STATES = {-1: LevelState.UNLIMITED, -2: LevelState.UNKNOWN, -3: LevelStat
 LEVEL_RANGE = (-3, 2**31 - 1)
 CAPACITY_RANGE = (-2, 2**31 - 1)
 COUNTER_RANGE = (0, 2**64 - 1)
+SUPPLY_INDEX_RANGE = (1, 65_535)  # prtMarkerSuppliesIndex: Integer32 (1..65535)
 
 _COLOR_WORDS = (
     "light cyan", "light magenta", "photo black", "matte black", "light black", "light gray",
@@ -120,7 +121,14 @@ def parse_supplies(data: Mapping[str, object], warnings: list[str]) -> tuple[Sup
     """prtMarkerSuppliesTable rows (any indexes, any subset of columns) as Supply records."""
     rows = _supply_rows(data)
     colorants = _colorants(data)
-    return tuple(_supply(row, colorants, warnings) for row in rows)
+    kept = []
+    for row in rows:
+        if SUPPLY_INDEX_RANGE[0] <= row.index <= SUPPLY_INDEX_RANGE[1]:
+            kept.append(_supply(row, colorants, warnings))
+        else:
+            warnings.append(f"supply {row.index}: prtMarkerSuppliesIndex outside "
+                            f"{SUPPLY_INDEX_RANGE[0]}..{SUPPLY_INDEX_RANGE[1]}; row left out")
+    return tuple(kept)
 
 
 def has_supplies_table(data: Mapping[str, object]) -> bool:

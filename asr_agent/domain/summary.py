@@ -27,18 +27,7 @@ if TYPE_CHECKING:
     from asr_agent.domain.consumption import SupplyAnalysis
     from asr_agent.domain.forecast import Forecast
 
-__all__ = ["WIRE_COUNTER_MAX", "build_summary", "cartridge_events", "flag_alerts", "wire_counter"]
-
-# The signed encoding (RFC 8785 canonical JSON) carries integers up to 2^53-1 only. A page
-# counter above that (a Counter64 can go to 2^64-1) is left out of the summary, so that
-# the rest of it can be signed and sent; the store keeps the exact value.
-WIRE_COUNTER_MAX = 2**53 - 1
-
-
-def wire_counter(value: int | None) -> int | None:
-    """`value` if the signed encoding can carry it, else None (unknown, never wrong)."""
-    return value if value is None or 0 <= value <= WIRE_COUNTER_MAX else None
-
+__all__ = ["build_summary", "cartridge_events", "flag_alerts"]
 
 _SEVERITY = {"premature_replacement": "warning", "cartridge_moved": "warning",
              "level_up_without_replacement": "info", "counter_reset": "info"}
@@ -140,6 +129,6 @@ def build_summary(
         idempotency_key=idempotency_key(agent_id, device_serial, period_start, period_end),
         period_start=period_start, period_end=period_end, device=device,
         device_state=device_state, supplies=tuple(supplies),
-        page_counters=PageCounters(start=wire_counter(page_count_start), end=wire_counter(reading.page_count)),
+        page_counters=PageCounters(start=page_count_start, end=reading.page_count),
         cartridge_events=tuple(sorted(events, key=lambda e: (e.replaced_at, e.supply_index))),
         alerts=tuple(alerts))

@@ -8,28 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from asr_core.wire import format_time
 
-__all__ = ["DEFAULT_MAX_CLOCK_SKEW", "EARLIEST", "Home", "TimeBounds", "site_refusal",
+__all__ = ["DEFAULT_MAX_CLOCK_SKEW", "Home", "TimeBounds", "site_refusal",
            "time_refusal"]
 
 # How far ahead of central's clock an agent's clock may run: NTP keeps real machines within
 # seconds; minutes leave room for a badly kept one without letting a wrong clock decide
 # which report is the newest.
 DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
-# Nothing the service has ever seen happened before this: a clock reset to its epoch
-# (1970, 1980) or a two-digit year read as 19xx.
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class TimeBounds:
-    """The times a summary may speak of, around central's clock."""
+    """The times a summary may speak of, around central's clock (the years any summary may
+    speak of, whatever the clock, are the wire's: `wire_ranges.YEARS`)."""
 
     max_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW
-    earliest: datetime = EARLIEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +38,9 @@ class Home:
     registered: bool
 
 
-def time_refusal(period_start: datetime, period_end: datetime, events: Iterable[datetime],
-                 now: datetime, bounds: TimeBounds) -> str | None:
-    """Why a summary's times cannot be true (its reason, "future: …" or "past: …"), or None.
+def time_refusal(period_end: datetime, events: Iterable[datetime], now: datetime,
+                 bounds: TimeBounds) -> str | None:
+    """Why a summary's times cannot be true (its reason, "future: …"), or None.
 
     A summary from the future is refused rather than stored: ingest keeps the newest report
     of each device, so one dated 2099 would hide every real one after it."""
@@ -54,11 +51,6 @@ def time_refusal(period_start: datetime, period_end: datetime, events: Iterable[
                 f"{ahead.total_seconds():.0f} s after central's clock ({format_time(now)}; "
                 f"allowed skew {bounds.max_skew.total_seconds():.0f} s): check the agent "
                 "machine's clock; the summary will not be accepted")
-    earliest = min([period_start, *events])
-    if earliest < bounds.earliest:
-        return (f"past: the summary speaks of {format_time(earliest)}, before "
-                f"{format_time(bounds.earliest)}: check the agent machine's clock; the summary "
-                "will not be accepted")
     return None
 
 

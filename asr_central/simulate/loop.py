@@ -59,6 +59,8 @@ class SimResult:
     premature_flagged: int
     history: dict[str, DeviceHistory] | None
     placeholders: tuple[str, ...]
+    # spike alerts begun during a spike event / outside one; spike events, of which flagged
+    spike_split: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def _shipping_delay(seed: int, site_id: str, day: int, lo: int, hi: int) -> int:
@@ -139,7 +141,8 @@ def _merge(fleet: Fleet, policy: str, results: list[SimResult]) -> SimResult:
         history = {d.serial: merged[d.serial] for d in devices}
     return SimResult(policy, fleet, devices, parcels, on_hand,
                      sum(r.silent_alerts for r in results), sum(r.spike_alerts for r in results),
-                     sum(r.premature_flagged for r in results), history, results[0].placeholders)
+                     sum(r.premature_flagged for r in results), history, results[0].placeholders,
+                     tuple(sum(x) for x in zip(*(r.spike_split for r in results))))  # type: ignore[arg-type]
 
 
 def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: bool,
@@ -205,7 +208,7 @@ def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: boo
         sim.close_stockouts(float(days))
     flagged = agent.match_premature()
     return SimResult(policy, fleet, sims, parcels, on_hand_by_day, agent.silent_alerts,
-                     agent.spike_alerts, flagged, history, agent.placeholders)
+                     agent.spike_alerts, flagged, history, agent.placeholders, agent.spike_split())
 
 
 def _threshold_orders(sims: list[DeviceSim], links: dict[tuple[str, str], SupplyLink],

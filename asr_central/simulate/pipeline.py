@@ -13,6 +13,12 @@ central's view of each supply, and of when the device last reported, is what the
 say. The policy runs once per simulated day over every supply; the alert rules run once per
 day over every device.
 
+A waste bottle that says little (coarse steps, "some remaining") is forecast as the agent
+forecasts it (asr_agent.domain.waste): from its printer's toner grams per day, kept for it as far
+back as its oldest checkpoint, at the bottle percent per toner gram learned from its steps
+(the catalog's nominal waste ratio as the prior). When such a bottle is due, its printer's
+toners are analysed with it, so their use is known up to that day.
+
 Scheduling (a cost saving of the simulator, not a product rule): a supply is analysed
 again when a reading shows a replacement, when its level has dropped faster than its
 forecast allows, or when its counted-down cover may near the policy's horizon. After a
@@ -40,7 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from asr_core import wire
@@ -51,6 +57,9 @@ from asr_agent.domain.consumption import (
 from asr_agent.domain.forecast import Forecast, forecast
 from asr_core.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
 from asr_agent.domain.summary import build_summary
+from asr_agent.domain.waste import (
+    level_step, prior_percent_per_gram, says_little, toner_days, waste_fill,
+)
 from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.domain.policy import (
     PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
@@ -68,6 +77,9 @@ MAX_GAP_DAYS = 7
 MARGIN_DAYS = 10.0
 DROP_FACTOR = 2.0
 DROP_SLACK_PCT = 1.0  # whole-percent levels: a drop read off two readings is off by < 1
+# a spike alert this many days after a spike event's last day still belongs to it: the
+# spike rule looks back over the last three working days (a weekend between)
+SPIKE_AFTER_DAYS = 5
 
 _TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
           "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
@@ -96,6 +108,9 @@ class _AgentSupply:
     samples: deque[Sample] | None = None
     checkpoints: list[Sample] | None = None
     changed: bool = True  # a reading since the last run looks like a replacement
+    # a toner of a printer whose waste bottle says little: its grams per day, kept as far
+    # back as the bottle's oldest checkpoint (the bottle's fill follows them)
+    grams_days: dict[dt.date, DailyUse] | None = None
 
 
 @dataclass(slots=True)
@@ -120,11 +135,27 @@ def _checkpoint(st: _AgentSupply, sample: Sample, replaced: bool) -> None:
         cps.append(sample)
         lives = _life_starts(cps)
         if len(lives) > 2:
-            del cps[:lives[-2]]
+            # a waste bottle keeps the last sample before the completed one too: its swap,
+            # seen from both sides, is when it went in (asr_agent.domain.waste learns from it)
+            del cps[:lives[-2] - (1 if st.supply_class == SupplyClass.RECEPTACLE else 0)]
         return
     prev = st.samples[-1] if st.samples else cps[-1]
     if sample.remaining_percent != prev.remaining_percent or sample.level_state != prev.level_state:
         cps.append(sample)  # first sample at a new level step
+
+
+def _rescale(st: _AgentSupply, pct: float, grams: float | None) -> None:
+    """Days kept from earlier runs of a supply measured from pages were read at the
+    percent (grams) per page learned then; read again at the one learned now, as the
+    agent's analysis of its whole history would, so the series does not jump where a
+    cartridge taught a new figure (a jump the spike rule would take for a spike)."""
+    def scaled(d: DailyUse) -> DailyUse:
+        g = None if d.grams is None or grams is None else d.grams * grams
+        return replace(d, percent=d.percent * pct, grams=g)
+
+    st.daily = {k: scaled(d) for k, d in st.daily.items()}
+    if st.grams_days is not None:
+        st.grams_days = {k: scaled(d) for k, d in st.grams_days.items()}
 
 
 def _life_starts(cps: list[Sample]) -> list[int]:
@@ -138,12 +169,16 @@ def _life_starts(cps: list[Sample]) -> list[int]:
 def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
     """The catalog the simulated printers' parts would have: grams and ISO-like yield.
 
-    A toner's rated yield is its grams at GRAMS_PER_PAGE. A waste bottle's rated yield
+    A toner's rated yield is its grams at GRAMS_PER_PAGE. A waste bottle's nominal waste
+    ratio is the mean of the printers using that part; its rated yield
     (pages until full) is taken at the mean waste per page of the printers that use that
     part, as a maker rates a bottle for its printer models.
     """
     waste_per_page: dict[str, list[float]] = {}
+    waste_ratio: dict[str, list[float]] = {}
     for sim in sims:
+        for w in sim.wastes:
+            waste_ratio.setdefault(w.part_number, []).append(sim.waste_ratio)
         rates = [sim.rates.get(c.spec.id, 0.0) for c in sim.consumables]
         if rates and max(rates) > 0:
             # pages follow the colour used most (model.DeviceSim.step)
@@ -159,8 +194,10 @@ def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
                 per = waste_per_page.get(s.part_number)
                 mean = sum(per) / len(per) if per else 0.0
                 yield_pages = max(1, round(s.capacity / mean)) if mean > 0 else None
+            ratios = waste_ratio.get(s.part_number) if s.waste else None
             entries[s.part_number] = CatalogEntry(
-                s.part_number, _TYPES[s.spec.type], s.spec.color, s.capacity, yield_pages)
+                s.part_number, _TYPES[s.spec.type], s.spec.color, s.capacity, yield_pages,
+                waste_ratio=sum(ratios) / len(ratios) if ratios else None)
     return SupplyCatalog(entries)
 
 
@@ -199,12 +236,17 @@ class Pipeline:
                 self.keys[(sim.serial, str(i))] = sid
             self._supplies[sim.serial] = [(sid, self.agent[(sim.serial, sid)])
                                           for sid in sim.supplies]
+            if coarse and sim.wastes:
+                for sid, st in self._supplies[sim.serial]:
+                    if st.supply_class == SupplyClass.CONSUMED:
+                        st.grams_days = {}
         self.central: dict[tuple[str, str], _CentralSupply] = {}
         self.last_report: dict[str, dt.datetime] = {}
         self.sequence: dict[str, int] = {}
         self.premature: set[tuple[str, str, dt.datetime]] = set()
         self.silent_alerts = 0
         self.spike_alerts = 0
+        self.spike_alert_days: list[tuple[str, int]] = []  # (device, day) an episode began
         self._active: set[str] = set()
         self._outlooks: dict[tuple[str, str], tuple] = {}
         self.placeholders: tuple[str, ...] = (
@@ -302,6 +344,12 @@ class Pipeline:
             links[(serial, sid)].last_pct = last.remaining_percent
             if self._due_for_run(st, day):
                 due.append(sid)
+        if due and any(self.agent[(serial, sid)].supply_class == SupplyClass.RECEPTACLE
+                       for sid in due) and any(st.grams_days is not None
+                                               for _, st in self._supplies[serial]):
+            # a bottle forecast from the toner needs the toner's use up to today
+            due = ([sid for sid, st in self._supplies[serial] if st.grams_days is not None]
+                   + [sid for sid in due if self.agent[(serial, sid)].grams_days is None])
         first_at, first_count = outcome.times[0], outcome.counts[0]
         last_at, last_count = outcome.times[-1], outcome.counts[-1]
         # a summary each day the device reports, as the agent sends one per device and day:
@@ -332,9 +380,17 @@ class Pipeline:
                         catalog=self.catalog, percent_per_page=st.percent_per_page,
                         grams_per_page=st.grams_per_page, daily_from=recent_from)
             if a.percent_per_page is not None:
+                if (st.supply_class == SupplyClass.CONSUMED and st.percent_per_page
+                        and (a.estimate or "").startswith("page_counter")
+                        and a.percent_per_page != st.percent_per_page):
+                    _rescale(st, a.percent_per_page / st.percent_per_page,
+                             a.grams_per_page / st.grams_per_page
+                             if a.grams_per_page and st.grams_per_page else None)
                 st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
             for d in a.daily:
                 st.daily[d.day] = d
+            if st.grams_days is not None:
+                st.grams_days.update((d.day, d) for d in a.daily)
             oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
             for d in [d for d in st.daily if d <= oldest]:
                 del st.daily[d]
@@ -343,9 +399,13 @@ class Pipeline:
                     self.premature.add((sim.serial, sid, flag.at))
             # kept in day order (a run adds later days, drops the oldest): forecast takes
             # them as they are and sorts only days out of order
-            f = forecast(list(st.daily.values()),
-                         remaining=a.remaining_percent, now=last_at,
-                         supply_class=st.supply_class, window_days=FORECAST_DAYS)
+            f = None
+            if st.checkpoints is not None and says_little(a, st.supply_class):
+                f = self._waste_forecast(sim, st, window, last_at)
+            if f is None:
+                f = forecast(list(st.daily.values()),
+                             remaining=a.remaining_percent, now=last_at,
+                             supply_class=st.supply_class, window_days=FORECAST_DAYS)
             link = links[(sim.serial, sid)]
             self._schedule(st, day, f, link.on_hand_known + link.on_order)
             last = st.last
@@ -373,6 +433,31 @@ class Pipeline:
             sequence=seq, analyses=analyses, forecasts=forecasts, page_count_start=first_count,
             mask_ip_addresses=True)
         self._ingest(summary, links)
+
+    def _waste_forecast(self, sim: DeviceSim, st: _AgentSupply, window: list[Sample],
+                        now: dt.datetime) -> Forecast | None:
+        """A bottle that says little, forecast from the toner used (asr_agent.domain.waste), as
+        the agent does; None when there is nothing to go on."""
+        toners = [t for _, t in self._supplies[sim.serial] if t.grams_days is not None]
+        if not toners or not window:
+            return None
+        since = window[0].taken_at.date() - dt.timedelta(days=1)
+        for t in toners:  # the bottle's oldest checkpoint is as far back as they are needed
+            for d in [d for d in t.grams_days if d < since]:  # type: ignore[union-attr]
+                del t.grams_days[d]  # type: ignore[union-attr]
+        part = window[-1].part_number
+        fill = waste_fill(window, toner_days([list(t.grams_days.values())  # type: ignore[union-attr]
+                                              for t in toners]),
+                          prior=prior_percent_per_gram(self.catalog.get(part)), now=now,
+                          step=level_step(window))
+        if fill is None:
+            return None
+        gpp = [t.grams_per_page for t in toners]
+        if all(g is not None for g in gpp):
+            # its drop between runs is watched through pages, at the fill per page
+            st.percent_per_page = fill.percent_per_toner_gram * sum(gpp)  # type: ignore[arg-type]
+        return forecast(list(fill.daily), remaining=fill.free_percent, now=now,
+                        supply_class=st.supply_class, window_days=FORECAST_DAYS)
 
     # --- central side -------------------------------------------------------------------
 
@@ -451,7 +536,28 @@ class Pipeline:
                     self.silent_alerts += 1
                 else:
                     self.spike_alerts += 1
+                    self.spike_alert_days.append((alert.device_serial, day))
         self._active = active
+
+    def spike_split(self) -> tuple[int, int, int, int]:
+        """Spike alerts that began during a real spike event and outside one, and spike
+        events, of which flagged. "During" runs to SPIKE_AFTER_DAYS after the event's last
+        day, while the days the spike rule looks back over still hold spike days; an event
+        is flagged when a spike alert on its printer began during it."""
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for sim in self.sims:
+            for ev in sim.spec.events:
+                if ev.type == "spike":
+                    first = (ev.start - sim.start).days
+                    spans.setdefault(sim.serial, []).append((first, first + ev.days + SPIKE_AFTER_DAYS))
+        during = 0
+        flagged: set[tuple[str, int]] = set()
+        for serial, day in self.spike_alert_days:
+            hit = [(a, b) for a, b in spans.get(serial, ()) if a <= day < b]
+            during += bool(hit)
+            flagged.update((serial, a) for a, _ in hit)
+        events = sum(len(v) for v in spans.values())
+        return during, len(self.spike_alert_days) - during, events, len(flagged)
 
     def match_premature(self) -> int:
         """Premature installs the agent's consumption code flagged (within a day of them)."""

@@ -48,6 +48,10 @@ def summarize(result: SimResult) -> dict[str, Any]:
         "silent_alerts": result.silent_alerts,
         "spike_alerts": result.spike_alerts,
         # extras
+        "spike_alerts_in_event": result.spike_split[0],
+        "spike_alerts_outside_event": result.spike_split[1],
+        "spike_events": result.spike_split[2],
+        "spike_events_flagged": result.spike_split[3],
         "order_lines": len(lines),
         "units_in_transit_at_end": sum(line.quantity for p in result.parcels
                                        if p.arrive_day >= days for line in p.lines),
@@ -74,6 +78,10 @@ _ROWS = (
     ("premature_flagged", "  of which flagged"),
     ("silent_alerts", "silent-device alerts"),
     ("spike_alerts", "usage-spike alerts"),
+    ("spike_alerts_in_event", "  during a spike event"),
+    ("spike_alerts_outside_event", "  outside one"),
+    ("spike_events", "spike events"),
+    ("spike_events_flagged", "  of which flagged"),
 )
 
 
@@ -127,7 +135,9 @@ def render_html(result: SimResult, summary: dict[str, Any]) -> str:
         f"<p>{summary['devices']} devices, {summary['supplies']} supplies, {days} days from "
         f"{summary['start']}, seed {summary['seed']}.</p><table>",
     ]
-    for key in JSON_KEYS[1:] + ("order_lines", "units_in_transit_at_end"):
+    for key in JSON_KEYS[1:] + ("spike_alerts_in_event", "spike_alerts_outside_event",
+                                "spike_events", "spike_events_flagged", "order_lines",
+                                "units_in_transit_at_end"):
         parts.append(f"<tr><th>{html.escape(key)}</th><td>{html.escape(_fmt(summary[key]))}"
                      "</td></tr>")
     parts.append("</table>")

@@ -59,7 +59,7 @@ PATH = "/v1/summaries"
 MAX_BATCH = 500
 # Bytes of one request body. The agent sends batches of 50 (its default); 50 summaries each
 # at every wire_ranges limit (64 supplies, cartridge events and alerts, every text at its
-# longest) take 7.04 MiB: 8 MiB leaves 14 % over that. A summary of four supplies is ~3 KiB,
+# longest) take 7.01 MiB: 8 MiB leaves 14 % over that. A summary of four supplies is ~3 KiB,
 # so a batch of MAX_BATCH real ones fits too. Measured by
 # tests/test_body_limits.py::test_the_largest_legal_batch_fits_under_the_limit.
 MAX_BODY = 8 * 1024 * 1024
@@ -255,8 +255,8 @@ def _admitted(conn: sqlite3.Connection, items: list[Item], now: datetime, bounds
     kept: list[Item] = []
     for item in items:
         s = item[2]
-        reason = time_refusal(s.period_start, s.period_end,
-                              [e.replaced_at for e in s.cartridge_events], now, bounds)
+        reason = time_refusal(s.period_end, [e.replaced_at for e in s.cartridge_events],
+                              now, bounds)
         code = 422
         serial = s.device.serial
         home = found.get(serial)
