@@ -125,8 +125,9 @@ def test_the_cli_defaults_keep_the_rate_and_rate_times_timeout_in_flight() -> No
     assert counter.most_within(timeout) <= LOOPBACK_RATE * timeout * 1.1 + burst
     # And the loopback rate is used, not the network one: 32,764 packets at 200/s would
     # take 164 s; at 40,000/s they take about one second plus two timeouts.
+    # (Bounds loose enough for a loaded machine, far from what 200/s could do.)
     assert elapsed < 20, f"{elapsed:.1f} s"
-    assert counter.most_within(0.1) >= LOOPBACK_RATE * 0.1 / 4
+    assert counter.most_within(0.1) >= DEFAULT_RATE * 0.1 * 10
 
 
 def test_an_explicit_rate_is_kept_on_loopback_too() -> None:
