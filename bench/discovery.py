@@ -1,30 +1,34 @@
-"""Discovery sweep vs `onesixtyone -w 0` over a loopback /16 holding a handful of printers.
+"""`asr-agent discover` as a user types it vs `onesixtyone -w 0`, over a loopback /16.
 
-    SNMPSIM_ALLOW_ROOT=true .venv/bin/python bench/discovery.py
+    SNMPSIM_ALLOW_ROOT=true .venv/bin/python bench/discovery.py --repeat 5
 
-Starts snmpsim printers on scattered 127.77.x.y addresses, then, in the same run:
-onesixtyone over the /16 (host file + community file, no wait between packets), and
-`asr-agent`'s discovery over the same /16 with the same communities, plus /20 and /18
-sweeps to show that peak RSS does not grow with the range. Each sweeper runs as its own
-child process under GNU time (`apt-get install time`), which gives wall time, CPU seconds
-and peak RSS (ru_maxrss) of that child alone.
-Options: --range, --timeout, --max-in-flight, --repeat (median of N runs).
+Starts snmpsim printers on scattered 127.77.x.y addresses, then, in the same run and
+taking turns round by round: onesixtyone over the /16 (host file + community file, no
+wait between packets) and the command a user types for the same range and communities,
+
+    asr-agent discover 127.77.0.0/16 --port P --community public --community branch7
+
+with every other setting at its default (rate, timeout, retries, in-flight window), plus
+/20 and /18 sweeps to show that peak RSS does not grow with the range. Each runs as its own
+process under GNU time -v (`apt-get install time`): wall time, CPU seconds and peak RSS of
+that process alone. Figures are medians over --repeat rounds; the ratio is the median of
+the rounds' own ratios, so both sides of a ratio saw the same load. The load average is
+printed: the machine may be shared.
 Loopback sends no ICMP port-unreachable, so every silent address costs the full timeout.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
-import json
 import os
-import resource
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,60 +46,62 @@ LAYOUT = [
 ]
 EXPECTED_PRINTERS = 4  # xerox (once), fujifilm, hp, brother
 _TIME = "/usr/bin/time"
+_SUMMARY = re.compile(r"(\d+) printer\(s\), (\d+) other SNMP device\(s\), (\d+) silent, "
+                      r"(\d+) address\(es\) swept")
 
 
-def _child(args: argparse.Namespace) -> None:
-    """Runs inside the measured child: one discovery, results as JSON on stdout."""
-    from asr_agent.app.discovery import discover
-    from asr_agent.adapters.snmp.client import SnmpCredential
-
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    result = asyncio.run(discover(
-        [args.child], port=args.port,
-        credentials={c: SnmpCredential.v2c(c) for c in COMMUNITIES},
-        rate=0, timeout=args.timeout, retries=0, loopback_only=True,
-        max_in_flight=args.max_in_flight))
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({
-        "sweep_wall": wall, "sweep_cpu": cpu, "swept": result.swept,
-        "silent": result.silent, "non_printers": result.non_printers,
-        "printers": [[p.identity, p.vendor, p.model, len(p.addresses)] for p in result.printers],
-    }))
+@dataclass(frozen=True)
+class Run:
+    wall: float  # seconds
+    cpu: float   # user + system seconds
+    rss: float   # peak resident set, MiB
+    out: str     # the command's stdout
 
 
-def _measure(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Wall s, CPU s, peak RSS MiB of one child process, and its stdout.
+def _measure(cmd: list[str], env: dict[str, str] | None = None) -> Run:
+    """One process under GNU time -v.
 
     Measured by GNU time, not os.wait4 from here: Linux carries a forked child's RSS
     high-water mark across exec, so a child forked from this Python process would
     report at least this process's RSS.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".time") as timing, tempfile.TemporaryFile() as out:
-        proc = subprocess.run([_TIME, "-f", "%e %U %S %M", "-o", timing.name, *cmd],
-                              stdout=out, stderr=subprocess.DEVNULL, check=False)
+        proc = subprocess.run([_TIME, "-v", "-o", timing.name, *cmd], stdout=out,
+                              stderr=subprocess.DEVNULL, env=env, check=False)
         if proc.returncode != 0:
-            raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}")
-        wall, user, system, rss_kib = timing.read().split()[-4:]
+            raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+        fields = dict(line.strip().rsplit(": ", 1) for line in timing.read().splitlines()
+                      if ": " in line)
         out.seek(0)
         text = out.read().decode(errors="replace")
-    return float(wall), float(user) + float(system), int(rss_kib) / 1024, text
+    wall = 0.0
+    for part in fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":"):
+        wall = wall * 60 + float(part)
+    cpu = float(fields["User time (seconds)"]) + float(fields["System time (seconds)"])
+    return Run(wall, cpu, int(fields["Maximum resident set size (kbytes)"]) / 1024, text)
+
+
+def _median(runs: list[Run]) -> tuple[float, float, float]:
+    return (statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
+            statistics.median(r.rss for r in runs))
+
+
+def _ours(out: str) -> tuple[list[list[str]], tuple[int, ...]]:
+    """The printed table's rows and the summary line's counts."""
+    lines = out.splitlines()
+    match = next((m for m in map(_SUMMARY.search, lines) if m), None)
+    if match is None:
+        raise SystemExit(f"no summary line in the output of asr-agent discover:\n{out}")
+    rows = [line.split() for line in lines[1:] if line and not _SUMMARY.search(line)]
+    return rows, tuple(int(g) for g in match.groups())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--range", default="127.77.0.0/16")
-    parser.add_argument("--timeout", type=float, default=1.0)
-    parser.add_argument("--max-in-flight", type=int, default=16384)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        _child(args)
-        return
 
     from asr_dev.snmpsim_process import SnmpSim
     from tests.conftest import free_port
@@ -105,10 +111,15 @@ def main() -> None:
         raise SystemExit("onesixtyone is not installed (apt-get install onesixtyone)")
     if not os.access(_TIME, os.X_OK):
         raise SystemExit("GNU time is not installed (apt-get install time)")
+    asr_agent = Path(sys.executable).parent / "asr-agent"
+    if not asr_agent.exists():
+        raise SystemExit(f"{asr_agent} not found: install the project into this virtualenv")
     net = ipaddress.ip_network(args.range)
     if not net.is_loopback:
         raise SystemExit(f"{net} is not loopback: the benchmark only sweeps 127.0.0.0/8")
     port = args.port or free_port()
+    # The checkout's code, whichever copy the virtualenv's entry point was installed from.
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     sims = []
     work = Path(tempfile.mkdtemp(prefix="asr-bench-discovery-"))
     try:
@@ -119,50 +130,60 @@ def main() -> None:
             for address in net.hosts():
                 f.write(f"{address}\n")
         (work / "communities.txt").write_text("\n".join(COMMUNITIES) + "\n")
+        theirs_cmd = [onesixtyone, "-i", str(hosts_file), "-c", str(work / "communities.txt"),
+                      "-w", "0", "-p", str(port)]
 
-        def ours(cidr: str) -> tuple[float, float, float, dict]:
-            runs = [_measure([sys.executable, __file__, "--child", cidr, "--port", str(port),
-                              "--timeout", str(args.timeout),
-                              "--max-in-flight", str(args.max_in_flight)])
-                    for _ in range(args.repeat)]
-            wall, cpu, rss, text = sorted(runs)[len(runs) // 2]
-            return wall, cpu, rss, json.loads(text)
+        def ours_cmd(cidr: str) -> list[str]:
+            cmd = [str(asr_agent), "discover", cidr, "--port", str(port)]
+            for community in COMMUNITIES:
+                cmd += ["--community", community]
+            return cmd + (["--force"] if ipaddress.ip_network(cidr).num_addresses > 1 << 16 else [])
 
-        theirs_runs = [_measure([onesixtyone, "-i", str(hosts_file), "-c",
-                                 str(work / "communities.txt"), "-w", "0", "-p", str(port)])
-                       for _ in range(args.repeat)]
-        t_wall, t_cpu, t_rss, t_out = sorted(theirs_runs)[len(theirs_runs) // 2]
-        t_found = {line.split()[0] for line in t_out.splitlines()
+        load_before = os.getloadavg()
+        theirs_runs: list[Run] = []
+        ours_runs: list[Run] = []
+        for _ in range(args.repeat):
+            theirs_runs.append(_measure(theirs_cmd))
+            ours_runs.append(_measure(ours_cmd(str(net)), env))
+        load_after = os.getloadavg()
+        t_wall, t_cpu, t_rss = _median(theirs_runs)
+        o_wall, o_cpu, o_rss = _median(ours_runs)
+        wall_ratios = [o.wall / t.wall for o, t in zip(ours_runs, theirs_runs, strict=True)]
+        cpu_ratios = [o.cpu / max(t.cpu, 0.01) for o, t in zip(ours_runs, theirs_runs, strict=True)]
+        t_found = {line.split()[0] for line in theirs_runs[-1].out.splitlines()
                    if line[:1].isdigit() and "[" in line}
-        o_wall, o_cpu, o_rss, o_res = ours(str(net))
+        rows, (printers, non_printers, silent, swept) = _ours(ours_runs[-1].out)
 
         print(f"range {net} ({net.num_addresses - 2} addresses), {len(COMMUNITIES)} communities, "
               f"{len(sims)} simulated agents ({EXPECTED_PRINTERS} printers), port {port}, "
-              f"timeout {args.timeout} s, max in flight {args.max_in_flight}, repeat {args.repeat}")
-        print(f"{'':14}{'wall s':>8}{'CPU s':>8}{'RSS MiB':>9}  found")
+              f"{args.repeat} rounds")
+        print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+              f"({os.cpu_count()} CPUs)")
+        print("ours: " + " ".join(ours_cmd(str(net))[1:]))
+        print(f"{'median':14}{'wall s':>8}{'CPU s':>8}{'RSS MiB':>9}  found")
         print(f"{'onesixtyone':14}{t_wall:8.2f}{t_cpu:8.2f}{t_rss:9.1f}  "
               f"{len(t_found)} answering addresses (no identification)")
         print(f"{'asr discover':14}{o_wall:8.2f}{o_cpu:8.2f}{o_rss:9.1f}  "
-              f"{len(o_res['printers'])} printers, {o_res['non_printers']} non-printer, "
-              f"{o_res['silent']} silent (sweep alone {o_res['sweep_wall']:.2f} s wall, "
-              f"{o_res['sweep_cpu']:.2f} s CPU)")
-        print(f"ratio ours/onesixtyone: wall {o_wall / t_wall:.2f}, CPU {o_cpu / t_cpu:.2f}, "
-              f"RSS {o_rss / t_rss:.1f}")
-        for identity, vendor, model, n in o_res["printers"]:
-            print(f"  {identity:24} {vendor or '?':9} {model or '?'}  ({n} address{'es' * (n > 1)})")
-        identified = all(vendor for _, vendor, _, _ in o_res["printers"])
-        ok = len(o_res["printers"]) == EXPECTED_PRINTERS and identified
+              f"{printers} printers, {non_printers} non-printer, {silent} silent, {swept} swept")
+        print(f"ratio ours/onesixtyone: wall {statistics.median(wall_ratios):.2f} "
+              f"(rounds {min(wall_ratios):.2f}-{max(wall_ratios):.2f}), "
+              f"CPU {statistics.median(cpu_ratios):.2f}, RSS {o_rss / t_rss:.1f}")
+        print("  rounds, wall s (onesixtyone / ours): " + ", ".join(
+            f"{t.wall:.2f}/{o.wall:.2f}" for t, o in zip(theirs_runs, ours_runs, strict=True)))
+        for row in rows:
+            print("  " + " ".join(row))
+        identified = all(len(row) >= 3 and row[2] != "?" for row in rows)
+        ok = printers == EXPECTED_PRINTERS == len(rows) and identified
         print(f"every printer found and identified: {'yes' if ok else 'NO'}")
 
-        print("peak RSS by range size (ours):")
-        sizes = [s for s in (20, 18) if s > net.prefixlen]
-        for prefix in sizes:
+        print("peak RSS by range size (ours, one run each):")
+        for prefix in [p for p in (20, 18) if p > net.prefixlen]:
             sub = ipaddress.ip_network(f"{net.network_address}/{prefix}")
-            wall, cpu, rss, res = ours(str(sub))
-            print(f"  /{prefix}: {res['swept']:6} addresses  {wall:6.2f} s  {cpu:5.2f} s CPU  "
-                  f"{rss:6.1f} MiB")
-        print(f"  /{net.prefixlen}: {o_res['swept']:6} addresses  {o_wall:6.2f} s  {o_cpu:5.2f} s CPU  "
-              f"{o_rss:6.1f} MiB")
+            run = _measure(ours_cmd(str(sub)), env)
+            print(f"  /{prefix}: {sub.num_addresses - 2:6} addresses  {run.wall:6.2f} s  "
+                  f"{run.cpu:5.2f} s CPU  {run.rss:6.1f} MiB")
+        print(f"  /{net.prefixlen}: {net.num_addresses - 2:6} addresses  {o_wall:6.2f} s  "
+              f"{o_cpu:5.2f} s CPU  {o_rss:6.1f} MiB")
     finally:
         for sim in sims:
             sim.stop()

@@ -37,6 +37,7 @@ from asr_agent.adapters.snmp.sweep import (
     HR_DEVICE_DESCR,
     HR_DEVICE_TYPE,
     IDENTITY_OIDS,
+    LOOPBACK_RATE,
     PRT_GENERAL_SERIAL_NUMBER,
     PRT_MARKER_SUPPLIES_DESCRIPTION,
     SYS_DESCR,
@@ -126,6 +127,13 @@ class TargetPlan:
             for part in _subtract(net, self.excluded):
                 total += part.num_addresses - sum(1 for a in self.skip if a in part)
         return total
+
+    @property
+    def loopback(self) -> bool:
+        """True when every address stays on this host (127.0.0.0/8, ::1)."""
+        return bool(self.networks) and all(
+            n.network_address.is_loopback and n.broadcast_address.is_loopback
+            for n in self.networks)
 
     def __contains__(self, address: object) -> bool:
         if not isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address):
@@ -223,6 +231,11 @@ def plan_targets(targets: Sequence[str], *, exclude: Sequence[str] = (), force: 
     excl = [*ipaddress.collapse_addresses(n for n in excluded if n.version == 4),
             *ipaddress.collapse_addresses(n for n in excluded if n.version == 6)]
     return TargetPlan(merged, excl, frozenset(edges - inner), refused)  # type: ignore[arg-type]
+
+
+def default_rate(plan: TargetPlan) -> float:
+    """Packets/s when the user names none: polite on a network, fast where none is crossed."""
+    return LOOPBACK_RATE if plan.loopback else DEFAULT_RATE
 
 
 # ---- identification -----------------------------------------------------------------------
@@ -338,7 +351,7 @@ async def _probe_v3(client: SnmpClient, target: V3Target, timeout: float) -> Swe
 async def discover(targets: Sequence[str], *, port: int = 161,
                    credentials: Mapping[str, SnmpCredential] | None = None,
                    v3_targets: Sequence[V3Target] = (), exclude: Sequence[str] = (),
-                   rate: float = DEFAULT_RATE, timeout: float = DEFAULT_TIMEOUT,
+                   rate: float | None = None, timeout: float = DEFAULT_TIMEOUT,
                    retries: int = 1, force: bool = False, loopback_only: bool = False,
                    max_addresses: int = MAX_ADDRESSES, on_progress: Progress | None = None,
                    client: SnmpClient | None = None, **sweep_options: Any) -> DiscoveryResult:
@@ -347,6 +360,8 @@ async def discover(targets: Sequence[str], *, port: int = 161,
     `credentials` maps a credential name to a v1/v2c SnmpCredential, tried in order on
     addresses that stay silent (default: v2c community "public"). `retries` re-asks a
     silent address with the same credential before moving on (for lossy networks).
+    `rate` (packets/s, 0 = no limit) defaults to DEFAULT_RATE, or to LOOPBACK_RATE when
+    every address is on this host, where no network sees the packets.
     """
     creds = dict(credentials) if credentials else {"public": SnmpCredential.v2c("public")}
     names = list(creds)
@@ -361,6 +376,8 @@ async def discover(targets: Sequence[str], *, port: int = 161,
         else:
             v3_ok.append(V3Target(str(next(iter(v3_plan))), target.credential, target.port,
                                   target.name))
+    if rate is None:
+        rate = default_rate(plan)
     v3_hosts = {(ipaddress.ip_address(t.host), t.port) for t in v3_ok}
     collector = _Collector(names)
     total = len(plan) + len(v3_ok)
@@ -470,6 +487,6 @@ async def discover_configured(cfg: Any, *, loopback_only: bool = False,
 
 __all__ = [
     "IDENTITY_PREFIX", "MAX_ADDRESSES", "DiscoveredPrinter", "DiscoveryResult", "TargetPlan",
-    "V3Target", "discover", "discover_configured", "hashed_identity", "identified",
-    "identity_of", "is_printer", "plan_targets",
+    "V3Target", "default_rate", "discover", "discover_configured", "hashed_identity",
+    "identified", "identity_of", "is_printer", "plan_targets",
 ]

@@ -13,6 +13,8 @@ How it stays fast and small:
 Requests are BER-encoded once per (credential, OID list); per address only the four
 request-id bytes change. Memory holds only in-flight entries (at most `max_in_flight`,
 plus the deadlines of those answered within one timeout), never one record per address.
+The window adapts to the rate: a request leaves the table by its answer or its deadline,
+so rate x timeout requests in flight keep the rate going, and more would only hold memory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import collections
 import errno
 import ipaddress
+import math
 import random
 import socket
 import time
@@ -37,9 +40,29 @@ from asr_agent.adapters.snmp.community import decode_response, encode_request
 # A safe default for customer networks: 200 packets/s is ~50 kbit/s of SNMP, well under
 # what any switch, firewall or IDS flags as a scan, and still sweeps a /24 in ~1.3 s.
 DEFAULT_RATE = 200.0
+# Loopback packets never leave the host: no switch, firewall or IDS sees them, so the rate
+# above protects nothing there. This one sends a /16 with two communities and a retry
+# (262,136 packets) in about 7 s and uses a third of one core (2 cores, 2026).
+LOOPBACK_RATE = 40_000.0
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_SOCKETS = 4
-DEFAULT_MAX_IN_FLIGHT = 4096
+# With no rate limit (rate 0) the window alone bounds the in-flight table; with a rate the
+# window is rate x timeout, capped so that a long timeout cannot grow memory without end
+# (65,536 entries are ~20 MiB).
+UNLIMITED_WINDOW = 16384
+MAX_WINDOW = 65536
+
+
+def in_flight_window(rate: float, timeout: float) -> int:
+    """Requests in flight that keep `rate` packets/s going when each may wait `timeout` s.
+
+    rate x timeout, plus the token bucket's burst and 10 % for timer slack; rate 0 (no
+    limit) gets a fixed window instead.
+    """
+    if rate <= 0:
+        return UNLIMITED_WINDOW
+    burst = max(1.0, rate / 20.0)
+    return min(MAX_WINDOW, max(16, math.ceil(rate * timeout * 11 / 10 + burst)))
 
 SYS_DESCR = oids.SYS_DESCR
 SYS_OBJECT_ID = oids.SYS_OBJECT_ID
@@ -220,7 +243,7 @@ class Sweep:
                  *, port: int = 161, communities: Sequence[SnmpCredential] = (),
                  rate: float = DEFAULT_RATE, timeout: float = DEFAULT_TIMEOUT,
                  retries: int = 0, sockets: int = DEFAULT_SOCKETS,
-                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                 max_in_flight: int | None = None,
                  printer_mib_check: bool = True) -> None:
         if not communities:
             raise ValueError("a sweep needs at least one v1/v2c community")
@@ -236,7 +259,8 @@ class Sweep:
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self._n_sockets = max(1, int(sockets))
-        self.max_in_flight = max(1, int(max_in_flight))
+        self.max_in_flight = (in_flight_window(rate, self.timeout) if max_in_flight is None
+                              else max(1, int(max_in_flight)))
         self.printer_mib_check = printer_mib_check
         self.stats = SweepStats()
         self._bucket = _TokenBucket(rate)
@@ -489,8 +513,8 @@ def sweep(addresses: Iterable[str | ipaddress.IPv4Address | ipaddress.IPv6Addres
 
 
 __all__ = [
-    "DEFAULT_MAX_IN_FLIGHT", "DEFAULT_RATE", "DEFAULT_SOCKETS", "DEFAULT_TIMEOUT",
-    "HR_DEVICE_DESCR", "HR_DEVICE_TYPE", "IDENTITY_OIDS", "PRT_GENERAL_SERIAL_NUMBER",
-    "PRT_MARKER_SUPPLIES_DESCRIPTION", "SYS_DESCR", "SYS_OBJECT_ID", "Sweep",
-    "SweepAnswer", "SweepStats", "sweep",
+    "DEFAULT_RATE", "DEFAULT_SOCKETS", "DEFAULT_TIMEOUT", "HR_DEVICE_DESCR", "HR_DEVICE_TYPE",
+    "IDENTITY_OIDS", "LOOPBACK_RATE", "MAX_WINDOW", "PRT_GENERAL_SERIAL_NUMBER",
+    "PRT_MARKER_SUPPLIES_DESCRIPTION", "SYS_DESCR", "SYS_OBJECT_ID", "UNLIMITED_WINDOW", "Sweep",
+    "SweepAnswer", "SweepStats", "in_flight_window", "sweep",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 
 # Kept in step with asr_agent.adapters.snmp.sweep (not imported here: that pulls in pysnmp).
 _DEFAULT_RATE = 200.0
+_LOOPBACK_RATE = 40_000.0
 _DEFAULT_TIMEOUT = 1.0
 
 
@@ -27,9 +28,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--v1", action="store_true", help="speak SNMPv1 instead of v2c")
     parser.add_argument("--exclude", action="append", default=[], metavar="CIDR|HOST",
                         help="a range or host not to touch; repeat for several")
-    parser.add_argument("--rate", type=float, default=_DEFAULT_RATE, metavar="PPS",
+    parser.add_argument("--rate", type=float, default=None, metavar="PPS",
                         help=f"packets per second (default {_DEFAULT_RATE:.0f}, gentle on "
-                             "customer networks; 0 = as fast as possible, for loopback tests)")
+                             f"customer networks, or {_LOOPBACK_RATE:.0f} when every target is "
+                             "loopback; 0 = as fast as possible)")
     parser.add_argument("--timeout", type=float, default=_DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds to wait for each address (default {_DEFAULT_TIMEOUT})")
     parser.add_argument("--retries", type=int, default=1,
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from asr_core.errors import AsrError
     from asr_agent.adapters.snmp.client import SnmpCredential
 
-    if args.rate < 0 or args.timeout <= 0 or args.retries < 0:
+    if (args.rate is not None and args.rate < 0) or args.timeout <= 0 or args.retries < 0:
         raise AsrError("--rate must be ≥ 0, --timeout > 0 and --retries ≥ 0")
     make = SnmpCredential.v1 if args.v1 else SnmpCredential.v2c
     communities = args.community or ["public"]
