@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from asr_agent.domain import oids
+from asr_agent.domain import oids, serials
 from asr_core.errors import SnmpError
 from asr_core.records import Reading
 from asr_agent.adapters.snmp.client import END_OF_MIB, SnmpClient, SnmpCredential
@@ -330,7 +330,7 @@ async def _probe_v3(client: SnmpClient, target: V3Target, timeout: float) -> Swe
     return SweepAnswer(
         host=target.host, port=target.port, credential=-1,
         sys_object_id=object_id if isinstance(object_id, str) else None,
-        sys_descr=text(SYS_DESCR), serial=text(PRT_GENERAL_SERIAL_NUMBER),
+        sys_descr=text(SYS_DESCR), serial=serials.usable(text(PRT_GENERAL_SERIAL_NUMBER)),
         hr_device_type=device_type if isinstance(device_type, str) else None,
         hr_device_descr=text(HR_DEVICE_DESCR), printer_mib=printer_mib)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from asr_agent.domain import oids, vendors
+from asr_agent.domain import oids, serials, vendors
 from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
 
 HR_PRINTER_STATUS_NAMES = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}
@@ -54,7 +54,6 @@ _XEROX_PN_SN = re.compile(r"[,;]?\s*\bPN\s*[:#]?\s*(?P<pn>[^;,]*?)\s*(?:;\s*SN\s
                           re.IGNORECASE)
 _SAMSUNG_SN = re.compile(r"\s*\bS/N\s*:\s*(?P<sn>\S*)\s*$", re.IGNORECASE)
 _HEX_LINE = re.compile(r"^(?:[0-9A-Fa-f]{2}\s)+(?:[0-9A-Fa-f]{2})?$|^00$")
-_UNKNOWN_WORDS = frozenset({"", "unknown", "none", "n/a", "na", "-", "crum-"})
 
 # Description keywords for rows without a usable prtMarkerSuppliesType, checked in order.
 _TYPE_WORDS: tuple[tuple[re.Pattern[str], SupplyType], ...] = tuple(
@@ -255,10 +254,8 @@ def _split_description(text: str) -> tuple[str, str | None, str | None]:
 
 
 def _known(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return None if value.lower() in _UNKNOWN_WORDS else value
+    """A part number or serial, or None for a placeholder (`PN unknown;SNunknown`)."""
+    return serials.usable(value)
 
 
 def _type_from_description(description: str) -> SupplyType | None:
@@ -453,7 +450,4 @@ def _decode_whole_hex(raw: bytes) -> bytes | None:
 
 
 def _clean_serial(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip()
-    return None if text.lower() in _UNKNOWN_WORDS else text
+    return serials.usable(text)

@@ -30,7 +30,7 @@ from typing import Literal
 
 from pyasn1.error import PyAsn1Error
 
-from asr_agent.domain import oids
+from asr_agent.domain import oids, serials
 from asr_agent.adapters.snmp.client import SnmpCredential
 from asr_agent.adapters.snmp.community import decode_response, encode_request
 from asr_agent.adapters.snmp.values import Value, plain, present
@@ -454,7 +454,7 @@ class Sweep:
         self._results.put_nowait(SweepAnswer(
             host=entry.host, port=entry.port, credential=entry.cred,
             sys_object_id=object_id if isinstance(object_id, str) else None,
-            sys_descr=text(SYS_DESCR), serial=text(PRT_GENERAL_SERIAL_NUMBER),
+            sys_descr=text(SYS_DESCR), serial=serials.usable(text(PRT_GENERAL_SERIAL_NUMBER)),
             hr_device_type=device_type if isinstance(device_type, str) else None,
             hr_device_descr=text(HR_DEVICE_DESCR), printer_mib=printer_mib,
         ))
