@@ -282,11 +282,11 @@ class _Collector:
         out = []
         for key, (answer, credential, addresses) in self.found.items():
             ordered = tuple(sorted(set(addresses), key=lambda hp: (ipaddress.ip_address(hp[0]), hp[1])))
-            info = identify(answer.sys_object_id or "", answer.sys_descr or "")
-            model = info.model or _model_from_hr(answer.hr_device_descr, info.vendor)
+            info = identify(answer.sys_object_id or "", answer.sys_descr or "",
+                            hr_device_descr=answer.hr_device_descr)
             out.append(DiscoveredPrinter(
                 identity=key, serial=answer.serial, host=ordered[0][0], port=ordered[0][1],
-                addresses=ordered, vendor=info.vendor, model=model,
+                addresses=ordered, vendor=info.vendor, model=info.model,
                 asr_compatible=info.asr_compatible, sys_object_id=answer.sys_object_id,
                 sys_descr=answer.sys_descr, hr_device_descr=answer.hr_device_descr,
                 printer_mib=answer.printer_mib,
@@ -294,16 +294,6 @@ class _Collector:
             ))
         out.sort(key=lambda p: (ipaddress.ip_address(p.host), p.port))
         return out
-
-
-def _model_from_hr(descr: str | None, vendor: str | None) -> str | None:
-    """hrDeviceDescr usually is "<Vendor> <model>": the model when sysDescr gave none."""
-    if not descr:
-        return None
-    words = descr.split(maxsplit=1)
-    if vendor and len(words) == 2 and words[0].lower().startswith(vendor[:2].lower()):
-        return words[1].strip() or None
-    return descr
 
 
 # ---- the sweep ----------------------------------------------------------------------------
