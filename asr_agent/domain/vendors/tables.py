@@ -71,6 +71,7 @@ EPSON = VendorTable(
                        r"\b(?P<pn>T\d{4,5}[A-Z0-9]{0,2})\b"),
     part_color=PartColor(rx(r"^SJIC\d+P?-(?P<code>BK|MK|K|C|M|Y)$"),
                          {"BK": "black", "MK": "matte black", **_KCMY}),
+    words=words((r"^SJIC\d", SupplyType.INK_CARTRIDGE),),  # a ColorWorks cartridge named by its part number
     notes="epson_builtin_inkjet")
 
 KYOCERA = VendorTable(
