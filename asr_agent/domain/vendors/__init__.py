@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asr_agent.domain.vendors.table import Source, VendorTable
 from asr_agent.domain.vendors.tables import TABLES
@@ -28,6 +29,7 @@ def table_for(vendor: str | None) -> VendorTable | None:
     return _BY_NAME.get(vendor) if vendor else None
 
 
+@lru_cache(maxsize=1024)  # a printer says the same at every poll; the parser asks twice per reading
 def identify(sys_object_id: str, sys_descr: str, *, hr_device_descr: str | None = None,
              printer_name: str | None = None) -> VendorInfo:
     """Vendor by sysObjectID prefix first, sysDescr second; the model where the vendor's
