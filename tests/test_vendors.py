@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asr_agent.adapters.snmp import SnmpClient, SnmpCredential
 from asr_agent.app.commands.status import render
@@ -217,3 +220,22 @@ def test_a_waste_bottle_at_minus_3_reads_some_room_left_on_the_status_page() -> 
         device = httpx.get(f"{base}/devices/{xerox.serial}").text
     assert "some room left" in overview
     assert "some room left" in device
+
+
+# -- hostile text -------------------------------------------------------------------------------
+
+@given(vendor=st.sampled_from(sorted(_OBJECT_IDS)), descr=st.text(), hr=st.text(), name=st.text())
+def test_any_text_gives_a_clean_model_or_none(vendor: str, descr: str, hr: str, name: str) -> None:
+    info = vendors.identify(_OBJECT_IDS[vendor], descr, hr_device_descr=hr, printer_name=name)
+    assert info.vendor == vendor
+    assert info.model is None or (info.model == info.model.strip() and 0 < len(info.model) <= 255)
+
+
+@pytest.mark.parametrize("vendor", sorted(_OBJECT_IDS))
+def test_a_whitespace_flood_is_matched_quickly(vendor: str) -> None:
+    # An SNMP message holds ~64 KiB: a description that is mostly whitespace must not make
+    # the tables' patterns backtrack for minutes.
+    flood = "Brother HP EPSON Lexmark " + " \t" * 30_000 + "x"
+    started = time.perf_counter()
+    vendors.identify(_OBJECT_IDS[vendor], flood, hr_device_descr=flood, printer_name=flood)
+    assert time.perf_counter() - started < 1.0

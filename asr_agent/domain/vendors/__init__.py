@@ -34,12 +34,22 @@ def identify(sys_object_id: str, sys_descr: str, *, hr_device_descr: str | None 
              printer_name: str | None = None) -> VendorInfo:
     """Vendor by sysObjectID prefix first, sysDescr second; the model where the vendor's
     table says it is."""
-    table = _table(sys_object_id.lstrip("."), sys_descr.strip())
+    table = _table(sys_object_id.lstrip("."), _plain(sys_descr))
     if table is None:
         return VendorInfo(vendor=None, model=None, asr_compatible=False)
-    texts: dict[Source, str | None] = {"sys_descr": sys_descr, "hr_device_descr": hr_device_descr,
-                                        "printer_name": printer_name}
+    texts: dict[Source, str] = {"sys_descr": _plain(sys_descr), "hr_device_descr": _plain(hr_device_descr),
+                                 "printer_name": _plain(printer_name)}
     return VendorInfo(vendor=table.name, model=_model(table, texts), asr_compatible=table.asr_compatible)
+
+
+# The MIBs bound these texts at 255 characters (sysDescr); a longer one is cut there.
+_MAX_TEXT = 255
+
+
+def _plain(text: str | None) -> str:
+    """One line with single spaces, at most _MAX_TEXT long: what a device sends is matched
+    against the tables' patterns, and a hostile one's whitespace runs must not make that slow."""
+    return re.sub(r"\s+", " ", (text or "")[:4 * _MAX_TEXT]).strip()[:_MAX_TEXT]
 
 
 def _table(oid: str, descr: str) -> VendorTable | None:
@@ -53,16 +63,15 @@ def _table(oid: str, descr: str) -> VendorTable | None:
     return next((t for t in TABLES if t.descr is not None and t.descr.search(descr)), None)
 
 
-def _model(table: VendorTable, texts: dict[Source, str | None]) -> str | None:
+def _model(table: VendorTable, texts: dict[Source, str]) -> str | None:
     for rule in table.models:
-        text = (texts[rule.source] or "").strip()
+        text = texts[rule.source]
         match = rule.pattern.search(text) if text else None
         if match is None:
             continue
         model = match.group("model").strip()
         if table.model_trim is not None:
             model = table.model_trim.sub("", model).strip()
-        model = re.sub(r"\s+", " ", model)
         if model:
             return model
     return None
