@@ -26,6 +26,7 @@ NAMES = {
     "HR_DEVICE_STATUS": ("hrDeviceStatus", ""), "HR_PRINTER_STATUS": ("hrPrinterStatus", ""),
     "HR_PRINTER_DETECTED_ERROR_STATE": ("hrPrinterDetectedErrorState", ""),
     "HR_DEVICE_PRINTER": ("hrDevicePrinter", ""),
+    "PRT_GENERAL_PRINTER_NAME": ("prtGeneralPrinterName", ""),
     "PRT_GENERAL_SERIAL_NUMBER": ("prtGeneralSerialNumber", ""),
     "PRT_MARKER_COUNTER_UNIT": ("prtMarkerCounterUnit", ""),
     "PRT_MARKER_LIFE_COUNT": ("prtMarkerLifeCount", ""),

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from asr_agent.domain import oids
+from asr_agent.domain import oids, serials
 from asr_core.errors import SnmpError
 from asr_core.records import Reading
 from asr_agent.adapters.snmp.client import END_OF_MIB, SnmpClient, SnmpCredential
@@ -295,11 +295,11 @@ class _Collector:
         out = []
         for key, (answer, credential, addresses) in self.found.items():
             ordered = tuple(sorted(set(addresses), key=lambda hp: (ipaddress.ip_address(hp[0]), hp[1])))
-            info = identify(answer.sys_object_id or "", answer.sys_descr or "")
-            model = info.model or _model_from_hr(answer.hr_device_descr, info.vendor)
+            info = identify(answer.sys_object_id or "", answer.sys_descr or "",
+                            hr_device_descr=answer.hr_device_descr)
             out.append(DiscoveredPrinter(
                 identity=key, serial=answer.serial, host=ordered[0][0], port=ordered[0][1],
-                addresses=ordered, vendor=info.vendor, model=model,
+                addresses=ordered, vendor=info.vendor, model=info.model,
                 asr_compatible=info.asr_compatible, sys_object_id=answer.sys_object_id,
                 sys_descr=answer.sys_descr, hr_device_descr=answer.hr_device_descr,
                 printer_mib=answer.printer_mib,
@@ -307,16 +307,6 @@ class _Collector:
             ))
         out.sort(key=lambda p: (ipaddress.ip_address(p.host), p.port))
         return out
-
-
-def _model_from_hr(descr: str | None, vendor: str | None) -> str | None:
-    """hrDeviceDescr usually is "<Vendor> <model>": the model when sysDescr gave none."""
-    if not descr:
-        return None
-    words = descr.split(maxsplit=1)
-    if vendor and len(words) == 2 and words[0].lower().startswith(vendor[:2].lower()):
-        return words[1].strip() or None
-    return descr
 
 
 # ---- the sweep ----------------------------------------------------------------------------
@@ -343,7 +333,7 @@ async def _probe_v3(client: SnmpClient, target: V3Target, timeout: float) -> Swe
     return SweepAnswer(
         host=target.host, port=target.port, credential=-1,
         sys_object_id=object_id if isinstance(object_id, str) else None,
-        sys_descr=text(SYS_DESCR), serial=text(PRT_GENERAL_SERIAL_NUMBER),
+        sys_descr=text(SYS_DESCR), serial=serials.usable(text(PRT_GENERAL_SERIAL_NUMBER)),
         hr_device_type=device_type if isinstance(device_type, str) else None,
         hr_device_descr=text(HR_DEVICE_DESCR), printer_mib=printer_mib)
 

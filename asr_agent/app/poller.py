@@ -9,6 +9,7 @@ v1 has no GETBULK: one GETNEXT per table row, all columns at once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from asr_agent.domain import oids
@@ -28,6 +29,10 @@ SCALARS = (
     oids.HR_PRINTER_DETECTED_ERROR_STATE,
     oids.PRT_MARKER_LIFE_COUNT,
 )
+# A full read also asks where most vendors keep the model (see asr_agent.domain.vendors);
+# one more non-repeater still leaves 8 rows of 7 columns under a 64-varbind answer cap.
+# prtGeneralPrinterName is parsed when present but not asked: it would cost that row.
+FULL_SCALARS = (*SCALARS, oids.HR_DEVICE_DESCR)
 COLUMNS = (*oids.SUPPLY_COLUMNS, oids.PRT_MARKER_COLORANT_VALUE)
 # What changes between two polls of a known printer: the level, and (on a cartridge swap)
 # the description with its CRUM serial and the capacity. Type, class, unit and colour are
@@ -59,12 +64,17 @@ async def poll_printer(client: SnmpClient, host: str, port: int, cred: SnmpCrede
     """
     taken_at = now or datetime.now(UTC)
     if previous is not None and previous.supplies:
-        raw = await _read(client, host, port, cred, timeout, retries, max_repetitions, STEADY_COLUMNS)
+        raw = await _read(client, host, port, cred, timeout, retries, max_repetitions, STEADY_COLUMNS,
+                          SCALARS)
         rows = _supply_indexes(raw)
         if rows and {index for _, index in rows} == {s.index for s in previous.supplies}:
             _carry_static_columns(raw, rows, previous)
-            return parse_reading(raw, host=host, port=port, taken_at=taken_at)
-    raw = await _read(client, host, port, cred, timeout, retries, max_repetitions, COLUMNS)
+            reading = parse_reading(raw, host=host, port=port, taken_at=taken_at)
+            if reading.device.model is None and previous.device.model is not None:
+                # the model came from hrDeviceDescr, read on the full read only
+                reading = replace(reading, device=replace(reading.device, model=previous.device.model))
+            return reading
+    raw = await _read(client, host, port, cred, timeout, retries, max_repetitions, COLUMNS, FULL_SCALARS)
     if not has_supplies_table(raw):
         descr = raw.get(oids.SYS_DESCR)
         what = descr.decode("utf-8", "replace")[:60] if isinstance(descr, bytes) else "no sysDescr"
@@ -78,10 +88,11 @@ async def poll_printer(client: SnmpClient, host: str, port: int, cred: SnmpCrede
 
 async def _read(client: SnmpClient, host: str, port: int, cred: SnmpCredential,
                 timeout: float | None, retries: int | None, max_repetitions: int,
-                columns: tuple[str, ...]) -> dict[str, Value]:
+                columns: tuple[str, ...], scalars: tuple[str, ...]) -> dict[str, Value]:
     if cred.version == "1":
-        return await _read_v1(client, host, port, cred, timeout, retries, columns)
-    return await _read_bulk(client, host, port, cred, timeout, retries, max_repetitions, columns)
+        return await _read_v1(client, host, port, cred, timeout, retries, columns, scalars)
+    return await _read_bulk(client, host, port, cred, timeout, retries, max_repetitions, columns,
+                            scalars)
 
 
 def _supply_indexes(raw: dict[str, Value]) -> set[tuple[int, int]]:
@@ -119,14 +130,14 @@ def _inside(prefix: str, oid: str, value: Value) -> bool:
 
 async def _read_bulk(client: SnmpClient, host: str, port: int, cred: SnmpCredential,
                      timeout: float | None, retries: int | None, max_repetitions: int,
-                     columns: tuple[str, ...]) -> dict[str, Value]:
+                     columns: tuple[str, ...], scalars: tuple[str, ...]) -> dict[str, Value]:
     raw: dict[str, Value] = {}
-    answer = await client.bulk(host, port, cred, SCALARS, columns, max_repetitions,
+    answer = await client.bulk(host, port, cred, scalars, columns, max_repetitions,
                                timeout=timeout, retries=retries)
-    for prefix, (oid, value) in zip(SCALARS, answer[:len(SCALARS)], strict=False):
+    for prefix, (oid, value) in zip(scalars, answer[:len(scalars)], strict=False):
         if _inside(prefix, oid, value):
             raw[oid] = value
-    pending = _collect_rows(raw, list(columns), answer[len(SCALARS):], {c: c for c in columns})
+    pending = _collect_rows(raw, list(columns), answer[len(scalars):], {c: c for c in columns})
     requests = 1
     while pending and requests < MAX_REQUESTS:
         columns = list(pending)
@@ -159,14 +170,14 @@ def _collect_rows(raw: dict[str, Value], columns: list[str], varbinds: list[tupl
 
 async def _read_v1(client: SnmpClient, host: str, port: int, cred: SnmpCredential,
                    timeout: float | None, retries: int | None,
-                   columns: tuple[str, ...]) -> dict[str, Value]:
+                   columns: tuple[str, ...], scalars: tuple[str, ...]) -> dict[str, Value]:
     raw: dict[str, Value] = {}
-    first = await client.next(host, port, cred, [*SCALARS, *columns], timeout=timeout, retries=retries)
-    for prefix, (oid, value) in zip(SCALARS, first[:len(SCALARS)], strict=True):
+    first = await client.next(host, port, cred, [*scalars, *columns], timeout=timeout, retries=retries)
+    for prefix, (oid, value) in zip(scalars, first[:len(scalars)], strict=True):
         if _inside(prefix, oid, value):
             raw[oid] = value
     pending: dict[str, str] = {}
-    for column, (oid, value) in zip(columns, first[len(SCALARS):], strict=True):
+    for column, (oid, value) in zip(columns, first[len(scalars):], strict=True):
         if _inside(column, oid, value):
             raw[oid] = value
             pending[column] = oid

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
 
 from asr_core.records import Sample, SupplyClass, SupplyType, SupplyUnit
+from asr_agent.domain import serials
 
 if TYPE_CHECKING:
     from asr_agent.domain.catalog import SupplyCatalog
@@ -48,7 +49,6 @@ COUNTER_RESET = "counter_reset"
 CARTRIDGE_MOVED = "cartridge_moved"
 
 _GRAMS_PER_UNIT = {SupplyUnit.TENTHS_OF_GRAMS: 0.1, SupplyUnit.THOUSANDTHS_OF_OUNCES: 0.028349523}
-_NOT_A_SERIAL = frozenset({"", "unknown", "none", "n/a", "na", "null", "-", "crum-"})
 # A level steady this long is evidence of no use; shorter quiet tails stay uncovered
 # because the next step may already be under way.
 _STEADY_TAIL = timedelta(days=3)
@@ -137,18 +137,7 @@ class SupplyAnalysis:
 
 def usable_serial(serial: str | None) -> str | None:
     """A cartridge serial worth comparing, or None for blanks and placeholders."""
-    if serial is None:
-        return None
-    return _usable_serial(serial)
-
-
-@lru_cache(maxsize=4096)
-def _usable_serial(serial: str) -> str | None:
-    # cached: a supply repeats its serial at every poll, and the store checks each one
-    s = serial.strip()
-    if not s.strip("0") or s.lower() in _NOT_A_SERIAL:  # all zeros (or blank), a placeholder
-        return None
-    return s
+    return serials.usable(serial)
 
 
 def is_replacement(prev: Sample, cur: Sample, *, noise_pct: float = 2.0,

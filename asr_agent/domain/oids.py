@@ -22,6 +22,7 @@ HR_PRINTER_DETECTED_ERROR_STATE: Final = "1.3.6.1.2.1.25.3.5.1.2"  # hrPrinterDe
 HR_DEVICE_PRINTER: Final = "1.3.6.1.2.1.25.3.1.5"  # hrDevicePrinter (a value of hrDeviceType)
 
 # Printer-MIB (RFC 3805)
+PRT_GENERAL_PRINTER_NAME: Final = "1.3.6.1.2.1.43.5.1.1.16"  # prtGeneralPrinterName.<hrDeviceIndex>
 PRT_GENERAL_SERIAL_NUMBER: Final = "1.3.6.1.2.1.43.5.1.1.17"  # prtGeneralSerialNumber.<hrDeviceIndex>
 PRT_MARKER_COUNTER_UNIT: Final = "1.3.6.1.2.1.43.10.2.1.3"  # prtMarkerCounterUnit
 PRT_MARKER_LIFE_COUNT: Final = "1.3.6.1.2.1.43.10.2.1.4"  # prtMarkerLifeCount.<dev>.<marker>

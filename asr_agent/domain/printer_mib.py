@@ -1,6 +1,7 @@
 """Printer-MIB and HOST-RESOURCES walk data (OID string -> value) into a typed `Reading`.
 
-Pure: no I/O, no clock. Every vendor quirk of the supplies table is handled here, and a
+Pure: no I/O, no clock. What depends on the vendor (where the model is, part-number forms,
+description words) is looked up in the vendor's table (`asr_agent.domain.vendors`); a
 garbled value becomes a warning on the Reading, never an exception.
 """
 
@@ -12,13 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from asr_agent.domain import oids, vendors
+from asr_agent.domain import oids, serials, vendors
+from asr_agent.domain.vendors import VendorTable
 from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
 
 HR_PRINTER_STATUS_NAMES = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}
 HR_DEVICE_STATUS_NAMES = {1: "unknown", 2: "running", 3: "warning", 4: "testing", 5: "down"}
 
 # hrPrinterDetectedErrorState: (byte, mask, name); bit 0 is the most significant bit of byte 0.
+# The MIB names bits 2 and 3 for toner; on an inkjet they mean its ink (see INKJET_NAMES).
 ERROR_STATE_BITS = (
     (0, 0x80, "low_paper"), (0, 0x40, "no_paper"), (0, 0x20, "low_toner"), (0, 0x10, "no_toner"),
     (0, 0x08, "door_open"), (0, 0x04, "jammed"), (0, 0x02, "offline"),
@@ -27,6 +30,8 @@ ERROR_STATE_BITS = (
     (1, 0x20, "marker_supply_missing"), (1, 0x10, "output_near_full"), (1, 0x08, "output_full"),
     (1, 0x04, "input_tray_empty"), (1, 0x02, "overdue_prevent_maint"),
 )
+INKJET_NAMES = {"low_toner": "low_ink", "no_toner": "no_ink"}
+_INK_TYPES = frozenset({SupplyType.INK, SupplyType.INK_CARTRIDGE, SupplyType.INK_RIBBON, SupplyType.WASTE_INK})
 
 # Printer-MIB sentinels for prtMarkerSuppliesLevel (RFC 3805).
 _LEVEL_STATES = {-1: LevelState.UNLIMITED, -2: LevelState.UNKNOWN, -3: LevelState.SOME_REMAINING}
@@ -54,7 +59,6 @@ _XEROX_PN_SN = re.compile(r"[,;]?\s*\bPN\s*[:#]?\s*(?P<pn>[^;,]*?)\s*(?:;\s*SN\s
                           re.IGNORECASE)
 _SAMSUNG_SN = re.compile(r"\s*\bS/N\s*:\s*(?P<sn>\S*)\s*$", re.IGNORECASE)
 _HEX_LINE = re.compile(r"^(?:[0-9A-Fa-f]{2}\s)+(?:[0-9A-Fa-f]{2})?$|^00$")
-_UNKNOWN_WORDS = frozenset({"", "unknown", "none", "n/a", "na", "-", "crum-"})
 
 # Description keywords for rows without a usable prtMarkerSuppliesType, checked in order.
 _TYPE_WORDS: tuple[tuple[re.Pattern[str], SupplyType], ...] = tuple(
@@ -90,7 +94,9 @@ def parse_reading(raw: Mapping[str, object], *, host: str, port: int, taken_at: 
     """One poll's raw varbinds (numeric OID without leading dot -> plain value) as a Reading."""
     warnings: list[str] = []
     data = {_norm_oid(k): v for k, v in raw.items()}
-    supplies = parse_supplies(data, warnings)
+    table = vendors.table_for(vendors.identify(_text(data.get(oids.SYS_OBJECT_ID)) or "",
+                                               _text(data.get(oids.SYS_DESCR)) or "").vendor)
+    supplies = parse_supplies(data, warnings, table)
     device_index = _printer_device_index(data)
     device = parse_device(data, warnings, device_index)
     return Reading(
@@ -100,7 +106,7 @@ def parse_reading(raw: Mapping[str, object], *, host: str, port: int, taken_at: 
                                   HR_PRINTER_STATUS_NAMES, warnings),
         device_status=_enum_name(data, oids.HR_DEVICE_STATUS, device_index,
                                  HR_DEVICE_STATUS_NAMES, warnings),
-        error_state=_error_state(data, device_index, warnings),
+        error_state=_error_state(data, device_index, warnings, inkjet=_is_inkjet(supplies)),
         warnings=tuple(warnings),
     )
 
@@ -112,19 +118,23 @@ def parse_device(data: Mapping[str, object], warnings: list[str], device_index: 
         warnings.append(f"sysObjectID ({oids.SYS_OBJECT_ID}) missing: vendor from sysDescr only")
     serial_raw = _instance(data, oids.PRT_GENERAL_SERIAL_NUMBER, device_index)
     serial = _clean_serial(_text(serial_raw))
-    info = vendors.identify(sys_object_id, sys_descr)
+    info = vendors.identify(sys_object_id, sys_descr,
+                            hr_device_descr=_text(_instance(data, oids.HR_DEVICE_DESCR, device_index)),
+                            printer_name=_text(_instance(data, oids.PRT_GENERAL_PRINTER_NAME, device_index)))
     return Device(sys_object_id=sys_object_id.lstrip("."), sys_descr=sys_descr, serial=serial,
                   vendor=info.vendor, model=info.model, asr_compatible=info.asr_compatible)
 
 
-def parse_supplies(data: Mapping[str, object], warnings: list[str]) -> tuple[Supply, ...]:
-    """prtMarkerSuppliesTable rows (any indexes, any subset of columns) as Supply records."""
+def parse_supplies(data: Mapping[str, object], warnings: list[str],
+                   table: VendorTable | None = None) -> tuple[Supply, ...]:
+    """prtMarkerSuppliesTable rows (any indexes, any subset of columns) as Supply records,
+    read with the vendor's table when the vendor is known."""
     rows = _supply_rows(data)
     colorants = _colorants(data)
     kept = []
     for row in rows:
         if SUPPLY_INDEX_RANGE[0] <= row.index <= SUPPLY_INDEX_RANGE[1]:
-            kept.append(_supply(row, colorants, warnings))
+            kept.append(_supply(row, colorants, warnings, table))
         else:
             warnings.append(f"supply {row.index}: prtMarkerSuppliesIndex outside "
                             f"{SUPPLY_INDEX_RANGE[0]}..{SUPPLY_INDEX_RANGE[1]}; row left out")
@@ -166,19 +176,22 @@ def _colorants(data: Mapping[str, object]) -> dict[tuple[int, int], str]:
     return found
 
 
-def _supply(row: _Row, colorants: Mapping[tuple[int, int], str], warnings: list[str]) -> Supply:
+def _supply(row: _Row, colorants: Mapping[tuple[int, int], str], warnings: list[str],
+            table: VendorTable | None) -> Supply:
     cols = row.columns
     label = f"supply {row.index}"
     warn = warnings.append
 
     description, part_number, cartridge_serial = _split_description(
         _text(cols.get(6), hex_ok=True) or "")
+    if part_number is None and table is not None:
+        part_number = _vendor_part_number(description, table)
     if description:
         label = f"supply {row.index} ({description})"
 
     supply_type = _enum(cols.get(5), SupplyType, label, "prtMarkerSuppliesType", warn)
     if supply_type is None or supply_type in (SupplyType.UNKNOWN, SupplyType.OTHER):
-        guessed = _type_from_description(description)
+        guessed = _type_from_description(description, table)
         if guessed is not None:
             supply_type = guessed
     if supply_type is None:
@@ -198,6 +211,9 @@ def _supply(row: _Row, colorants: Mapping[tuple[int, int], str], warnings: list[
         color = colorants.get((row.device_index, colorant_index))
     if color is None:
         color = _color_from_description(description)
+    if color is None and part_number is not None and table is not None and table.part_color is not None:
+        code = table.part_color.pattern.search(part_number)
+        color = table.part_color.codes.get(code.group("code").upper()) if code else None
 
     instance = f"{row.device_index}.{row.index}"
     raw_capacity = _in_range(_int(cols.get(8), label, "prtMarkerSuppliesMaxCapacity", warn), CAPACITY_RANGE,
@@ -255,17 +271,31 @@ def _split_description(text: str) -> tuple[str, str | None, str | None]:
 
 
 def _known(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return None if value.lower() in _UNKNOWN_WORDS else value
+    """A part number or serial, or None for a placeholder (`PN unknown;SNunknown`)."""
+    return serials.usable(value)
 
 
-def _type_from_description(description: str) -> SupplyType | None:
-    for rx, supply_type in _TYPE_WORDS:
+def _vendor_part_number(description: str, table: VendorTable) -> str | None:
+    """The first of the vendor's part-number forms found in the description."""
+    for rx in table.part_numbers:
+        match = rx.search(description)
+        if match:
+            return match.group("pn")
+    return None
+
+
+def _type_from_description(description: str, table: VendorTable | None = None) -> SupplyType | None:
+    vendor_words = table.words if table is not None else ()
+    for rx, supply_type in (*vendor_words, *_TYPE_WORDS):
         if rx.search(description):
             return supply_type
     return None
+
+
+def _is_inkjet(supplies: tuple[Supply, ...]) -> bool:
+    """A printer whose supplies are ink and never toner marks with ink."""
+    types = {s.type for s in supplies}
+    return bool(types & _INK_TYPES) and not types & {SupplyType.TONER, SupplyType.TONER_CARTRIDGE}
 
 
 def _color_from_description(description: str) -> str | None:
@@ -336,7 +366,8 @@ def _enum_name(data: Mapping[str, object], column: str, device_index: int | None
     return names[value]
 
 
-def _error_state(data: Mapping[str, object], device_index: int | None, warnings: list[str]) -> frozenset[str]:
+def _error_state(data: Mapping[str, object], device_index: int | None, warnings: list[str], *,
+                 inkjet: bool = False) -> frozenset[str]:
     value = _instance(data, oids.HR_PRINTER_DETECTED_ERROR_STATE, device_index)
     if value is None:
         return frozenset()
@@ -345,7 +376,8 @@ def _error_state(data: Mapping[str, object], device_index: int | None, warnings:
     if not isinstance(value, bytes):
         warnings.append(f"hrPrinterDetectedErrorState: expected an OCTET STRING, got {value!r}")
         return frozenset()
-    return frozenset(name for byte, mask, name in ERROR_STATE_BITS
+    names = INKJET_NAMES if inkjet else {}
+    return frozenset(names.get(name, name) for byte, mask, name in ERROR_STATE_BITS
                      if byte < len(value) and value[byte] & mask)
 
 
@@ -453,7 +485,4 @@ def _decode_whole_hex(raw: bytes) -> bytes | None:
 
 
 def _clean_serial(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip()
-    return None if text.lower() in _UNKNOWN_WORDS else text
+    return serials.usable(text)

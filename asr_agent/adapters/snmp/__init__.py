@@ -5,14 +5,13 @@ Everything it returns is plain Python (int, bytes, dotted OID str); errors are
 """
 
 from asr_agent.adapters.snmp.client import (
-    END_OF_MIB,
     AUTH_PROTOCOLS,
     PRIV_PROTOCOLS,
     SnmpClient,
     SnmpCredential,
-    Value,
     VarBind,
 )
+from asr_agent.adapters.snmp.values import END_OF_MIB, Value
 
 __all__ = [
     "AUTH_PROTOCOLS", "END_OF_MIB", "PRIV_PROTOCOLS", "SnmpClient", "SnmpCredential", "Value",

@@ -14,34 +14,13 @@ from typing import Any, Final
 
 from asr_core.errors import ConfigError, SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
 from asr_core.secret import Secret
+from asr_agent.adapters.snmp.values import END_OF_MIB, Value, plain
 
 AUTH_PROTOCOLS: Final = ("SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5")
 PRIV_PROTOCOLS: Final = ("AES", "AES192", "AES256", "DES")
 VERSIONS: Final = ("1", "2c", "3")
 
 
-class _EndOfMib:
-    """The agent has nothing after this OID (endOfMibView, or v1 noSuchName on GETNEXT)."""
-
-    _instance: _EndOfMib | None = None
-
-    def __new__(cls) -> _EndOfMib:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "END_OF_MIB"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-END_OF_MIB: Final = _EndOfMib()
-
-# int for INTEGER/Counter/Gauge/TimeTicks, bytes for OCTET STRING, str for OIDs and
-# IpAddress, None for noSuchObject/noSuchInstance, END_OF_MIB past the end.
-Value = int | bytes | str | None | _EndOfMib
 VarBind = tuple[str, Value]
 
 
@@ -387,24 +366,8 @@ def _oid_key(oid: str) -> tuple[int, ...]:
 
 
 def _plain(vb: Any) -> VarBind:
-    from pyasn1.type import univ
-    from pysnmp.proto import rfc1902, rfc1905
-
     name, value = vb[0], vb[1]
-    oid = str(name.getOid() if hasattr(name, "getOid") else name)
-    if isinstance(value, rfc1905.EndOfMibView):
-        return oid, END_OF_MIB
-    if isinstance(value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, univ.Null)):
-        return oid, None
-    if isinstance(value, rfc1902.IpAddress):
-        return oid, ".".join(str(b) for b in value.asOctets())
-    if isinstance(value, univ.OctetString):
-        return oid, value.asOctets()
-    if isinstance(value, univ.ObjectIdentifier):
-        return oid, str(value)
-    if isinstance(value, univ.Integer):
-        return oid, int(value)
-    return oid, bytes(value) if hasattr(value, "asOctets") else None
+    return str(name.getOid() if hasattr(name, "getOid") else name), plain(value)
 
 
 _AUTH_INDICATIONS = frozenset({

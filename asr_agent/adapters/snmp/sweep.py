@@ -33,9 +33,10 @@ from typing import Literal
 
 from pyasn1.error import PyAsn1Error
 
-from asr_agent.domain import oids
+from asr_agent.domain import oids, serials
 from asr_agent.adapters.snmp.client import SnmpCredential
 from asr_agent.adapters.snmp.community import decode_response, encode_request
+from asr_agent.adapters.snmp.values import Value, plain, present
 
 # A safe default for customer networks: 200 packets/s is ~50 kbit/s of SNMP, well under
 # what any switch, firewall or IDS flags as a scan, and still sweeps a /24 in ~1.3 s.
@@ -165,27 +166,12 @@ def _text(raw: bytes) -> str:
     return text.rstrip("\x00").strip()
 
 
-def _plain(value: object) -> object:
-    """pyasn1 value -> int | bytes | dotted str, or None for the v2c exception values."""
-    tag = type(value).__name__
-    if tag in {"NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null"}:
-        return None
-    if tag == "ObjectIdentifier":
-        return str(value)
-    if hasattr(value, "asOctets"):
-        return bytes(value.asOctets())  # type: ignore[attr-defined]
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class _Reply:
     request_id: int
     error_status: int
     error_index: int
-    varbinds: tuple[tuple[str, object], ...]
+    varbinds: tuple[tuple[str, Value], ...]
 
 
 def _decode(data: bytes) -> _Reply | None:
@@ -198,7 +184,7 @@ def _decode(data: bytes) -> _Reply | None:
             int(proto.apiPDU.get_request_id(pdu)),
             int(proto.apiPDU.get_error_status(pdu)),
             int(proto.apiPDU.get_error_index(pdu)),
-            tuple((str(oid), _plain(val)) for oid, val in proto.apiPDU.get_varbinds(pdu)),
+            tuple((str(oid), plain(val)) for oid, val in proto.apiPDU.get_varbinds(pdu)),
         )
     except (PyAsn1Error, KeyError, ValueError, TypeError):
         return None
@@ -448,7 +434,7 @@ class Sweep:
         self._wake.set()
         if entry.stage == _STAGE_PRINTER_MIB:
             found = reply.error_status == 0 and any(
-                oid.startswith(PRT_MARKER_SUPPLIES_DESCRIPTION + ".") and value is not None
+                oid.startswith(PRT_MARKER_SUPPLIES_DESCRIPTION + ".") and present(value)
                 for oid, value in reply.varbinds)
             self._finish(entry, printer_mib=found)
             return
@@ -463,7 +449,7 @@ class Sweep:
                     return
             entry.answer = {}
         else:
-            entry.answer = {oid: value for oid, value in reply.varbinds if value is not None}
+            entry.answer = {oid: value for oid, value in reply.varbinds if present(value)}
         if self.printer_mib_check:
             entry.stage = _STAGE_PRINTER_MIB
             entry.oids = (PRT_MARKER_SUPPLIES_DESCRIPTION,)
@@ -492,7 +478,7 @@ class Sweep:
         self._results.put_nowait(SweepAnswer(
             host=entry.host, port=entry.port, credential=entry.cred,
             sys_object_id=object_id if isinstance(object_id, str) else None,
-            sys_descr=text(SYS_DESCR), serial=text(PRT_GENERAL_SERIAL_NUMBER),
+            sys_descr=text(SYS_DESCR), serial=serials.usable(text(PRT_GENERAL_SERIAL_NUMBER)),
             hr_device_type=device_type if isinstance(device_type, str) else None,
             hr_device_descr=text(HR_DEVICE_DESCR), printer_mib=printer_mib,
         ))

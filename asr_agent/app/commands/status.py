@@ -10,6 +10,8 @@ import sys
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from asr_agent.domain.levels import level_words
+
 if TYPE_CHECKING:
     from asr_agent.domain.catalog import SupplyCatalog
     from asr_agent.adapters.store import Store
@@ -82,7 +84,7 @@ def render(devices: list[dict[str, Any]]) -> str:
             if s["remaining_percent"] is not None:
                 level = f"{s['remaining_percent']:.0f}%" + ("~" if s["remaining_estimated"] else "")
             else:
-                level = {"some_remaining": "some", "unlimited": "n/a"}.get(s["level_state"], "?")
+                level = level_words(s["level_state"], s["supply_class"])
             if s["forecast_status"] == "warming_up":
                 days = "learning"
             elif s["days_to_empty"] is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from asr_agent.domain.levels import level_words
+
 
 @dataclass(frozen=True, slots=True)
 class SupplyView:
@@ -28,6 +30,11 @@ class SupplyView:
     part_number: str | None = None
     order_status: str | None = None  # as reported by central, when known
     flags: tuple[str, ...] = ()  # premature_replacement, spike, …
+
+    @property
+    def level_text(self) -> str:
+        """A level without a number in words ("some room left" for a waste bottle at -3)."""
+        return level_words(self.level_state, self.supply_class)
 
 
 @dataclass(frozen=True, slots=True)
