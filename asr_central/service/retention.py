@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asr_core.wire import format_time
+from asr_central.service.deps import state_of
+from asr_central.service.state import DEFAULT_KEEP_PAYLOAD_DAYS  # noqa: F401 - serve reads it here
 from asr_central.storage.db import Database
 
 log = logging.getLogger("asr_central.retention")
 
-DEFAULT_KEEP_PAYLOAD_DAYS = 400.0
 CHECK_INTERVAL_S = 3600.0
 CHUNK = 500  # rows per transaction
 # Chunks per call: a backlog (a first run on an old database) is worked off over the
@@ -91,13 +92,13 @@ _LOCK = threading.Lock()
 def after_ingest(app: Any, now: datetime) -> None:
     """Hook the app calls after a batch stored new summaries: at most once per
     CHECK_INTERVAL_S, drop what has come of age."""
-    state = app.state
+    state = state_of(app)
     with _LOCK:
-        last = getattr(state, "retention_checked_at", None)
+        last = state.retention_checked_at
         if last is not None and (now - last).total_seconds() < CHECK_INTERVAL_S:
             return
         state.retention_checked_at = now
-    keep = getattr(state, "keep_payload_days", DEFAULT_KEEP_PAYLOAD_DAYS)
+    keep = state.keep_payload_days
     try:
         _, more = drop_old_payloads(state.db, now, keep)
     except Exception:  # retention must never fail ingest; the next check tries again

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from asr_core.errors import ConfigError
 from asr_central.service.api.body_limit import REGISTRY_BODY
-from asr_central.service.app import AdminDep, DbDep
+from asr_central.service.deps import AdminDep, DbDep
 from asr_central.storage import registry as store
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
