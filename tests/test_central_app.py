@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from asr_core.errors import StoreError
 from asr_central.service import app as app_module
 from asr_central.service.state import CentralState
-from asr_central.storage.db import open_database
+from asr_central.storage.sqlite.db import open_database
 
 REPO = Path(__file__).resolve().parent.parent
 

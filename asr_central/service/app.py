@@ -49,8 +49,8 @@ from asr_central.service.api import (
 )
 from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
 from asr_central.service.state import CentralState
-from asr_central.storage.db import open_database
-from asr_central.storage import agents as agents_store
+from asr_central.storage import open_database
+from asr_central.storage.sqlite import agents as agents_store
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 
 log = logging.getLogger("asr_central.api")
@@ -189,7 +189,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
 
     @app.get("/healthz", tags=["ops"])
     def healthz(db: DbDep) -> dict[str, str]:
-        db.connection().execute("SELECT 1").fetchone()
+        db.ping()
         return {"status": "ok", "version": __version__}
 
     @app.post("/v1/enroll", response_model=EnrollResponse, status_code=201, tags=["agents"])

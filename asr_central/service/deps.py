@@ -13,7 +13,7 @@ from fastapi import Depends, Header, HTTPException, Request
 
 from asr_central.service.api.admin_guard import Throttled
 from asr_central.service.state import CentralState
-from asr_central.storage.db import Database
+from asr_central.storage.base import Database
 
 __all__ = ["state_of", "get_db", "get_now", "require_admin", "DbDep", "NowDep", "AdminDep"]
 

@@ -18,7 +18,6 @@ previous one.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 from asr_core.wire import format_time
 from asr_central.service.deps import state_of
 from asr_central.service.state import DEFAULT_KEEP_PAYLOAD_DAYS  # noqa: F401 - serve reads it here
-from asr_central.storage.db import Database
+from asr_central.storage.base import Database
+from asr_central.storage.sqlite.summaries import empty_old_payloads
 
 log = logging.getLogger("asr_central.retention")
 
@@ -35,31 +35,6 @@ CHUNK = 500  # rows per transaction
 # Chunks per call: a backlog (a first run on an old database) is worked off over the
 # following after-ingest calls, so the other hooks (the policy run) are not held up.
 MAX_CHUNKS = 20
-_MARK = "payloads_emptied_through_id"
-
-
-def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime,
-                       limit: int = CHUNK) -> int:
-    """Empty payload and signature of up to `limit` summaries received before
-    `received_before`, oldest first; returns how many. Ids grow with the time received, so
-    the walk stops at the first summary young enough to keep."""
-    row = conn.execute("SELECT value FROM summary_retention WHERE name = ?", (_MARK,)).fetchone()
-    last = int(row[0]) if row else 0
-    cutoff = format_time(received_before)
-    ids = []
-    for summary_id, received_at in conn.execute(
-            "SELECT id, received_at FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
-            (last, limit)):
-        if received_at >= cutoff:
-            break
-        ids.append(summary_id)
-    if not ids:
-        return 0
-    conn.execute("UPDATE summaries SET payload = x'', signature = x'' WHERE id BETWEEN ? AND ?",
-                 (ids[0], ids[-1]))
-    conn.execute("INSERT INTO summary_retention (name, value) VALUES (?, ?) ON CONFLICT (name) "
-                 "DO UPDATE SET value = excluded.value", (_MARK, str(ids[-1])))
-    return len(ids)
 
 
 def drop_old_payloads(db: Database, now: datetime, keep_days: float, *,

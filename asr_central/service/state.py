@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from asr_central.domain.policy import PolicySettings
 from asr_central.service.api.admin_guard import AdminGuard
-from asr_central.storage.db import Database
+from asr_central.storage.base import Database
 
 if TYPE_CHECKING:  # the modules below import this one
     from asr_central.service.api.agent_orders import NonceCache

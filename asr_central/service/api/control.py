@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from asr_core.wire import Envelope, WireError
 from asr_central.service.api import ingest as ingest_api
-from asr_central.storage import agents as agents_store
+from asr_central.storage.base import UnitOfWork
+from asr_central.storage.sqlite import agents as agents_store
 
 __all__ = ["EnvelopeBody", "control_message"]
 
@@ -24,7 +25,7 @@ class EnvelopeBody(BaseModel):
     signature: str = Field(description="Ed25519 signature over the payload bytes, base64")
 
 
-def control_message(conn: Any, body: EnvelopeBody, action: str
+def control_message(conn: UnitOfWork, body: EnvelopeBody, action: str
                     ) -> tuple[agents_store.AgentRow, dict[str, Any]]:
     """The agent and the payload of a genuine `action` message, or an HTTPException."""
     try:

@@ -1,5 +1,5 @@
 """The registry: sites, contacts (name, e-mail, shipping address), devices (serial → site and
-contact) and the supply catalog; stored through `asr_central.storage.db`, importable from YAML.
+contact) and the supply catalog; stored through `asr_central.storage.sqlite.db`, importable from YAML.
 
 Registry YAML (every key but the ids optional; unknown keys are refused):
 

@@ -17,7 +17,8 @@ from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_core.wire import CheckedSummary, DeviceState, Envelope, format_time
 
 __all__ = ["Stored", "store_summaries", "summary_count", "summaries_for_agent",
-           "device_status", "supply_latest", "cartridge_events", "page_count"]
+           "device_status", "supply_latest", "cartridge_events", "page_count", "stored_before",
+           "empty_old_payloads"]
 
 
 # Enum members as stored (wire name or value), looked up rather than computed: ingest
@@ -283,3 +284,37 @@ def cartridge_events(conn: sqlite3.Connection, serial: str | None = None) -> lis
         return conn.execute("SELECT * FROM cartridge_events ORDER BY id").fetchall()
     return conn.execute("SELECT * FROM cartridge_events WHERE device_serial = ? ORDER BY id",
                         (serial,)).fetchall()
+
+
+_PAYLOAD_MARK = "payloads_emptied_through_id"
+
+
+def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime, limit: int) -> int:
+    """Empty payload and signature of up to `limit` summaries received before
+    `received_before`, oldest first; returns how many. Ids grow with the time received, so
+    the walk stops at the first summary young enough to keep; a cursor (the last id
+    emptied) makes each call read only the rows that came of age since the previous one."""
+    row = conn.execute("SELECT value FROM summary_retention WHERE name = ?",
+                       (_PAYLOAD_MARK,)).fetchone()
+    last = int(row[0]) if row else 0
+    cutoff = format_time(received_before)
+    ids = []
+    for summary_id, received_at in conn.execute(
+            "SELECT id, received_at FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
+            (last, limit)):
+        if received_at >= cutoff:
+            break
+        ids.append(summary_id)
+    if not ids:
+        return 0
+    conn.execute("UPDATE summaries SET payload = x'', signature = x'' WHERE id BETWEEN ? AND ?",
+                 (ids[0], ids[-1]))
+    conn.execute("INSERT INTO summary_retention (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                 "DO UPDATE SET value = excluded.value", (_PAYLOAD_MARK, str(ids[-1])))
+    return len(ids)
+
+
+def stored_before(conn: sqlite3.Connection, idempotency_key: str, agent_id: str) -> bool:
+    """A summary of this key from this agent was accepted before."""
+    return conn.execute("SELECT 1 FROM summaries WHERE idempotency_key = ? AND agent_id = ?",
+                        (idempotency_key, agent_id)).fetchone() is not None

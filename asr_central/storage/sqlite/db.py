@@ -1,11 +1,11 @@
 """The central service's one storage entry point: open a database by URL, migrate it,
-hand out transactions. Store modules in `asr_central.storage` take the connection it gives.
+hand out transactions. Store modules in `asr_central.storage.sqlite` take the connection it gives.
 
 URLs: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, or a bare file path.
 PostgreSQL (`postgresql://…`) is the planned scale-out target; the store modules write
 portable SQL with `?` placeholders so an adapter here can translate them.
 
-Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/migrations/`, applied
+Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/sqlite/migrations/`, applied
 at start by `asr_core.migrations` (in order, each once, each in its own transaction, recorded in
 `schema_migrations`; a database of a newer version is refused). Anyone adding tables adds a new
 file with the next free number; never edit an applied one.
@@ -75,7 +75,7 @@ def sqlite_path_from_url(url: str) -> Path:
 
 def migration_files() -> list[migrations.Migration]:
     """Every migration shipped in the package, in order."""
-    return migrations.load(resources.files("asr_central.storage.migrations"))
+    return migrations.load(resources.files("asr_central.storage.sqlite.migrations"))
 
 
 class Database:
@@ -168,6 +168,13 @@ class Database:
         if group is None or group.loop is not loop:
             group = self._group = _GroupCommit(self, loop)
         return await group.run(work)
+
+    def ping(self) -> None:
+        """A round trip to the file (the health check)."""
+        try:
+            self.connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: the central database does not answer ({exc})") from exc
 
     def migrate(self) -> list[str]:
         """Apply the migrations not yet applied; returns their names."""
