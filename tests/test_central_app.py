@@ -7,10 +7,12 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from support_central import CentralServer, Clock
 from fastapi.routing import APIRoute
 
 from asr_core.errors import StoreError
@@ -93,3 +95,45 @@ def test_a_database_of_a_newer_schema_is_refused_and_left_as_it_was(tmp_path: Pa
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall() == tables
     conn.close()
+
+
+def test_rows_written_as_plus_zero_by_older_versions_are_converted_to_z(tmp_path: Path) -> None:
+    path = tmp_path / "central.db"
+    open_database(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO contacts (contact_id, name, email, updated_at) VALUES "
+                     "('c1', 'Claire', 'c@lyon.example', '2026-03-01T08:00:00.250000+00:00')")
+        conn.execute("INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
+                     "VALUES ('lyon', 'c1', 'open', '2026-03-01', '2026-03-01T08:00:00+00:00')")
+        conn.execute("UPDATE schema_migrations SET applied_at = '2026-01-01T00:00:00+00:00'")
+        # the database as it was before the migration that converts the rows
+        conn.execute("DELETE FROM schema_migrations "
+                     "WHERE name = '060_timestamps_in_one_format.sql'")
+    conn.close()
+    open_database(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT updated_at FROM contacts").fetchone() == (
+            "2026-03-01T08:00:00.250000Z",)
+        assert conn.execute("SELECT created_on, created_at FROM orders").fetchone() == (
+            "2026-03-01", "2026-03-01T08:00:00Z")
+        assert {r[0] for r in conn.execute("SELECT applied_at FROM schema_migrations")
+                if r[0].endswith("+00:00")} == set()
+    conn.close()
+
+
+def test_the_registry_is_stamped_with_the_services_clock(tmp_path: Path) -> None:
+    moment = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)  # years from the wall clock
+    server = CentralServer(tmp_path / "central.db", clock=Clock(moment)).start()
+    try:
+        for path, body in [("/v1/registry/contacts/c1", {"name": "Claire",
+                                                        "email": "c@lyon.example"}),
+                           ("/v1/registry/sites/lyon", {"contact": "c1"}),
+                           ("/v1/registry/devices/XRX-1", {"site": "lyon"}),
+                           ("/v1/registry/catalog/106R03528", {"kind": "consumable"})]:
+            r = server.admin("PUT", path, json=body)
+            assert r.status_code == 200, r.text
+        stamps = [r[0] for table in ("contacts", "sites", "registry_devices", "supply_catalog")
+                  for r in server.query(f"SELECT updated_at FROM {table}")]
+        assert stamps == ["2031-05-06T07:08:09Z"] * 4
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ devices, supply catalog) from YAML into the central database, or print it."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 DEFAULT_DB = "sqlite:///asr-central.db"
 
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "import":
             with db.transaction() as conn:
-                counts = registry.import_registry_file(conn, args.file)
+                # the command's own clock: no service runs here
+                counts = registry.import_registry_file(conn, args.file, datetime.now(UTC))
             print(f"imported {args.file}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
             return 0
         conn = db.connection()

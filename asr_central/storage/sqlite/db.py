@@ -41,7 +41,7 @@ from urllib.parse import urlparse
 
 from asr_core import migrations
 from asr_core.errors import ConfigError, StoreError
-from asr_core.wire import format_time
+from asr_central.storage.sqlite.times import stamp
 
 _LEDGER = migrations.Ledger("schema_migrations", "number")
 # Bounds one group's transaction (and the wait of the requests queued behind it).
@@ -179,7 +179,7 @@ class Database:
     def migrate(self) -> list[str]:
         """Apply the migrations not yet applied; returns their names."""
         return migrations.apply(self.connection(), migration_files(), _LEDGER,
-                                applied_at=format_time(datetime.now(UTC)),
+                                applied_at=stamp(datetime.now(UTC)),
                                 where=f"the central database {self.path}",
                                 program="central service")
 

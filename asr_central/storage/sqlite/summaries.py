@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from asr_core.records import LevelState, SupplyClass, SupplyType
-from asr_core.wire import CheckedSummary, DeviceState, Envelope, format_time
+from asr_core.wire import CheckedSummary, DeviceState, Envelope
+from asr_central.storage.sqlite.times import stamp
 
 __all__ = ["Stored", "store_summaries", "summary_count", "summaries_for_agent",
            "device_status", "supply_latest", "cartridge_events", "page_count", "stored_before",
@@ -56,7 +57,7 @@ def store_summaries(conn: sqlite3.Connection, batch: Sequence[tuple[CheckedSumma
     table cost more than SQLite's work on the rows. The tables do not depend on one
     another, so writing each table's rows in the batch's order gives what summary by
     summary would."""
-    ids = _insert_summaries(conn, batch, format_time(received_at))
+    ids = _insert_summaries(conn, batch, stamp(received_at))
     out: list[Stored] = []
     new: list[tuple[CheckedSummary, int]] = []
     for i, (s, _) in enumerate(batch):
@@ -152,7 +153,7 @@ def _clash(conn: sqlite3.Connection, s: CheckedSummary, at: int,
 @functools.lru_cache(maxsize=1024)
 def _time(value: datetime) -> str:
     """A period bound as stored: the summaries of one agent share a few periods."""
-    return format_time(value)
+    return stamp(value)
 
 
 _DEVICE_HEAD = (
@@ -199,7 +200,7 @@ def page_count(row: sqlite3.Row) -> int | None:
 
 
 def _record_events(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
-    rows = [(summary_id, s.device.serial, e.supply_index, format_time(e.replaced_at),
+    rows = [(summary_id, s.device.serial, e.supply_index, stamp(e.replaced_at),
              int(e.premature), e.grams_wasted, e.removed_percent, e.cartridge_serial,
              e.previous_serial, e.part_number)
             for s, summary_id in new for e in s.cartridge_events]
@@ -297,7 +298,7 @@ def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime, limi
     row = conn.execute("SELECT value FROM summary_retention WHERE name = ?",
                        (_PAYLOAD_MARK,)).fetchone()
     last = int(row[0]) if row else 0
-    cutoff = format_time(received_before)
+    cutoff = stamp(received_before)
     ids = []
     for summary_id, received_at in conn.execute(
             "SELECT id, received_at FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
