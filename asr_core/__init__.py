@@ -8,6 +8,7 @@
     yaml_source  the strict YAML reader behind the agent's config and central's registry
     cli          sub-command plumbing for `asr-agent` and `asr-central`
     secret       a secret that never prints; URL passwords masked
+    migrations   the one schema migration runner both programs' SQLite files use
 
 It imports neither `asr_agent` nor `asr_central`: both depend on it, never the reverse.
 """

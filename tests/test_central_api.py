@@ -5,6 +5,7 @@ exports and the registry, through the HTTP API and the command line."""
 from __future__ import annotations
 
 import csv
+import re
 import io
 import time
 from collections.abc import Callable
@@ -298,3 +299,46 @@ def test_cli_registry_import_and_orders_export(tmp_path: Path, capsys) -> None:
     assert out.read_text().startswith("order_id,status,site_id,contact_id")
     assert central_cli(["orders", "--db", db, "export", "--format", "json"]) == 0
     assert capsys.readouterr().out.strip() == "[]"
+
+
+# Every moment central stores, by column name; a new column named so is checked too.
+MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
+
+
+def moment_columns(server: CentralServer) -> list[tuple[str, str]]:
+    out = []
+    for (table,) in server.query("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for column in server.query(f"PRAGMA table_info({table})"):
+            name = column["name"]
+            if name.endswith(("_at", "_seen")) or name in {"as_of", "period_start",
+                                                            "period_end"}:
+                out.append((table, name))
+    return out
+
+
+def test_every_moment_in_every_table_is_stored_in_the_one_format(fleet) -> None:
+    server, agent, now = fleet
+    order = wait_for(lambda: get(server, "/v1/orders"))[0]
+    black = next(l for l in order["lines"] if l["supply_index"] == 1)
+    server.admin("POST", f"/v1/orders/{order['order_id']}/ship",
+                 json={"serials": {str(black["line_id"]): ["CRT-100"]}})
+    server.admin("POST", f"/v1/orders/{order['order_id']}/deliver")
+    later = now + timedelta(hours=4)
+    agent.send("XRX-1", [supply(1, dte=50, low=45, daily_percent=2)], end=later,
+               events=(CartridgeEvent(1, later - timedelta(hours=1), True,
+                                      cartridge_serial="CRT-100"),))
+    wait_for(lambda: server.query("SELECT 1 FROM order_lines WHERE closed_at IS NOT NULL"))
+    assert server.admin("POST", f"/v1/admin/agents/{agent.agent_id}/revoke").status_code == 200
+    filled = set()
+    for table, column in moment_columns(server):
+        for (value,) in server.query(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
+            filled.add((table, column))
+            day_allowed = (table, column) == ("central_alerts", "first_seen")
+            assert MOMENT.match(value) or (day_allowed and DAY.match(value)), \
+                f"{table}.{column} holds {value!r}"
+    # the columns older versions wrote as "+00:00" were among those checked
+    assert {("contacts", "updated_at"), ("registry_devices", "updated_at"),
+            ("orders", "created_at"), ("orders", "shipped_at"), ("orders", "delivered_at"),
+            ("order_lines", "closed_at"), ("schema_migrations", "applied_at"),
+            ("agents", "revoked_at"), ("summaries", "received_at")} <= filled

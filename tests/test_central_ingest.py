@@ -24,7 +24,7 @@ from asr_core import wire
 from asr_central.service.api import ingest
 from asr_central.cli import build_parser
 from asr_central.commands.serve import build_app
-from asr_central.storage.db import open_database
+from asr_central.storage.sqlite.db import open_database
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
 from support_central import T0, CentralServer, central, make_summary  # noqa: F401
 

@@ -72,7 +72,7 @@ def test_zero_days_keeps_every_payload_and_a_backlog_goes_in_bounded_steps(tmp_p
         key, identity = enrolled_agent(server, tmp_path / "agent")
         assert _post(server, key, *[make_summary(identity.agent_id, n, period_start=T0 + timedelta(
             hours=4 * n)) for n in (1, 2, 3)]) == [201, 201, 201]
-        from asr_central.storage.db import open_database
+        from asr_central.storage.sqlite.db import open_database
 
         db = open_database(f"sqlite:///{server.db_path}")
         try:

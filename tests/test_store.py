@@ -14,6 +14,7 @@ import pytest
 import asr_agent.adapters.store as store_mod
 from asr_agent.domain.catalog import load_catalog
 from asr_core.errors import StoreError
+from asr_core.migrations import Migration
 from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
 from asr_agent.adapters.store import Store
 
@@ -88,7 +89,8 @@ def test_failed_migration_applies_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     real = store_mod._migrations()
     # A broken migration cannot be shipped for real; inject one to prove the rollback.
     broken = "CREATE TABLE half_done (x INTEGER);\nINSERT INTO no_such_table VALUES (1);"
-    monkeypatch.setattr(store_mod, "_migrations", lambda: [*real, (2, "broken", broken)])
+    monkeypatch.setattr(store_mod, "_migrations",
+                        lambda: [*real, Migration(2, "002_broken.sql", broken)])
     with pytest.raises(StoreError, match="migration 002_broken.sql failed"):
         Store(tmp_path / "a.db")
     with sqlite3.connect(tmp_path / "a.db") as c:

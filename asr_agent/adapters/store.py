@@ -16,7 +16,6 @@ file at the same time.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr_agent.domain.consumption import is_replacement, usable_serial
+from asr_core import migrations
 from asr_core.errors import StoreError
 from asr_core.records import Device, LevelState, Reading, Sample, SupplyClass, SupplyType, SupplyUnit
 
@@ -42,7 +42,8 @@ DB_FILE_NAME = "asr-agent.sqlite3"
 DEVICE_STATES = ("ok", "asleep", "unreachable")
 # The forecast looks back this many days; retention shorter than that would starve it.
 FORECAST_WINDOW_DAYS = 56
-_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# The agent's ledger keeps migration names without ".sql", as it always has.
+_LEDGER = migrations.Ledger("schema_version", "version", name_is_file=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,19 +166,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    folder = resources.files("asr_agent.adapters").joinpath("migrations")
-    out = []
-    for entry in folder.iterdir():
-        m = _MIGRATION_NAME.match(entry.name)
-        if m:
-            out.append((int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
-    out.sort()
-    for i, (num, name, _) in enumerate(out, start=1):
-        if num != i:
-            raise StoreError(f"migration {num:03d}_{name}.sql is out of sequence (expected {i:03d}); "
-                             "the package is damaged, reinstall it")
-    return out
+def _migrations() -> list[migrations.Migration]:
+    return migrations.load(resources.files("asr_agent.adapters").joinpath("migrations"))
 
 
 class Store:
@@ -263,34 +253,8 @@ class Store:
         return int(row[0])
 
     def _migrate(self) -> None:
-        conn = self._conn()
-        known = _migrations()
-        try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-                         "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}; if the file is damaged, move "
-                             "it aside and the agent will start a new one") from None
-        current = self.schema_version()
-        if current > len(known):
-            raise StoreError(f"store {self.path} has schema version {current}, newer than this agent "
-                             f"knows ({len(known)}); upgrade the agent or restore an older store")
-        for num, name, sql in known:
-            if num <= current:
-                continue
-            script = (f"BEGIN IMMEDIATE;\n{sql}\n;INSERT INTO schema_version (version, name, applied_at) "
-                      f"VALUES ({num}, '{name}', '{_ts(self._clock())}');\nCOMMIT;")
-            try:
-                conn.executescript(script)
-            except sqlite3.DatabaseError as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                # Another process may have applied it at the same moment.
-                if self.schema_version() >= num:
-                    continue
-                raise StoreError(f"store {self.path}: migration {num:03d}_{name}.sql failed: {exc}; "
-                                 "nothing of it was applied") from None
-            current = num
+        migrations.apply(self._conn(), _migrations(), _LEDGER, applied_at=_ts(self._clock()),
+                         where=f"store {self.path}", program="agent")
 
     # --- devices and readings ---------------------------------------------------------
 

@@ -25,8 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from asr_central.storage.db import open_database
-    from asr_central.storage import orders
+    from asr_central.storage import open_database
+    from asr_central.storage.sqlite import orders
 
     db = open_database(args.db)
     try:

@@ -4,6 +4,7 @@ devices, supply catalog) from YAML into the central database, or print it."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 DEFAULT_DB = "sqlite:///asr-central.db"
 
@@ -21,14 +22,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from asr_central.storage.db import open_database
-    from asr_central.storage import registry
+    from asr_central.storage import open_database
+    from asr_central.storage.sqlite import registry
 
     db = open_database(args.db)
     try:
         if args.action == "import":
             with db.transaction() as conn:
-                counts = registry.import_registry_file(conn, args.file)
+                # the command's own clock: no service runs here
+                counts = registry.import_registry_file(conn, args.file, datetime.now(UTC))
             print(f"imported {args.file}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
             return 0
         conn = db.connection()

@@ -1,17 +1,18 @@
 """The central service's HTTP API: enrollment, key changes, signed summary ingest, admin
-endpoints, and the hook through which registry/policy/alerts modules plug in.
+endpoints, and the routers that add the registry, orders, alerts and devices.
 
 `create_app(db_url, admin_token=...)` builds a FastAPI app (OpenAPI at /openapi.json).
 
-Extensions: every module named in `EXTENSIONS` that exists is imported; its `router`
-(an APIRouter) is included, and its optional `on_summary(conn, summary, summary_id, now)`
+Routers: every module in `EXTENSIONS`, imported by name below (a missing one fails at
+import). Its `router` (an APIRouter) is included, and its optional
+`on_summary(conn, summary, summary_id, now)`
 runs inside the ingest transaction for each newly accepted summary, in the batch's order once
 the whole batch is written (so it sees device and supply state as the batch left them; in the
 database's group commit; an exception rolls back that request's batch alone), and its optional
 `after_ingest(app, now)` runs in a worker thread after a batch that stored at least one new
 summary is committed (at most once per `ingest.AFTER_INGEST_GAP_S`: the commits in between
-are folded into the next call). They use the dependencies below: `get_db`, `get_now`,
-`require_admin`.
+are folded into the next call). They use the dependencies in `asr_central.service.deps` and
+the typed state in `asr_central.service.state`.
 
 POST /v1/summaries, the hot path, is `asr_central.service.api.ingest`: `CentralApp` hands it over
 before FastAPI's middleware and routing (no middleware is added to this app; one that must
@@ -22,86 +23,48 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
-import json
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from types import ModuleType
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
 from asr_core.signing import key_id_for
-from asr_core.wire import Envelope, WireError
 from asr_central import __version__
 from asr_central.service.api import errors
 from asr_central.service.api import ingest as ingest_api
-from asr_central.service.api.admin_guard import AdminGuard, Throttled
 from asr_central.service.api.body_limit import JSON_BODY
+from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
-from asr_central.storage.db import Database, open_database
-from asr_central.storage import agents as agents_store
+from asr_central.service import retention
+from asr_central.service.api import (
+    agent_orders, alerts, device_moves, devices, orders, registry,
+)
+from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
+from asr_central.service.state import CentralState
+from asr_central.storage import open_database
+from asr_central.storage.sqlite import agents as agents_store
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 
 log = logging.getLogger("asr_central.api")
 
-# Optional modules that add routes and ingest hooks (see the module docstring).
-EXTENSIONS: tuple[str, ...] = (
-    "asr_central.service.api.registry", "asr_central.service.api.orders",
-    "asr_central.service.api.alerts", "asr_central.service.api.agent_orders",
-    "asr_central.service.retention", "asr_central.service.api.devices",
-    "asr_central.service.api.device_moves",
+# The modules that add routes and ingest hooks (see the module docstring), in this order.
+# A module-level name so that a benchmark can leave them out.
+EXTENSIONS: tuple[ModuleType, ...] = (
+    registry, orders, alerts, agent_orders, retention, devices, device_moves,
 )
 
 Clock = Callable[[], datetime]
 
 __all__ = ["create_app", "get_db", "get_now", "require_admin", "EXTENSIONS", "MAX_BATCH",
-           "CentralApp", "SummaryHook"]
-
-
-# --- dependencies ---------------------------------------------------------------------------
-
-# Dependencies are `async def` so that FastAPI calls them on the event loop: a sync one costs
-# a round trip through the threadpool for every request that uses it.
-
-async def get_db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
-async def get_now(request: Request) -> datetime:
-    return request.app.state.clock()  # type: ignore[no-any-return]
-
-
-async def require_admin(request: Request,
-                  authorization: Annotated[str | None, Header()] = None) -> None:
-    expected: str | None = request.app.state.admin_token
-    if expected is None:
-        raise HTTPException(503, "the admin API is disabled: start the service with "
-                                 "--admin-token-file or ASR_CENTRAL_ADMIN_TOKEN")
-    guard: AdminGuard = request.app.state.admin_guard
-    scheme, _, given = (authorization or "").partition(" ")
-    client = request.client.host if request.client else "unknown"
-    try:
-        ok = guard.check(given if scheme.lower() == "bearer" else None, expected, client,
-                         f"{request.method} {request.url.path}")
-    except Throttled as exc:
-        raise HTTPException(429, "too many failed admin attempts from this address: retry "
-                                 f"in {exc.retry_after} s",
-                            headers={"Retry-After": str(exc.retry_after)}) from None
-    if not ok:
-        raise HTTPException(401, "admin token missing or wrong (Authorization: Bearer …)",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
-DbDep = Annotated[Database, Depends(get_db)]
-NowDep = Annotated[datetime, Depends(get_now)]
-AdminDep = Annotated[None, Depends(require_admin)]
+           "CentralApp", "SummaryHook", "EnvelopeBody", "CentralState"]
 
 
 # --- request and response bodies ------------------------------------------------------------
@@ -119,14 +82,6 @@ class EnrollResponse(BaseModel):
     agent_id: str
     key_id: str
     site_id: str
-
-
-class EnvelopeBody(BaseModel):
-    agent_id: str
-    key_id: str
-    alg: str = "ed25519"
-    payload: str = Field(description="canonical JSON bytes, base64")
-    signature: str = Field(description="Ed25519 signature over the payload bytes, base64")
 
 
 class SummaryBatch(BaseModel):
@@ -196,25 +151,6 @@ class CentralApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _control_message(conn: sqlite3.Connection, body: EnvelopeBody, action: str
-                     ) -> tuple[agents_store.AgentRow, dict[str, Any]]:
-    try:
-        env = Envelope.from_dict(body.model_dump())
-        agent, payload = ingest_api.authenticate(conn, env)
-        data = json.loads(payload)
-    except WireError as exc:
-        raise HTTPException(400, f"malformed: {exc}") from None
-    except ingest_api.Refused as exc:
-        raise HTTPException(exc.code, exc.reason) from None
-    except ValueError as exc:
-        raise HTTPException(400, f"malformed: payload is not JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("action") != action:
-        raise HTTPException(400, f"malformed: payload action must be {action!r}")
-    if data.get("agent_id") != env.agent_id:
-        raise HTTPException(403, "agent_mismatch: payload agent_id differs from the envelope's")
-    return agent, data
-
-
 def _decode_public_key(text: str) -> bytes:
     try:
         raw = base64.b64decode(text, validate=True)
@@ -243,19 +179,17 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                      description="Verifies signed agent summaries, forecasts supplies, places "
                                  "consolidated replenishment orders and raises alerts.")
     errors.install(app)
-    app.state.db = db
-    app.state.admin_token = admin_token
-    app.state.admin_guard = AdminGuard()
-    app.state.clock = clock or (lambda: datetime.now(UTC))
-    hooks: list[SummaryHook] = list(summary_hooks)
-    app.state.summary_hooks = hooks
+    state = CentralState(db=db, clock=clock or (lambda: datetime.now(UTC)),
+                         admin_token=admin_token, summary_hooks=list(summary_hooks))
+    app.state = state  # type: ignore[assignment]  # typed: see asr_central.service.state
+    hooks = state.summary_hooks
     batch_hooks: list[ingest_api.BatchHook] = []
-    ingest = app.ingest = ingest_api.Ingest(app, db, app.state.clock, hooks, batch_hooks)
+    ingest = app.ingest = ingest_api.Ingest(app, db, state.clock, hooks, batch_hooks)
     ingest.bounds = TimeBounds(max_skew=max_clock_skew)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(db: DbDep) -> dict[str, str]:
-        db.connection().execute("SELECT 1").fetchone()
+        db.ping()
         return {"status": "ok", "version": __version__}
 
     @app.post("/v1/enroll", response_model=EnrollResponse, status_code=201, tags=["agents"])
@@ -294,7 +228,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     def add_key(body: EnvelopeBody, db: DbDep, now: NowDep) -> KeyChangeResponse:
         """Rotation: a new public key, in a message signed by a current key of the agent."""
         with db.transaction() as conn:
-            agent, data = _control_message(conn, body, "add_key")
+            agent, data = control_message(conn, body, "add_key")
             raw = _decode_public_key(str(data.get("public_key", "")))
             try:
                 agents_store.add_key(conn, agent.agent_id, key_id_for(raw), raw, now)
@@ -306,7 +240,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     def retire_key(body: EnvelopeBody, db: DbDep, now: NowDep) -> KeyChangeResponse:
         """The agent's queue holds nothing signed with `key_id` any more: stop accepting it."""
         with db.transaction() as conn:
-            agent, data = _control_message(conn, body, "retire_key")
+            agent, data = control_message(conn, body, "retire_key")
             key_id = str(data.get("key_id", ""))
             if key_id == body.key_id:
                 raise HTTPException(400, "a key cannot retire itself: sign with the new key")
@@ -372,13 +306,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
 
     for router in extra_routers:
         app.include_router(router)
-    for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # extension not built yet
-            raise
+    for module in EXTENSIONS:
         if hasattr(module, "router"):
             app.include_router(module.router)
         if hasattr(module, "on_summary"):

@@ -39,8 +39,9 @@ import tenacity
 
 from asr_core.errors import AsrError, ConfigError
 from asr_central import __version__
-from asr_central.storage.db import Database
-from asr_central.storage import alerts as alert_store
+from asr_central.service.deps import state_of
+from asr_central.storage.base import Database
+from asr_central.storage.sqlite import alerts as alert_store
 
 log = logging.getLogger("asr_central.notify")
 
@@ -272,12 +273,12 @@ def attach(app: Any, notifier: WebhookNotifier) -> None:
                 await asyncio.to_thread(notifier.close)
 
     app.router.lifespan_context = lifespan
-    app.state.alert_notifier = notifier
+    state_of(app).alert_notifier = notifier
     notifier.poke()
 
 
 def poke(app: Any) -> None:
     """Called after a policy run: hand over to the app's notifier, if one is configured."""
-    notifier = getattr(app.state, "alert_notifier", None)
+    notifier = state_of(app).alert_notifier
     if notifier is not None:
         notifier.poke()

@@ -8,7 +8,6 @@ run sees, and alerts are keyed.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -16,14 +15,15 @@ from asr_core.records import SupplyClass, SupplyType
 from asr_central.domain.alerts import (
     DeviceFacts, ReplacementFacts, SupplyFacts, evaluate, held_line_alerts, replacement_alerts,
 )
-from asr_central.storage.db import Database
+from asr_central.storage.base import Database, UnitOfWork
 from asr_central.domain.policy import (
     PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
 )
-from asr_central.storage import alerts as alert_store
-from asr_central.storage import homes
-from asr_central.storage import orders as order_store
-from asr_central.storage import registry
+from asr_central.storage.sqlite import alerts as alert_store
+from asr_central.storage.sqlite import homes
+from asr_central.storage.sqlite import policy_inputs
+from asr_central.storage.sqlite import orders as order_store
+from asr_central.storage.sqlite import registry
 
 __all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy", "supply_kind"]
 
@@ -35,7 +35,6 @@ __all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy", "supply_kind"]
 # planned at once; the summaries stored meanwhile are folded into one deferred run.
 AFTER_INGEST_INTERVAL_S = 30.0
 
-_EVENT_MARK = "cartridge_events.last_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +79,7 @@ def run_policy(db: Database, today: date | None = None, *,
         return _run(conn, settings, now)
 
 
-def _resolve(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None, bool]]:
+def _resolve(conn: UnitOfWork) -> dict[str, tuple[str | None, str | None, bool]]:
     """serial → (site, contact, registered) for every device that ever reported: the
     registry first, else the reporting agent's site with the contact it names (by id or
     e-mail) or that site's default contact. Ingest stores a device's reports only from the
@@ -91,7 +90,7 @@ def _resolve(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None
     by_email = registry.contact_ids_by_email(conn)
     contact_ids = set(by_email.values())
     out: dict[str, tuple[str | None, str | None, bool]] = {}
-    for row in conn.execute("SELECT serial, site_id, contact FROM device_status"):
+    for row in policy_inputs.reporting_devices(conn):
         a = assigned.get(row["serial"])
         if a is not None:
             out[row["serial"]] = (a.site_id, a.contact_id, True)
@@ -107,14 +106,11 @@ def _resolve(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None
     return out
 
 
-def _run(conn: sqlite3.Connection, settings: PolicySettings, now: datetime) -> RunResult:
+def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult:
     # 1. replacements reported since the last run close order lines (or raise alerts)
-    mark = conn.execute("SELECT value FROM replenish_state WHERE name = ?",
-                        (_EVENT_MARK,)).fetchone()
-    last_id = int(mark[0]) if mark else 0
     replacements = []
-    for e in conn.execute("SELECT * FROM cartridge_events WHERE id > ? ORDER BY id",
-                          (last_id,)).fetchall():
+    last_id = 0
+    for e in policy_inputs.new_cartridge_events(conn):
         at = _time(e["replaced_at"])
         found = order_store.record_installation(conn, e["device_serial"], e["supply_index"],
                                                 e["cartridge_serial"], at)
@@ -124,15 +120,14 @@ def _run(conn: sqlite3.Connection, settings: PolicySettings, now: datetime) -> R
             found.line_id is not None))
         last_id = e["id"]
     if replacements:
-        conn.execute("INSERT INTO replenish_state (name, value) VALUES (?, ?) ON CONFLICT (name) "
-                     "DO UPDATE SET value = excluded.value", (_EVENT_MARK, str(last_id)))
+        policy_inputs.mark_events_seen(conn, last_id)
 
     # 2. outlooks from the latest forecasts, joined with registry and stock
     places = _resolve(conn)
     states: dict[str, SilentState] = {}
     device_facts = []
     compatible = set()
-    for row in conn.execute("SELECT serial, last_seen, asr_compatible FROM device_status"):
+    for row in policy_inputs.device_health(conn):
         serial = row["serial"]
         last = _time(row["last_seen"])
         states[serial] = silent_state(silent_days(last, now), settings)
@@ -147,7 +142,7 @@ def _run(conn: sqlite3.Connection, settings: PolicySettings, now: datetime) -> R
     outlooks = []
     supply_facts = []
     meta: dict[tuple[str, str], order_store.LineMeta] = {}
-    for s in conn.execute("SELECT * FROM supply_latest ORDER BY device_serial, supply_index"):
+    for s in policy_inputs.latest_supplies(conn):
         serial = s["device_serial"]
         if serial not in compatible or serial in unconfirmed:
             continue  # monitored only (not replenished by ASR), or moved and not heard from

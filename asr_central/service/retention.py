@@ -18,47 +18,23 @@ previous one.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 from asr_core.wire import format_time
-from asr_central.storage.db import Database
+from asr_central.service.deps import state_of
+from asr_central.service.state import DEFAULT_KEEP_PAYLOAD_DAYS  # noqa: F401 - serve reads it here
+from asr_central.storage.base import Database
+from asr_central.storage.sqlite.summaries import empty_old_payloads
 
 log = logging.getLogger("asr_central.retention")
 
-DEFAULT_KEEP_PAYLOAD_DAYS = 400.0
 CHECK_INTERVAL_S = 3600.0
 CHUNK = 500  # rows per transaction
 # Chunks per call: a backlog (a first run on an old database) is worked off over the
 # following after-ingest calls, so the other hooks (the policy run) are not held up.
 MAX_CHUNKS = 20
-_MARK = "payloads_emptied_through_id"
-
-
-def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime,
-                       limit: int = CHUNK) -> int:
-    """Empty payload and signature of up to `limit` summaries received before
-    `received_before`, oldest first; returns how many. Ids grow with the time received, so
-    the walk stops at the first summary young enough to keep."""
-    row = conn.execute("SELECT value FROM summary_retention WHERE name = ?", (_MARK,)).fetchone()
-    last = int(row[0]) if row else 0
-    cutoff = format_time(received_before)
-    ids = []
-    for summary_id, received_at in conn.execute(
-            "SELECT id, received_at FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
-            (last, limit)):
-        if received_at >= cutoff:
-            break
-        ids.append(summary_id)
-    if not ids:
-        return 0
-    conn.execute("UPDATE summaries SET payload = x'', signature = x'' WHERE id BETWEEN ? AND ?",
-                 (ids[0], ids[-1]))
-    conn.execute("INSERT INTO summary_retention (name, value) VALUES (?, ?) ON CONFLICT (name) "
-                 "DO UPDATE SET value = excluded.value", (_MARK, str(ids[-1])))
-    return len(ids)
 
 
 def drop_old_payloads(db: Database, now: datetime, keep_days: float, *,
@@ -91,13 +67,13 @@ _LOCK = threading.Lock()
 def after_ingest(app: Any, now: datetime) -> None:
     """Hook the app calls after a batch stored new summaries: at most once per
     CHECK_INTERVAL_S, drop what has come of age."""
-    state = app.state
+    state = state_of(app)
     with _LOCK:
-        last = getattr(state, "retention_checked_at", None)
+        last = state.retention_checked_at
         if last is not None and (now - last).total_seconds() < CHECK_INTERVAL_S:
             return
         state.retention_checked_at = now
-    keep = getattr(state, "keep_payload_days", DEFAULT_KEEP_PAYLOAD_DAYS)
+    keep = state.keep_payload_days
     try:
         _, more = drop_old_payloads(state.db, now, keep)
     except Exception:  # retention must never fail ingest; the next check tries again

@@ -24,8 +24,9 @@ from fastapi import APIRouter, HTTPException, Request
 from asr_core.wire import (
     CONTROL_MAX_AGE_S, ORDER_STATUS_ACTION, WireError, format_time, parse_time,
 )
-from asr_central.service.app import DbDep, EnvelopeBody, NowDep, _control_message
-from asr_central.storage import orders as order_store
+from asr_central.service.api.control import EnvelopeBody, control_message
+from asr_central.service.deps import DbDep, NowDep, state_of
+from asr_central.storage.sqlite import orders as order_store
 
 router = APIRouter(tags=["agents"])
 
@@ -59,10 +60,10 @@ _CACHE_LOCK = threading.Lock()
 
 def _nonces(request: Request) -> NonceCache:
     with _CACHE_LOCK:
-        cache = getattr(request.app.state, "control_nonces", None)
-        if cache is None:
-            cache = request.app.state.control_nonces = NonceCache()
-        return cache  # type: ignore[no-any-return]
+        state = state_of(request.app)
+        if state.control_nonces is None:
+            state.control_nonces = NonceCache()
+        return state.control_nonces
 
 
 def check_fresh(data: dict[str, Any], now: datetime) -> None:
@@ -86,7 +87,7 @@ def order_status(body: EnvelopeBody, request: Request, db: DbDep,
     """The newest open order line (created, shipped or delivered, not yet all installed)
     for each supply of the devices this agent reports; signed by the agent."""
     conn = db.connection()
-    agent, data = _control_message(conn, body, ORDER_STATUS_ACTION)
+    agent, data = control_message(conn, body, ORDER_STATUS_ACTION)
     # Freshness is about real elapsed time, so the wall clock, not the app's clock (which a
     # time-lapse demo or a simulation runs faster); the agent signs with its wall clock too.
     check_fresh(data, datetime.now(UTC))

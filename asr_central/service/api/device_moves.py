@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from asr_central.service.app import AdminDep, DbDep, NowDep
-from asr_central.storage import homes
+from asr_central.service.deps import AdminDep, DbDep, NowDep
+from asr_central.storage.sqlite import homes
 
 router = APIRouter(prefix="/v1/admin/devices", tags=["admin"])
 

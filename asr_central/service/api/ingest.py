@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -47,10 +46,10 @@ from asr_core.signing import verify
 from asr_core.wire import (
     CheckedSummary, Envelope, ItemStatus, Summary, WireError, check_summary, load_payload,
 )
-from asr_central.storage.db import Database
-from asr_central.storage import agents as agents_store
-from asr_central.storage import homes as homes_store
-from asr_central.storage import summaries as summaries_store
+from asr_central.storage.base import Database, UnitOfWork
+from asr_central.storage.sqlite import agents as agents_store
+from asr_central.storage.sqlite import homes as homes_store
+from asr_central.storage.sqlite import summaries as summaries_store
 from asr_central.domain.trust import Home, TimeBounds, site_refusal, time_refusal
 
 log = logging.getLogger("asr_central.api")
@@ -66,7 +65,7 @@ MAX_BODY = 8 * 1024 * 1024
 _VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop
 AFTER_INGEST_GAP_S = 0.5  # least seconds between two calls of the after-ingest hooks
 
-SummaryHook = Callable[[sqlite3.Connection, Summary, int, datetime], None]
+SummaryHook = Callable[[UnitOfWork, Summary, int, datetime], None]
 BatchHook = Callable[[Any, datetime], None]
 
 __all__ = ["PATH", "MAX_BATCH", "MAX_BODY", "Ingest", "Refused", "Signer", "Signers",
@@ -173,7 +172,7 @@ class Refused(Exception):
 Signer = tuple[agents_store.AgentRow, bytes]  # the agent and the raw public key it signs with
 
 
-def signer(conn: sqlite3.Connection, agent_id: str, key_id: str) -> Signer:
+def signer(conn: UnitOfWork, agent_id: str, key_id: str) -> Signer:
     """The agent and the public key it may sign with, or Refused with the status to answer."""
     agent, key = agents_store.get_signer(conn, agent_id, key_id)
     if agent is None:
@@ -200,7 +199,7 @@ class Signers:
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], Signer] = {}
 
-    def get(self, conn: sqlite3.Connection, agent_id: str, key_id: str) -> Signer:
+    def get(self, conn: UnitOfWork, agent_id: str, key_id: str) -> Signer:
         """The signer, or Refused (unknown, revoked, retired: nothing cached then)."""
         by = self._known.get((agent_id, key_id))
         if by is None:
@@ -215,7 +214,7 @@ class Signers:
         self._known.pop((agent_id, key_id), None)
 
 
-def still_trusted(conn: sqlite3.Connection, agent_id: str, key_id: str) -> Refused | None:
+def still_trusted(conn: UnitOfWork, agent_id: str, key_id: str) -> Refused | None:
     """None if the agent and key may still sign, else the refusal (as `signer` words it)."""
     if agents_store.signer_usable(conn, agent_id, key_id):
         return None
@@ -234,7 +233,7 @@ def verified(env: Envelope, by: Signer) -> bytes:
         raise Refused(422, f"bad_signature: {exc}") from None
 
 
-def authenticate(conn: sqlite3.Connection, env: Envelope) -> tuple[agents_store.AgentRow, bytes]:
+def authenticate(conn: UnitOfWork, env: Envelope) -> tuple[agents_store.AgentRow, bytes]:
     """The agent and the verified payload, or Refused with the status to answer."""
     by = signer(conn, env.agent_id, env.key_id)
     return by[0], verified(env, by)
@@ -245,7 +244,7 @@ def authenticate(conn: sqlite3.Connection, env: Envelope) -> tuple[agents_store.
 Item = tuple[int, Envelope, CheckedSummary]
 
 
-def _admitted(conn: sqlite3.Connection, items: list[Item], now: datetime, bounds: TimeBounds,
+def _admitted(conn: UnitOfWork, items: list[Item], now: datetime, bounds: TimeBounds,
               out: list[tuple[int, Result]]) -> list[Item]:
     """The items whose times are possible and whose agent's site may speak for the device
     (asr_central.domain.trust); the others' verdicts go to `out`. Asked in the write transaction,
@@ -281,13 +280,12 @@ def _admitted(conn: sqlite3.Connection, items: list[Item], now: datetime, bounds
     return kept
 
 
-def _stored_before(conn: sqlite3.Connection, s: CheckedSummary) -> bool:
+def _stored_before(conn: UnitOfWork, s: CheckedSummary) -> bool:
     """This very summary was accepted before (resent: its acknowledgement was lost)."""
-    return conn.execute("SELECT 1 FROM summaries WHERE idempotency_key = ? AND agent_id = ?",
-                        (s.idempotency_key, s.agent_id)).fetchone() is not None
+    return summaries_store.stored_before(conn, s.idempotency_key, s.agent_id)
 
 
-def _store_verified(conn: sqlite3.Connection, batch: list[Item],
+def _store_verified(conn: UnitOfWork, batch: list[Item],
                     hooks: Sequence[SummaryHook], now: datetime, signers: Signers,
                     bounds: TimeBounds = TimeBounds()) -> list[tuple[int, Result]]:
     """Store a batch's verified summaries (in the writer's group transaction), each only

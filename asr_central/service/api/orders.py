@@ -15,11 +15,11 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from asr_central.service import notify
-from asr_central.service.app import AdminDep, DbDep, NowDep
-from asr_central.storage.db import Database
+from asr_central.service.deps import AdminDep, DbDep, NowDep, state_of
+from asr_central.storage.base import Database
 from asr_central.domain.policy import PolicySettings
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S, run_policy
-from asr_central.storage import orders as store
+from asr_central.storage.sqlite import orders as store
 
 log = logging.getLogger("asr_central.orders")
 
@@ -112,8 +112,7 @@ def cancel(order_id: int, _: AdminDep, db: DbDep, now: NowDep) -> dict[str, Any]
 
 
 def _settings(app: FastAPI) -> PolicySettings:
-    settings = getattr(app.state, "policy_settings", None)
-    return settings if isinstance(settings, PolicySettings) else PolicySettings()
+    return state_of(app).policy_settings
 
 
 @router.post("/v1/admin/run-policy", tags=["admin"])
@@ -145,10 +144,11 @@ class _Debounced:
         self.worker: threading.Thread | None = None
 
     def _interval(self) -> float:
-        return float(getattr(self.app.state, "policy_min_interval", MIN_RUN_INTERVAL))
+        interval = state_of(self.app).policy_min_interval
+        return MIN_RUN_INTERVAL if interval is None else float(interval)
 
     def _db(self) -> Database:
-        return self.app.state.db  # type: ignore[no-any-return]
+        return state_of(self.app).db
 
     def trigger(self) -> None:
         with self.lock:
@@ -180,7 +180,7 @@ class _Debounced:
             db = self._db()
             if db.closed:
                 return
-            result = run_policy(db, settings=_settings(self.app), now=self.app.state.clock())
+            result = run_policy(db, settings=_settings(self.app), now=state_of(self.app).clock())
             notify.poke(self.app)  # hands over to the notifier's own thread: never waits
             if result.orders or result.new_alerts:
                 log.info("policy run: %d order(s), %d line(s), %d new alert(s)",
@@ -195,7 +195,8 @@ _RUNNERS_LOCK = threading.Lock()
 def after_ingest(app: FastAPI, now: datetime) -> None:
     """Hook the app calls after a batch stored at least one new summary."""
     with _RUNNERS_LOCK:
-        runner = getattr(app.state, "policy_runner", None)
+        state = state_of(app)
+        runner = state.policy_runner
         if runner is None:
-            runner = app.state.policy_runner = _Debounced(app)
+            runner = state.policy_runner = _Debounced(app)
     runner.trigger()

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from asr_core.errors import ConfigError
 from asr_central.service.api.body_limit import REGISTRY_BODY
-from asr_central.service.app import AdminDep, DbDep
-from asr_central.storage import registry as store
+from asr_central.service.deps import AdminDep, DbDep, NowDep
+from asr_central.storage.sqlite import registry as store
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 
@@ -59,26 +59,28 @@ def get_registry(_: AdminDep, db: DbDep) -> dict[str, list[dict[str, Any]]]:
 
 
 @router.put("/contacts/{contact_id}")
-def put_contact(contact_id: str, body: ContactBody, _: AdminDep, db: DbDep) -> dict[str, Any]:
+def put_contact(contact_id: str, body: ContactBody, _: AdminDep, db: DbDep,
+                now: NowDep) -> dict[str, Any]:
     record = store.Contact(contact_id, body.name, body.email, body.shipping_address, body.phone)
     with db.transaction() as conn:
-        store.upsert_contact(conn, record)
+        store.upsert_contact(conn, record, now)
     return store.as_dict(record)
 
 
 @router.put("/sites/{site_id}")
-def put_site(site_id: str, body: SiteBody, _: AdminDep, db: DbDep) -> dict[str, Any]:
+def put_site(site_id: str, body: SiteBody, _: AdminDep, db: DbDep, now: NowDep) -> dict[str, Any]:
     record = store.Site(site_id, body.name, body.contact)
     with db.transaction() as conn:
         if body.contact is not None and store.get_contact(conn, body.contact) is None:
             raise HTTPException(422, f"contact {body.contact!r} does not exist; create it first "
                                      "(PUT /v1/registry/contacts/{id})")
-        store.upsert_site(conn, record)
+        store.upsert_site(conn, record, now)
     return store.as_dict(record)
 
 
 @router.put("/devices/{serial}")
-def put_device(serial: str, body: DeviceBody, _: AdminDep, db: DbDep) -> dict[str, Any]:
+def put_device(serial: str, body: DeviceBody, _: AdminDep, db: DbDep,
+               now: NowDep) -> dict[str, Any]:
     record = store.RegistryDevice(serial, body.site, body.contact, body.model, body.note)
     with db.transaction() as conn:
         if store.get_site(conn, body.site) is None:
@@ -86,7 +88,7 @@ def put_device(serial: str, body: DeviceBody, _: AdminDep, db: DbDep) -> dict[st
                                      "(PUT /v1/registry/sites/{id})")
         if body.contact is not None and store.get_contact(conn, body.contact) is None:
             raise HTTPException(422, f"contact {body.contact!r} does not exist; create it first")
-        store.upsert_device(conn, record)
+        store.upsert_device(conn, record, now)
     return store.as_dict(record)
 
 
@@ -99,16 +101,16 @@ def delete_device(serial: str, _: AdminDep, db: DbDep) -> None:
 
 @router.put("/catalog/{part_number}")
 def put_catalog_item(part_number: str, body: CatalogBody, _: AdminDep,
-                     db: DbDep) -> dict[str, Any]:
+                     db: DbDep, now: NowDep) -> dict[str, Any]:
     record = store.CatalogItem(part_number, body.kind, body.description, body.color,
                                body.capacity_g, body.yield_pages)
     with db.transaction() as conn:
-        store.upsert_catalog_item(conn, record)
+        store.upsert_catalog_item(conn, record, now)
     return store.as_dict(record)
 
 
 @router.post("/import", max_body_size=REGISTRY_BODY)
-def import_yaml(_: AdminDep, db: DbDep,
+def import_yaml(_: AdminDep, db: DbDep, now: NowDep,
                 text: str = Body(media_type="application/yaml",
                                  description="a registry YAML document")) -> dict[str, int]:
     with db.transaction() as conn:
@@ -119,4 +121,4 @@ def import_yaml(_: AdminDep, db: DbDep,
                                             known_contacts=known_contacts)
         except ConfigError as exc:
             raise HTTPException(422, str(exc)) from None
-        return store.save_document(conn, doc)
+        return store.save_document(conn, doc, now)

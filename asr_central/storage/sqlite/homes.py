@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from asr_core.wire import format_time
+from asr_central.storage.sqlite.times import stamp
 from asr_central.domain.alerts import AlertKind, Severity
 from asr_central.domain.trust import Home
 
@@ -57,7 +57,7 @@ def hold(conn: sqlite3.Connection, serial: str, home: Home, site_id: str, agent_
          now: datetime) -> None:
     """Raise (or refresh) the alert that the agent of `site_id` reports a device of another
     site: a printer that moved, or an agent that must not speak for it."""
-    stamp = format_time(now)
+    at = stamp(now)
     message = (f"printer {serial} of site {home.site_id!r} is reported by agent {agent_id} of "
                f"site {site_id!r}; its reports are refused until an admin confirms the move "
                f"(POST /v1/admin/devices/{serial}/move {{\"site_id\": \"{site_id}\"}} or the "
@@ -74,7 +74,7 @@ def hold(conn: sqlite3.Connection, serial: str, home: Home, site_id: str, agent_
         "notified_at = CASE WHEN resolved_at IS NULL THEN notified_at END, "
         "resolved_at = NULL",
         (_key(serial, site_id), AlertKind.DEVICE_MOVED.value, Severity.WARNING.value, serial,
-         message, stamp, stamp))
+         message, at, at))
 
 
 def _resolve_held(conn: sqlite3.Connection, serial: str, site_id: str | None,
@@ -82,7 +82,7 @@ def _resolve_held(conn: sqlite3.Connection, serial: str, site_id: str | None,
     """The move to `site_id` (None: to any site) is settled."""
     sql = ("UPDATE central_alerts SET resolved_at = ? WHERE kind = ? AND device_serial = ? "
            "AND resolved_at IS NULL")
-    args: tuple[str, ...] = (format_time(now), AlertKind.DEVICE_MOVED.value, serial)
+    args: tuple[str, ...] = (stamp(now), AlertKind.DEVICE_MOVED.value, serial)
     if site_id is not None:
         sql += " AND alert_key = ?"
         args += (_key(serial, site_id),)
@@ -132,7 +132,7 @@ def move(conn: sqlite3.Connection, serial: str, site_id: str, now: datetime) -> 
             raise MoveRefused(f"device {serial} is in the registry but site {site_id!r} is "
                               "not: add the site to the registry first", 422)
         conn.execute("UPDATE registry_devices SET site_id = ?, contact_id = NULL, "
-                     "updated_at = ? WHERE serial = ?", (site_id, format_time(now), serial))
+                     "updated_at = ? WHERE serial = ?", (site_id, stamp(now), serial))
     if serial in stored:
         conn.execute("UPDATE device_status SET site_id = ? WHERE serial = ?", (site_id, serial))
     _resolve_held(conn, serial, None, now)

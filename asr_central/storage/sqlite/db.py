@@ -1,13 +1,14 @@
 """The central service's one storage entry point: open a database by URL, migrate it,
-hand out transactions. Store modules in `asr_central.storage` take the connection it gives.
+hand out transactions. Store modules in `asr_central.storage.sqlite` take the connection it gives.
 
 URLs: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, or a bare file path.
 PostgreSQL (`postgresql://…`) is the planned scale-out target; the store modules write
 portable SQL with `?` placeholders so an adapter here can translate them.
 
-Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/migrations/`, applied in
-order at start, each once, each in its own transaction, recorded in `schema_migrations`.
-Anyone adding tables adds a new file with the next free number; never edit an applied one.
+Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/sqlite/migrations/`, applied
+at start by `asr_core.migrations` (in order, each once, each in its own transaction, recorded in
+`schema_migrations`; a database of a newer version is refused). Anyone adding tables adds a new
+file with the next free number; never edit an applied one.
 
 Durability: an agent forgets a summary once central has acknowledged it, so a commit must
 be on disk before its answer leaves: WAL with `synchronous=FULL` (the WAL is fsynced at
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -39,9 +39,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from asr_core import migrations
 from asr_core.errors import ConfigError, StoreError
+from asr_central.storage.sqlite.times import stamp
 
-_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_LEDGER = migrations.Ledger("schema_migrations", "number")
 # Bounds one group's transaction (and the wait of the requests queued behind it).
 MAX_GROUP = 256
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write
@@ -71,18 +73,9 @@ def sqlite_path_from_url(url: str) -> Path:
                       key="db")
 
 
-def migration_files() -> list[tuple[int, str, str]]:
-    """(number, name, sql) for every migration shipped in the package, in order."""
-    found: list[tuple[int, str, str]] = []
-    for entry in resources.files("asr_central.storage.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    if len(numbers) != len(set(numbers)):
-        raise StoreError(f"two migrations share a number in asr_central/storage/migrations: {numbers}")
-    return found
+def migration_files() -> list[migrations.Migration]:
+    """Every migration shipped in the package, in order."""
+    return migrations.load(resources.files("asr_central.storage.sqlite.migrations"))
 
 
 class Database:
@@ -176,29 +169,19 @@ class Database:
             group = self._group = _GroupCommit(self, loop)
         return await group.run(work)
 
+    def ping(self) -> None:
+        """A round trip to the file (the health check)."""
+        try:
+            self.connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: the central database does not answer ({exc})") from exc
+
     def migrate(self) -> list[str]:
         """Apply the migrations not yet applied; returns their names."""
-        conn = self.connection()
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                     " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-        applied = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
-        done: list[str] = []
-        for number, name, sql in migration_files():
-            if number in applied:
-                continue
-            try:
-                # executescript would COMMIT implicitly; run statements inside our own transaction.
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _split_sql(sql):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_migrations (number, name, applied_at) "
-                             "VALUES (?, ?, ?)", (number, name, datetime.now(UTC).isoformat()))
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise StoreError(f"migration {name} failed on {self.path}: {exc}") from exc
-            done.append(name)
-        return done
+        return migrations.apply(self.connection(), migration_files(), _LEDGER,
+                                applied_at=stamp(datetime.now(UTC)),
+                                where=f"the central database {self.path}",
+                                program="central service")
 
     def close(self) -> None:
         self._closed.set()
@@ -337,23 +320,6 @@ def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> N
     for _, future in group:
         if not future.done():
             future.set_exception(exc)
-
-
-def _split_sql(sql: str) -> list[str]:
-    """Statements of a migration file; `sqlite3.complete_statement` respects triggers and quotes."""
-    statements: list[str] = []
-    buffer = ""
-    for line in sql.splitlines(keepends=True):
-        if not buffer and line.strip().startswith("--"):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        raise StoreError(f"unterminated SQL statement in a migration: {buffer.strip()[:80]!r}")
-    return statements
 
 
 def open_database(url: str) -> Database:

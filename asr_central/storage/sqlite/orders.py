@@ -12,12 +12,13 @@ import io
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from asr_core.errors import AsrError
 from asr_core.wire import OrderStatus, parse_time
 from asr_central.domain.policy import OpenOrder, Order
+from asr_central.storage.sqlite import times
 
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
@@ -96,7 +97,7 @@ class Installation:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat()
+    return times.stamp(when)
 
 
 # ------------------------------------------------------------------------------ creation

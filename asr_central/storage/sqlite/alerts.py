@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from asr_central.domain.alerts import Alert, AlertKind
+from asr_central.storage.sqlite import times
 
 __all__ = ["acknowledge", "list_alerts", "sync_alerts", "unnotified", "mark_notified"]
 
 
 def _iso(when: datetime | date) -> str:
     if isinstance(when, datetime):
-        return when.astimezone(UTC).isoformat()
-    return when.isoformat()
+        return times.stamp(when)
+    return when.isoformat()  # a day, not a moment
 
 
 def sync_alerts(conn: sqlite3.Connection, conditions: Iterable[Alert], events: Iterable[Alert],

@@ -1,5 +1,5 @@
 """The registry: sites, contacts (name, e-mail, shipping address), devices (serial → site and
-contact) and the supply catalog; stored through `asr_central.storage.db`, importable from YAML.
+contact) and the supply catalog; stored through `asr_central.storage.sqlite.db`, importable from YAML.
 
 Registry YAML (every key but the ids optional; unknown keys are refused):
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import yaml
 
 from asr_core.errors import ConfigError
 from asr_core.yaml_source import compose
+from asr_central.storage.sqlite.times import stamp
 
 __all__ = [
     "CatalogItem", "Contact", "RegistryDevice", "RegistryDocument", "Site", "Assignment",
@@ -89,39 +90,37 @@ class RegistryDocument:
     catalog: tuple[CatalogItem, ...] = ()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 # ------------------------------------------------------------------------------ writes
 
-def upsert_contact(conn: sqlite3.Connection, c: Contact) -> None:
+def upsert_contact(conn: sqlite3.Connection, c: Contact, now: datetime) -> None:
     conn.execute(
         "INSERT INTO contacts (contact_id, name, email, shipping_address, phone, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) DO UPDATE SET name=excluded.name, "
         "email=excluded.email, shipping_address=excluded.shipping_address, "
         "phone=excluded.phone, updated_at=excluded.updated_at",
-        (c.contact_id, c.name, c.email, c.shipping_address, c.phone, _now()))
+        (c.contact_id, c.name, c.email, c.shipping_address, c.phone, stamp(now)))
 
 
-def upsert_site(conn: sqlite3.Connection, s: Site) -> None:
+def upsert_site(conn: sqlite3.Connection, s: Site, now: datetime) -> None:
     conn.execute(
         "INSERT INTO sites (site_id, name, default_contact_id, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (site_id) DO UPDATE SET name=excluded.name, "
         "default_contact_id=excluded.default_contact_id, updated_at=excluded.updated_at",
-        (s.site_id, s.name, s.default_contact_id, _now()))
+        (s.site_id, s.name, s.default_contact_id, stamp(now)))
 
 
-def upsert_device(conn: sqlite3.Connection, d: RegistryDevice) -> None:
+def upsert_device(conn: sqlite3.Connection, d: RegistryDevice, now: datetime) -> None:
     conn.execute(
         "INSERT INTO registry_devices (serial, site_id, contact_id, model, note, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET site_id=excluded.site_id, "
         "contact_id=excluded.contact_id, model=excluded.model, note=excluded.note, "
         "updated_at=excluded.updated_at",
-        (d.serial, d.site_id, d.contact_id, d.model, d.note, _now()))
+        (d.serial, d.site_id, d.contact_id, d.model, d.note, stamp(now)))
 
 
-def upsert_catalog_item(conn: sqlite3.Connection, item: CatalogItem) -> None:
+def upsert_catalog_item(conn: sqlite3.Connection, item: CatalogItem, now: datetime) -> None:
     conn.execute(
         "INSERT INTO supply_catalog (part_number, description, supply_kind, color, capacity_g, "
         "yield_pages, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_number) DO "
@@ -129,23 +128,24 @@ def upsert_catalog_item(conn: sqlite3.Connection, item: CatalogItem) -> None:
         "color=excluded.color, capacity_g=excluded.capacity_g, "
         "yield_pages=excluded.yield_pages, updated_at=excluded.updated_at",
         (item.part_number, item.description, item.supply_kind, item.color, item.capacity_g,
-         item.yield_pages, _now()))
+         item.yield_pages, stamp(now)))
 
 
 def delete_device(conn: sqlite3.Connection, serial: str) -> bool:
     return conn.execute("DELETE FROM registry_devices WHERE serial = ?", (serial,)).rowcount > 0
 
 
-def save_document(conn: sqlite3.Connection, doc: RegistryDocument) -> dict[str, int]:
+def save_document(conn: sqlite3.Connection, doc: RegistryDocument, now: datetime
+                  ) -> dict[str, int]:
     """Upsert everything in `doc` (contacts first: sites and devices refer to them)."""
     for c in doc.contacts:
-        upsert_contact(conn, c)
+        upsert_contact(conn, c, now)
     for s in doc.sites:
-        upsert_site(conn, s)
+        upsert_site(conn, s, now)
     for d in doc.devices:
-        upsert_device(conn, d)
+        upsert_device(conn, d, now)
     for item in doc.catalog:
-        upsert_catalog_item(conn, item)
+        upsert_catalog_item(conn, item, now)
     return {"contacts": len(doc.contacts), "sites": len(doc.sites),
             "devices": len(doc.devices), "catalog": len(doc.catalog)}
 
@@ -243,7 +243,8 @@ _REQUIRED = {"contacts": ("id", "name", "email"), "sites": ("id",),
              "devices": ("serial", "site"), "catalog": ("part_number", "kind")}
 
 
-def import_registry_file(conn: sqlite3.Connection, path: str | Path) -> dict[str, int]:
+def import_registry_file(conn: sqlite3.Connection, path: str | Path, now: datetime
+                         ) -> dict[str, int]:
     """Parse, check against what is already stored, and upsert a registry YAML file."""
     p = Path(path)
     try:
@@ -254,7 +255,7 @@ def import_registry_file(conn: sqlite3.Connection, path: str | Path) -> dict[str
     known_contacts = {c.contact_id for c in list_contacts(conn)}
     doc = parse_registry_yaml(text, str(p), known_sites=known_sites,
                               known_contacts=known_contacts)
-    return save_document(conn, doc)
+    return save_document(conn, doc, now)
 
 
 def parse_registry_yaml(text: str, path: str = "<registry>", *,

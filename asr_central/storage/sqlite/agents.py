@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from asr_core.wire import format_time
+from asr_central.storage.sqlite.times import stamp
 
 __all__ = [
     "AgentRow", "KeyRow", "EnrollmentRefused", "create_token", "consume_token",
@@ -62,9 +62,9 @@ def create_token(conn: sqlite3.Connection, site_id: str, now: datetime, *,
                  ttl: timedelta = timedelta(days=7), note: str | None = None) -> tuple[str, str]:
     """A new one-time token bound to `site_id`: (token, expires_at). Only its hash is kept."""
     token = "asr-enroll-" + secrets.token_urlsafe(24)
-    expires = format_time(now + ttl)
+    expires = stamp(now + ttl)
     conn.execute("INSERT INTO enrollment_tokens (token_hash, site_id, note, created_at, expires_at)"
-                 " VALUES (?, ?, ?, ?, ?)", (_hash(token), site_id, note, format_time(now), expires))
+                 " VALUES (?, ?, ?, ?, ?)", (_hash(token), site_id, note, stamp(now), expires))
     return token, expires
 
 
@@ -77,20 +77,20 @@ def consume_token(conn: sqlite3.Connection, token: str, site_id: str, agent_id: 
     if row["used_at"] is not None:
         raise EnrollmentRefused("enrollment token already used: tokens are one-time, ask for "
                                 "a new one", 401)
-    if row["expires_at"] < format_time(now):
+    if row["expires_at"] < stamp(now):
         raise EnrollmentRefused(f"enrollment token expired at {row['expires_at']}: ask for a "
                                 "new one", 401)
     if row["site_id"] != site_id:
         raise EnrollmentRefused(f"this token is for site {row['site_id']!r}, the agent says "
                                 f"{site_id!r}: fix site_id in the agent config", 403)
     conn.execute("UPDATE enrollment_tokens SET used_at = ?, used_by = ? WHERE token_hash = ?",
-                 (format_time(now), agent_id, _hash(token)))
+                 (stamp(now), agent_id, _hash(token)))
 
 
 def create_agent(conn: sqlite3.Connection, site_id: str, name: str, now: datetime) -> str:
     agent_id = "agt_" + uuid.uuid4().hex
     conn.execute("INSERT INTO agents (agent_id, site_id, name, created_at) VALUES (?, ?, ?, ?)",
-                 (agent_id, site_id, name, format_time(now)))
+                 (agent_id, site_id, name, stamp(now)))
     return agent_id
 
 
@@ -124,7 +124,7 @@ def add_key(conn: sqlite3.Connection, agent_id: str, key_id: str, public_raw: by
             raise EnrollmentRefused(f"key {key_id} was revoked: generate a new key", 403)
         return
     conn.execute("INSERT INTO agent_keys (key_id, agent_id, public_key, created_at) "
-                 "VALUES (?, ?, ?, ?)", (key_id, agent_id, public_raw, format_time(now)))
+                 "VALUES (?, ?, ?, ?)", (key_id, agent_id, public_raw, stamp(now)))
 
 
 def _key(row: sqlite3.Row) -> KeyRow:
@@ -175,20 +175,20 @@ def revoke_agent(conn: sqlite3.Connection, agent_id: str, now: datetime,
                  reason: str | None = None) -> bool:
     """Revoke the agent and every key it has; False when there is no such agent."""
     cur = conn.execute("UPDATE agents SET revoked_at = COALESCE(revoked_at, ?), revoked_reason = ?"
-                       " WHERE agent_id = ?", (format_time(now), reason, agent_id))
+                       " WHERE agent_id = ?", (stamp(now), reason, agent_id))
     conn.execute("UPDATE agent_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE agent_id = ?",
-                 (format_time(now), agent_id))
+                 (stamp(now), agent_id))
     return cur.rowcount > 0
 
 
 def revoke_key(conn: sqlite3.Connection, key_id: str, now: datetime) -> bool:
     cur = conn.execute("UPDATE agent_keys SET revoked_at = COALESCE(revoked_at, ?) "
-                       "WHERE key_id = ?", (format_time(now), key_id))
+                       "WHERE key_id = ?", (stamp(now), key_id))
     return cur.rowcount > 0
 
 
 def retire_key(conn: sqlite3.Connection, agent_id: str, key_id: str, now: datetime) -> bool:
     """The agent says nothing signed with this key is still queued: stop accepting it."""
     cur = conn.execute("UPDATE agent_keys SET retired_at = COALESCE(retired_at, ?) "
-                       "WHERE key_id = ? AND agent_id = ?", (format_time(now), key_id, agent_id))
+                       "WHERE key_id = ? AND agent_id = ?", (stamp(now), key_id, agent_id))
     return cur.rowcount > 0

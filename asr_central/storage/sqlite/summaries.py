@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from asr_core.records import LevelState, SupplyClass, SupplyType
-from asr_core.wire import CheckedSummary, DeviceState, Envelope, format_time
+from asr_core.wire import CheckedSummary, DeviceState, Envelope
+from asr_central.storage.sqlite.times import stamp
 
 __all__ = ["Stored", "store_summaries", "summary_count", "summaries_for_agent",
-           "device_status", "supply_latest", "cartridge_events", "page_count"]
+           "device_status", "supply_latest", "cartridge_events", "page_count", "stored_before",
+           "empty_old_payloads"]
 
 
 # Enum members as stored (wire name or value), looked up rather than computed: ingest
@@ -55,7 +57,7 @@ def store_summaries(conn: sqlite3.Connection, batch: Sequence[tuple[CheckedSumma
     table cost more than SQLite's work on the rows. The tables do not depend on one
     another, so writing each table's rows in the batch's order gives what summary by
     summary would."""
-    ids = _insert_summaries(conn, batch, format_time(received_at))
+    ids = _insert_summaries(conn, batch, stamp(received_at))
     out: list[Stored] = []
     new: list[tuple[CheckedSummary, int]] = []
     for i, (s, _) in enumerate(batch):
@@ -151,7 +153,7 @@ def _clash(conn: sqlite3.Connection, s: CheckedSummary, at: int,
 @functools.lru_cache(maxsize=1024)
 def _time(value: datetime) -> str:
     """A period bound as stored: the summaries of one agent share a few periods."""
-    return format_time(value)
+    return stamp(value)
 
 
 _DEVICE_HEAD = (
@@ -198,7 +200,7 @@ def page_count(row: sqlite3.Row) -> int | None:
 
 
 def _record_events(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
-    rows = [(summary_id, s.device.serial, e.supply_index, format_time(e.replaced_at),
+    rows = [(summary_id, s.device.serial, e.supply_index, stamp(e.replaced_at),
              int(e.premature), e.grams_wasted, e.removed_percent, e.cartridge_serial,
              e.previous_serial, e.part_number)
             for s, summary_id in new for e in s.cartridge_events]
@@ -283,3 +285,37 @@ def cartridge_events(conn: sqlite3.Connection, serial: str | None = None) -> lis
         return conn.execute("SELECT * FROM cartridge_events ORDER BY id").fetchall()
     return conn.execute("SELECT * FROM cartridge_events WHERE device_serial = ? ORDER BY id",
                         (serial,)).fetchall()
+
+
+_PAYLOAD_MARK = "payloads_emptied_through_id"
+
+
+def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime, limit: int) -> int:
+    """Empty payload and signature of up to `limit` summaries received before
+    `received_before`, oldest first; returns how many. Ids grow with the time received, so
+    the walk stops at the first summary young enough to keep; a cursor (the last id
+    emptied) makes each call read only the rows that came of age since the previous one."""
+    row = conn.execute("SELECT value FROM summary_retention WHERE name = ?",
+                       (_PAYLOAD_MARK,)).fetchone()
+    last = int(row[0]) if row else 0
+    cutoff = stamp(received_before)
+    ids = []
+    for summary_id, received_at in conn.execute(
+            "SELECT id, received_at FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
+            (last, limit)):
+        if received_at >= cutoff:
+            break
+        ids.append(summary_id)
+    if not ids:
+        return 0
+    conn.execute("UPDATE summaries SET payload = x'', signature = x'' WHERE id BETWEEN ? AND ?",
+                 (ids[0], ids[-1]))
+    conn.execute("INSERT INTO summary_retention (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                 "DO UPDATE SET value = excluded.value", (_PAYLOAD_MARK, str(ids[-1])))
+    return len(ids)
+
+
+def stored_before(conn: sqlite3.Connection, idempotency_key: str, agent_id: str) -> bool:
+    """A summary of this key from this agent was accepted before."""
+    return conn.execute("SELECT 1 FROM summaries WHERE idempotency_key = ? AND agent_id = ?",
+                        (idempotency_key, agent_id)).fetchone() is not None

@@ -1,0 +1,48 @@
+"""What a central app holds between requests: one typed record, `app.state`, instead of
+attributes set here and there and read back with `getattr` defaults.
+
+`create_app` builds it; `serve` fills in the operator's settings; the policy runner, the
+webhook notifier and the control-message nonce cache are made on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from asr_central.domain.policy import PolicySettings
+from asr_central.service.api.admin_guard import AdminGuard
+from asr_central.storage.base import Database
+
+if TYPE_CHECKING:  # the modules below import this one
+    from asr_central.service.api.agent_orders import NonceCache
+    from asr_central.service.api.ingest import SummaryHook
+    from asr_central.service.api.orders import _Debounced
+    from asr_central.service.notify import WebhookNotifier
+
+Clock = Callable[[], datetime]
+
+# Days a summary's signed payload is kept (see asr_central.service.retention).
+DEFAULT_KEEP_PAYLOAD_DAYS = 400.0
+
+
+@dataclass(slots=True, eq=False)
+class CentralState:
+    """Mutable on purpose: `serve` and tests set settings after `create_app`; `slots` makes
+    a misspelt attribute fail instead of being ignored."""
+
+    db: Database
+    clock: Clock
+    admin_token: str | None = None
+    admin_guard: AdminGuard = field(default_factory=AdminGuard)
+    summary_hooks: list[SummaryHook] = field(default_factory=list)
+    policy_settings: PolicySettings = field(default_factory=PolicySettings)
+    # Seconds between policy runs after ingest; None: the orders module's default.
+    policy_min_interval: float | None = None
+    keep_payload_days: float = DEFAULT_KEEP_PAYLOAD_DAYS
+    retention_checked_at: datetime | None = None
+    policy_runner: _Debounced | None = None
+    alert_notifier: WebhookNotifier | None = None
+    control_nonces: NonceCache | None = None

@@ -1,0 +1,55 @@
+"""The storage seam the service programs against: a database that hands out units of work,
+and what a unit of work is to the service (nothing it may look into).
+
+The service opens a database with `asr_central.storage.open_database(url)` and passes the
+unit of work it gets from `transaction()` or `write()` to the storage functions of the
+adapter (`asr_central.storage.sqlite.<subject>`; a PostgreSQL adapter provides the same
+modules with the same functions). No SQL, and no driver module, is written in the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
+
+__all__ = ["UnitOfWork", "Database"]
+
+T = TypeVar("T")
+
+
+class UnitOfWork(Protocol):
+    """An open connection or transaction of the adapter: opaque to the service, which only
+    hands it to storage functions."""
+
+
+class Database(Protocol):
+    """One database: units of work in the caller's thread, group-committed writes from the
+    event loop, and the signal that it was closed (background workers stop on it)."""
+
+    url: str
+
+    @property
+    def closed(self) -> bool: ...
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True once `close()` was called; waits at most `timeout` seconds for it."""
+        ...
+
+    def connection(self) -> UnitOfWork:
+        """This thread's connection, for reads outside a transaction."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """A write transaction, committed on leaving the block, rolled back on an exception."""
+        ...
+
+    async def write(self, work: Callable[[UnitOfWork], T]) -> T:
+        """`work(unit)`'s result once the group transaction that ran it is durable."""
+        ...
+
+    def ping(self) -> None:
+        """A round trip to the database; raises StoreError if it does not answer."""
+        ...
+
+    def close(self) -> None: ...

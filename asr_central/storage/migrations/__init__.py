@@ -1,1 +1,0 @@
-"""Numbered SQL migrations (`NNN_name.sql`), applied in order by `asr_central.storage.db`."""
