@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asr_agent.domain.consumption import is_replacement, usable_serial
+from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT, is_replacement, usable_serial
 from asr_core.errors import StoreError
 from asr_core.records import Device, LevelState, Reading, Sample, SupplyClass, SupplyType, SupplyUnit
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_FILE_NAME", "CartridgeRecord", "CompactionResult", "OutboxItem", "Store", "StoredDevice",
-    "StoredSupply", "device_key",
+    "StoredSupply", "device_key", "COMPACT_AFTER_DAYS",
 ]
 
 DB_FILE_NAME = "asr-agent.sqlite3"
@@ -135,6 +135,8 @@ def device_key(reading_or_device: Reading | Device, host: str | None = None, por
 
 
 _COUNTER_WRAP = 2**64
+# Samples older than this are thinned to one a day; the config's default (store.compact_after_days).
+COMPACT_AFTER_DAYS = 35
 
 
 def counter_to_db(value: int | None) -> int | None:
@@ -184,7 +186,7 @@ class Store:
     """The local SQLite store. Open with `Store(path)` or `Store.in_dir(data_dir)`."""
 
     def __init__(self, path: str | Path, *, catalog: SupplyCatalog | None = None,
-                 premature_threshold_pct: float = 10.0, busy_timeout_s: float = 10.0,
+                 premature_threshold_pct: float = PREMATURE_THRESHOLD_PCT, busy_timeout_s: float = 10.0,
                  clock: Callable[[], datetime] = _now) -> None:
         self.path = Path(path)
         self.catalog = catalog
@@ -549,7 +551,7 @@ class Store:
 
     # --- retention ----------------------------------------------------------------------
 
-    def compact(self, *, now: datetime | None = None, compact_after_days: int = 14,
+    def compact(self, *, now: datetime | None = None, compact_after_days: int = COMPACT_AFTER_DAYS,
                 sample_retention_days: int = 400) -> CompactionResult:
         """Thin samples older than `compact_after_days` to the last one per supply per (UTC)
         day, and delete those older than `sample_retention_days`.
