@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asr_agent.domain import identity
 from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT, is_replacement, usable_serial
 from asr_core.errors import StoreError
 from asr_core.records import Device, LevelState, Reading, Sample, SupplyClass, SupplyType, SupplyUnit
@@ -119,19 +120,11 @@ class CompactionResult:
     expired: int  # samples removed for being older than the retention
 
 
-def device_key(reading_or_device: Reading | Device, host: str | None = None, port: int | None = None) -> str:
-    """The device's key in the store: its serial; without one, its address (less stable).
-
-    The agent stamps a printer without a serial with its identity before storing it
-    (asr_agent.app.discovery.identified); the address is left for a reading with no identity."""
-    if isinstance(reading_or_device, Reading):
-        device, host, port = reading_or_device.device, reading_or_device.host, reading_or_device.port
-    else:
-        device = reading_or_device
-    if device.serial and device.serial.strip():
-        return device.serial.strip()
-    # RFC 1759-era printers may have no Printer-MIB serial; the address is the best we have.
-    return f"addr:{host}:{port}"
+def device_key(reading_or_device: Reading | Device) -> str:
+    """The device's key in the store: the one rule of asr_agent.domain.identity (its serial,
+    else the hash of what it says it is; never its address)."""
+    device = reading_or_device.device if isinstance(reading_or_device, Reading) else reading_or_device
+    return identity.device_key(device)
 
 
 _COUNTER_WRAP = 2**64
@@ -303,7 +296,7 @@ class Store:
 
     def _upsert_device(self, c: sqlite3.Connection, device: Device, host: str, port: int,
                        at: datetime) -> str:
-        key = device_key(device, host, port)
+        key = device_key(device)
         t = _ts(at)
         c.execute(
             "INSERT INTO devices (serial, vendor, model, sys_object_id, sys_descr, asr_compatible, state, "

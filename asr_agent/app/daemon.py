@@ -19,39 +19,61 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from filelock import FileLock, Timeout
 
 from asr_agent import __version__
-from asr_agent.app.config import AgentConfig, load_config, to_snmp_credential
-from asr_agent.domain.device_state import DeviceState, Health, PollOutcome, StatePolicy, observe
-from asr_core.errors import AsrError, ConfigError, NotAPrinter, SnmpError, SnmpTimeout
+from asr_agent.adapters import self_update
+from asr_agent.adapters.keys import AgentKey, load_or_create
 from asr_agent.adapters.logs import event, setup_logging
-from asr_agent.app.metrics import AgentMetrics
 from asr_agent.adapters.paths import AgentPaths
+from asr_agent.adapters.snmp import SnmpClient
+from asr_agent.adapters.store import Store
+from asr_agent.adapters.updater import Updater
+from asr_agent.adapters.uplink import (
+    IDENTITY_FILE, AgentIdentity, Uplink, UplinkSettings, bound_outbox, queue_summary,
+)
+from asr_agent.app.config import AgentConfig, default_config, load_config, to_snmp_credential
+from asr_agent.app.discovery import discover_configured
+from asr_agent.app import insight
+from asr_agent.app.insight import Settings, SupplyInsight
+from asr_agent.app.metrics import AgentMetrics
+from asr_agent.app.poller import poll_printer
+from asr_agent.app.status.app import create_status_app
+from asr_agent.app.status.password import guard_options
+from asr_agent.app.status.server import StatusServer, check_binds
+from asr_agent.app.status.snapshot import AgentFacts, DaemonStatusSource, JobFacts, TargetFacts, UplinkFacts
+from asr_agent.domain.catalog import SupplyCatalog, load_catalog
+from asr_agent.domain.device_state import Health, PollOutcome, StatePolicy, observe
+from asr_agent.domain.forecast import Forecast
+from asr_agent.domain.identity import identified
+from asr_agent.domain.summary import build_summary
+from asr_core.errors import AsrError, ConfigError, NotAPrinter, SnmpError, SnmpTimeout
 from asr_core.records import Reading
 from asr_core.secret import url_password
+from asr_core.wire import DeviceState as WireState
+from asr_core.wire import OrderStatus
 
 log = logging.getLogger("asr.daemon")
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 POLL_CONCURRENCY = 32
 STOP_DEADLINE_S = 20.0
-# Written by enrollment (asr_agent.adapters.uplink.IDENTITY_FILE); looked for here first so that an
-# agent that is not enrolled never imports the uplink's HTTP and signing stack.
-IDENTITY_FILE = "identity.json"
 
 
 def utc_now() -> datetime:
@@ -82,15 +104,15 @@ class SupplyOutlook:
     (samples, per-day use, cartridge lives) is not kept: ~8 KiB a printer."""
 
     flags: tuple[str, ...]
-    forecast: Any  # asr_agent.domain.forecast.Forecast
+    forecast: Forecast
 
 
-def outlook(insight: Any) -> SupplyOutlook:
-    """The SupplyOutlook of an asr_agent.app.insight.SupplyInsight."""
-    flags = {f.kind for f in insight.analysis.flags}
-    if insight.forecast.spike:
+def outlook(supply: SupplyInsight) -> SupplyOutlook:
+    """The SupplyOutlook of a SupplyInsight."""
+    flags = {f.kind for f in supply.analysis.flags}
+    if supply.forecast.spike:
         flags.add("spike")
-    return SupplyOutlook(tuple(sorted(flags)), insight.forecast)
+    return SupplyOutlook(tuple(sorted(flags)), supply.forecast)
 
 
 @dataclass
@@ -145,17 +167,17 @@ class AgentDaemon:
         self.started_at: datetime | None = None
         self.stopping = asyncio.Event()
         self.last_summary_end: dict[str, datetime] = {}
-        self.order_status: dict[tuple[str, int], Any] = {}  # (serial, supply index) -> wire.OrderStatus
+        self.order_status: dict[tuple[str, int], OrderStatus] = {}  # (serial, supply index) ->
         self.exit_code = 0  # RESTART_EXIT_CODE after an update: the service manager restarts us
         self.insights: dict[str, dict[int, SupplyOutlook]] = {}
         self.insight_at: dict[str, datetime] = {}  # when each device was last analysed
         self._scheduler: AsyncIOScheduler | None = None
-        self._store: Any = None
-        self._snmp: Any = None
-        self._uplink: Any = None
-        self._status_server: Any = None
-        self._lock_file: Any = None
-        self._catalog: Any = None
+        self._store: Store | None = None
+        self._snmp: SnmpClient | None = None
+        self._uplink: Uplink | None = None
+        self._status_server: StatusServer | None = None
+        self._lock_file: FileLock | None = None
+        self._catalog: SupplyCatalog | None = None
         self._requests_counted = 0
         # One thread for the store (and the work that reads it): one SQLite connection and
         # page cache instead of one per worker of the loop's default executor.
@@ -164,20 +186,18 @@ class AgentDaemon:
     # --- life cycle ---------------------------------------------------------------------
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store | None:
         return self._store
+
+    @property
+    def uplink(self) -> Uplink | None:
+        return self._uplink
 
     @property
     def status_urls(self) -> list[str]:
         return self._status_server.urls if self._status_server is not None else []
 
     async def start(self) -> None:
-        from filelock import FileLock, Timeout
-
-        from asr_agent.domain.catalog import load_catalog
-        from asr_agent.adapters.snmp import SnmpClient
-        from asr_agent.adapters.store import Store
-
         data_dir = self.paths.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_file = FileLock(str(data_dir / "agent.lock"))
@@ -294,24 +314,21 @@ class AgentDaemon:
         self.targets = fresh
 
     def _known_range(self, host: str) -> bool:
-        import ipaddress
-
         address = ipaddress.ip_address(host)
         return any(address in ipaddress.ip_network(r.cidr, strict=False) for r in self.cfg.targets.ranges)
 
-    def identity(self) -> Any:
+    def identity(self) -> AgentIdentity | None:
         """This agent's AgentIdentity at central, or None when it is not enrolled."""
         if not (self.paths.key_dir / IDENTITY_FILE).exists():
             return None
-        from asr_agent.adapters.uplink import AgentIdentity
 
         return AgentIdentity.load(self.paths.key_dir)
 
-    async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def _in_worker(self, func: Callable[..., T], *args: object) -> T:
         assert self._worker is not None
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
 
-    async def in_store_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def in_store_thread(self, func: Callable[..., T], *args: object) -> T:
         """Run `func` on the thread that owns the store's connection (the status page's reads)."""
         return await self._in_worker(func, *args)
 
@@ -321,22 +338,16 @@ class AgentDaemon:
         url = self.cfg.central.url or (identity.central_url if identity else None)
         if identity is None or url is None:
             return
-        from asr_agent.adapters.uplink import Uplink, UplinkSettings
 
         cfg_central = replace(self.cfg.central, url=url)
         self._uplink = Uplink(UplinkSettings.from_config(cfg_central), self._store,
                               sleep=self.uplink_sleep)
 
     async def _start_status_page(self) -> None:
-        from asr_agent.app.status.app import create_status_app
-        from asr_agent.app.status.password import guard_options
-        from asr_agent.app.status.server import StatusServer, check_binds
-        from asr_agent.app.status.snapshot import DaemonStatusSource
-
         page = self.cfg.status_page
         check_binds(page.bind, allow_remote=page.allow_remote, tls=page.tls_cert is not None,
                     password=page.password is not None)
-        source = DaemonStatusSource(self)
+        source = DaemonStatusSource(DaemonStatusView(self))
         remote = guard_options(page.bind, page.password)  # password and Host rules beyond loopback
         app = create_status_app(source, metrics=self.metrics, poll_now=self.poll_now, **remote)
         port = self.status_port if self.status_port is not None else page.port
@@ -365,7 +376,7 @@ class AgentDaemon:
         if self.cfg.update.channel == "off" and self._scheduler.get_job("update"):
             self._scheduler.remove_job("update")
 
-    def _wrapped(self, job_id: str, func: Callable[[], Any]) -> Callable[[], Any]:
+    def _wrapped(self, job_id: str, func: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             task = asyncio.current_task()
             if task is not None:
@@ -394,7 +405,6 @@ class AgentDaemon:
     async def discover(self) -> None:
         if not self.cfg.targets.ranges:
             return
-        from asr_agent.app.discovery import discover_configured
 
         result = await discover_configured(self.cfg, loopback_only=self.loopback_only, client=self._snmp)
         for refusal in result.refused:
@@ -438,13 +448,9 @@ class AgentDaemon:
             self.insight_at.pop(serial, None)
         await self.summarize_and_send(readings)
         if readings and (self.paths.data_dir / "update").is_dir():
-            from asr_agent.adapters import self_update
-
             self_update.confirm(self.paths.data_dir, __version__)  # a good round ends a trial
 
     async def _poll_target(self, target: Target) -> Reading | None:
-        from asr_agent.app.poller import poll_printer
-
         names = ([target.working_credential] if target.working_credential else []) + [
             n for n in target.credentials if n != target.working_credential]
         started = time.perf_counter()
@@ -483,8 +489,6 @@ class AgentDaemon:
         if outcome is None:
             return None
         if reading is not None:
-            from asr_agent.app.discovery import identified
-
             # One key from here on (store, device state, analysis, summaries, status page): a
             # printer answering without a serial keeps the key this target knows it by (its
             # serial, or the identity discovery or a first answer gave it) while it says it is
@@ -558,15 +562,11 @@ class AgentDaemon:
             await self._in_worker(self._deliver)
 
     def _summarize(self, readings: list[Reading]) -> None:
-        from asr_agent.app.insight import Settings
-
         now = self.clock()
         settings = Settings.from_config(self.cfg)
         identity = self.identity()
         key = None
         if identity is not None:
-            from asr_agent.adapters.keys import load_or_create
-
             key = load_or_create(self.paths.key_dir)
         period = timedelta(minutes=self.cfg.central.summary_interval_min)
         contact = self.cfg.site.contact.email if self.cfg.site.contact else None
@@ -577,10 +577,9 @@ class AgentDaemon:
                 log.exception("summary of printer %s (%s:%s) failed; the other printers go on",
                               reading.device.serial, reading.host, reading.port)
 
-    def _summarize_one(self, reading: Reading, now: datetime, settings: Any, identity: Any, key: Any,
+    def _summarize_one(self, reading: Reading, now: datetime, settings: Settings,
+                       identity: AgentIdentity | None, key: AgentKey | None,
                        period: timedelta, contact: str | None) -> None:
-        from asr_agent.app.insight import device_insights
-
         serial = reading.device.serial
         if serial is None:
             return
@@ -589,7 +588,7 @@ class AgentDaemon:
         analysed = self.insight_at.get(serial)
         if not due and analysed is not None and now - analysed < period:
             return  # analysis reads months of samples: once per summary period is enough
-        insights = device_insights(self._store, serial, now=now, settings=settings,
+        insights = insight.device_insights(self._store, serial, now=now, settings=settings,
                                    catalog=self._catalog)
         # Kept for the status page until the next analysis: flags and forecast only.
         self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
@@ -599,9 +598,6 @@ class AgentDaemon:
             return  # the first period starts at the first reading
         if identity is None or key is None or not due:
             return
-        from asr_agent.domain.summary import build_summary
-        from asr_agent.adapters.uplink import queue_summary
-        from asr_core.wire import DeviceState as WireState
 
         state = self._store.device(serial)
         summary = build_summary(
@@ -616,9 +612,6 @@ class AgentDaemon:
         self.last_summary_end[serial] = now
 
     def _deliver(self) -> None:
-        from asr_agent.adapters.keys import load_or_create
-        from asr_agent.adapters.uplink import bound_outbox
-
         assert self._uplink is not None
         dropped = bound_outbox(self._store, self.clock(), self.cfg.outbox.max_age_days)
         if dropped:
@@ -647,11 +640,8 @@ class AgentDaemon:
             sample_retention_days=int(store.sample_retention_days)))
         event(log, logging.INFO, "store compacted", result=result)
 
-    def _updater(self) -> Any:
+    def _updater(self) -> Updater | None:
         """The update channel's client, or None where this is not a packaged install."""
-        from asr_agent.adapters import self_update
-        from asr_agent.adapters.updater import Updater
-
         root = self_update.install_root()
         if root is None:
             return None
@@ -660,8 +650,6 @@ class AgentDaemon:
 
     def _count_update_trial(self) -> None:
         """A version on trial that keeps failing to start is rolled back (self_update)."""
-        from asr_agent.adapters import self_update
-
         if self_update.read_trial(self.paths.data_dir) is None:
             return
         updater = self._updater()
@@ -669,14 +657,10 @@ class AgentDaemon:
             self.restart_for_update()
 
     def restart_for_update(self) -> None:
-        from asr_agent.adapters.self_update import RESTART_EXIT_CODE
-
-        self.exit_code = RESTART_EXIT_CODE
+        self.exit_code = self_update.RESTART_EXIT_CODE
         self.stopping.set()
 
     async def check_update(self) -> None:
-        from asr_agent.adapters import self_update
-
         updater = self._updater()
         if updater is None:
             log.info("update channel %s: not a packaged install, nothing to update", self.cfg.update.channel)
@@ -685,9 +669,60 @@ class AgentDaemon:
             self.restart_for_update()
 
 
-def _prepare(config_path: Path | None) -> tuple[AgentConfig, AgentPaths]:
-    from asr_agent.app.config import default_config
+class DaemonStatusView:
+    """The status page's StatusView of a running daemon: read-only facts, nothing else."""
 
+    def __init__(self, daemon: AgentDaemon) -> None:
+        self._daemon = daemon
+
+    @property
+    def store(self) -> Store | None:
+        return self._daemon.store
+
+    def now(self) -> datetime:
+        return self._daemon.clock()
+
+    def agent(self) -> AgentFacts:
+        d = self._daemon
+        return AgentFacts(site_id=d.cfg.site.id, config_path=str(d.config_path) if d.config_path else None,
+                          data_dir=str(d.paths.data_dir),
+                          log_path=str(d.cfg.logging.file) if d.cfg.logging.file else None,
+                          started_at=d.started_at, central_url=d.cfg.central.url,
+                          central_proxy=d.cfg.central.proxy, enrolled=d.identity() is not None)
+
+    def targets(self) -> list[TargetFacts]:
+        # One step: the event loop may replace entries meanwhile.
+        return [TargetFacts(t.host, t.port, t.serial,
+                            t.last_reading.page_count if t.last_reading else None, t.silent)
+                for t in list(self._daemon.targets.values())]
+
+    def outlooks(self, serial: str) -> dict[int, SupplyOutlook]:
+        return self._daemon.insights.get(serial, {})
+
+    def order_status(self, serial: str, supply_index: int) -> OrderStatus | None:
+        return self._daemon.order_status.get((serial, supply_index))
+
+    def uplink(self) -> UplinkFacts | None:
+        up = self._daemon.uplink
+        if up is None:
+            return None
+        return UplinkFacts(up.last_success, up.last_error, up.clock_skew_s, up.clock_off)
+
+    def jobs(self) -> dict[str, JobFacts]:
+        d = self._daemon
+        next_runs = d.next_runs()
+        records = dict(d.jobs)
+        return {job_id: JobFacts(next_runs.get(job_id),
+                                 records[job_id].last_run if job_id in records else None,
+                                 records[job_id].last_outcome if job_id in records else None)
+                for job_id in set(next_runs) | set(records)}
+
+    async def read(self, func: Callable[..., T], *args: object) -> T:
+        result: T = await self._daemon.in_store_thread(func, *args)
+        return result
+
+
+def _prepare(config_path: Path | None) -> tuple[AgentConfig, AgentPaths]:
     cfg = load_config(config_path) if config_path is not None else default_config()
     setup_logging(level=cfg.logging.level, log_file=cfg.logging.file, secrets=_secret_values(cfg))
     return cfg, cfg.paths(config_file=config_path)
