@@ -28,7 +28,6 @@ from typing import Any
 
 from asr_agent.domain import oids
 from asr_core.errors import SnmpError
-from asr_core.records import Reading
 from asr_agent.adapters.snmp.client import END_OF_MIB, SnmpClient, SnmpCredential
 from asr_agent.adapters.snmp.sweep import (
     DEFAULT_RATE,

@@ -22,7 +22,7 @@ from asr_agent.app.status.model import (
 
 if TYPE_CHECKING:
     from asr_agent.adapters.store import OutboxItem, Store
-    from asr_agent.app.daemon import SupplyOutlook
+    from asr_agent.app.jobs.summarize import SupplyOutlook
     from asr_core.wire import OrderStatus
 
 T = TypeVar("T")
@@ -226,7 +226,7 @@ class DaemonStatusSource:
             stale = last is None or (now.timestamp() - last) > UPLINK_STALE.total_seconds()
             if stale and agent.started_at is not None and (
                     now.astimezone(UTC) - agent.started_at.astimezone(UTC)) > UPLINK_STALE:
-                problems.append(f"central unreachable: {uplink.last_error}")
+                problems.append(f"central unreachable: {_masked(uplink.last_error, agent)}")
         for job_id, record in jobs.items():
             if record.last_outcome and record.last_outcome.startswith("error"):
                 problems.append(f"job {job_id} failed: {record.last_outcome[7:]}")
