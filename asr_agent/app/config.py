@@ -14,6 +14,7 @@ Loading rules:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import math
@@ -210,7 +211,19 @@ class SiteConfig:
         has none)."""
         if self.timezone is not None:
             return ZoneInfo(self.timezone)
-        return datetime.now().astimezone().tzinfo or UTC
+        return _host_zone()
+
+
+def _host_zone() -> tzinfo:
+    """The host's local zone with its rules (so a day across a DST change is cut right):
+    $TZ, else /etc/localtime; where neither names one (Windows), today's fixed offset."""
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
+        name = os.environ.get("TZ", "").lstrip(":")
+        if name:
+            return ZoneInfo(name)
+        with open("/etc/localtime", "rb") as zone_file:
+            return ZoneInfo.from_file(zone_file, key="localtime")
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
