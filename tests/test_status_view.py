@@ -91,7 +91,7 @@ def served(view: StatusView) -> Iterator[str]:
 
 
 def test_the_page_is_built_from_a_plain_view_object(tmp_path: Path) -> None:
-    with Store.in_dir(tmp_path / "data", catalog=load_catalog()) as store:
+    with Store.in_dir(tmp_path / "data") as store:
         store.record_reading(reading(NOW - timedelta(days=1), toner(2650), pages=1000))
         store.enqueue(b"{}", "summary", "k1")  # one waiting summary
         fc = Forecast("ok", None, 2.0, 4.2, 12.5, 10.0, 15.0, empty_at=NOW + timedelta(days=12))

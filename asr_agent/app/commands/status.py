@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     catalog = load_catalog(cfg.consumption.supply_catalog)
     tz = cfg.site.tz()  # the daemon's days: see SiteConfig.timezone
-    with Store(db, catalog=catalog, premature_threshold_pct=cfg.consumption.premature_threshold_pct) as store:
+    with Store(db) as store:
         devices = collect(store, now=datetime.now(UTC), catalog=catalog, tz=tz,
                           premature_threshold_pct=cfg.consumption.premature_threshold_pct,
                           min_span_h=cfg.forecast.min_span_h, min_readings=cfg.forecast.min_readings)
