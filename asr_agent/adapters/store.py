@@ -1,4 +1,5 @@
-"""The agent's local memory: devices, supply samples, cartridge lives and the outbox.
+"""The agent's local memory: devices, supply samples and the outbox (cartridge lives are
+read from the samples by asr_agent.domain.consumption, the one model of them).
 
 One SQLite file (WAL) in the data directory; schema changes are numbered migrations.
 
