@@ -1,18 +1,15 @@
-"""The running agent: the scheduler that decides when things happen, and the jobs it runs.
+"""The running agent: the scheduler that decides when things happen. The work itself is
+in the jobs (asr_agent.app.jobs), one a module:
 
-    discover (at start, then daily) ──► known printers (store)
-    poll (every 15 min ± jitter) ─────► readings ─► store ─► device state
-    summarize (after each poll round, per device per period) ─► signed summary ─► outbox
-    uplink (after summarize) ─────────► outbox drained to central
-    update check (daily, when a channel is chosen)
-
-Each printer is polled and summarized on its own: one printer's fault is logged against
-it and the round goes on for the others. A configured printer that has never answered,
-and a value a printer sent outside its type's range, are logged once, when they start.
+    discover (at start, then daily) ──► targets                     jobs/discover.py
+    poll (every 15 min ± jitter) ─────► readings ─► store ─► state  jobs/poll.py
+    summarize (after each poll round, per device per period) ─► outbox   jobs/summarize.py
+    deliver (after summarize, enrolled only) ─► outbox drained to central  jobs/deliver.py
+    maintain (daily): store compaction;  update check (daily, when a channel is chosen)
 
 Every job is coalesced and runs one instance at a time; the store, the SNMP client and
-the HTTP client are opened once here and closed at shutdown. The clock is injected so
-the demo can run weeks of printing in minutes.
+the HTTP client are opened once here, handed to the jobs, and closed at shutdown. The
+clock is injected so the demo can run weeks of printing in minutes.
 """
 
 from __future__ import annotations
