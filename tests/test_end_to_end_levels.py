@@ -73,7 +73,7 @@ def printer(tmp_path: Path, snmpsim, udp_port: int) -> Iterator[tuple[Printer, t
 def test_levels_lowered_between_polls_become_grams_lives_and_days_to_empty(printer, tmp_path: Path) -> None:
     sim, (host, port) = printer
     catalog = load_catalog()
-    store = Store.in_dir(tmp_path / "agent", catalog=catalog)
+    store = Store.in_dir(tmp_path / "agent")
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=4)
     polls = 13  # every 8 hours over 4 days
@@ -123,7 +123,7 @@ def test_levels_lowered_between_polls_become_grams_lives_and_days_to_empty(print
     assert [life.cartridge_serial for life in cyan.lives] == ["461E7A80E0000489", "99999999E0000001"]
     assert cyan.lives[0].premature and cyan.lives[0].grams_wasted == pytest.approx(183.0)
     assert [fl.kind for fl in cyan.flags] == [PREMATURE_REPLACEMENT]
-    old, new = store.cartridges_of(serial, 2)
+    old, new = cyan.lives
     assert old.premature and old.replaced_because == "serial_change" and new.removed_at is None
     store.close()
 

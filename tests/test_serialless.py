@@ -21,6 +21,7 @@ from asr_agent.app.daemon import AgentDaemon
 from asr_agent.app.discovery import discover, hashed_identity
 from asr_dev.simulated_printers import SimulatedFleet, SimulatedPrinter, recording
 from asr_agent.app.status.model import DeviceView
+from asr_agent.app.daemon import DaemonStatusView
 from asr_agent.app.status.snapshot import DaemonStatusSource
 from tests.conftest import free_port
 
@@ -98,7 +99,7 @@ async def rounds(daemon: AgentDaemon, clock: ManualClock, n: int,
 
 
 async def shown(daemon: AgentDaemon) -> dict[str, DeviceView]:
-    snapshot = await DaemonStatusSource(daemon).snapshot_async()
+    snapshot = await DaemonStatusSource(DaemonStatusView(daemon)).snapshot_async()
     return {d.serial: d for d in snapshot.devices}
 
 

@@ -1,4 +1,4 @@
-"""The local store on real SQLite files: migrations, readings, cartridges, outbox, retention."""
+"""The local store on real SQLite files: migrations, readings, outbox, retention."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 import asr_agent.adapters.store as store_mod
 from asr_agent.domain.catalog import load_catalog
+from asr_agent.domain.consumption import CartridgeLife, analyze
 from asr_core.errors import StoreError
 from asr_core.migrations import Migration
 from asr_core.records import Device, LevelState, Reading, Supply, SupplyClass, SupplyType, SupplyUnit
@@ -41,7 +42,7 @@ def reading(at: datetime, *supplies: Supply, host: str = "127.0.0.1", port: int 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store.in_dir(tmp_path / "data", catalog=load_catalog())
+    s = Store.in_dir(tmp_path / "data")
     yield s
     s.close()
 
@@ -51,9 +52,10 @@ def store(tmp_path: Path):
 
 def test_new_store_applies_every_migration_and_records_it(store: Store) -> None:
     rows = store._conn().execute("SELECT version, name FROM schema_version").fetchall()
-    assert rows == [(1, "initial")]
+    assert rows == [(1, "initial"), (2, "no_cartridge_table")]
     tables = {r[0] for r in store._conn().execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"devices", "device_addresses", "samples", "cartridges", "outbox", "schema_version"} <= tables
+    assert {"devices", "device_addresses", "samples", "outbox", "schema_version"} <= tables
+    assert "cartridges" not in tables  # consumption.analyze reads cartridge lives from the samples
 
 
 def test_store_runs_in_wal_with_full_sync(store: Store) -> None:
@@ -72,7 +74,7 @@ def test_store_file_is_owner_only(store: Store) -> None:
 def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
     Store(tmp_path / "a.db").close()
     s = Store(tmp_path / "a.db")
-    assert s._conn().execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert s._conn().execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
     s.close()
 
 
@@ -90,11 +92,11 @@ def test_failed_migration_applies_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     # A broken migration cannot be shipped for real; inject one to prove the rollback.
     broken = "CREATE TABLE half_done (x INTEGER);\nINSERT INTO no_such_table VALUES (1);"
     monkeypatch.setattr(store_mod, "_migrations",
-                        lambda: [*real, Migration(2, "002_broken.sql", broken)])
-    with pytest.raises(StoreError, match="migration 002_broken.sql failed"):
+                        lambda: [*real, Migration(3, "003_broken.sql", broken)])
+    with pytest.raises(StoreError, match="migration 003_broken.sql failed"):
         Store(tmp_path / "a.db")
     with sqlite3.connect(tmp_path / "a.db") as c:
-        assert c.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+        assert c.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
         assert c.execute("SELECT name FROM sqlite_master WHERE name='half_done'").fetchone() is None
 
 
@@ -171,11 +173,18 @@ def test_device_state_is_set_and_reset_by_the_next_reading(store: Store) -> None
         store.set_device_state("XRX001", "sleepy")
 
 
-def test_premature_replacement_closes_the_cartridge_with_grams_thrown_away(store: Store) -> None:
+def lives(store: Store, index: int = 1) -> list[CartridgeLife]:
+    """Cartridge lives as the agent knows them: consumption's analysis of the stored samples."""
+    [supply] = [s for s in store.supplies_of("XRX001") if s.index == index]
+    return list(analyze(store.samples_for("XRX001", index), supply_type=supply.type,
+                        supply_class=supply.supply_class, catalog=load_catalog()).lives)
+
+
+def test_premature_replacement_read_from_the_stored_samples(store: Store) -> None:
     store.record_reading(reading(T0, toner(5300)))
     store.record_reading(reading(T0 + timedelta(days=3), toner(2000)))
     store.record_reading(reading(T0 + timedelta(days=3, hours=1), toner(5300)))
-    old, new = store.cartridges_of("XRX001", 1)
+    old, new = lives(store)
     assert old.removed_at == T0 + timedelta(days=3, hours=1)
     assert old.last_seen_at == T0 + timedelta(days=3)
     assert old.replaced_because == "level_jump"
@@ -184,26 +193,26 @@ def test_premature_replacement_closes_the_cartridge_with_grams_thrown_away(store
     assert new.removed_at is None and not new.premature
 
 
-def test_replacement_at_empty_is_not_premature(store: Store) -> None:
-    store.record_reading(reading(T0, toner(300)))
-    store.record_reading(reading(T0 + timedelta(hours=5), toner(5300)))
-    old, _ = store.cartridges_of("XRX001", 1)
-    assert not old.premature and old.grams_wasted is None
-
-
 def test_new_cartridge_serial_is_a_replacement_even_at_the_same_level(store: Store) -> None:
     store.record_reading(reading(T0, toner(100, serial="CRUM-A")))
     store.record_reading(reading(T0 + timedelta(hours=1), toner(100, serial="CRUM-B")))
-    a, b = store.cartridges_of("XRX001", 1)
+    a, b = lives(store)
     assert (a.cartridge_serial, a.replaced_because, b.cartridge_serial) == ("CRUM-A", "serial_change", "CRUM-B")
-    assert [c.serial for c in store.cartridges_by_serial("CRUM-B")] == ["XRX001"]
 
 
-def test_emptied_waste_bottle_is_a_new_cartridge_without_grams_wasted(store: Store) -> None:
-    store.record_reading(reading(T0, waste(5)))
-    store.record_reading(reading(T0 + timedelta(hours=1), waste(100)))
-    old, new = store.cartridges_of("XRX001", 10)
-    assert old.removed_at is not None and not old.premature and old.grams_wasted is None
+def test_a_store_with_the_old_cartridge_table_loses_it_and_keeps_its_samples(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    with sqlite3.connect(db) as c:  # a store as the first schema left it
+        c.executescript(store_mod._migrations()[0][2])
+        c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                  "applied_at TEXT NOT NULL)")
+        c.execute("INSERT INTO schema_version VALUES (1, 'initial', '2026-01-01')")
+    with Store(db) as old:
+        assert old.schema_version() == 2
+    with Store(db) as s:
+        s.record_reading(reading(T0, toner(5300)))
+        assert len(s.samples_for("XRX001", 1)) == 1
+        assert s._conn().execute("SELECT name FROM sqlite_master WHERE name='cartridges'").fetchone() is None
 
 
 def test_each_thread_uses_its_own_connection(store: Store) -> None:

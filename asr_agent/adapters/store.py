@@ -1,4 +1,5 @@
-"""The agent's local memory: devices, supply samples, cartridge lives and the outbox.
+"""The agent's local memory: devices, supply samples and the outbox (cartridge lives are
+read from the samples by asr_agent.domain.consumption, the one model of them).
 
 One SQLite file (WAL) in the data directory; schema changes are numbered migrations.
 
@@ -25,17 +26,15 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asr_agent.domain.consumption import is_replacement, usable_serial
+from asr_agent.domain import identity
+from asr_agent.domain.consumption import is_replacement
 from asr_core import migrations
 from asr_core.errors import StoreError
 from asr_core.records import Device, LevelState, Reading, Sample, SupplyClass, SupplyType, SupplyUnit
 
-if TYPE_CHECKING:
-    from asr_agent.domain.catalog import SupplyCatalog
-
 __all__ = [
-    "DB_FILE_NAME", "CartridgeRecord", "CompactionResult", "OutboxItem", "Store", "StoredDevice",
-    "StoredSupply", "device_key",
+    "DB_FILE_NAME", "CompactionResult", "OutboxItem", "Store", "StoredDevice",
+    "StoredSupply", "device_key", "COMPACT_AFTER_DAYS",
 ]
 
 DB_FILE_NAME = "asr-agent.sqlite3"
@@ -85,22 +84,6 @@ class StoredSupply:
 
 
 @dataclass(frozen=True, slots=True)
-class CartridgeRecord:
-    id: int
-    serial: str  # the printer's serial
-    supply_index: int
-    part_number: str | None
-    cartridge_serial: str | None
-    installed_at: datetime
-    last_seen_at: datetime
-    removed_at: datetime | None
-    replaced_because: str | None
-    level_at_removal: float | None
-    premature: bool
-    grams_wasted: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
     seq: int
@@ -120,22 +103,16 @@ class CompactionResult:
     expired: int  # samples removed for being older than the retention
 
 
-def device_key(reading_or_device: Reading | Device, host: str | None = None, port: int | None = None) -> str:
-    """The device's key in the store: its serial; without one, its address (less stable).
-
-    The agent stamps a printer without a serial with its identity before storing it
-    (asr_agent.app.discovery.identified); the address is left for a reading with no identity."""
-    if isinstance(reading_or_device, Reading):
-        device, host, port = reading_or_device.device, reading_or_device.host, reading_or_device.port
-    else:
-        device = reading_or_device
-    if device.serial and device.serial.strip():
-        return device.serial.strip()
-    # RFC 1759-era printers may have no Printer-MIB serial; the address is the best we have.
-    return f"addr:{host}:{port}"
+def device_key(reading_or_device: Reading | Device) -> str:
+    """The device's key in the store: the one rule of asr_agent.domain.identity (its serial,
+    else the hash of what it says it is; never its address)."""
+    device = reading_or_device.device if isinstance(reading_or_device, Reading) else reading_or_device
+    return identity.device_key(device)
 
 
 _COUNTER_WRAP = 2**64
+# Samples older than this are thinned to one a day; the config's default (store.compact_after_days).
+COMPACT_AFTER_DAYS = 35
 
 
 def counter_to_db(value: int | None) -> int | None:
@@ -173,12 +150,9 @@ def _migrations() -> list[migrations.Migration]:
 class Store:
     """The local SQLite store. Open with `Store(path)` or `Store.in_dir(data_dir)`."""
 
-    def __init__(self, path: str | Path, *, catalog: SupplyCatalog | None = None,
-                 premature_threshold_pct: float = 10.0, busy_timeout_s: float = 10.0,
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 10.0,
                  clock: Callable[[], datetime] = _now) -> None:
         self.path = Path(path)
-        self.catalog = catalog
-        self.premature_threshold_pct = premature_threshold_pct
         self._busy_ms = int(busy_timeout_s * 1000)
         self._clock = clock
         self._local = threading.local()
@@ -265,7 +239,7 @@ class Store:
 
     def _upsert_device(self, c: sqlite3.Connection, device: Device, host: str, port: int,
                        at: datetime) -> str:
-        key = device_key(device, host, port)
+        key = device_key(device)
         t = _ts(at)
         c.execute(
             "INSERT INTO devices (serial, vendor, model, sys_object_id, sys_descr, asr_compatible, state, "
@@ -293,7 +267,8 @@ class Store:
                 raise StoreError(f"no device with serial {serial!r} in the store {self.path}")
 
     def record_reading(self, reading: Reading) -> None:
-        """Store one poll in one transaction: device, address, one sample per supply, cartridges."""
+        """Store one poll in one transaction: device, address, one sample per supply. Cartridge
+        lives are not stored: consumption.analyze reads them from the samples."""
         t = _ts(reading.taken_at)
         with self._write() as c:
             key = self._upsert_device(c, reading.device, reading.host, reading.port, reading.taken_at)
@@ -307,56 +282,14 @@ class Store:
                     "last_seen=MAX(last_seen, excluded.last_seen)",
                     (key, s.index, s.description, int(s.type), int(s.supply_class), s.color,
                      None if s.unit is None else int(s.unit), s.part_number, t))
-                prev_row = c.execute(
-                    "SELECT * FROM samples WHERE serial=? AND supply_index=? ORDER BY taken_at DESC LIMIT 1",
-                    (key, s.index)).fetchone()
-                cur = c.execute(
+                c.execute(
                     "INSERT OR IGNORE INTO samples (serial, supply_index, taken_at, raw_level, raw_capacity, "
                     "level, max_capacity, unit, supply_class, type, level_state, remaining_percent, "
                     "part_number, cartridge_serial, page_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (key, s.index, t, s.raw_level, s.raw_capacity, s.level, s.max_capacity,
                      None if s.unit is None else int(s.unit), int(s.supply_class), int(s.type),
                      s.level_state.value, s.remaining_percent, s.part_number, s.cartridge_serial,
-                     counter_to_db(reading.page_count)))
-                if cur.rowcount == 0:
-                    continue  # this instant is already stored
-                sample = Sample(reading.taken_at, s.level, s.max_capacity, s.unit, s.level_state,
-                                s.remaining_percent, s.cartridge_serial, s.part_number, reading.page_count)
-                prev = _sample(prev_row) if prev_row is not None else None
-                if prev is not None and prev.taken_at > reading.taken_at:
-                    continue  # a late reading: cartridge history follows the newest one
-                self._track_cartridge(c, key, s.index, s.supply_class, prev, sample)
-
-    def _track_cartridge(self, c: sqlite3.Connection, key: str, index: int, supply_class: SupplyClass,
-                         prev: Sample | None, cur: Sample) -> None:
-        open_row = c.execute("SELECT id FROM cartridges WHERE serial=? AND supply_index=? AND removed_at IS NULL "
-                             "ORDER BY installed_at DESC LIMIT 1", (key, index)).fetchone()
-        reason = is_replacement(prev, cur) if prev is not None else None
-        t = _ts(cur.taken_at)
-        if open_row is not None and reason is None:
-            c.execute("UPDATE cartridges SET last_seen_at=?, part_number=COALESCE(?, part_number), "
-                      "cartridge_serial=COALESCE(cartridge_serial, ?) WHERE id=?",
-                      (t, cur.part_number, usable_serial(cur.cartridge_serial), open_row[0]))
-            return
-        if open_row is not None and prev is not None:
-            level = prev.remaining_percent
-            premature = level is not None and level > self.premature_threshold_pct
-            wasted = self._grams_left(prev) if premature and supply_class != SupplyClass.RECEPTACLE else None
-            c.execute("UPDATE cartridges SET removed_at=?, last_seen_at=?, replaced_because=?, "
-                      "level_at_removal=?, premature=?, grams_wasted=? WHERE id=?",
-                      (t, _ts(prev.taken_at), reason, level, int(premature), wasted, open_row[0]))
-        c.execute("INSERT INTO cartridges (serial, supply_index, part_number, cartridge_serial, installed_at, "
-                  "last_seen_at) VALUES (?,?,?,?,?,?)",
-                  (key, index, cur.part_number, usable_serial(cur.cartridge_serial), t, t))
-
-    def _grams_left(self, s: Sample) -> float | None:
-        if s.unit == SupplyUnit.TENTHS_OF_GRAMS and s.level is not None:
-            return s.level / 10.0
-        if self.catalog is not None and s.remaining_percent is not None:
-            entry = self.catalog.get(s.part_number)
-            if entry is not None and entry.nominal_grams is not None:
-                return s.remaining_percent * entry.nominal_grams / 100.0
-        return None
+                     counter_to_db(reading.page_count)))  # an instant already stored is kept
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -410,23 +343,6 @@ class Store:
 
     def sample_count(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0])
-
-    def cartridges_of(self, serial: str, supply_index: int | None = None) -> list[CartridgeRecord]:
-        sql = "SELECT * FROM cartridges WHERE serial=?"
-        args: list[object] = [serial]
-        if supply_index is not None:
-            sql += " AND supply_index=?"
-            args.append(supply_index)
-        rows = self._conn().execute(sql + " ORDER BY supply_index, installed_at", args).fetchall()
-        return [_cartridge(r) for r in rows]
-
-    def cartridges_by_serial(self, cartridge_serial: str) -> list[CartridgeRecord]:
-        """Every printer a cartridge has been seen in (for the moved-cartridge flag)."""
-        rows = self._conn().execute("SELECT * FROM cartridges WHERE cartridge_serial=? ORDER BY installed_at",
-                                    (cartridge_serial,)).fetchall()
-        return [_cartridge(r) for r in rows]
-
-    # --- outbox --------------------------------------------------------------------------
 
     def next_sequence(self) -> int:
         """A new outbox sequence number, increasing across restarts (gaps are possible)."""
@@ -513,7 +429,7 @@ class Store:
 
     # --- retention ----------------------------------------------------------------------
 
-    def compact(self, *, now: datetime | None = None, compact_after_days: int = 14,
+    def compact(self, *, now: datetime | None = None, compact_after_days: int = COMPACT_AFTER_DAYS,
                 sample_retention_days: int = 400) -> CompactionResult:
         """Thin samples older than `compact_after_days` to the last one per supply per (UTC)
         day, and delete those older than `sample_retention_days`.
@@ -528,21 +444,53 @@ class Store:
             raise ValueError(f"sample_retention_days must be at least {FORECAST_WINDOW_DAYS} (the forecast "
                              "window) and at least compact_after_days")
         now = now or self._clock()
-        thin_before = _ts(now - timedelta(days=compact_after_days))
-        drop_before = _ts(now - timedelta(days=sample_retention_days))
-        boundary = (
-            "EXISTS (SELECT 1 FROM cartridges k WHERE k.serial = s.serial AND k.supply_index = s.supply_index "
-            "AND (k.removed_at IS NULL OR k.removed_at >= :drop) "
-            "AND (k.installed_at = s.taken_at OR (k.removed_at IS NOT NULL AND k.last_seen_at = s.taken_at)))")
+        thin_before = now - timedelta(days=compact_after_days)
+        drop_before = now - timedelta(days=sample_retention_days)
         with self._write() as c:
-            expired = c.execute(f"DELETE FROM samples AS s WHERE s.taken_at < :drop AND NOT {boundary}",
-                                {"drop": drop_before}).rowcount
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS compact_keep (id INTEGER PRIMARY KEY)")
+            c.execute("DELETE FROM compact_keep")
+            c.executemany("INSERT OR IGNORE INTO compact_keep (id) VALUES (?)",
+                          ((i,) for i in self._boundaries(c, thin_before, drop_before)))
+            args = {"thin": _ts(thin_before), "drop": _ts(drop_before)}
+            kept = "s.id IN (SELECT id FROM compact_keep)"
+            expired = c.execute(f"DELETE FROM samples AS s WHERE s.taken_at < :drop AND NOT {kept}",
+                                args).rowcount
             thinned = c.execute(
-                f"DELETE FROM samples AS s WHERE s.taken_at < :thin AND NOT {boundary} AND s.id NOT IN ("
+                f"DELETE FROM samples AS s WHERE s.taken_at < :thin AND NOT {kept} AND s.id NOT IN ("
                 "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY serial, supply_index, "
                 "substr(taken_at, 1, 10) ORDER BY taken_at DESC) AS rn FROM samples WHERE taken_at < :thin) "
-                "WHERE rn = 1)", {"thin": thin_before, "drop": drop_before}).rowcount
+                "WHERE rn = 1)", args).rowcount
+            c.execute("DELETE FROM compact_keep")
         return CompactionResult(thinned=thinned, expired=expired)
+
+    @staticmethod
+    def _boundaries(c: sqlite3.Connection, thin_before: datetime, drop_before: datetime) -> list[int]:
+        """The samples compaction may not touch: each cartridge's first sample and, for one
+        replaced at or after `drop_before`, the last sample before its successor.
+
+        Replacements are found by consumption's rule (is_replacement) over the samples
+        compaction could delete, plus the first one after them; a replacement later than
+        that is newer than `thin_before`, so its cartridge's first sample is kept."""
+        keep: list[int] = []
+        supplies = c.execute("SELECT DISTINCT serial, supply_index FROM samples WHERE taken_at < ?",
+                             (_ts(thin_before),)).fetchall()
+        for serial, index in supplies:
+            rows = c.execute(
+                "SELECT * FROM samples WHERE serial=? AND supply_index=? AND taken_at < ? ORDER BY taken_at",
+                (serial, index, _ts(thin_before))).fetchall()
+            rows += c.execute(
+                "SELECT * FROM samples WHERE serial=? AND supply_index=? AND taken_at >= ? "
+                "ORDER BY taken_at LIMIT 1", (serial, index, _ts(thin_before))).fetchall()
+            first_id, prev_id, prev = rows[0][0], rows[0][0], _sample(rows[0])
+            for row in rows[1:]:
+                cur = _sample(row)
+                if is_replacement(prev, cur) is not None:
+                    if cur.taken_at >= drop_before:  # removed within the retention
+                        keep += [first_id, prev_id]
+                    first_id = row[0]
+                prev_id, prev = row[0], cur
+            keep.append(first_id)  # the cartridge installed at thin_before or still installed
+        return keep
 
     def integrity_check(self) -> str:
         return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
@@ -578,10 +526,3 @@ def _sample(r: tuple) -> Sample:
                   unit=None if r[8] is None else SupplyUnit(r[8]), level_state=LevelState(r[11]),
                   remaining_percent=r[12], cartridge_serial=r[14], part_number=r[13],
                   page_count=counter_from_db(r[15]))
-
-
-def _cartridge(r: tuple) -> CartridgeRecord:
-    return CartridgeRecord(id=r[0], serial=r[1], supply_index=r[2], part_number=r[3], cartridge_serial=r[4],
-                           installed_at=_dt(r[5]), last_seen_at=_dt(r[6]), removed_at=_dt(r[7]),  # type: ignore[arg-type]
-                           replaced_because=r[8], level_at_removal=r[9], premature=bool(r[10]),
-                           grams_wasted=r[11])

@@ -14,6 +14,7 @@ Loading rules:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import math
@@ -22,14 +23,18 @@ import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from asr_core.errors import ConfigError
 from asr_agent.adapters.paths import AgentPaths, current_paths
+from asr_agent.adapters.store import COMPACT_AFTER_DAYS
+from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT
 from asr_core.secret import Secret, redact_url
 from asr_core.yaml_source import compose, construct
 
@@ -197,6 +202,28 @@ class SiteConfig:
     name: str | None = None
     # Optional so a site can be set up before its contact is known; the agent reports the gap.
     contact: ContactConfig | None = None
+    # The IANA zone whose midnight ends the site's days (daily use, weekday profiles), for
+    # the daemon and `asr-agent status` alike; None is the host's local zone.
+    timezone: str | None = None
+
+    def tz(self) -> tzinfo:
+        """The site's time zone: `timezone`, else the host's local zone (UTC when the host
+        has none)."""
+        if self.timezone is not None:
+            return ZoneInfo(self.timezone)
+        return _host_zone()
+
+
+def _host_zone() -> tzinfo:
+    """The host's local zone with its rules (so a day across a DST change is cut right):
+    $TZ, else /etc/localtime; where neither names one (Windows), today's fixed offset."""
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
+        name = os.environ.get("TZ", "").lstrip(":")
+        if name:
+            return ZoneInfo(name)
+        with open("/etc/localtime", "rb") as zone_file:
+            return ZoneInfo.from_file(zone_file, key="localtime")
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
@@ -287,12 +314,12 @@ class OutboxConfig:
 class StoreConfig:
     data_dir: Path | None = None
     sample_retention_days: float = _opt(400.0, gt=0, le=_CENTURY_DAYS)
-    compact_after_days: float = _opt(35.0, gt=0, le=_CENTURY_DAYS)
+    compact_after_days: float = _opt(float(COMPACT_AFTER_DAYS), gt=0, le=_CENTURY_DAYS)
 
 
 @_section
 class ConsumptionConfig:
-    premature_threshold_pct: float = _opt(10.0, ge=0, le=100)
+    premature_threshold_pct: float = _opt(PREMATURE_THRESHOLD_PCT, ge=0, le=100)
     supply_catalog: Path | None = None
 
 
@@ -633,6 +660,13 @@ def _semantic_problems(cfg: AgentConfig) -> list[_Problem]:
             add(("targets", "ranges", i, "cidr"),
                 f"{rng.cidr} has more than {max_addresses} addresses (discovery.max_prefix is "
                 f"/{cfg.discovery.max_prefix}); split it into smaller ranges or lower max_prefix")
+
+    if cfg.site.timezone is not None:
+        try:
+            ZoneInfo(cfg.site.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            add(("site", "timezone"), f"{cfg.site.timezone!r} is not an IANA time zone name; use one "
+                "such as Europe/Berlin or America/New_York, or remove it for the host's local zone")
 
     ds = cfg.device_state
     if ds.unreachable_after_misses < ds.asleep_after_misses:

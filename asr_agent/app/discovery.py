@@ -20,7 +20,6 @@ Identification rules:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,7 +28,6 @@ from typing import Any
 
 from asr_agent.domain import oids, serials
 from asr_core.errors import SnmpError
-from asr_core.records import Reading
 from asr_agent.adapters.snmp.client import END_OF_MIB, SnmpClient, SnmpCredential
 from asr_agent.adapters.snmp.sweep import (
     DEFAULT_RATE,
@@ -45,6 +43,7 @@ from asr_agent.adapters.snmp.sweep import (
     Sweep,
     SweepAnswer,
 )
+from asr_agent.domain.identity import IDENTITY_PREFIX, hashed_identity, identified
 from asr_agent.domain.vendors import identify
 
 # A /16 per argument: bigger ranges are almost always a typo (/8 for /24) and would take
@@ -245,34 +244,10 @@ def is_printer(answer: SweepAnswer) -> bool:
             or answer.hr_device_type == oids.HR_DEVICE_PRINTER)
 
 
-IDENTITY_PREFIX = "h:"  # a hashed identity, told apart from a serial number by it
-
-
-def hashed_identity(sys_object_id: str | None, sys_descr: str | None,
-                    hr_device_descr: str | None) -> str:
-    """The identity of a printer without a serial: "h:" + a hash of what it says it is."""
-    parts = (sys_object_id or "", sys_descr or "", hr_device_descr or "")
-    return IDENTITY_PREFIX + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
-
-
 def identity_of(answer: SweepAnswer) -> str:
     if answer.serial:
         return answer.serial
     return hashed_identity(answer.sys_object_id, answer.sys_descr, answer.hr_device_descr)
-
-
-def identified(reading: Reading, identity: str | None = None) -> Reading:
-    """`reading` keyed the way the agent keys its printer everywhere (store, analysis,
-    summaries, status page): its own serial; without one, `identity` (what discovery or an
-    earlier answer named the printer); without that, the hash of what the reading says.
-
-    A poll does not read hrDeviceDescr, so a hash made here matches discovery's only for a
-    printer that has none; pass discovery's identity whenever there is one.
-    """
-    if reading.device.serial:
-        return reading
-    key = identity or hashed_identity(reading.device.sys_object_id, reading.device.sys_descr, None)
-    return replace(reading, device=replace(reading.device, serial=key))
 
 
 class _Collector:

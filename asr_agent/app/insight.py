@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from asr_agent.domain.catalog import SupplyCatalog
-from asr_agent.domain.consumption import SupplyAnalysis, analyze
+from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT, SupplyAnalysis, analyze
 from asr_agent.domain.forecast import Forecast, forecast
 from asr_agent.domain.waste import (
     level_step, prior_percent_per_gram, says_little, toner_days, waste_fill,
 )
 from asr_core.records import SupplyClass
 from asr_agent.adapters.store import Store, StoredSupply
+
+if TYPE_CHECKING:  # the config module imports the store; the settings only read it
+    from asr_agent.app.config import AgentConfig
 
 # Enough history for a weekly profile and a completed cartridge or two, and no more:
 # the analysis runs at every summary, so its input stays bounded.
@@ -27,16 +31,16 @@ HISTORY = timedelta(days=120)
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    premature_threshold_pct: float = 10.0
+    premature_threshold_pct: float = PREMATURE_THRESHOLD_PCT
     min_span_h: float = 24.0
     min_readings: int = 2
     tz: tzinfo = UTC  # which calendar day a moment belongs to (the site's, for weekday profiles)
 
     @classmethod
-    def from_config(cls, cfg: object, tz: tzinfo = UTC) -> Settings:
-        return cls(premature_threshold_pct=cfg.consumption.premature_threshold_pct,  # type: ignore[attr-defined]
-                   min_span_h=cfg.forecast.min_span_h,  # type: ignore[attr-defined]
-                   min_readings=cfg.forecast.min_readings, tz=tz)  # type: ignore[attr-defined]
+    def from_config(cls, cfg: AgentConfig) -> Settings:
+        return cls(premature_threshold_pct=cfg.consumption.premature_threshold_pct,
+                   min_span_h=cfg.forecast.min_span_h,
+                   min_readings=cfg.forecast.min_readings, tz=cfg.site.tz())
 
 
 @dataclass(frozen=True, slots=True)

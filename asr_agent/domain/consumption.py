@@ -37,13 +37,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CartridgeLife", "CartridgeMove", "DailyUse", "Flag", "SupplyAnalysis", "analyze",
     "find_moved_cartridges", "is_replacement", "usable_serial",
-    "PREMATURE_REPLACEMENT", "LEVEL_UP_WITHOUT_REPLACEMENT", "COUNTER_RESET", "CARTRIDGE_MOVED",
+    "PREMATURE_REPLACEMENT", "PREMATURE_THRESHOLD_PCT", "LEVEL_UP_WITHOUT_REPLACEMENT", "COUNTER_RESET", "CARTRIDGE_MOVED",
 ]
 
 GramsBasis = Literal["measured", "catalog", "page_counter"]
 Estimate = Literal["level", "level_coarse", "page_counter_learned", "page_counter_catalog_yield"]
 
 PREMATURE_REPLACEMENT = "premature_replacement"
+# A cartridge removed above this remaining share is a premature replacement. Declared here
+# only: the config, the store and the status command take it from here.
+PREMATURE_THRESHOLD_PCT = 10.0
 LEVEL_UP_WITHOUT_REPLACEMENT = "level_up_without_replacement"
 COUNTER_RESET = "counter_reset"
 CARTRIDGE_MOVED = "cartridge_moved"
@@ -171,7 +174,7 @@ def analyze(
     supply_type: SupplyType,
     supply_class: SupplyClass,
     catalog: SupplyCatalog | None = None,
-    premature_threshold_pct: float = 10.0,
+    premature_threshold_pct: float = PREMATURE_THRESHOLD_PCT,
     noise_pct: float = 2.0,
     replacement_jump_pct: float = 20.0,
     page_counts: Sequence[tuple[datetime, int]] | None = None,

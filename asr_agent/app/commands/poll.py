@@ -89,7 +89,7 @@ def store_reading(reading: Reading, *, config: str | None, data_dir: str | None)
     agent keys a configured host (one that discovery found is keyed by discovery's identity,
     which also hashes hrDeviceDescr, read by discovery only)."""
     from asr_agent.app.config import default_config, load_config
-    from asr_agent.app.discovery import identified
+    from asr_agent.domain.identity import identified
     from asr_agent.adapters.paths import default_config_file
     from asr_agent.adapters.store import Store
 

@@ -10,6 +10,7 @@ import sys
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT
 from asr_agent.domain.levels import level_words
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def collect(store: Store, *, now: datetime, catalog: SupplyCatalog | None, tz: tzinfo,
-            premature_threshold_pct: float = 10.0, min_span_h: float = 24.0,
+            premature_threshold_pct: float = PREMATURE_THRESHOLD_PCT, min_span_h: float = 24.0,
             min_readings: int = 2) -> list[dict[str, Any]]:
     """Every device in the store with its supplies analysed and forecast at `now`."""
     from asr_agent.app.insight import Settings, device_insights
@@ -121,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     catalog = load_catalog(cfg.consumption.supply_catalog)
-    tz = datetime.now().astimezone().tzinfo or UTC
-    with Store(db, catalog=catalog, premature_threshold_pct=cfg.consumption.premature_threshold_pct) as store:
+    tz = cfg.site.tz()  # the daemon's days: see SiteConfig.timezone
+    with Store(db) as store:
         devices = collect(store, now=datetime.now(UTC), catalog=catalog, tz=tz,
                           premature_threshold_pct=cfg.consumption.premature_threshold_pct,
                           min_span_h=cfg.forecast.min_span_h, min_readings=cfg.forecast.min_readings)

@@ -1,12 +1,17 @@
-"""Builds the status page's snapshot from the running daemon: the store (read-only), the
-insights of the last poll round, the scheduler's next runs and the uplink's health."""
+"""Builds the status page's snapshot from a narrow view of the running agent: the store
+(read-only), the outlooks of the last analysis, the jobs' runs and the uplink's health.
+
+The page sees the daemon only through `StatusView`, so it can be built from a plain
+object (tests, a demo) and the daemon's inner attributes stay its own."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from asr_agent import __version__
 from asr_core.secret import redact_url, url_password
@@ -16,7 +21,11 @@ from asr_agent.app.status.model import (
 )
 
 if TYPE_CHECKING:
-    from asr_agent.app.daemon import AgentDaemon
+    from asr_agent.adapters.store import OutboxItem, Store
+    from asr_agent.app.jobs.summarize import SupplyOutlook
+    from asr_core.wire import OrderStatus
+
+T = TypeVar("T")
 
 HISTORY_SHOWN = timedelta(days=60)
 # Central unreachable this long with summaries waiting makes /healthz say 503.
@@ -32,18 +41,83 @@ def _iso(moment: datetime | float | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _masked(text: str | None, cfg: Any) -> str | None:
+@dataclass(frozen=True, slots=True)
+class AgentFacts:
+    """Who and where this agent is, as the page's header shows it."""
+
+    site_id: str
+    config_path: str | None
+    data_dir: str
+    log_path: str | None
+    started_at: datetime | None
+    central_url: str | None
+    central_proxy: str | None
+    enrolled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFacts:
+    """One polled address: what it is known by, its last page count, why it never answered."""
+
+    host: str
+    port: int
+    serial: str | None
+    page_count: int | None
+    silent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkFacts:
+    last_success: float | None  # epoch seconds
+    last_error: str | None
+    clock_skew_s: float | None
+    clock_off: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobFacts:
+    next_run: datetime | None
+    last_run: datetime | None
+    last_outcome: str | None
+
+
+class StatusView(Protocol):
+    """What the status page reads of the running agent, and nothing more."""
+
+    @property
+    def store(self) -> Store | None: ...
+
+    def now(self) -> datetime: ...
+
+    def agent(self) -> AgentFacts: ...
+
+    def targets(self) -> Sequence[TargetFacts]: ...
+
+    def outlooks(self, serial: str) -> Mapping[int, SupplyOutlook]: ...
+
+    def order_status(self, serial: str, supply_index: int) -> OrderStatus | None: ...
+
+    def uplink(self) -> UplinkFacts | None: ...
+
+    def jobs(self) -> Mapping[str, JobFacts]: ...
+
+    async def read(self, func: Callable[..., T], *args: object) -> T:
+        """Run `func` where the store may be read (the daemon's store thread)."""
+        ...
+
+
+def _masked(text: str | None, agent: AgentFacts) -> str | None:
     """An error as the page shows it: a URL password an HTTP library repeated is masked."""
     if text is None:
         return None
-    for url in (cfg.central.url, cfg.central.proxy):
+    for url in (agent.central_url, agent.central_proxy):
         password = url_password(url)
         if password:
             text = text.replace(password, "<secret>")
     return text
 
 
-def _parked(item: Any) -> ParkedView:
+def _parked(item: OutboxItem) -> ParkedView:
     return ParkedView(seq=item.seq, kind=item.kind, reason=item.last_error, refused_at=_iso(item.failed_at),
                       device_serial=_payload_serial(item.payload))
 
@@ -60,27 +134,28 @@ def _payload_serial(payload: bytes) -> str | None:
 
 
 class DaemonStatusSource:
-    """The status page's view of a running AgentDaemon."""
+    """The status page's source over a StatusView of the running agent."""
 
-    def __init__(self, daemon: AgentDaemon) -> None:
-        self.daemon = daemon
+    def __init__(self, view: StatusView) -> None:
+        self.view = view
 
     async def snapshot_async(self) -> StatusSnapshot:
-        return await self.daemon.in_store_thread(self.snapshot)  # type: ignore[no-any-return]
+        return await self.view.read(self.snapshot)
 
     async def history_async(self, serial: str) -> list[SupplyHistory]:
-        return await self.daemon.in_store_thread(self.history, serial)  # type: ignore[no-any-return]
+        return await self.view.read(self.history, serial)
 
     def snapshot(self) -> StatusSnapshot:
-        d = self.daemon
-        store = d.store
+        v = self.view
+        store = v.store
+        agent = v.agent()
         devices: list[DeviceView] = []
-        targets = list(d.targets.values())  # one step: the event loop may replace entries meanwhile
+        targets = tuple(v.targets())
         addresses = {t.serial: f"{t.host}:{t.port}" for t in targets if t.serial}
-        readings = {t.serial: t.last_reading for t in targets if t.serial}
+        page_counts = {t.serial: t.page_count for t in targets if t.serial}
         stored = store.all_supplies() if store is not None else {}
         for dev in store.devices() if store is not None else []:
-            insights = d.insights.get(dev.serial, {})
+            insights = v.outlooks(dev.serial)
             supplies = []
             for s in stored.get(dev.serial, ()):
                 insight = insights.get(s.index)
@@ -98,80 +173,78 @@ class DaemonStatusSource:
                     forecast_status=fc.status if fc else None,
                     forecast_reason=fc.reason if fc else None,
                     part_number=s.part_number,
-                    order_status=(o.describe() if (o := d.order_status.get((dev.serial, s.index))) else None),
+                    order_status=(o.describe() if (o := v.order_status(dev.serial, s.index)) else None),
                     flags=insight.flags if insight else ()))
-            reading = readings.get(dev.serial)
             flags = sorted({f for s in supplies for f in s.flags if f != "spike"})
             devices.append(DeviceView(
                 serial=dev.serial, vendor=dev.vendor, model=dev.model,
                 address=addresses.get(dev.serial) or (f"{dev.host}:{dev.port}" if dev.host else None),
                 state=dev.state, asr_compatible=dev.asr_compatible, last_poll=_iso(dev.last_seen),
-                page_count=reading.page_count if reading else None,
+                page_count=page_counts.get(dev.serial),
                 supplies=tuple(supplies), flags=tuple(flags)))
-        uplink = d._uplink
+        uplink = v.uplink()
         depth = store.outbox_depth() if store is not None else 0
         parked = store.parked_count() if store is not None else 0
-        enrolled = d.identity() is not None
-        skew = getattr(uplink, "clock_skew_s", None) if uplink else None
+        skew = uplink.clock_skew_s if uplink else None
         uplink_view = UplinkView(
-            central_url=redact_url(d.cfg.central.url) if d.cfg.central.url else None, enrolled=enrolled,
+            central_url=redact_url(agent.central_url) if agent.central_url else None, enrolled=agent.enrolled,
             last_success=_iso(uplink.last_success) if uplink else None,
-            last_error=_masked(uplink.last_error, d.cfg) if uplink else None, last_error_at=None,
+            last_error=_masked(uplink.last_error, agent) if uplink else None, last_error_at=None,
             outbox_depth=depth, parked=parked,
-            parked_items=tuple(_parked(item) for item in store.refused(PARKED_SHOWN)) if parked else (),
+            parked_items=tuple(_parked(item) for item in store.refused(PARKED_SHOWN))
+            if parked and store is not None else (),
             clock_skew_s=skew)
-        next_runs = d.next_runs()
-        records = dict(d.jobs)
-        jobs = tuple(JobView(job_id, _iso(next_runs.get(job_id)),
-                             _iso(records[job_id].last_run) if job_id in records else None,
-                             records[job_id].last_outcome if job_id in records else None)
-                     for job_id in sorted(set(next_runs) | set(records)))
-        problems = self._problems(depth, uplink, enrolled)
+        records = dict(v.jobs())
+        jobs = tuple(JobView(job_id, _iso(r.next_run), _iso(r.last_run), r.last_outcome)
+                     for job_id, r in sorted(records.items()))
+        now = v.now()
+        problems = self._problems(store, depth, uplink, agent, records, now)
         warnings = [f"printer {t.host}:{t.port} has never answered: {t.silent}"
                     for t in sorted(targets, key=lambda t: (t.host, t.port)) if t.silent]
         if parked:
             warnings.append(f"{parked} summar{'y' if parked == 1 else 'ies'} refused by central and parked "
                             "(kept on disk, not resent): see the uplink table")
-        if skew is not None and uplink.clock_off:
+        if skew is not None and uplink is not None and uplink.clock_off:
             warnings.append(f"this agent's clock is {skew:+.0f} s off central's: set the system clock "
                             "(NTP); central refuses summaries from the future")
         return StatusSnapshot(
-            generated_at=_iso(d.clock()) or "",
-            agent=AgentView(version=__version__, site_id=d.cfg.site.id,
-                            config_path=str(d.config_path) if d.config_path else None,
-                            data_dir=str(d.paths.data_dir),
-                            log_path=str(d.cfg.logging.file) if d.cfg.logging.file else None,
-                            started_at=_iso(d.started_at)),
+            generated_at=_iso(now) or "",
+            agent=AgentView(version=__version__, site_id=agent.site_id, config_path=agent.config_path,
+                            data_dir=agent.data_dir, log_path=agent.log_path,
+                            started_at=_iso(agent.started_at)),
             uplink=uplink_view, devices=tuple(devices), jobs=jobs,
             healthy=not problems, problems=tuple(problems), warnings=tuple(warnings))
 
-    def _problems(self, depth: int, uplink: Any, enrolled: bool) -> list[str]:
-        d = self.daemon
+    @staticmethod
+    def _problems(store: Store | None, depth: int, uplink: UplinkFacts | None, agent: AgentFacts,
+                  jobs: Mapping[str, JobFacts], now: datetime) -> list[str]:
         problems = []
-        if d.store is None:
+        if store is None:
             problems.append("store closed")
         if uplink is not None and depth and uplink.last_error:
             last = uplink.last_success
-            stale = last is None or (datetime.now(UTC).timestamp() - last) > UPLINK_STALE.total_seconds()
-            if stale and d.started_at is not None and (
-                    datetime.now(UTC) - d.started_at.astimezone(UTC)) > UPLINK_STALE:
-                problems.append(f"central unreachable: {uplink.last_error}")
-        for job_id, record in list(d.jobs.items()):
+            stale = last is None or (now.timestamp() - last) > UPLINK_STALE.total_seconds()
+            if stale and agent.started_at is not None and (
+                    now.astimezone(UTC) - agent.started_at.astimezone(UTC)) > UPLINK_STALE:
+                problems.append(f"central unreachable: {_masked(uplink.last_error, agent)}")
+        for job_id, record in jobs.items():
             if record.last_outcome and record.last_outcome.startswith("error"):
                 problems.append(f"job {job_id} failed: {record.last_outcome[7:]}")
         return problems
 
     def history(self, serial: str) -> list[SupplyHistory]:
-        d = self.daemon
-        if d.store is None:
+        v = self.view
+        store = v.store
+        if store is None:
             return []
-        now = d.clock()
+        now = v.now()
+        outlooks = v.outlooks(serial)
         out = []
-        for s in d.store.supplies_of(serial):
-            samples = d.store.samples_for(serial, s.index, since=now - HISTORY_SHOWN)
+        for s in store.supplies_of(serial):
+            samples = store.samples_for(serial, s.index, since=now - HISTORY_SHOWN)
             points = tuple(LevelPoint(_iso(x.taken_at) or "", x.remaining_percent)
                            for x in samples if x.remaining_percent is not None)
-            insight = d.insights.get(serial, {}).get(s.index)
+            insight = outlooks.get(s.index)
             forecast: tuple[LevelPoint, ...] = ()
             if insight and insight.forecast.empty_at is not None and points:
                 forecast = (LevelPoint(_iso(insight.forecast.empty_at) or "", 0.0),)
