@@ -203,7 +203,7 @@ def test_new_cartridge_serial_is_a_replacement_even_at_the_same_level(store: Sto
 def test_a_store_with_the_old_cartridge_table_loses_it_and_keeps_its_samples(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     with sqlite3.connect(db) as c:  # a store as the first schema left it
-        c.executescript(store_mod._migrations()[0][2])
+        c.executescript(store_mod._migrations()[0].sql)
         c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                   "applied_at TEXT NOT NULL)")
         c.execute("INSERT INTO schema_version VALUES (1, 'initial', '2026-01-01')")
