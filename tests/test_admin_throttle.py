@@ -11,6 +11,8 @@ from support_central import ADMIN_TOKEN, CentralServer, central  # noqa: F401  (
 
 from asr_central.service.api.admin_guard import FAILED_ATTEMPTS
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 PATH = "/v1/admin/agents"
 ATTEMPTS = int(FAILED_ATTEMPTS.split("/")[0])
 

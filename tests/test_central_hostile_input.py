@@ -19,6 +19,8 @@ from asr_core import wire
 INT32_MAX, INT64_MAX, COUNTER64_MAX = 2 ** 31 - 1, 2 ** 63 - 1, 2 ** 64 - 1
 from support_central import ADMIN_TOKEN, CentralServer, make_summary
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 Path_ = tuple[str | int, ...]
 
 _numbers = itertools.count(1)  # sequences and serials unique across examples

@@ -21,6 +21,8 @@ from asr_agent.adapters import keys as signing
 from asr_agent.adapters.uplink import AgentIdentity
 from asr_core.wire import CartridgeEvent, Summary, order_status_request
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 REGISTRY = json.dumps({
     "contacts": [{"id": "claire", "name": "Claire Martin", "email": "facilities@lyon.example"},
                  {"id": "paul", "name": "Paul Roux", "email": "it@paris.example"}],

@@ -42,7 +42,7 @@ from tests.conftest import free_port, require
 from tests.hostile_walks import ATTACKS, SERIAL, HostileWalk, hostile_walk
 from tests.support_central import CentralServer, enrolled_agent
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.trust]  # trust: issue 14's attacks (`scripts/test -m trust`)
 
 HOSTILE = 6  # hostile printers per example, beside the healthy ones
 # Field walks with a serial, one ASR-compatible (Fujifilm) and one monitored only (Canon).

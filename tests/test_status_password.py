@@ -34,6 +34,8 @@ from asr_agent.app.status.server import StatusServer
 from tests.conftest import REPO
 from tests.status_fixtures import StaticSource, sample_snapshot
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 PASSWORD = "correct horse battery staple"
 ROUTES = [("GET", "/"), ("GET", "/api/status.json"), ("GET", "/healthz"), ("GET", "/metrics"),
           ("GET", "/devices/XRX-0001"), ("POST", "/actions/poll-now")]

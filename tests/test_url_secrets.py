@@ -28,6 +28,8 @@ from tests.agent_harness import agent_config, run_agent
 from tests.conftest import free_port
 from tests.support_central import make_summary
 
+pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
+
 PASSWORDS = ("Url-Pass-0001", "Proxy-Pass-0002", "Update-Pass-0003")
 CENTRAL = f"https://asr-user:{PASSWORDS[0]}@central.example:8443/asr"
 
