@@ -1,6 +1,7 @@
 """ASR core: the contract the agent and central share, and nothing else.
 
     records      devices, supplies, readings: the words both programs speak
+    codes        the flag and alert codes, one spelling each
     wire         the summary format on the wire, its checks and canonical bytes
     wire_ranges  the bounds every wire field is checked against
     errors       the error tree (AsrError and its kinds, WireError among them)

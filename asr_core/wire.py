@@ -514,7 +514,9 @@ _COUNTERS = _fields(PageCounters, {"start": _COUNTER, "end": _COUNTER})
 class Alert:
     """Something the agent noticed that a person should hear about (code is stable)."""
 
-    code: str                       # e.g. spike, premature_replacement, level_rising, counter_reset
+    # An asr_core.codes.Code value, or an older agent's spelling (codes.LEGACY_WIRE_CODES).
+    # Kept for agents that still send alerts; current agents send none and central reads none.
+    code: str
     message: str
     supply_index: int | None = None
     severity: str = "warning"       # info | warning | error

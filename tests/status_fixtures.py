@@ -28,7 +28,7 @@ def sample_snapshot(*, healthy: bool = True) -> StatusSnapshot:
             SupplyView(2, "Cyan Toner", "toner", "consumed", "cyan", 66.0, "ok",
                        forecast_status="warming_up", forecast_reason="not enough history"),
             SupplyView(10, "Waste Toner Container", "waste_toner", "receptacle", None, 5.0, "ok",
-                       days_to_empty=3.0, flags=("spike",)),
+                       days_to_empty=3.0, flags=("usage_spike",)),
             SupplyView(3, "Magenta <script>alert(1)</script>", "toner", "consumed", "magenta", None,
                        "some_remaining"),
         ),

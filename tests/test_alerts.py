@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 from asr_central.domain.alerts import (
     AlertKind, DeviceFacts, ReplacementFacts, Severity, SupplyFacts, evaluate, held_line_alerts,
-    replacement_alerts,
+    is_condition, replacement_alerts,
 )
 from asr_central.domain.policy import HeldLine, HoldReason, PolicySettings
 
@@ -106,7 +106,7 @@ def test_premature_replacement_names_grams_wasted() -> None:
     alerts = replacement_alerts([replacement(premature=True, grams=112.4)])
     assert kinds(alerts) == [(AlertKind.PREMATURE_REPLACEMENT, Severity.WARNING)]
     assert "112 g" in alerts[0].message and "45 %" in alerts[0].message
-    assert not alerts[0].kind.is_condition
+    assert not is_condition(alerts[0].kind)
 
 
 def test_replacement_with_the_shipped_cartridge_raises_nothing() -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 
 from asr_agent.domain.catalog import load_catalog
 from asr_agent.domain.consumption import analyze
@@ -58,6 +59,8 @@ def _canonical(x: object) -> object:
         return f"{x:.9g}"
     if isinstance(x, datetime):
         return x.replace(microsecond=0).isoformat()
+    if isinstance(x, StrEnum):
+        return x.value  # a flag code, pinned as the string it was before the codes were settled
     return x
 
 

@@ -21,7 +21,7 @@ from support_central import POLICY_INTERVAL_S, CentralServer, central  # noqa: F
 from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_agent.adapters.keys import AgentKey, seal
 from asr_core.wire import (
-    CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
+    Alert, CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
     idempotency_key,
 )
 from asr_central.cli import main as central_cli
@@ -77,7 +77,8 @@ class Agent:
         self.agent_id = r.json()["agent_id"]
 
     def send(self, serial: str, supplies: list[SupplySummary], *, end: datetime,
-             events: tuple[CartridgeEvent, ...] = ()) -> dict[str, Any]:
+             events: tuple[CartridgeEvent, ...] = (),
+             alerts: tuple[Alert, ...] = ()) -> dict[str, Any]:
         self.sequence += 1
         start = end - timedelta(hours=4)
         summary = Summary(
@@ -87,7 +88,7 @@ class Agent:
             period_start=start, period_end=end,
             device=DeviceIdentity(serial, "Xerox", "VersaLink C405", True),
             device_state=DeviceState.OK, supplies=tuple(supplies),
-            page_counters=PageCounters(1000, 1100), cartridge_events=events)
+            page_counters=PageCounters(1000, 1100), cartridge_events=events, alerts=alerts)
         r = httpx.post(f"{self.server.url}/v1/summaries", trust_env=False,
                        json={"envelopes": [seal(summary, self.key).to_dict()]})
         assert r.status_code == 200, r.text

@@ -9,10 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr_agent.domain.catalog import CatalogEntry, SupplyCatalog, load_catalog
-from asr_agent.domain.consumption import (
-    COUNTER_RESET, LEVEL_UP_WITHOUT_REPLACEMENT, PREMATURE_REPLACEMENT, CartridgeLife, analyze,
-    find_moved_cartridges,
-)
+from asr_agent.domain.consumption import analyze
+from asr_core.codes import Code
 from asr_core.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
 from tests.supply_series import START, simulate, weekly
 
@@ -68,7 +66,7 @@ def test_replacement_at_empty_starts_a_new_life_without_a_flag() -> None:
     assert len(a.lives) == 2 and len(truth.replacements) == 1
     first, second = a.lives
     assert first.removed_at == truth.replacements[0] and first.replaced_because == "level_jump"
-    assert not first.premature and not [f for f in a.flags if f.kind == PREMATURE_REPLACEMENT]
+    assert not first.premature and not [f for f in a.flags if f.kind == Code.PREMATURE_REPLACEMENT]
     assert first.grams_used == pytest.approx(530.0, abs=12.0)  # less what the last hour used
     assert second.removed_at is None
 
@@ -84,7 +82,7 @@ def test_premature_replacement_is_flagged_with_the_grams_thrown_away(at_day: int
     left = truth.remaining_g_at[max(t for t in truth.remaining_g_at if t < when)]
     assert first.premature
     assert first.grams_wasted == pytest.approx(left, abs=0.2)
-    [flag] = [f for f in a.flags if f.kind == PREMATURE_REPLACEMENT]
+    [flag] = [f for f in a.flags if f.kind == Code.PREMATURE_REPLACEMENT]
     assert flag.at == when and flag.grams == first.grams_wasted
 
 
@@ -109,7 +107,7 @@ def test_level_up_without_replacement_is_flagged_and_keeps_one_life() -> None:
                pct_sample(t + timedelta(hours=3), 50)]
     a = analyze(samples, **TONER, catalog=CATALOG)
     assert len(a.lives) == 1
-    assert [f.kind for f in a.flags] == [LEVEL_UP_WITHOUT_REPLACEMENT]
+    assert [f.kind for f in a.flags] == [Code.LEVEL_UP_WITHOUT_REPLACEMENT]
     assert a.percent_used == pytest.approx(5 + 2)
 
 
@@ -117,7 +115,7 @@ def test_same_serial_with_a_big_jump_is_not_a_replacement() -> None:
     t = START
     samples = [pct_sample(t, 10, serial="A"), pct_sample(t + timedelta(hours=1), 90, serial="A")]
     a = analyze(samples, **TONER, catalog=CATALOG)
-    assert len(a.lives) == 1 and a.flags[0].kind == LEVEL_UP_WITHOUT_REPLACEMENT
+    assert len(a.lives) == 1 and a.flags[0].kind == Code.LEVEL_UP_WITHOUT_REPLACEMENT
 
 
 def test_counter_reset_is_flagged_and_its_interval_ignored() -> None:
@@ -127,7 +125,7 @@ def test_counter_reset_is_flagged_and_its_interval_ignored() -> None:
     cat = SupplyCatalog({"P1": CatalogEntry("P1", yield_pages=1000, nominal_grams=100)})
     a = analyze([Sample(s.taken_at, None, None, None, s.level_state, None, None, "P1", s.page_count)
                  for s in samples], **TONER, catalog=cat)
-    assert [f.kind for f in a.flags] == [COUNTER_RESET]
+    assert [f.kind for f in a.flags] == [Code.COUNTER_RESET]
     assert a.percent_used == pytest.approx(20.0)  # 200 pages of a 1000-page part, the reset skipped
 
 
@@ -232,24 +230,6 @@ def test_any_series_gives_consistent_non_negative_results(rows) -> None:
         assert sum(d.percent for d in a.daily) == pytest.approx(a.percent_used, abs=1e-6)
     assert all(life.installed_at <= life.last_seen_at for life in a.lives)
     assert a.remaining_percent is None or 0 <= a.remaining_percent <= 100
-
-
-# --- across printers -------------------------------------------------------------------
-
-
-def _life(serial: str | None, day: int, last_day: int) -> CartridgeLife:
-    return CartridgeLife(START + timedelta(days=day), START + timedelta(days=last_day), None, None,
-                         "006R01509", serial, 100.0, None, None, None, None, None)
-
-
-def test_a_cartridge_serial_seen_in_another_printer_is_reported() -> None:
-    moves = find_moved_cartridges({
-        "PRN-A": [_life("CRUM1", 0, 5), _life("CRUM2", 6, 9)],
-        "PRN-B": [_life("CRUM1", 7, 12), _life("unknown", 0, 3)],
-        "PRN-C": [_life("unknown", 0, 3), _life(None, 1, 2)],
-    })
-    assert [(m.cartridge_serial, m.from_device, m.to_device) for m in moves] == [("CRUM1", "PRN-A", "PRN-B")]
-    assert moves[0].first_seen_in_to == START + timedelta(days=7)
 
 
 def test_naive_timestamps_are_refused() -> None:

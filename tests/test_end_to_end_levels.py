@@ -17,7 +17,8 @@ import pytest
 
 from asr_agent.domain.catalog import load_catalog
 from asr_agent.cli import main as cli_main
-from asr_agent.domain.consumption import PREMATURE_REPLACEMENT, analyze
+from asr_agent.domain.consumption import analyze
+from asr_core.codes import Code
 from asr_agent.domain.forecast import forecast
 from asr_agent.app.poller import poll_printer
 from asr_core.records import Reading, SupplyClass, SupplyType
@@ -122,7 +123,7 @@ def test_levels_lowered_between_polls_become_grams_lives_and_days_to_empty(print
                    supply_class=SupplyClass.CONSUMED, catalog=catalog)
     assert [life.cartridge_serial for life in cyan.lives] == ["461E7A80E0000489", "99999999E0000001"]
     assert cyan.lives[0].premature and cyan.lives[0].grams_wasted == pytest.approx(183.0)
-    assert [fl.kind for fl in cyan.flags] == [PREMATURE_REPLACEMENT]
+    assert [fl.kind for fl in cyan.flags] == [Code.PREMATURE_REPLACEMENT]
     old, new = cyan.lives
     assert old.premature and old.replaced_because == "serial_change" and new.removed_at is None
     store.close()

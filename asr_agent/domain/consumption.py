@@ -22,12 +22,13 @@ analysed the same way: use is a drop, a replacement (or an emptied bottle) is a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
 
+from asr_core.codes import Code
 from asr_core.records import Sample, SupplyClass, SupplyType, SupplyUnit
 from asr_agent.domain import serials
 
@@ -35,21 +36,16 @@ if TYPE_CHECKING:
     from asr_agent.domain.catalog import SupplyCatalog
 
 __all__ = [
-    "CartridgeLife", "CartridgeMove", "DailyUse", "Flag", "SupplyAnalysis", "analyze",
-    "find_moved_cartridges", "is_replacement", "usable_serial",
-    "PREMATURE_REPLACEMENT", "PREMATURE_THRESHOLD_PCT", "LEVEL_UP_WITHOUT_REPLACEMENT", "COUNTER_RESET", "CARTRIDGE_MOVED",
+    "CartridgeLife", "DailyUse", "Flag", "SupplyAnalysis", "analyze", "is_replacement",
+    "usable_serial", "PREMATURE_THRESHOLD_PCT",
 ]
 
 GramsBasis = Literal["measured", "catalog", "page_counter"]
 Estimate = Literal["level", "level_coarse", "page_counter_learned", "page_counter_catalog_yield"]
 
-PREMATURE_REPLACEMENT = "premature_replacement"
 # A cartridge removed above this remaining share is a premature replacement. Declared here
 # only: the config, the store and the status command take it from here.
 PREMATURE_THRESHOLD_PCT = 10.0
-LEVEL_UP_WITHOUT_REPLACEMENT = "level_up_without_replacement"
-COUNTER_RESET = "counter_reset"
-CARTRIDGE_MOVED = "cartridge_moved"
 
 _GRAMS_PER_UNIT = {SupplyUnit.TENTHS_OF_GRAMS: 0.1, SupplyUnit.THOUSANDTHS_OF_OUNCES: 0.028349523}
 # A level steady this long is evidence of no use; shorter quiet tails stay uncovered
@@ -80,7 +76,7 @@ class DailyUse:
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    kind: str  # one of the module constants above
+    kind: Code  # one of the analysis flags
     at: datetime
     detail: str
     grams: float | None = None
@@ -104,18 +100,6 @@ class CartridgeLife:
     pages: int | None
     premature: bool = False
     grams_wasted: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CartridgeMove:
-    """A cartridge serial seen in one printer and later in another."""
-
-    cartridge_serial: str
-    part_number: str | None
-    from_device: str
-    to_device: str
-    last_seen_in_from: datetime
-    first_seen_in_to: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +304,7 @@ def _split_lives(ss: list[Sample], noise: float, jump: float, flags: list[Flag]
                 if rise >= jump and not (serial is not None and serial == life_serial):
                     reason = "level_jump"
                 else:
-                    flags.append(Flag(LEVEL_UP_WITHOUT_REPLACEMENT, s.taken_at,
+                    flags.append(Flag(Code.LEVEL_UP_WITHOUT_REPLACEMENT, s.taken_at,
                                       f"level rose {rise:.1f} points "
                                       f"({prev_pct:.1f} → {pct:.1f} %) "
                                       "with the same cartridge"))
@@ -345,7 +329,7 @@ def _counter_resets(ss: list[Sample], flags: list[Flag]) -> None:
         if s.page_count is None:
             continue
         if prev is not None and s.page_count < prev:
-            flags.append(Flag(COUNTER_RESET, s.taken_at,
+            flags.append(Flag(Code.COUNTER_RESET, s.taken_at,
                               f"page counter went back from {prev} to {s.page_count}"))
         prev = s.page_count
 
@@ -577,7 +561,7 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
                 elif nominal_by_life[k] is not None:
                     wasted = end_pct * nominal_by_life[k] / 100.0  # type: ignore[operator]
             what = "emptied" if supply_class == SupplyClass.RECEPTACLE else "replaced"
-            flags.append(Flag(PREMATURE_REPLACEMENT, ss[b].taken_at,
+            flags.append(Flag(Code.PREMATURE_REPLACEMENT, ss[b].taken_at,
                               f"{what} at {end_pct:.0f} % remaining (threshold {threshold:.0f} %)"
                               + (f", {wasted:.0f} g thrown away" if wasted is not None else ""),
                               wasted))
@@ -822,25 +806,3 @@ def _day_seconds(d: date, tz: tzinfo) -> float:
     b = datetime.combine(d + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     sec = (b.astimezone(UTC) - a.astimezone(UTC)).total_seconds()
     return sec if sec > 0 else 86400.0
-
-
-# --- across printers ----------------------------------------------------------------------
-
-
-def find_moved_cartridges(lives_by_device: Mapping[str, Sequence[CartridgeLife]]) -> tuple[CartridgeMove, ...]:
-    """Cartridge serials that show up in a printer after having been in another one."""
-    seen: dict[str, list[tuple[datetime, datetime, str, CartridgeLife]]] = {}
-    for device, lives in lives_by_device.items():
-        for life in lives:
-            serial = usable_serial(life.cartridge_serial)
-            if serial is not None:
-                seen.setdefault(serial, []).append((life.installed_at, life.last_seen_at, device, life))
-    moves = []
-    for serial, where in seen.items():
-        where.sort(key=lambda w: w[0])
-        for (_, last_a, dev_a, life_a), (first_b, _, dev_b, life_b) in zip(where, where[1:]):
-            if dev_a != dev_b:
-                moves.append(CartridgeMove(serial, life_b.part_number or life_a.part_number,
-                                           dev_a, dev_b, last_a, first_b))
-    moves.sort(key=lambda m: (m.first_seen_in_to, m.cartridge_serial))
-    return tuple(moves)

@@ -4,8 +4,9 @@ Pure: the latest reading, consumption analyses and forecasts in; a `Summary` out
 
 Inputs, per supply index:
 * `analyses`: `consumption.analyze` over the supply's history (cartridge lives, flags);
-  replacements whose removal falls in the period become cartridge events, flags raised
-  in the period become alerts.
+  replacements whose removal falls in the period become cartridge events. Its flags
+  are not sent: central derives its alerts from the supplies' `spike` and the events'
+  `premature` (see asr_core.codes), so the summary's `alerts` list stays empty.
 * `period_analyses`: `consumption.analyze` over the period's samples only; its
   `grams_used` is the period's use. Absent: grams used is null (unknown, not zero).
 * `forecasts`: `forecast.forecast` for the supply; absent: status "none", no figures.
@@ -13,13 +14,13 @@ Inputs, per supply index:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from asr_core.records import Reading
 from asr_core.wire import (
-    Alert, CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
+    CartridgeEvent, DeviceIdentity, DeviceState, PageCounters, Summary, SupplySummary,
     idempotency_key,
 )
 
@@ -27,10 +28,7 @@ if TYPE_CHECKING:
     from asr_agent.domain.consumption import SupplyAnalysis
     from asr_agent.domain.forecast import Forecast
 
-__all__ = ["build_summary", "cartridge_events", "flag_alerts"]
-
-_SEVERITY = {"premature_replacement": "warning", "cartridge_moved": "warning",
-             "level_up_without_replacement": "info", "counter_reset": "info"}
+__all__ = ["build_summary", "cartridge_events"]
 
 
 def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
@@ -56,13 +54,6 @@ def cartridge_events(index: int, analysis: SupplyAnalysis, start: datetime,
     return out
 
 
-def flag_alerts(index: int, analysis: SupplyAnalysis, start: datetime,
-                end: datetime) -> list[Alert]:
-    return [Alert(code=f.kind, message=f.detail, supply_index=index,
-                  severity=_SEVERITY.get(f.kind, "warning"))
-            for f in analysis.flags if _in(f.at, start, end)]
-
-
 def build_summary(
     *,
     agent_id: str,
@@ -78,7 +69,6 @@ def build_summary(
     period_analyses: Mapping[int, SupplyAnalysis] | None = None,
     forecasts: Mapping[int, Forecast] | None = None,
     page_count_start: int | None = None,
-    extra_alerts: Iterable[Alert] = (),
     mask_ip_addresses: bool = False,
 ) -> Summary:
     """`serial` overrides the reading's serial (a device without one keeps the id
@@ -93,7 +83,6 @@ def build_summary(
 
     supplies: list[SupplySummary] = []
     events: list[CartridgeEvent] = []
-    alerts: list[Alert] = []
     for s in sorted(reading.supplies, key=lambda x: x.index):
         fc = forecasts.get(s.index)
         whole = analyses.get(s.index)
@@ -114,12 +103,6 @@ def build_summary(
             grams_estimated=basis is not None and basis != "measured"))
         if whole is not None:
             events.extend(cartridge_events(s.index, whole, period_start, period_end))
-            alerts.extend(flag_alerts(s.index, whole, period_start, period_end))
-        if fc is not None and fc.spike:
-            ratio = f" ({fc.spike_ratio:.1f}× the usual rate)" if fc.spike_ratio else ""
-            alerts.append(Alert(code="spike", supply_index=s.index,
-                                message=f"usage spike on supply {s.index}{ratio}"))
-    alerts.extend(extra_alerts)
     device = DeviceIdentity(
         serial=device_serial, vendor=reading.device.vendor, model=reading.device.model,
         asr_compatible=reading.device.asr_compatible,
@@ -131,4 +114,4 @@ def build_summary(
         device_state=device_state, supplies=tuple(supplies),
         page_counters=PageCounters(start=page_count_start, end=reading.page_count),
         cartridge_events=tuple(sorted(events, key=lambda e: (e.replaced_at, e.supply_index))),
-        alerts=tuple(alerts))
+        alerts=())

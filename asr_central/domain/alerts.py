@@ -17,13 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from asr_core.codes import Code
 from asr_central.domain.policy import (
     HeldLine, HoldReason, PolicySettings, SilentState, silent_days, silent_state,
 )
 
 __all__ = [
-    "Alert", "AlertKind", "DeviceFacts", "ReplacementFacts", "Severity", "SupplyFacts",
-    "evaluate", "held_line_alerts", "replacement_alerts",
+    "CONDITION_KINDS", "Alert", "AlertKind", "DeviceFacts", "ReplacementFacts", "Severity", "SupplyFacts",
+    "evaluate", "held_line_alerts", "is_condition", "replacement_alerts",
 ]
 
 
@@ -33,29 +34,22 @@ class Severity(enum.Enum):
     ERROR = "error"
 
 
-class AlertKind(enum.Enum):
-    DEVICE_SILENT = "device_silent"
-    USAGE_SPIKE = "usage_spike"
-    REGISTRY_MISSING = "registry_missing"
-    ORDER_HELD = "order_held"
-    PREMATURE_REPLACEMENT = "premature_replacement"
-    CARTRIDGE_MISROUTED = "cartridge_misrouted"
-    REPLACEMENT_WITHOUT_DELIVERY = "replacement_without_delivery"
-    # raised by ingest, not by a run: another site's agent reports the device (see trust.py)
-    DEVICE_MOVED = "device_moved"
+# An alert's kind is one of the codes the agent shares (one spelling for both programs).
+# DEVICE_MOVED is raised by ingest, not by a run: another site's agent reports the device.
+AlertKind = Code
 
-    @property
-    def is_condition(self) -> bool:
-        return self in _CONDITIONS
+CONDITION_KINDS = frozenset({Code.DEVICE_SILENT, Code.USAGE_SPIKE, Code.REGISTRY_MISSING,
+                             Code.ORDER_HELD})
 
 
-_CONDITIONS = frozenset({AlertKind.DEVICE_SILENT, AlertKind.USAGE_SPIKE,
-                         AlertKind.REGISTRY_MISSING, AlertKind.ORDER_HELD})
+def is_condition(kind: Code) -> bool:
+    """A condition holds while its facts hold (resolved by a run); anything else is an event."""
+    return kind in CONDITION_KINDS
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    kind: AlertKind
+    kind: Code
     severity: Severity
     device_serial: str
     supply_key: str | None

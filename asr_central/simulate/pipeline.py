@@ -50,9 +50,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from asr_core import wire
+from asr_core.codes import Code
 from asr_agent.domain.catalog import CatalogEntry, SupplyCatalog
 from asr_agent.domain.consumption import (
-    PREMATURE_REPLACEMENT, DailyUse, SupplyAnalysis, analyze, is_replacement,
+    DailyUse, SupplyAnalysis, analyze, is_replacement,
 )
 from asr_agent.domain.forecast import Forecast, forecast
 from asr_core.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
@@ -395,7 +396,7 @@ class Pipeline:
             for d in [d for d in st.daily if d <= oldest]:
                 del st.daily[d]
             for flag in a.flags:
-                if flag.kind == PREMATURE_REPLACEMENT:
+                if flag.kind is Code.PREMATURE_REPLACEMENT:
                     self.premature.add((sim.serial, sid, flag.at))
             # kept in day order (a run adds later days, drops the oldest): forecast takes
             # them as they are and sorts only days out of order

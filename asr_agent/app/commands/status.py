@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT
+from asr_core.codes import Code
 from asr_agent.domain.levels import level_words
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def collect(store: Store, *, now: datetime, catalog: SupplyCatalog | None, tz: t
             latest = sup.latest
             flags = [f.kind for f in a.flags]
             if f.spike:
-                flags.append("spike")
+                flags.append(Code.USAGE_SPIKE)
             supplies.append({
                 "index": sup.index, "description": sup.description, "type": sup.type.wire_name,
                 "supply_class": sup.supply_class.wire_name, "color": sup.color,

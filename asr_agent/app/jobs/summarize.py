@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr_agent.adapters.store import Store
+from asr_core.codes import Code
 from asr_agent.app import insight
 from asr_agent.app.config import AgentConfig
 from asr_agent.app.insight import Settings, SupplyInsight
@@ -34,10 +35,10 @@ log = logging.getLogger("asr.daemon")
 @dataclass(frozen=True, slots=True)
 class SupplyOutlook:
     """What the status page shows of a supply's last analysis until the next one: its
-    flag kinds (with "spike" from the forecast) and its forecast. The analysis itself
+    flag codes (with `usage_spike` from the forecast) and its forecast. The analysis itself
     (samples, per-day use, cartridge lives) is not kept: ~8 KiB a printer."""
 
-    flags: tuple[str, ...]
+    flags: tuple[Code, ...]
     forecast: Forecast
 
 
@@ -45,7 +46,7 @@ def outlook(supply: SupplyInsight) -> SupplyOutlook:
     """The SupplyOutlook of a SupplyInsight."""
     flags = {f.kind for f in supply.analysis.flags}
     if supply.forecast.spike:
-        flags.add("spike")
+        flags.add(Code.USAGE_SPIKE)
     return SupplyOutlook(tuple(sorted(flags)), supply.forecast)
 
 

@@ -29,7 +29,7 @@ class SupplyView:
     forecast_reason: str | None = None
     part_number: str | None = None
     order_status: str | None = None  # as reported by central, when known
-    flags: tuple[str, ...] = ()  # premature_replacement, spike, …
+    flags: tuple[str, ...] = ()  # asr_core.codes.Code values: premature_replacement, usage_spike, …
 
     @property
     def level_text(self) -> str:

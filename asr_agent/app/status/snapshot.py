@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from asr_agent import __version__
+from asr_core.codes import Code
 from asr_core.secret import redact_url, url_password
 from asr_agent.app.status.model import (
     AgentView, DeviceView, JobView, LevelPoint, ParkedView, StatusSnapshot, SupplyHistory, SupplyView,
@@ -175,7 +176,7 @@ class DaemonStatusSource:
                     part_number=s.part_number,
                     order_status=(o.describe() if (o := v.order_status(dev.serial, s.index)) else None),
                     flags=insight.flags if insight else ()))
-            flags = sorted({f for s in supplies for f in s.flags if f != "spike"})
+            flags = sorted({f for s in supplies for f in s.flags if f != Code.USAGE_SPIKE})
             devices.append(DeviceView(
                 serial=dev.serial, vendor=dev.vendor, model=dev.model,
                 address=addresses.get(dev.serial) or (f"{dev.host}:{dev.port}" if dev.host else None),

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from asr_central.domain.alerts import Alert, AlertKind
+from asr_central.domain.alerts import CONDITION_KINDS, Alert
 from asr_central.storage.sqlite import times
 
 __all__ = ["acknowledge", "list_alerts", "sync_alerts", "unnotified", "mark_notified"]
@@ -47,7 +47,7 @@ def sync_alerts(conn: sqlite3.Connection, conditions: Iterable[Alert], events: I
                          (alert.severity.value, alert.message, stamp, alert.key))
     open_conditions = conn.execute(
         "SELECT alert_key, kind FROM central_alerts WHERE resolved_at IS NULL").fetchall()
-    condition_kinds = {k.value for k in AlertKind if k.is_condition}
+    condition_kinds = {k.value for k in CONDITION_KINDS}
     for key, kind in open_conditions:
         if kind in condition_kinds and key not in current:
             conn.execute("UPDATE central_alerts SET resolved_at = ? WHERE alert_key = ?",
