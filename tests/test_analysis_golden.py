@@ -26,8 +26,13 @@ REPORTS = ("grams", "percent", "coarse10", "coarse25", "some_remaining")
 # use against the supply's own day-to-day spread (docs/spike-rule.md): of the 120
 # forecasts six changed, four of them now flagging the fourfold use at the end of their
 # series that the ratio rule missed (recent use 1.7-1.8 times its profile), two only
-# in `spike_ratio` (the recent days now pass over a quiet weekend).
-GOLDEN = "196e5e34627b3b1ebefb70bf62a9a91661340fd3b8e1eb21122802d798b5a42e"
+# in `spike_ratio` (the recent days now pass over a quiet weekend). Re-recorded when the
+# spike rule's usual day became the mean of the baseline (a day five robust spreads out a
+# past spike, not three): of the 120 forecasts two changed, case 39 whole and from its
+# third on, no longer flagging the fourfold use of its last three working days (the third
+# not yet over; z 0.1 short of the threshold: its window also holds a fourfold spike three weeks
+# earlier, and its ordinary days are spread widely); every other figure is as before.
+GOLDEN = "ab0c3dacd44fbfbaeb7ff388eca79d65e433b68f791d001a47f5f251c206528b"
 
 
 def _cases():

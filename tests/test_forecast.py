@@ -314,6 +314,17 @@ def test_noise_alone_almost_never_makes_a_spike() -> None:
     assert episodes <= 1, f"{episodes} spike episodes on noise alone in 30 supply-years"
 
 
+def test_a_chance_run_of_busy_ordinary_days_in_the_baseline_is_not_a_past_spike() -> None:
+    """Noise alone (CV 0.5), four of the five spike episodes the first version of the
+    rule started in 150 supply-years: the baseline's busiest ordinary days lay beyond
+    three robust spreads of a middle tight by chance; taken for past spikes, they left the
+    usual day (a median, itself low by chance) and its spread too low, and three ordinary
+    busy days made a spike."""
+    for seed, i in ((10_017, 147), (10_061, 352), (10_074, 326), (10_099, 274)):
+        days = _office_days(seed, 28 + 365, noise=0.5)
+        assert _spike_days(days[:i + 1], i) == [], seed
+
+
 def test_one_busy_day_is_not_a_spike() -> None:
     days = _office_days(7, 60, noise=0.3)
     last = next(i for i in range(59, 0, -1) if days[i].day.weekday() == 2)  # a Wednesday

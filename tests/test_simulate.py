@@ -359,3 +359,71 @@ def test_spike_alerts_are_split_into_those_during_a_spike_event_and_outside_one(
     assert summary["spike_alerts"] == (summary["spike_alerts_in_event"]
                                        + summary["spike_alerts_outside_event"])
     assert summary["stockout_supply_days"] == 0
+
+
+# Colour printers reporting whole percent, daily noise alone: slow colours step about
+# every second working day, so a few days' window often sees no step at all.
+WHOLE_PERCENT = """\
+start: 2027-01-04
+days: 120
+seed: 21
+shipping_days: [2, 4]
+sites:
+  - id: hq
+    contact: facilities@hq.example
+    devices:
+""" + "".join(f"""\
+      - serial: WP-{i}
+        report: percent
+        supplies:
+          - {{id: black, type: toner, color: black, part_number: K-1, capacity_g: 250, level_pct: {60 + 13 * i}}}
+          - {{id: yellow, type: toner, color: yellow, part_number: Y-1, capacity_g: 120, level_pct: {90 - 11 * i}}}
+        usage:
+          grams_per_day: {{black: {2.0 + 0.7 * i}, yellow: {0.5 + 0.2 * i}}}
+          noise: 0.3
+""" for i in range(3))
+
+
+def test_the_simulators_daily_use_is_what_the_agents_analysis_of_the_whole_history_says(
+        monkeypatch) -> None:
+    """The simulator analyses each supply a few days at a time; the agent analyses months at
+    once. Every day the forecast is given, up to the supply's last level step, must be the
+    day the agent's analysis of all the supply's readings so far measures: a window in
+    which a whole-percent level did not move was measured from pages instead (four to
+    twelve times the day's use, read as a usage spike), and a window's first step was
+    spread from the window's start instead of from the step before it."""
+    from asr_agent.consumption import analyze
+    from asr_central.simulate import pipeline
+
+    seen: dict[tuple[str, str], list] = {}
+    runs: list[tuple[tuple[str, str], dict, object]] = []
+
+    class Recording(pipeline.Pipeline):
+        def observe(self, sim, day, outcome, links):  # type: ignore[no-untyped-def]
+            for sid in sim.supplies:
+                seen.setdefault((sim.serial, sid), []).extend(outcome.samples(sid))
+            super().observe(sim, day, outcome, links)
+
+        def _run(self, sim, day, due, first_count, last_at, last_count, links):  # type: ignore[no-untyped-def]
+            super()._run(sim, day, due, first_count, last_at, last_count, links)
+            for sid in due:
+                st = self.agent[(sim.serial, sid)]
+                runs.append(((sim.serial, sid), dict(st.daily), (list(seen[(sim.serial, sid)]),
+                                                                 st.type, st.supply_class,
+                                                                 self.catalog)))
+
+    monkeypatch.setattr(pipeline, "Pipeline", Recording)
+    simulate(parse_fleet(WHOLE_PERCENT), "asr")
+    compared = 0
+    for key, daily, (samples, type_, class_, catalog) in runs:
+        steps = [b.taken_at.date() for a, b in zip(samples, samples[1:])
+                 if a.remaining_percent != b.remaining_percent]
+        if len(steps) < 2:
+            continue
+        full = {d.day: d.percent for d in analyze(samples, supply_type=type_, supply_class=class_,
+                                                  catalog=catalog).daily}
+        for day, d in daily.items():
+            if steps[1] < day < steps[-1]:  # the history's first step began nowhere
+                assert d.percent == pytest.approx(full[day], abs=1e-9), (key, day)
+                compared += 1
+    assert compared > 1000

@@ -53,6 +53,11 @@ _MIN_SPREAD = 0.08
 # Working days of baseline a spike is judged against, at least: two weeks' worth. A new
 # printer's first days (its first steps, a catalog's rating still in use) are no baseline.
 _MIN_BASE_DAYS = 10
+# A baseline working day this many robust spreads (1.4826 MADs) from the median is a past
+# spike (or a holiday) and counts as a median day. Three cut genuine noise: the MAD of a
+# few weeks is itself noisy, and a middle tight by chance cut the busiest ordinary days,
+# leaving the usual day and its spread too low (most of the false alarms left on noise).
+_CLIP_SPREADS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +243,11 @@ def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], cov
     spread, less the `z` a noise-only series reaches that rarely (>= 0: a spike).
 
     Working days (weekdays not `quiet`) are taken as alike: a per-weekday mean from a few
-    weeks is itself too noisy to judge one day against. The usual day is the median rate
-    of the observed baseline working days; the spread is the standard deviation of their
-    relative residuals (a day beyond 3 robust spreads taken as usual, so a past busy day
-    does not widen it; at least `_MIN_SPREAD`). Use varies in proportion to its level, so
+    weeks is itself too noisy to judge one day against. The usual day is the mean rate of
+    the observed baseline working days, a day beyond `_CLIP_SPREADS` robust spreads of
+    their median counted as a median day (a past spike neither raises nor widens it);
+    the spread is the standard deviation of their relative residuals (at least
+    `_MIN_SPREAD`). Use varies in proportion to its level, so
     each recent day's excess is weighed by what was expected of it; no day counts for more
     spreads than the threshold, so it takes a change of level over several days, not one
     busy day. Allowed
@@ -253,19 +259,23 @@ def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], cov
     n = len(base)
     if n < _MIN_BASE_DAYS:
         return -z
-    usual = _median(base)  # a spike under way barely moves it
+    med = _median(base)
+    if med <= 0:
+        return -z
+    rel = [r / med - 1.0 for r in base]
+    # a day far out (a past spike) counts as a median day: it would widen the spread and,
+    # with its neighbours, pass for likeness of days
+    clip = _CLIP_SPREADS * max(_MIN_SPREAD, 1.4826 * _median([abs(r) for r in rel]))
+    rel = [r if abs(r) <= clip else 0.0 for r in rel]
+    mean = sum(rel) / n
+    # the usual day is the mean of those days: a median of a few weeks strays half as
+    # far again, and a low one made a noisy week look like a change
+    usual = med * (1.0 + mean)
     if usual <= 0:
         return -z
-    rel = [r / usual - 1.0 for r in base]
-    med = _median(rel)
-    # a day beyond 3 robust spreads (a past spike) counts as a usual day: it would widen
-    # the spread and, with its neighbours, pass for likeness of days
-    clip = 3 * max(_MIN_SPREAD, 1.4826 * _median([abs(r - med) for r in rel]))
-    rel = [r if abs(r - med) <= clip else med for r in rel]
-    mean = sum(rel) / n
     dev = [r - mean for r in rel]
     ss = sum(x * x for x in dev)
-    spread = max(_MIN_SPREAD, math.sqrt(ss / (n - 1)))
+    spread = max(_MIN_SPREAD, math.sqrt(ss / (n - 1)) / (1.0 + mean))
     rho = [1.0] + [max(0.0, min(0.9, sum(dev[i] * dev[i + k] for i in range(n - k)) / ss))
                    if ss > 0 else 0.0 for k in (1, 2)]
     n_eff = max(2.0, n / (1 + 2 * rho[1] + 2 * rho[2]))
@@ -276,7 +286,7 @@ def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], cov
     num = sum(min(t, (d.percent - e) / (spread * e)) * e for d, e in zip(recent, es))
     var = sum(es[i] * es[j] * rho[abs(i - j)] if abs(i - j) <= 2 else 0.0
               for i in range(len(es)) for j in range(len(es)))
-    var += sum(es) ** 2 * (math.pi / 2) / n_eff  # a median's error: pi/2 times a mean's
+    var += sum(es) ** 2 / n_eff  # the usual day's own error
     return num / math.sqrt(var) - t
 
 

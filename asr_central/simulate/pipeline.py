@@ -5,8 +5,11 @@ When a device reports, each supply due for analysis (see "Scheduling" below) has
 recent samples go through the agent's `consumption.analyze`: the window starts the day
 before its previous analysis (so each day is measured from a window that began before
 it), longer for coarse and -3 reporters whose estimate needs checkpoints from further
-back. The daily use it measures from the previous analysis' day on is kept per day (the
-analysis is asked for those days only: `daily_from`), and `forecast.forecast` runs over
+back; for a level read in percent it starts before the last level step but one, and the
+days from the last step on are measured again, so each day is spread from a real step
+and measured from the level, as the agent's analysis of months at once measures it
+(`_measure_from`). The daily use it measures is kept per day (the analysis is asked for
+the days it measures again only: `daily_from`), and `forecast.forecast` runs over
 the last FORECAST_DAYS of it, as the agent would from its store. The device's summary
 (asr_agent.domain.summary.build_summary), one each day it reports, carries the analysed supplies;
 central's view of each supply, and of when the device last reported, is what the summaries
@@ -75,6 +78,9 @@ if TYPE_CHECKING:
 FORECAST_DAYS = 28  # days of daily use the forecast sees
 RECENT_DAYS = 3  # coarse and -3 reporters: recent samples kept whole, older ones compressed
 MAX_GAP_DAYS = 7
+# a level read in percent that steps less often than this: its window reaches no further
+# back (the forecast sees FORECAST_DAYS; a step a month says little about a day)
+MAX_LEVEL_DAYS = 2 * FORECAST_DAYS
 MARGIN_DAYS = 10.0
 DROP_FACTOR = 2.0
 DROP_SLACK_PCT = 1.0  # whole-percent levels: a drop read off two readings is off by < 1
@@ -97,6 +103,12 @@ class _AgentSupply:
     percent_per_page: float | None = None
     grams_per_page: float | None = None
     last_run_day: int = -10**6
+    # the next run's window starts on `window_day` and its days are measured from
+    # `recent_day` on (set by each run; see `_measure_from`)
+    window_day: int = -10**6
+    recent_day: int = -10**6
+    # a level read in percent: the days its level changed on, the last few (see `_measure_from`)
+    level_changes: list[int] | None = None
     next_run_day: int = -10**6
     # level and forecast rate at the last run, to watch the drop until the next one
     run_pct: float | None = None
@@ -157,6 +169,29 @@ def _rescale(st: _AgentSupply, pct: float, grams: float | None) -> None:
     st.daily = {k: scaled(d) for k, d in st.daily.items()}
     if st.grams_days is not None:
         st.grams_days = {k: scaled(d) for k, d in st.grams_days.items()}
+
+
+def _measure_from(st: _AgentSupply, day: int) -> None:
+    """Where the run after today's starts its window and from which day it measures.
+
+    The window begins the day before this run, so the days from this run's on are measured
+    again by a window that began before them. A level read in whole percent needs more: the
+    use between two level steps is spread over the time between them, and the agent,
+    analysing months at once, spreads each step from the step before it. So the next
+    window reaches back to the day before the last step but one (each of its days then
+    lies in a segment that starts at a real step, and its level is seen to move, so it is
+    measured from the level as the agent's is, not from pages), and measures again from
+    the day of the last step (the days since it, read as nothing used while the level
+    held, get their share once the next step comes).
+    """
+    st.window_day, st.recent_day = day - 1, day
+    changes = st.level_changes
+    if not changes:
+        return
+    del changes[:-2]
+    if len(changes) == 2:
+        st.window_day = max(day - MAX_LEVEL_DAYS, min(day - 1, changes[0] - 1))
+        st.recent_day = max(st.window_day + 1, min(day, changes[-1]))
 
 
 def _life_starts(cps: list[Sample]) -> list[int]:
@@ -233,7 +268,8 @@ class Pipeline:
                     i, t, SupplyClass.RECEPTACLE if t.is_waste else SupplyClass.CONSUMED,
                     samples=deque(maxlen=per_day * (RECENT_DAYS + MAX_GAP_DAYS))
                     if coarse else None,
-                    checkpoints=[] if coarse else None)
+                    checkpoints=[] if coarse else None,
+                    level_changes=None if coarse else [])
                 self.keys[(sim.serial, str(i))] = sid
             self._supplies[sim.serial] = [(sid, self.agent[(sim.serial, sid)])
                                           for sid in sim.supplies]
@@ -306,7 +342,7 @@ class Pipeline:
         st.next_run_day = day + max(1, min(MAX_GAP_DAYS, int(gap)))
 
     def _window(self, serial: str, st: _AgentSupply, sid: str) -> list[Sample]:
-        first = st.last_run_day - 1
+        first = st.window_day
         if st.checkpoints is not None:
             assert st.samples is not None
             since = self.start_at + dt.timedelta(days=max(-1, first))
@@ -341,6 +377,11 @@ class Pipeline:
                 last = outcome.samples(sid)[-1]
                 if st.last is not None and is_replacement(st.last, last):
                     st.changed = True
+                first_pct = outcome.samples(sid)[0].remaining_percent
+                if st.level_changes is not None and (
+                        last.remaining_percent != first_pct
+                        or (st.last is not None and st.last.remaining_percent != first_pct)):
+                    st.level_changes.append(day)
             st.last = last
             links[(serial, sid)].last_pct = last.remaining_percent
             if self._due_for_run(st, day):
@@ -357,7 +398,7 @@ class Pipeline:
         # central hears of the device from summaries alone; a supply not analysed today is
         # left out of it (central keeps its last forecast)
         self._run(sim, day, due, first_count, last_at, last_count, links)
-        oldest = min(st.last_run_day for _, st in self._supplies[serial]) - 1
+        oldest = min(st.window_day for _, st in self._supplies[serial])
         while kept and kept[0][0] < oldest:
             kept.pop(0)
 
@@ -374,8 +415,9 @@ class Pipeline:
             # the window's recent samples begin the day before the previous run: from that
             # run's day on, this window measures better than the one before it (and a coarse
             # reporter's compressed history smears use over the older days)
-            recent_from = sim.start + dt.timedelta(days=max(0, st.last_run_day))
+            recent_from = sim.start + dt.timedelta(days=max(0, st.recent_day))
             st.last_run_day = day
+            _measure_from(st, day)
             st.changed = False
             a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
                         catalog=self.catalog, percent_per_page=st.percent_per_page,
