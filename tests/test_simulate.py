@@ -392,7 +392,7 @@ def test_the_simulators_daily_use_is_what_the_agents_analysis_of_the_whole_histo
     which a whole-percent level did not move was measured from pages instead (four to
     twelve times the day's use, read as a usage spike), and a window's first step was
     spread from the window's start instead of from the step before it."""
-    from asr_agent.consumption import analyze
+    from asr_agent.domain.consumption import analyze
     from asr_central.simulate import pipeline
 
     seen: dict[tuple[str, str], list] = {}
