@@ -6,6 +6,7 @@ Config values may be written literally or as `env:VAR`; the reference is resolve
 
 from __future__ import annotations
 
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -33,7 +34,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret is not picklable: it must not leave the process")
 
 

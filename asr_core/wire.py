@@ -72,7 +72,7 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_time(value: Any, name: str) -> datetime:
+def parse_time(value: object, name: str) -> datetime:
     if not isinstance(value, str):
         raise WireError(f"{name}: expected an ISO 8601 time string, got {type(value).__name__}")
     try:
@@ -126,7 +126,7 @@ def _bool(data: dict[str, Any], key: str, where: str) -> bool:
     return value
 
 
-def _obj(value: Any, where: str) -> dict[str, Any]:
+def _obj(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WireError(f"{where}: expected an object, got {type(value).__name__}")
     return value
@@ -183,7 +183,7 @@ def _fields(cls: type, kinds: dict[str, tuple[type, ...]],
     return _Fields(cls, kinds, quick, numbers)
 
 
-def _checked(data: Any, spec: _Fields, where: str) -> dict[str, Any]:
+def _checked(data: object, spec: _Fields, where: str) -> dict[str, Any]:
     """`data` as an object with exactly `spec`'s fields (every field is always sent, null
     when unknown), each holding a JSON value of its kind; WireError naming the field if not.
 
@@ -209,7 +209,7 @@ def _checked(data: Any, spec: _Fields, where: str) -> dict[str, Any]:
     return _checked_slowly(data, spec, where)
 
 
-def _checked_slowly(data: Any, spec: _Fields, where: str) -> dict[str, Any]:
+def _checked_slowly(data: object, spec: _Fields, where: str) -> dict[str, Any]:
     d = _obj(data, where)
     kinds = spec.kinds
     if d.keys() != kinds.keys():
@@ -236,7 +236,7 @@ def _has_float(value: int) -> bool:
     return True
 
 
-def _check_subclass(value: Any, kind: tuple[type, ...], where: str) -> None:
+def _check_subclass(value: object, kind: tuple[type, ...], where: str) -> None:
     """Data built in code (not parsed JSON) may hold subclasses, which the readers took."""
     if kind is _BOOL:
         ok = isinstance(value, bool)
@@ -246,7 +246,7 @@ def _check_subclass(value: Any, kind: tuple[type, ...], where: str) -> None:
         raise WireError(_kind_error(kind, value, where))
 
 
-def _kind_error(kind: tuple[type, ...], value: Any, where: str) -> str:
+def _kind_error(kind: tuple[type, ...], value: object, where: str) -> str:
     """The message the single-field readers above give for the same mistake."""
     if kind is _NUMBER_OR_NULL:
         return f"{where}: expected a finite number or null, got {value!r:.40}"
@@ -262,7 +262,7 @@ def _float(value: int | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _enum(enum_cls: type[enum.Enum], value: Any, where: str) -> Any:
+def _enum(enum_cls: type[enum.Enum], value: object, where: str) -> Any:
     try:  # what enum_cls(value) looks up first, without the call's overhead
         return enum_cls._value2member_map_[value]
     except (KeyError, TypeError):
@@ -270,7 +270,7 @@ def _enum(enum_cls: type[enum.Enum], value: Any, where: str) -> Any:
     try:
         return enum_cls(value)
     except ValueError:
-        allowed = ", ".join(str(m.value) for m in enum_cls)  # type: ignore[attr-defined]
+        allowed = ", ".join(str(m.value) for m in enum_cls)
         raise WireError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
@@ -315,7 +315,7 @@ class DeviceIdentity:
                 "asr_compatible": self.asr_compatible, "address": self.address}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "device") -> DeviceIdentity:
+    def from_dict(cls, data: object, where: str = "device") -> DeviceIdentity:
         d = _checked(data, _DEVICE, where)
         if not d["serial"]:
             raise WireError(f"{where}.serial: empty")
@@ -373,7 +373,7 @@ class SupplySummary:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "supply") -> SupplySummary:
+    def from_dict(cls, data: object, where: str = "supply") -> SupplySummary:
         return _built_supply(_checked_supply(data, where))
 
 
@@ -381,7 +381,7 @@ CheckedSupply = tuple[dict[str, Any], SupplyType, SupplyClass, LevelState]
 """A supply as sent, checked, with its names looked up: (data, type, class, level state)."""
 
 
-def _checked_supply(data: Any, where: str) -> CheckedSupply:
+def _checked_supply(data: object, where: str) -> CheckedSupply:
     """Every check `SupplySummary.from_dict` makes, without building the record."""
     d = _checked(data, _SUPPLY, where)
     try:  # the names as agents send them, by table; anything else named below
@@ -443,7 +443,7 @@ class CartridgeEvent:
                 "previous_serial": self.previous_serial, "part_number": self.part_number}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "cartridge_event") -> CartridgeEvent:
+    def from_dict(cls, data: object, where: str = "cartridge_event") -> CartridgeEvent:
         d = _checked(data, _EVENT, where)
         return cls(supply_index=d["supply_index"],
                    replaced_at=parse_time(d["replaced_at"], f"{where}.replaced_at"),
@@ -478,7 +478,7 @@ class PageCounters:
         return {"start": counter_to_wire(self.start), "end": counter_to_wire(self.end)}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "page_counters") -> PageCounters:
+    def from_dict(cls, data: object, where: str = "page_counters") -> PageCounters:
         d = _checked(data, _COUNTERS, where)
         return cls(counter_from_wire(d["start"], f"{where}.start"),
                    counter_from_wire(d["end"], f"{where}.end"))
@@ -526,7 +526,7 @@ class Alert:
                 "severity": self.severity}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "alert") -> Alert:
+    def from_dict(cls, data: object, where: str = "alert") -> Alert:
         d = _checked(data, _ALERT, where)
         severity = d["severity"]
         if severity not in {"info", "warning", "error"}:
@@ -573,7 +573,7 @@ class Summary:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> Summary:
+    def from_dict(cls, data: object) -> Summary:
         return check_summary(data).summary()
 
 
@@ -606,7 +606,7 @@ class CheckedSummary:
                        self.schema_version)
 
 
-def check_summary(data: Any) -> CheckedSummary:
+def check_summary(data: object) -> CheckedSummary:
     """Parsed payload data checked as a summary; WireError naming the field if it is not."""
     where = "summary"
     d = _obj(data, where)
@@ -709,7 +709,7 @@ class Envelope:
                 "signature": base64.b64encode(self.signature).decode("ascii")}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "envelope") -> Envelope:
+    def from_dict(cls, data: object, where: str = "envelope") -> Envelope:
         d = _checked(data, _ENVELOPE, where)
         for key, spec in wire_ranges.ENVELOPE.items():  # looked up in the database next
             problem = wire_ranges.text_problem(d[key], spec, f"{where}.{key}")  # type: ignore[arg-type]
@@ -754,7 +754,7 @@ class ItemResult:
                 "idempotency_key": self.idempotency_key, "sequence": self.sequence}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "result") -> ItemResult:
+    def from_dict(cls, data: object, where: str = "result") -> ItemResult:
         d = _obj(data, where)
         code = _int(d, "code", where)
         assert code is not None
@@ -827,7 +827,7 @@ class OrderStatus:
                 "cartridge_serials": list(self.cartridge_serials)}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "order_status") -> OrderStatus:
+    def from_dict(cls, data: object, where: str = "order_status") -> OrderStatus:
         # Unknown keys are tolerated here: a newer central may say more than we show.
         d = _obj(data, where)
         serial = _str(d, "device_serial", where)

@@ -145,7 +145,7 @@ def _problem(data: dict[str, Any], specs: dict[str, Number | Text | Count],
             if not spec.low <= value <= spec.high:
                 shown = f"{value!r:.40}" if type(value) is float else _digits(value)
                 return f"{path}: {shown} is out of range {spec.low}..{spec.high} ({spec.why})"
-        elif len(value) > spec.most:  # type: ignore[union-attr]
+        elif isinstance(spec, Count) and len(value) > spec.most:
             return f"{path}: {len(value)} items, at most {spec.most} ({spec.why})"
     return None
 

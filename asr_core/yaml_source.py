@@ -18,7 +18,7 @@ sometimes by someone hostile, so
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -45,6 +45,12 @@ def _dotted(key: list[str | int]) -> str | None:
     return out or None
 
 
+class _Mark(Protocol):
+    """Where an event starts: PyYAML's pure and C loaders each have their own Mark."""
+
+    line: int
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader's composer with the rules of the module docstring, checked per node."""
 
@@ -56,7 +62,7 @@ class _StrictLoader(yaml.SafeLoader):
         self.size: dict[int, tuple[int, int]] = {}
         self.alias_nodes = 0
 
-    def _refuse(self, message: str, mark: yaml.Mark | None) -> ConfigError:
+    def _refuse(self, message: str, mark: _Mark | None) -> ConfigError:
         return ConfigError(message, path=self.source, line=mark.line + 1 if mark else None,
                            key=_dotted(self.key))
 
@@ -73,6 +79,7 @@ class _StrictLoader(yaml.SafeLoader):
                 raise self._refuse(f"nested more than {MAX_DEPTH} levels deep; no file read here "
                                    "needs that many", event.start_mark)
             node = super().compose_node(parent, index)
+            assert node is not None  # an event was peeked above, so a node was composed
             if isinstance(event, yaml.AliasEvent):
                 nodes, levels = self.size[id(node)]
                 self.alias_nodes += nodes

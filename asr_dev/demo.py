@@ -245,6 +245,7 @@ async def run_demo(*, minutes: float | None, warp: float, status_port: int, poll
                         out(f"[{clock():%Y-%m-%d %H:%M} simulated] central {verb} {_describe_order(order)}")
                 result["orders"] = orders
                 levels = ", ".join(f"{p.serial} {_first_level(p)}" for p in printers)
+                assert daemon.store is not None  # the daemon has started
                 out(f"[{clock():%Y-%m-%d %H:%M} simulated] {levels}; outbox {daemon.store.outbox_depth()}")
     except asyncio.CancelledError:
         pass

@@ -70,8 +70,11 @@ class SimulatedFleet:
                  per_process: int = 50) -> None:
         self.printers = list(printers)
         self.per_process = max(1, per_process)
-        self._tmp = tempfile.TemporaryDirectory(prefix="asr-printers-") if workdir is None else None
-        self.workdir = Path(self._tmp.name) if self._tmp else Path(workdir)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="asr-printers-")
+            workdir = Path(self._tmp.name)
+        self.workdir = Path(workdir)
         self.db = self.workdir / "levels.sqlite"
         self._sims: list[SnmpSim] = []
         self._clock: datetime | None = None

@@ -117,10 +117,10 @@ class SnmpSim:
         cmd += [f"--variation-module-options={opt}" for opt in self.variation_options]
         return cmd
 
-    def start(self) -> "SnmpSim":
+    def start(self) -> SnmpSim:
         return self.launch().wait_ready()
 
-    def launch(self) -> "SnmpSim":
+    def launch(self) -> SnmpSim:
         """Start the process without waiting; several can then load their data side by side."""
         self._workdir = tempfile.TemporaryDirectory(prefix="asr-snmpsim-")
         workdir = Path(self._workdir.name)
@@ -132,7 +132,7 @@ class SnmpSim:
             )
         return self
 
-    def wait_ready(self) -> "SnmpSim":
+    def wait_ready(self) -> SnmpSim:
         """Wait until every endpoint is bound; stop the process and raise if it is not in time."""
         assert self._process is not None and self._workdir is not None, "launch() first"
         log_path = Path(self._workdir.name) / "responder.log"
@@ -165,7 +165,7 @@ class SnmpSim:
             self._workdir.cleanup()
             self._workdir = None
 
-    def __enter__(self) -> "SnmpSim":
+    def __enter__(self) -> SnmpSim:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from asr_agent.adapters import keys as signing
 from asr_core import wire
-INT32_MAX, INT64_MAX, COUNTER64_MAX = 2 ** 31 - 1, 2 ** 63 - 1, 2 ** 64 - 1
 from support_central import ADMIN_TOKEN, CentralServer, make_summary
+
+INT32_MAX, INT64_MAX, COUNTER64_MAX = 2 ** 31 - 1, 2 ** 63 - 1, 2 ** 64 - 1
 
 pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
 

@@ -118,7 +118,7 @@ def test_deep_nesting_is_refused_with_file_line_and_key(tmp_path: Path, capsys: 
     assert err.line == 3 and err.key is not None and err.key.startswith("poll.interval_min[0]")
     assert f"{MAX_DEPTH} levels" in str(err)
     out = registry_import(tmp_path, f"sites:\n  - {{id: a, name: {deep}}}\n", capsys)
-    assert f"registry.yaml:2: sites[0].name[0]" in out and "Traceback" not in out
+    assert "registry.yaml:2: sites[0].name[0]" in out and "Traceback" not in out
 
 
 def test_an_alias_cannot_nest_past_the_depth_bound(tmp_path: Path) -> None:

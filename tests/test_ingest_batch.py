@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -105,8 +104,11 @@ def test_a_batch_is_answered_and_stored_as_its_summaries_one_request_each(
 def test_the_hooks_see_each_new_summary_of_a_batch_in_order_with_its_row(
         tmp_path: Path) -> None:
     seen: list[tuple[wire.Summary, int]] = []
-    hook: Callable[[sqlite3.Connection, wire.Summary, int, datetime], None] = \
-        lambda conn, summary, summary_id, now: seen.append((summary, summary_id))
+
+    def hook(conn: sqlite3.Connection, summary: wire.Summary, summary_id: int,
+             now: datetime) -> None:
+        seen.append((summary, summary_id))
+
     server = CentralServer(tmp_path / "central.db", summary_hooks=[hook]).start()
     try:
         key = signing.load_or_create(tmp_path / "key")

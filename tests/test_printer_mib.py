@@ -111,7 +111,7 @@ def test_samsung_crum_serial() -> None:
 
 
 def test_hp_multiline_hex_description_is_decoded() -> None:
-    raw = "Magenta Cartridg\n65 20 38 32 37 41 20 48 50 20 43 46 33 30 33 41 20\n00 ".encode()
+    raw = b"Magenta Cartridg\n65 20 38 32 37 41 20 48 50 20 43 46 33 30 33 41 20\n00 "
     assert only(row(3, descr=raw)).description == "Magenta Cartridge 827A HP CF303A"
 
 

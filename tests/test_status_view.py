@@ -22,7 +22,6 @@ from asr_agent.app.status.server import StatusServer
 from asr_agent.app.status.snapshot import (
     AgentFacts, DaemonStatusSource, JobFacts, StatusView, TargetFacts, UplinkFacts,
 )
-from asr_agent.domain.catalog import load_catalog
 from asr_agent.domain.forecast import Forecast
 from asr_core.wire import OrderStatus
 from tests.test_store import reading, toner

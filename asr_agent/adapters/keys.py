@@ -24,6 +24,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -70,7 +71,7 @@ class AgentKey:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("an AgentKey is not picklable: the private key must not leave the process")
 
 

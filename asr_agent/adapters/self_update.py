@@ -17,8 +17,12 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr_core.errors import UpdateError
+
+if TYPE_CHECKING:  # the updater pulls in TUF; callers pass one already built
+    from asr_agent.adapters.updater import Updater
 
 log = logging.getLogger("asr.update")
 
@@ -63,11 +67,11 @@ def _write(state_dir: Path, trial: Trial | None) -> None:
     os.replace(tmp, path)
 
 
-def scheduled_update(updater: object, state_dir: Path) -> bool:
+def scheduled_update(updater: Updater, state_dir: Path) -> bool:
     """Apply the channel's newest release if it is newer; True when the agent must restart
     into it. The updater has no restart hook here: the caller exits instead."""
-    previous = updater.current_version()  # type: ignore[attr-defined]
-    outcome = updater.apply()  # type: ignore[attr-defined]
+    previous = updater.current_version()
+    outcome = updater.apply()
     if outcome.installed_version is None or outcome.rolled_back:
         log.info("update: %s", outcome.detail)
         return False
@@ -77,7 +81,7 @@ def scheduled_update(updater: object, state_dir: Path) -> bool:
     return True
 
 
-def on_start(updater: object, state_dir: Path, running_version: str) -> bool:
+def on_start(updater: Updater, state_dir: Path, running_version: str) -> bool:
     """Count this start against an open trial; True when the trial failed and the previous
     version was made current again (the caller must exit to restart into it)."""
     trial = read_trial(state_dir)
@@ -95,7 +99,7 @@ def on_start(updater: object, state_dir: Path, running_version: str) -> bool:
         log.error("update: %s never completed a good round and no previous version is recorded", trial.version)
         return False
     try:
-        updater.rollback(trial.previous)  # type: ignore[attr-defined]
+        updater.rollback(trial.previous)
     except UpdateError as exc:
         log.error("update: %s never completed a good round, and rolling back failed: %s", trial.version, exc)
         return False

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from asr_agent.domain import identity
 from asr_agent.domain.consumption import is_replacement
@@ -137,6 +136,11 @@ def _ts(dt: datetime) -> str:
 
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
+
+
+def _at(text: str) -> datetime:
+    """A NOT NULL time column."""
+    return datetime.fromisoformat(text)
 
 
 def _now() -> datetime:
@@ -304,7 +308,7 @@ class Store:
     def addresses(self, serial: str) -> list[AddressRecord]:
         rows = self._conn().execute("SELECT host, port, first_seen, last_seen FROM device_addresses "
                                     "WHERE serial=? ORDER BY first_seen", (serial,)).fetchall()
-        return [AddressRecord(r[0], r[1], _dt(r[2]), _dt(r[3])) for r in rows]  # type: ignore[arg-type]
+        return [AddressRecord(r[0], r[1], _at(r[2]), _at(r[3])) for r in rows]
 
     def supplies_of(self, serial: str) -> list[StoredSupply]:
         return self._supplies_with_latest("WHERE su.serial=?", (serial,)).get(serial, [])
@@ -328,7 +332,7 @@ class Store:
             latest = r[9:]
             out.setdefault(r[0], []).append(StoredSupply(
                 r[0], r[1], r[2], SupplyType(r[3]), SupplyClass(r[4]), r[5],
-                None if r[6] is None else SupplyUnit(r[6]), r[7], _dt(r[8]),  # type: ignore[arg-type]
+                None if r[6] is None else SupplyUnit(r[6]), r[7], _at(r[8]),
                 _sample(latest) if latest[0] is not None else None))
         return out
 
@@ -381,7 +385,7 @@ class Store:
         rows = self._conn().execute(
             "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error "
             "FROM outbox WHERE acked_at IS NULL AND failed_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [OutboxItem(r[0], r[1], r[2], _dt(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8])  # type: ignore[arg-type]
+        return [OutboxItem(r[0], r[1], r[2], _at(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8])
                 for r in rows]
 
     def mark_sent(self, ids: Iterable[int]) -> None:
@@ -415,7 +419,7 @@ class Store:
         rows = self._conn().execute(
             "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error, "
             "failed_at FROM outbox WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
-        return [OutboxItem(r[0], r[1], r[2], _dt(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8],  # type: ignore[arg-type]
+        return [OutboxItem(r[0], r[1], r[2], _at(r[3]), r[4], bytes(r[5]), r[6], _dt(r[7]), r[8],
                            _dt(r[9])) for r in rows]
 
     def parked_count(self) -> int:
@@ -515,14 +519,14 @@ class _Txn:
 
 def _device(r: tuple) -> StoredDevice:
     return StoredDevice(serial=r[0], vendor=r[1], model=r[2], sys_object_id=r[3], sys_descr=r[4],
-                        asr_compatible=bool(r[5]), state=r[6], first_seen=_dt(r[7]),  # type: ignore[arg-type]
-                        last_seen=_dt(r[8]), consecutive_misses=r[9], host=r[10], port=r[11])  # type: ignore[arg-type]
+                        asr_compatible=bool(r[5]), state=r[6], first_seen=_at(r[7]),
+                        last_seen=_at(r[8]), consecutive_misses=r[9], host=r[10], port=r[11])
 
 
 def _sample(r: tuple) -> Sample:
     # id, serial, supply_index, taken_at, raw_level, raw_capacity, level, max_capacity, unit,
     # supply_class, type, level_state, remaining_percent, part_number, cartridge_serial, page_count
-    return Sample(taken_at=_dt(r[3]), level=r[6], max_capacity=r[7],  # type: ignore[arg-type]
+    return Sample(taken_at=_at(r[3]), level=r[6], max_capacity=r[7],
                   unit=None if r[8] is None else SupplyUnit(r[8]), level_state=LevelState(r[11]),
                   remaining_percent=r[12], cartridge_serial=r[14], part_number=r[13],
                   page_count=counter_from_db(r[15]))

@@ -369,16 +369,18 @@ class Updater:
         if not result.update_available or result.release is None:
             return UpdateOutcome(result, detail=result.describe())
         release = result.release
+        tuf = self._tuf
+        assert tuf is not None  # check() opened the channel to find the release
         from tuf.api import exceptions as tuf_errors
 
         files: list[Path] = []
         try:
             for target in release.artifacts:
-                info = self._tuf.get_targetinfo(target)
+                info = tuf.get_targetinfo(target)
                 if info is None:
                     raise UpdateError(f"release {release.version} names {target}, which the "
                                       "signed targets metadata does not list")
-                files.append(self._fetch(self._tuf, info))
+                files.append(self._fetch(tuf, info))
         except tuf_errors.RepositoryError as exc:
             raise UpdateError(f"an artifact of release {release.version} failed "
                               f"verification ({type(exc).__name__}: {exc}); it was deleted "

@@ -144,22 +144,22 @@ def _email(value: str) -> str:
     return value
 
 
-def _upper(value: Any) -> Any:
+def _upper(value: object) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-def _lower(value: Any) -> Any:
+def _lower(value: object) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _snmp_version(value: Any) -> Any:
+def _snmp_version(value: object) -> Any:
     # `version: 1` and `version: 3` are what people type; YAML makes them ints.
     if isinstance(value, int) and not isinstance(value, bool) and value in (1, 3):
         return str(value)
     return value
 
 
-def _update_channel(value: Any) -> Any:
+def _update_channel(value: object) -> Any:
     # YAML 1.1 reads a bare `off` as the boolean false.
     return "off" if value is False else value
 
@@ -186,7 +186,13 @@ def _opt(default: Any = MISSING, *, factory: Callable[[], Any] | None = None,
 
 # ---------------------------------------------------------------------------- sections
 
-_section = dataclass(frozen=True, slots=True)
+_T = typing.TypeVar("_T")
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _section(cls: type[_T]) -> type[_T]:
+    """A config section: a frozen, slotted dataclass (declared so type checkers see one)."""
+    return dataclass(frozen=True, slots=True)(cls)
 
 
 @_section
@@ -459,7 +465,7 @@ class _Reader:
         self.base_dir = base_dir
         self.problems: list[_Problem] = []
 
-    def section(self, cls: type, data: Any, key: _Key) -> Any:
+    def section(self, cls: type, data: object, key: _Key) -> Any:
         if not isinstance(data, dict):
             return self._bad(key, f"must be a mapping of keys (got {_got(data)})")
         known = {f.name: f for f in fields(cls)}
@@ -477,7 +483,7 @@ class _Reader:
                 self.problems.append(_Problem(key + (name,), "required value is missing"))
         return cls(**values) if len(self.problems) == before else None
 
-    def value(self, tp: Any, raw: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
+    def value(self, tp: Any, raw: object, key: _Key, rules: Mapping[str, Any]) -> Any:
         if "before" in rules:
             raw = rules["before"](raw)
         args = typing.get_args(tp)
@@ -487,7 +493,7 @@ class _Reader:
             tp = next(a for a in args if a is not type(None))
             args = typing.get_args(tp)
         origin = typing.get_origin(tp)
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             return self.section(tp, raw, key)
         if origin is list:
             if not isinstance(raw, list):
@@ -516,7 +522,7 @@ class _Reader:
                 return None
         return self._within(value, key, rules)
 
-    def scalar(self, tp: Any, raw: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
+    def scalar(self, tp: Any, raw: object, key: _Key, rules: Mapping[str, Any]) -> Any:
         if isinstance(raw, str) and not self.text_ok(raw, key, _MAX_PATH if tp is Path else _MAX_TEXT):
             return None
         if tp is Secret:
@@ -550,7 +556,7 @@ class _Reader:
             return False
         return True
 
-    def secret(self, raw: Any, key: _Key, literal: Callable[[str], Any] | None = None) -> Secret | None:
+    def secret(self, raw: object, key: _Key, literal: Callable[[str], Any] | None = None) -> Secret | None:
         if not isinstance(raw, str):
             return self._bad(key, "a secret must be a string (or env:VAR)")
         if literal is not None and not raw.startswith("env:"):
@@ -570,7 +576,7 @@ class _Reader:
                 return None
         return Secret(raw)
 
-    def _within(self, value: Any, key: _Key, rules: Mapping[str, Any]) -> Any:
+    def _within(self, value: object, key: _Key, rules: Mapping[str, Any]) -> Any:
         for rule, ok, words in (("gt", lambda v, b: v > b, "greater than"),
                                 ("ge", lambda v, b: v >= b, "at least"),
                                 ("le", lambda v, b: v <= b, "at most")):
@@ -600,7 +606,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _got(raw: Any) -> str:
+def _got(raw: object) -> str:
     return f"{type(raw).__name__} {raw!r}" if raw is not None else "nothing (null)"
 
 
@@ -799,7 +805,7 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     return parse_config(text, path=str(p), base_dir=p.resolve().parent, env=env, check_files=check_files)
 
 
-def as_plain(value: Any) -> Any:
+def as_plain(value: object) -> Any:
     """A config (or any part of it) as JSON-like data: paths as strings, secrets and URL
     passwords as `<secret>`."""
     if is_dataclass(value):

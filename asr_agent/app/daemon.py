@@ -407,8 +407,9 @@ class AgentDaemon:
 
     async def maintain_store(self) -> None:
         """Daily: thin old samples and drop those past retention (see Store.compact)."""
-        store = self.cfg.store
-        result = await self._in_worker(lambda: self._store.compact(
+        store, db = self.cfg.store, self._store
+        assert db is not None  # opened by start(), before any job is scheduled
+        result = await self._in_worker(lambda: db.compact(
             now=self.clock(), compact_after_days=int(store.compact_after_days),
             sample_retention_days=int(store.sample_retention_days)))
         event(log, logging.INFO, "store compacted", result=result)

@@ -169,7 +169,7 @@ def _parse(spec: str) -> tuple[list[IpNetwork], bool] | str:
         infos = socket.getaddrinfo(text, None, type=socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as exc:
         return f"not an IP address, range or resolvable host name ({exc})"
-    found = sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos},
+    found = sorted({ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos},
                    key=lambda a: (a.version, a))
     return [ipaddress.ip_network(found[0])], False
 
@@ -426,10 +426,10 @@ async def discover_configured(cfg: Any, *, loopback_only: bool = False,
         (port, names, specs, ()) for (port, names), specs in groups.items()]
     if v3_targets:
         jobs.append((161, (), [], v3_targets))
-    for port, names, specs, v3 in jobs:
+    for port, names, specs, v3_job in jobs:
         result = await discover(
             specs, port=port, credentials={n: to_snmp_credential(n, cfg) for n in names} or None,
-            v3_targets=v3, exclude=cfg.targets.exclude, rate=cfg.discovery.rate_pps,
+            v3_targets=v3_job, exclude=cfg.targets.exclude, rate=cfg.discovery.rate_pps,
             timeout=cfg.discovery.timeout_s, retries=cfg.snmp.retries, loopback_only=loopback_only,
             max_addresses=2 ** (32 - cfg.discovery.max_prefix), on_progress=on_progress,
             client=client)

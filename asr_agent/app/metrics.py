@@ -38,7 +38,7 @@ class AgentMetrics:
 
     def render(self, snap: StatusSnapshot) -> bytes:
         """Every metric in the Prometheus text format, gauges taken from `snap`."""
-        return generate_latest(_Scrape(self.registry, snap))  # type: ignore[arg-type]
+        return generate_latest(_Scrape(self.registry, snap))
 
 
 class _Scrape:

@@ -140,10 +140,10 @@ async def _read_bulk(client: SnmpClient, host: str, port: int, cred: SnmpCredent
     pending = _collect_rows(raw, list(columns), answer[len(scalars):], {c: c for c in columns})
     requests = 1
     while pending and requests < MAX_REQUESTS:
-        columns = list(pending)
+        columns = tuple(pending)
         answer = await client.bulk(host, port, cred, [], [pending[c] for c in columns],
                                    max_repetitions, timeout=timeout, retries=retries)
-        pending = _collect_rows(raw, columns, answer, pending)
+        pending = _collect_rows(raw, list(columns), answer, pending)
         requests += 1
     return raw
 
@@ -183,7 +183,7 @@ async def _read_v1(client: SnmpClient, host: str, port: int, cred: SnmpCredentia
             pending[column] = oid
     requests = 1
     while pending and requests < MAX_REQUESTS:
-        columns = list(pending)
+        columns = tuple(pending)
         answer = await client.next(host, port, cred, [pending[c] for c in columns],
                                    timeout=timeout, retries=retries)
         requests += 1

@@ -531,7 +531,7 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
         if s.grams is None:
             grams_by_life[s.life] = None
         elif grams_by_life[s.life] is not None:
-            grams_by_life[s.life] += s.grams  # type: ignore[operator]
+            grams_by_life[s.life] += s.grams
     any_use = bool(segs)
     out: list[CartridgeLife] = []
     for k, (a, b) in enumerate(bounds):
@@ -559,7 +559,7 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
                 if grams_factor is not None and last is not None and last.level is not None:
                     wasted = last.level * grams_factor
                 elif nominal_by_life[k] is not None:
-                    wasted = end_pct * nominal_by_life[k] / 100.0  # type: ignore[operator]
+                    wasted = end_pct * nominal_by_life[k] / 100.0
             what = "emptied" if supply_class == SupplyClass.RECEPTACLE else "replaced"
             flags.append(Flag(Code.PREMATURE_REPLACEMENT, ss[b].taken_at,
                               f"{what} at {end_pct:.0f} % remaining (threshold {threshold:.0f} %)"
@@ -577,7 +577,7 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
         out.append(CartridgeLife(
             installed_at=ss[a].taken_at, last_seen_at=ss[b - 1].taken_at,
             removed_at=ss[b].taken_at if removed else None,
-            replaced_because=reasons[k],  # type: ignore[arg-type]
+            replaced_because=reasons[k],
             part_number=next((ss[i].part_number for i in range(b - 1, a - 1, -1)
                               if ss[i].part_number), None),
             cartridge_serial=next((usable_serial(ss[i].cartridge_serial)
@@ -606,8 +606,8 @@ def _remaining(ss, bounds, ppp, coarse, use_pages) -> tuple[float | None, bool]:
         first_at_step = _first_at_level(ss, a, b, step)  # type: ignore[arg-type]
         if first_at_step.page_count is None:
             return step, False
-        est = step - (last.page_count - first_at_step.page_count) * ppp  # type: ignore[operator]
-        return max(0.0, min(step, est)), True  # type: ignore[type-var]
+        est = step - (last.page_count - first_at_step.page_count) * ppp
+        return max(0.0, min(step, est)), True
     first_count = next(ss[i].page_count for i in range(a, b) if ss[i].page_count is not None)
     est = 100.0 - (last.page_count - first_count) * ppp
     return max(0.0, min(100.0, est)), True

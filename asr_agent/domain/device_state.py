@@ -47,7 +47,7 @@ class StatePolicy:
     both_required: bool = False
 
     @classmethod
-    def from_config(cls, section: Any, *, both_required: bool = False) -> "StatePolicy":
+    def from_config(cls, section: Any, *, both_required: bool = False) -> StatePolicy:
         """From the config's `device_state` section."""
         return cls(section.asleep_after_misses, section.unreachable_after_misses,
                    timedelta(hours=section.unreachable_after_h), both_required)

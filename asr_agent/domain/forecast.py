@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import compress
 from typing import Literal
 
@@ -150,7 +150,9 @@ def forecast(
         recent_days = {d.day for d in recent}
         keep = [d.day not in recent_days or d not in recent for d in days]
         base = list(compress(days, keep))
-        base_rows = tuple(list(compress(column, keep)) for column in rows)
+        b_rates, b_covs, b_wds, b_seen = rows
+        base_rows = (list(compress(b_rates, keep)), list(compress(b_covs, keep)),
+                     list(compress(b_wds, keep)), list(compress(b_seen, keep)))
     else:
         base, base_rows = days, rows
     spike, ratio, recent_rate = False, None, None
@@ -220,11 +222,11 @@ def forecast(
     )
 
 
-def _recent(days: list[DailyUse], today, spike_days: int, quiet: list[bool]) -> list[DailyUse]:
+def _recent(days: list[DailyUse], today: date, spike_days: int, quiet: list[bool]) -> list[DailyUse]:
     """The last observed, well-covered working days, if they are recent: a quiet weekday
     (`quiet`, Monday first) is passed over and lets the search reach a day further back,
     so a weekend neither hides a spike nor ends one."""
-    out = []
+    out: list[DailyUse] = []
     reach = spike_days + 1
     for d in reversed(days):
         if (today - d.day).days > reach or len(out) == spike_days:
@@ -290,7 +292,7 @@ def _excess_z(recent: list[DailyUse], quiet: list[bool], rates: list[float], cov
     return num / math.sqrt(var) - t
 
 
-def _day(d: DailyUse):
+def _day(d: DailyUse) -> date:
     return d.day
 
 

@@ -87,7 +87,8 @@ def build_summary(
         fc = forecasts.get(s.index)
         whole = analyses.get(s.index)
         part = period_analyses.get(s.index)
-        basis = (part or whole).grams_basis if (part or whole) else None
+        analysis = part or whole
+        basis = analysis.grams_basis if analysis else None
         supplies.append(SupplySummary(
             index=s.index, type=s.type, supply_class=s.supply_class, color=s.color,
             level=s.level, level_state=s.level_state, remaining_percent=s.remaining_percent,

@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 __all__ = [
     "HeldLine", "HoldReason", "LineReason", "OpenOrder", "Order", "OrderLine", "Plan",
@@ -201,7 +202,7 @@ def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
     inf = math.inf
 
     # (site, contact) -> [has a due line, lines]
-    groups: dict[tuple[str, str], list] = {}
+    groups: dict[tuple[str, str], list[Any]] = {}
     held: list[HeldLine] = []
 
     for o in outlooks:

@@ -6,8 +6,9 @@ A fleet file is YAML; every mistake is reported as `file:line: key: what is wron
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -72,7 +73,7 @@ class TrendEvent(_Strict):
 
 
 Event = Annotated[
-    Union[SpikeEvent, OfflineEvent, ClosedEvent, TrendEvent], Field(discriminator="type")
+    SpikeEvent | OfflineEvent | ClosedEvent | TrendEvent, Field(discriminator="type")
 ]
 
 
@@ -160,7 +161,7 @@ def _locate(loc: Path_, lines: dict[Path_, int]) -> tuple[Path_, int | None]:
     return path, lines.get(path)
 
 
-def _error_from_pydantic(err: dict[str, Any], lines: dict[Path_, int],
+def _error_from_pydantic(err: Mapping[str, Any], lines: dict[Path_, int],
                          source: str) -> ConfigError:
     loc = tuple(err["loc"])
     path, line = _locate(loc, lines)

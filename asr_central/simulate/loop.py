@@ -142,7 +142,7 @@ def _merge(fleet: Fleet, policy: str, results: list[SimResult]) -> SimResult:
     return SimResult(policy, fleet, devices, parcels, on_hand,
                      sum(r.silent_alerts for r in results), sum(r.spike_alerts for r in results),
                      sum(r.premature_flagged for r in results), history, results[0].placeholders,
-                     tuple(sum(x) for x in zip(*(r.spike_split for r in results))))  # type: ignore[arg-type]
+                     tuple(sum(x) for x in zip(*(r.spike_split for r in results))))
 
 
 def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: bool,

@@ -66,7 +66,7 @@ from asr_agent.domain.waste import (
 )
 from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.domain.policy import (
-    PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
+    PolicySettings, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
 )
 from asr_central.simulate.model import GRAMS_PER_PAGE
 from asr_central.simulate.records import Line, Parcel, SupplyLink
@@ -274,7 +274,7 @@ class Pipeline:
             self._supplies[sim.serial] = [(sid, self.agent[(sim.serial, sid)])
                                           for sid in sim.supplies]
             if coarse and sim.wastes:
-                for sid, st in self._supplies[sim.serial]:
+                for _sid, st in self._supplies[sim.serial]:
                     if st.supply_class == SupplyClass.CONSUMED:
                         st.grams_days = {}
         self.central: dict[tuple[str, str], _CentralSupply] = {}
@@ -368,7 +368,7 @@ class Pipeline:
                     replaced = bool(st.samples) and is_replacement(st.samples[-1], sample)
                     if replaced:
                         st.changed = True
-                    _checkpoint(st, sample, replaced)
+                    _checkpoint(st, sample, bool(replaced))
                     st.samples.append(sample)
                 last = st.samples[-1]
             else:
@@ -392,7 +392,7 @@ class Pipeline:
             # a bottle forecast from the toner needs the toner's use up to today
             due = ([sid for sid, st in self._supplies[serial] if st.grams_days is not None]
                    + [sid for sid in due if self.agent[(serial, sid)].grams_days is None])
-        first_at, first_count = outcome.times[0], outcome.counts[0]
+        first_count = outcome.counts[0]
         last_at, last_count = outcome.times[-1], outcome.counts[-1]
         # a summary each day the device reports, as the agent sends one per device and day:
         # central hears of the device from summaries alone; a supply not analysed today is
@@ -435,8 +435,8 @@ class Pipeline:
             if st.grams_days is not None:
                 st.grams_days.update((d.day, d) for d in a.daily)
             oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
-            for d in [d for d in st.daily if d <= oldest]:
-                del st.daily[d]
+            for stale in [k for k in st.daily if k <= oldest]:
+                del st.daily[stale]
             for flag in a.flags:
                 if flag.kind is Code.PREMATURE_REPLACEMENT:
                     self.premature.add((sim.serial, sid, flag.at))
@@ -485,12 +485,13 @@ class Pipeline:
         if not toners or not window:
             return None
         since = window[0].taken_at.date() - dt.timedelta(days=1)
-        for t in toners:  # the bottle's oldest checkpoint is as far back as they are needed
-            for d in [d for d in t.grams_days if d < since]:  # type: ignore[union-attr]
-                del t.grams_days[d]  # type: ignore[union-attr]
+        toner_days_kept = [t.grams_days for t in toners if t.grams_days is not None]
+        for kept in toner_days_kept:  # the bottle's oldest checkpoint is as far back as they are needed
+            for d in [d for d in kept if d < since]:
+                del kept[d]
         part = window[-1].part_number
-        fill = waste_fill(window, toner_days([list(t.grams_days.values())  # type: ignore[union-attr]
-                                              for t in toners]),
+        fill = waste_fill(window, toner_days([list(kept.values())
+                                              for kept in toner_days_kept]),
                           prior=prior_percent_per_gram(self.catalog.get(part)), now=now,
                           step=level_step(window))
         if fill is None:

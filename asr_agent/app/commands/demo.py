@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole system on loopback in time-lapse (Ctrl-C stops it)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes (default: run until Ctrl-C)")
     p.add_argument("--warp", type=float, default=3600.0,

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the agent until stopped (SIGTERM/SIGINT; SIGHUP reloads the config)")
     p.add_argument("--config", type=Path, default=None,
                    help="config file (default: ASR_CONFIG, then the platform's location; "

@@ -34,10 +34,10 @@ DISPATCH_ARG = "_windows-service"
 _ERROR_SERVICE_SPECIFIC = 1066
 
 try:  # pywin32 exists only on Windows (a win32-only dependency in pyproject.toml)
-    import servicemanager  # type: ignore[import-not-found]
-    import win32event  # type: ignore[import-not-found]
-    import win32service  # type: ignore[import-not-found]
-    import win32serviceutil  # type: ignore[import-not-found]
+    import servicemanager
+    import win32event
+    import win32service
+    import win32serviceutil
 except ImportError:
     servicemanager = win32event = win32service = win32serviceutil = None
 
@@ -153,7 +153,7 @@ DaemonEntry = Callable[[str, threading.Event], int]
 
 
 def _default_entry(config_path: str, stop: threading.Event) -> int:
-    from asr_agent.app import daemon  # type: ignore[attr-defined]
+    from asr_agent.app import daemon
 
     return int(daemon.serve(config_path, stop) or 0)
 

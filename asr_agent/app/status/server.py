@@ -8,7 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import uvicorn
@@ -48,6 +48,15 @@ def _listen(address: str, port: int) -> socket.socket | None:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving SIGINT and SIGTERM to the daemon that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn would take both signals while it serves and raise them again on exit
+        yield
+
+
 @dataclass
 class StatusServer:
     app: ASGIApp
@@ -80,8 +89,7 @@ class StatusServer:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
                                 server_header=False, date_header=False, http="h11")
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=sockets))
         while not self._server.started and not self._task.done():
             await asyncio.sleep(0.01)

@@ -23,7 +23,7 @@ __all__ = ["install"]
 log = logging.getLogger("asr_central.api")
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> Any:
     """JSON-encodable data with non-finite numbers as text (JSON has no infinity)."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)

@@ -78,7 +78,7 @@ def export_csv(_: AdminDep, db: DbDep, status: str | None = None, site_id: str |
 def _order_call(fn: Any, db: Database, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         with db.transaction() as conn:
-            return fn(conn, *args, **kwargs).to_dict()  # type: ignore[no-any-return]
+            return fn(conn, *args, **kwargs).to_dict()
     except store.OrderNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except store.OrderConflict as exc:

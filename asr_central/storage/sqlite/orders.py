@@ -412,7 +412,7 @@ def export_rows(conn: sqlite3.Connection, **filters: Any) -> list[dict[str, Any]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def inert_cell(value: Any) -> Any:
+def inert_cell(value: object) -> Any:
     """A CSV cell a spreadsheet shows as text: a string that could start a formula gets a
     leading single quote (OWASP); numbers, which cannot run, stay as they are."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):

@@ -322,7 +322,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
 
     contacts: list[Contact] = []
     contact_ids = set(known_contacts)
-    for i, (node, f) in enumerate(entries["contacts"]):
+    for i, (_node, f) in enumerate(entries["contacts"]):
         cid = val(f, "id")
         if cid in {c.contact_id for c in contacts}:
             fail(f["id"][0], f"contacts[{i}].id", f"duplicate contact id {cid!r}")
@@ -341,7 +341,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
 
     sites: list[Site] = []
     site_ids = set(known_sites)
-    for i, (node, f) in enumerate(entries["sites"]):
+    for i, (_node, f) in enumerate(entries["sites"]):
         sid = val(f, "id")
         if sid in {s.site_id for s in sites}:
             fail(f["id"][0], f"sites[{i}].id", f"duplicate site id {sid!r}")
@@ -351,7 +351,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
 
     devices: list[RegistryDevice] = []
     serials: set[str] = set()
-    for i, (node, f) in enumerate(entries["devices"]):
+    for i, (_node, f) in enumerate(entries["devices"]):
         serial = str(val(f, "serial"))
         if serial in serials:
             fail(f["serial"][0], f"devices[{i}].serial", f"duplicate device serial {serial!r}")
@@ -365,7 +365,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
                                       val(f, "note")))
 
     catalog: list[CatalogItem] = []
-    for i, (node, f) in enumerate(entries["catalog"]):
+    for i, (_node, f) in enumerate(entries["catalog"]):
         kind = val(f, "kind")
         if kind not in ("consumable", "waste"):
             fail(f["kind"][0], f"catalog[{i}].kind", f"{kind!r}: expected consumable or waste")

@@ -196,7 +196,7 @@ def _counter(value: int | None) -> tuple[int | None, str | None]:
 def page_count(row: sqlite3.Row) -> int | None:
     """A device_status row's page counter, exactly as the agent sent it."""
     big = row["page_count_big"]
-    return int(big) if big is not None else row["page_count"]  # type: ignore[no-any-return]
+    return int(big) if big is not None else row["page_count"]
 
 
 def _record_events(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
