@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,22 @@ def shared_walks() -> Path:
 
 
 StartSim = Callable[..., SnmpSim]
+
+
+@contextmanager
+def serving(data_dir: Path) -> Iterator[tuple[str, int]]:
+    """One snmpsim serving `data_dir` on a free loopback port, for module-scoped fixtures
+    (the `snmpsim` fixture is per test)."""
+    endpoint = ("127.0.0.1", free_port())
+    sim = SnmpSim(data_dir, [endpoint])
+    try:
+        sim.start()
+    except SnmpSimUnavailable as exc:
+        require(False, str(exc))
+    try:
+        yield endpoint
+    finally:
+        sim.stop()
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import pytest
 from asr_agent.adapters.snmp import END_OF_MIB, SnmpClient, SnmpCredential
 from asr_agent.adapters.snmp.sweep import Sweep, SweepAnswer
 from asr_agent.domain import oids
-from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable
-from conftest import free_port, require
+from conftest import serving
 
 RECORDINGS = Path(__file__).parent / "recordings"
 SERIAL = oids.PRT_GENERAL_SERIAL_NUMBER + ".1"
@@ -26,14 +25,8 @@ def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     data = tmp_path_factory.mktemp("values")
     shutil.copy(RECORDINGS / "ip_address.snmprec", data / "public.snmprec")
     shutil.copy(RECORDINGS / "not_a_printer.snmprec", data / "server.snmprec")
-    endpoint = ("127.0.0.1", free_port())
-    sim = SnmpSim(data, [endpoint])
-    try:
-        sim.start()
-    except SnmpSimUnavailable as exc:
-        require(False, str(exc))
-    yield endpoint
-    sim.stop()
+    with serving(data) as endpoint:
+        yield endpoint
 
 
 def client_get(endpoint: tuple[str, int], version: str, oid_list: list[str], kind: str = "get",

@@ -30,9 +30,8 @@ from asr_agent.app.poller import poll_printer
 from asr_agent.domain import oids, vendors
 from asr_agent.domain.printer_mib import parse_reading
 from asr_core.records import Reading, SupplyType
-from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable
-from conftest import free_port, require
 from tests.status_fixtures import StaticSource, running_status_server, sample_snapshot
+from conftest import serving
 
 RECORDINGS = Path(__file__).parent / "recordings" / "vendors"
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -71,14 +70,8 @@ def walks(shared_walks: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         shutil.copyfile(shared_walks / name, data / f"{community(name)}.snmprec")
     for path in RECORDINGS.glob("*.snmprec"):
         shutil.copyfile(path, data / path.name)
-    endpoint = ("127.0.0.1", free_port())
-    sim = SnmpSim(data, [endpoint])
-    try:
-        sim.start()
-    except SnmpSimUnavailable as exc:
-        require(False, str(exc))
-    yield endpoint
-    sim.stop()
+    with serving(data) as endpoint:
+        yield endpoint
 
 
 def poll(endpoint: tuple[str, int], name: str, version: str = "2c", twice: bool = False) -> Reading:

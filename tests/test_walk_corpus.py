@@ -17,8 +17,7 @@ from recordings.walkfile import snmpwalk_to_snmprec
 
 from asr_agent.app.poller import poll_printer
 from asr_agent.adapters.snmp import SnmpClient, SnmpCredential
-from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable
-from conftest import free_port, require
+from conftest import serving
 
 pytestmark = pytest.mark.slow  # about 40 polls against one responder: ~10 s on a busy 2-core box
 
@@ -280,14 +279,8 @@ def corpus(shared_walks: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             shutil.copyfile(source, target)
         else:
             snmpwalk_to_snmprec(source, target)
-    endpoint = ("127.0.0.1", free_port())
-    sim = SnmpSim(data, [endpoint])
-    try:
-        sim.start()
-    except SnmpSimUnavailable as exc:
-        require(False, str(exc))
-    yield endpoint
-    sim.stop()
+    with serving(data) as endpoint:
+        yield endpoint
 
 
 def test_every_walk_in_the_corpus_is_expected(shared_walks: Path) -> None:
