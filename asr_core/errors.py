@@ -12,7 +12,9 @@
     ├── UplinkError               delivery to central failed
     │   ├── TransientUplinkError  worth retrying later (network, 5xx, 429)
     │   └── PermanentUplinkError  central refused the content; retrying will not help
-    └── UpdateError               the update channel refused or failed an update
+    ├── UpdateError               the update channel refused or failed an update
+    └── WireError                 a summary or envelope breaks the wire format or its
+                                  ranges (names the field); also a ValueError
 
 Every message says what was wrong, where, and what to do about it.
 """
@@ -85,3 +87,8 @@ class PermanentUplinkError(UplinkError):
 
 class UpdateError(AsrError):
     pass
+
+
+class WireError(AsrError, ValueError):
+    """A payload does not follow the wire format (asr_core.wire) or its ranges
+    (asr_core.wire_ranges); the message names the field."""

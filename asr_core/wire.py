@@ -29,6 +29,7 @@ from typing import Any
 import rfc8785
 
 from asr_core import wire_ranges
+from asr_core.errors import WireError
 from asr_core.records import LevelState, SupplyClass, SupplyType
 
 SCHEMA_VERSION = 1
@@ -43,10 +44,6 @@ __all__ = [
     "idempotency_key", "format_time", "parse_time", "OrderStatus", "order_status_request",
     "ORDER_STATUS_ACTION", "CONTROL_MAX_AGE_S", "OPEN_ORDER_STATUSES",
 ]
-
-
-class WireError(ValueError):
-    """A payload does not follow this wire format; the message names the field."""
 
 
 class DeviceState(enum.Enum):

@@ -2,4 +2,5 @@
 
     policy  when a supply is ordered      alerts  what raises an alert
     trust   what an agent may speak for, and when
+    placement  which supplies are ordered, for which site and contact
 """

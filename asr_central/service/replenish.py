@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from asr_core.records import SupplyClass, SupplyType
 from asr_central.domain.alerts import (
     DeviceFacts, ReplacementFacts, SupplyFacts, evaluate, held_line_alerts, replacement_alerts,
 )
 from asr_central.storage.base import Database, UnitOfWork
+from asr_central.domain.placement import Assigned, Placement, Reported, place, supply_kind
 from asr_central.domain.policy import (
-    PolicySettings, SilentState, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
+    PolicySettings, SilentState, SupplyOutlook, plan, silent_days, silent_state,
 )
 from asr_central.storage.sqlite import alerts as alert_store
 from asr_central.storage.sqlite import homes
@@ -25,7 +25,7 @@ from asr_central.storage.sqlite import policy_inputs
 from asr_central.storage.sqlite import orders as order_store
 from asr_central.storage.sqlite import registry
 
-__all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy", "supply_kind"]
+__all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy"]
 
 # Default seconds between two runs triggered by ingest (`serve --policy-interval`). A run
 # reads the whole fleet, so its cost grows with the fleet, not with the summaries stored
@@ -50,18 +50,9 @@ class RunResult:
                 "events_processed": self.events_processed, "new_alerts": list(self.new_alerts)}
 
 
-def supply_kind(type_name: str, class_name: str) -> SupplyKind:
-    try:
-        if SupplyType[type_name.upper()].is_waste:
-            return SupplyKind.WASTE
-    except KeyError:
-        pass
-    try:
-        if SupplyClass[class_name.upper()] is SupplyClass.RECEPTACLE:
-            return SupplyKind.WASTE
-    except KeyError:
-        pass
-    return SupplyKind.CONSUMABLE
+def _where(places: dict[str, Placement], serial: str) -> tuple[str | None, str | None, bool]:
+    p = places.get(serial)
+    return (p.site_id, p.contact_id, p.registered) if p is not None else (None, None, False)
 
 
 def _time(text: str) -> datetime:
@@ -79,31 +70,13 @@ def run_policy(db: Database, today: date | None = None, *,
         return _run(conn, settings, now)
 
 
-def _resolve(conn: UnitOfWork) -> dict[str, tuple[str | None, str | None, bool]]:
-    """serial → (site, contact, registered) for every device that ever reported: the
-    registry first, else the reporting agent's site with the contact it names (by id or
-    e-mail) or that site's default contact. Ingest stores a device's reports only from the
-    site that owns it (asr_central.domain.trust), so the registry's site is the reporting one, but
-    where the registry moved a device since, its supplies are held (`unconfirmed_moves`)."""
-    assigned = registry.assignments(conn)
-    site_contact = registry.sites_with_default_contact(conn)
-    by_email = registry.contact_ids_by_email(conn)
-    contact_ids = set(by_email.values())
-    out: dict[str, tuple[str | None, str | None, bool]] = {}
-    for row in policy_inputs.reporting_devices(conn):
-        a = assigned.get(row["serial"])
-        if a is not None:
-            out[row["serial"]] = (a.site_id, a.contact_id, True)
-            continue
-        site = row["site_id"] if row["site_id"] in site_contact else None
-        named = row["contact"]
-        contact = None
-        if named:
-            contact = named if named in contact_ids else by_email.get(named.lower())
-        if contact is None and site is not None:
-            contact = site_contact[site]
-        out[row["serial"]] = (site, contact, site is not None)
-    return out
+def _places(conn: UnitOfWork) -> dict[str, Placement]:
+    assigned = {serial: Assigned(a.site_id, a.contact_id)
+                for serial, a in registry.assignments(conn).items()}
+    reported = [Reported(r["serial"], r["site_id"], r["contact"])
+                for r in policy_inputs.reporting_devices(conn)]
+    return place(reported, assigned, registry.sites_with_default_contact(conn),
+                 registry.contact_ids_by_email(conn))
 
 
 def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult:
@@ -123,7 +96,7 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
         policy_inputs.mark_events_seen(conn, last_id)
 
     # 2. outlooks from the latest forecasts, joined with registry and stock
-    places = _resolve(conn)
+    places = _places(conn)
     states: dict[str, SilentState] = {}
     device_facts = []
     compatible = set()
@@ -131,7 +104,7 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
         serial = row["serial"]
         last = _time(row["last_seen"])
         states[serial] = silent_state(silent_days(last, now), settings)
-        site, contact, registered = places.get(serial, (None, None, False))
+        site, contact, registered = _where(places, serial)
         if row["asr_compatible"]:
             compatible.add(serial)
             device_facts.append(DeviceFacts(serial, site, contact, last, registered))
@@ -148,7 +121,7 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
             continue  # monitored only (not replenished by ASR), or moved and not heard from
         key = str(s["supply_index"])
         on_hand, open_units = stock.get((serial, s["supply_index"]), (0, 0))
-        site, contact, _ = places.get(serial, (None, None, False))
+        site, contact, _ = _where(places, serial)
         daily = s["daily_percent"]
         outlooks.append(SupplyOutlook(
             device_serial=serial, site_id=site, contact_id=contact, supply_key=key,
