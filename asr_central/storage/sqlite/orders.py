@@ -96,10 +96,6 @@ class Installation:
     shipped_to: str | None
 
 
-def _iso(when: datetime) -> str:
-    return times.stamp(when)
-
-
 # ------------------------------------------------------------------------------ creation
 
 def create_orders(conn: sqlite3.Connection, orders: Sequence[Order], now: datetime,
@@ -118,7 +114,7 @@ def create_orders(conn: sqlite3.Connection, orders: Sequence[Order], now: dateti
             cur = conn.execute(
                 "INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
                 "VALUES (?, ?, 'created', ?, ?)",
-                (order.site_id, order.contact_id, order.created_on.isoformat(), _iso(now)))
+                (order.site_id, order.contact_id, order.created_on.isoformat(), times.stamp(now)))
             order_id = int(cur.lastrowid)  # type: ignore[arg-type]
         for line in order.lines:
             m = meta.get((line.device_serial, line.supply_key))
@@ -297,7 +293,7 @@ def mark_shipped(conn: sqlite3.Connection, order_id: int, now: datetime, *,
             conn.execute("INSERT INTO shipped_cartridges (cartridge_serial, line_id) "
                          "VALUES (?, ?)", (serial, line_id))
     conn.execute("UPDATE orders SET status = 'shipped', shipped_at = ?, tracking = ? "
-                 "WHERE order_id = ?", (_iso(now), tracking, order_id))
+                 "WHERE order_id = ?", (times.stamp(now), tracking, order_id))
     return get_order(conn, order_id)
 
 
@@ -307,7 +303,7 @@ def mark_delivered(conn: sqlite3.Connection, order_id: int, now: datetime) -> Or
         raise OrderConflict(f"order {order_id} is {status}; only a shipped order can be "
                             "marked delivered (mark it shipped first)")
     conn.execute("UPDATE orders SET status = 'delivered', delivered_at = ? WHERE order_id = ?",
-                 (_iso(now), order_id))
+                 (times.stamp(now), order_id))
     _close_if_done(conn, order_id, now)
     return get_order(conn, order_id)
 
@@ -318,7 +314,7 @@ def cancel(conn: sqlite3.Connection, order_id: int, now: datetime) -> OrderView:
         raise OrderConflict(f"order {order_id} is {status}; only a created order can be "
                             "cancelled")
     conn.execute("UPDATE orders SET status = 'cancelled', closed_at = ? WHERE order_id = ?",
-                 (_iso(now), order_id))
+                 (times.stamp(now), order_id))
     return get_order(conn, order_id)
 
 
@@ -328,7 +324,7 @@ def _close_if_done(conn: sqlite3.Connection, order_id: int, now: datetime) -> No
                        "GROUP BY o.order_id", (order_id,)).fetchone()
     if row is not None and row[0] == "delivered" and row[1] == row[2]:
         conn.execute("UPDATE orders SET status = 'closed', closed_at = ? WHERE order_id = ?",
-                     (_iso(now), order_id))
+                     (times.stamp(now), order_id))
 
 
 def record_installation(conn: sqlite3.Connection, device_serial: str, supply_index: int,
@@ -347,7 +343,7 @@ def record_installation(conn: sqlite3.Connection, device_serial: str, supply_ind
         if row is not None:
             shipped_to = row["device_serial"]
             conn.execute("UPDATE shipped_cartridges SET installed_at = ?, installed_in = ? "
-                         "WHERE cartridge_serial = ?", (_iso(at), device_serial, cartridge_serial))
+                         "WHERE cartridge_serial = ?", (times.stamp(at), device_serial, cartridge_serial))
             if (row["device_serial"] == device_serial and row["supply_index"] == supply_index
                     and row["closed_at"] is None):
                 line_id = row["line_id"]
@@ -365,7 +361,7 @@ def record_installation(conn: sqlite3.Connection, device_serial: str, supply_ind
         line_id = row[0]
     conn.execute("UPDATE order_lines SET installed = installed + 1, closed_at = CASE WHEN "
                  "installed + 1 >= quantity THEN ? ELSE closed_at END WHERE line_id = ?",
-                 (_iso(at), line_id))
+                 (times.stamp(at), line_id))
     order_id = conn.execute("SELECT order_id FROM order_lines WHERE line_id = ?",
                             (line_id,)).fetchone()[0]
     _close_if_done(conn, order_id, at)
