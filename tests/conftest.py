@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from asr_dev.snmpsim_process import SnmpSim, SnmpSimUnavailable, V3User
+from tests.support_postgres import PostgresServer, find_pg_bin, start_server
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WALKS = REPO.parent / "shared" / "walks"
@@ -49,6 +50,36 @@ def udp_port() -> int:
 @pytest.fixture
 def tcp_port() -> int:
     return free_port(socket.SOCK_STREAM)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/support_postgres.py)."""
+    require(find_pg_bin() is not None,
+            "PostgreSQL server binaries are not installed (Debian package postgresql)")
+    server = start_server(free_port(socket.SOCK_STREAM))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def central_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Central's database on each engine in turn: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'central.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(scope="session")

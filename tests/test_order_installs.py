@@ -15,7 +15,7 @@ import pytest
 
 from asr_central.storage.sqlite.db import Database, open_database
 from asr_central.domain.policy import LineReason, Order, OrderLine, SupplyKind
-from asr_central.storage.sqlite import orders as store
+from asr_central.storage import orders as store
 
 NOW = datetime(2027, 3, 1, 9, tzinfo=UTC)
 

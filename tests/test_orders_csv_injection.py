@@ -14,7 +14,7 @@ from support_central import CentralServer, central  # noqa: F401  (fixture)
 from test_central_api import Agent, get, import_yaml, supply, wait_for
 
 from asr_central.cli import main as central_cli
-from asr_central.storage.sqlite.orders import inert_cell
+from asr_central.storage.orders import inert_cell
 
 pytestmark = pytest.mark.trust  # issue 14's attacks: `scripts/test -m trust` runs them all
 

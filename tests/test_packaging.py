@@ -272,7 +272,7 @@ def test_pipx_install_of_the_wheel_gives_working_commands(tmp_path):
                  "asr_agent/app/status/templates/base.html",
                  "asr_agent/app/service/systemd/asr-agent.service",
                  "asr_agent/data/supply_catalog.yaml", "asr_agent/data/update-root.json",
-                 "asr_central/storage/sqlite/migrations/001_agents_and_summaries.sql"):
+                 "asr_central/storage/migrations/001_agents_and_summaries.sql"):
         assert path in names, path
     assert not [n for n in names if n.startswith("asr_dev/")], "the development package is not shipped"
     env = dict(os.environ, PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"),

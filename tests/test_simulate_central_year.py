@@ -24,7 +24,7 @@ import pytest
 from asr_core.wire import Summary
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import SimResult, simulate
-from asr_central.storage.sqlite import orders as order_store
+from asr_central.storage import orders as order_store
 from support_central import (
     FAR, CentralServer, Clock, Orders, central_orders, post_summaries, register_fleet,
     run_late, sim_orders,

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from asr_central.storage import open_database
-    from asr_central.storage.sqlite import orders
+    from asr_central.storage import orders
 
     db = open_database(args.db)
     try:

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from asr_central.storage import open_database
-    from asr_central.storage.sqlite import registry
+    from asr_central.storage import registry
 
     db = open_database(args.db)
     try:

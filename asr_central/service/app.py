@@ -50,7 +50,7 @@ from asr_central.service.api import (
 from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
 from asr_central.service.state import CentralState
 from asr_central.storage import open_database
-from asr_central.storage.sqlite import agents as agents_store
+from asr_central.storage import agents as agents_store
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 
 log = logging.getLogger("asr_central.api")

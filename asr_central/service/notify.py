@@ -41,7 +41,7 @@ from asr_core.errors import AsrError, ConfigError
 from asr_central import __version__
 from asr_central.service.deps import state_of
 from asr_central.storage.base import Database
-from asr_central.storage.sqlite import alerts as alert_store
+from asr_central.storage import alerts as alert_store
 
 log = logging.getLogger("asr_central.notify")
 

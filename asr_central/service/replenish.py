@@ -19,11 +19,11 @@ from asr_central.domain.placement import Assigned, Placement, Reported, place, s
 from asr_central.domain.policy import (
     PolicySettings, SilentState, SupplyOutlook, plan, silent_days, silent_state,
 )
-from asr_central.storage.sqlite import alerts as alert_store
-from asr_central.storage.sqlite import homes
-from asr_central.storage.sqlite import policy_inputs
-from asr_central.storage.sqlite import orders as order_store
-from asr_central.storage.sqlite import registry
+from asr_central.storage import alerts as alert_store
+from asr_central.storage import homes
+from asr_central.storage import policy_inputs
+from asr_central.storage import orders as order_store
+from asr_central.storage import registry
 
 __all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy"]
 

@@ -26,7 +26,7 @@ from asr_core.wire import format_time
 from asr_central.service.deps import state_of
 from asr_central.service.state import DEFAULT_KEEP_PAYLOAD_DAYS  # noqa: F401 - serve reads it here
 from asr_central.storage.base import Database
-from asr_central.storage.sqlite.summaries import empty_old_payloads
+from asr_central.storage.summaries import empty_old_payloads
 
 log = logging.getLogger("asr_central.retention")
 

@@ -289,7 +289,7 @@ class Pipeline:
         self.placeholders: tuple[str, ...] = (
             "central ingest: summaries go from the agent's summary builder to central as "
             "records; they are not encoded (dict or canonical bytes), signed, verified nor "
-            "stored through asr_central.storage.sqlite.summaries; measured in process that full "
+            "stored through asr_central.storage.summaries; measured in process that full "
             "path costs about 1.1 ms per summary (encode 0.26, sign 0.14, verify 0.29, "
             "decode 0.19, store in in-memory SQLite 0.20), about 6 minutes for a "
             "1,000-device year. tests/test_simulate_central.py and "

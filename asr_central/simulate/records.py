@@ -27,7 +27,7 @@ class SupplyLink:
     """The simulator's bookkeeping for one device supply: what is on order and on hand.
 
     Central derives the same from its orders' states and the replacements agents report
-    (asr_central.storage.sqlite.orders.stock, record_installation); these counters give its numbers
+    (asr_central.storage.orders.stock, record_installation); these counters give its numbers
     day by day (tests/test_simulate_central_year.py) because every simulated install uses a
     unit the simulator delivered and the agent reports each install once, so reported
     installs never exceed deliveries. A replacement central cannot match to a shipped or

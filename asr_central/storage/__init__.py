@@ -1,8 +1,21 @@
 """Central's storage: all its SQL lives here.
 
-    base       the interface the service programs against (Database, UnitOfWork)
-    sqlite/    today's adapter: db (connections, group commit, migrations), agents,
-               summaries, homes, registry, orders, alerts, policy_inputs
+    base           the interface the service programs against (Database, UnitOfWork)
+    sqlite/        the SQLite engine: the file, connections, group commit
+    migrations/    the schema, numbered files applied in order at open
+    agents         enrollment tokens, agents, their keys, revocation
+    summaries      idempotent ingest: summaries, device status, cartridge events, latest
+                   supplies; old payloads emptied
+    homes          which site's agent a device reports from, and moves
+    registry       contacts, sites, devices, catalog
+    orders         orders, lines, stock, installations
+    alerts         alert conditions and their acknowledgement
+    policy_inputs  what a policy run reads: new cartridge events, device status, latest supplies
+    times          the one text form of a moment in every table
+
+The subject modules write portable SQL with `?` placeholders and take the unit of work an
+engine hands out; an engine adapter (sqlite/, and postgres/ for scale-out) owns connections,
+transactions and the dialect.
 
 `open_database(url)` opens the adapter the URL names.
 """

@@ -3,8 +3,7 @@ and what a unit of work is to the service (nothing it may look into).
 
 The service opens a database with `asr_central.storage.open_database(url)` and passes the
 unit of work it gets from `transaction()` or `write()` to the storage functions of the
-adapter (`asr_central.storage.sqlite.<subject>`; a PostgreSQL adapter provides the same
-modules with the same functions). No SQL, and no driver module, is written in the service.
+subject modules (`asr_central.storage.<subject>`), whichever engine the URL named. No SQL, and no driver module, is written in the service.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from asr_core.wire import (
 )
 from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.deps import DbDep, NowDep, state_of
-from asr_central.storage.sqlite import orders as order_store
+from asr_central.storage import orders as order_store
 
 router = APIRouter(tags=["agents"])
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from asr_central.service.deps import AdminDep, DbDep, NowDep
-from asr_central.storage.sqlite import alerts as store
+from asr_central.storage import alerts as store
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from asr_core.wire import Envelope, WireError
 from asr_central.service.api import ingest as ingest_api
 from asr_central.storage.base import UnitOfWork
-from asr_central.storage.sqlite import agents as agents_store
+from asr_central.storage import agents as agents_store
 
 __all__ = ["EnvelopeBody", "control_message"]
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from asr_central.service.deps import AdminDep, DbDep, NowDep
-from asr_central.storage.sqlite import homes
+from asr_central.storage import homes
 
 router = APIRouter(prefix="/v1/admin/devices", tags=["admin"])
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from asr_central.service.deps import AdminDep, DbDep
-from asr_central.storage.sqlite import summaries as store
+from asr_central.storage import summaries as store
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 

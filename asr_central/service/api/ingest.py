@@ -47,9 +47,9 @@ from asr_core.wire import (
     CheckedSummary, Envelope, ItemStatus, Summary, WireError, check_summary, load_payload,
 )
 from asr_central.storage.base import Database, UnitOfWork
-from asr_central.storage.sqlite import agents as agents_store
-from asr_central.storage.sqlite import homes as homes_store
-from asr_central.storage.sqlite import summaries as summaries_store
+from asr_central.storage import agents as agents_store
+from asr_central.storage import homes as homes_store
+from asr_central.storage import summaries as summaries_store
 from asr_central.domain.trust import Home, TimeBounds, site_refusal, time_refusal
 
 log = logging.getLogger("asr_central.api")

@@ -19,7 +19,7 @@ from asr_central.service.deps import AdminDep, DbDep, NowDep, state_of
 from asr_central.storage.base import Database
 from asr_central.domain.policy import PolicySettings
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S, run_policy
-from asr_central.storage.sqlite import orders as store
+from asr_central.storage import orders as store
 
 log = logging.getLogger("asr_central.orders")
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from asr_core.errors import ConfigError
 from asr_central.service.api.body_limit import REGISTRY_BODY
 from asr_central.service.deps import AdminDep, DbDep, NowDep
-from asr_central.storage.sqlite import registry as store
+from asr_central.storage import registry as store
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 

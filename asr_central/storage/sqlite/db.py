@@ -1,11 +1,11 @@
 """The central service's one storage entry point: open a database by URL, migrate it,
-hand out transactions. Store modules in `asr_central.storage.sqlite` take the connection it gives.
+hand out transactions. The subject modules in `asr_central.storage` take the connection it gives.
 
 URLs: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, or a bare file path.
 PostgreSQL (`postgresql://…`) is the planned scale-out target; the store modules write
 portable SQL with `?` placeholders so an adapter here can translate them.
 
-Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/sqlite/migrations/`, applied
+Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/migrations/`, applied
 at start by `asr_core.migrations` (in order, each once, each in its own transaction, recorded in
 `schema_migrations`; a database of a newer version is refused). Anyone adding tables adds a new
 file with the next free number; never edit an applied one.
@@ -41,7 +41,7 @@ from urllib.parse import urlparse
 
 from asr_core import migrations
 from asr_core.errors import ConfigError, StoreError
-from asr_central.storage.sqlite.times import stamp
+from asr_central.storage.times import stamp
 
 _LEDGER = migrations.Ledger("schema_migrations", "number")
 # Bounds one group's transaction (and the wait of the requests queued behind it).
@@ -75,7 +75,7 @@ def sqlite_path_from_url(url: str) -> Path:
 
 def migration_files() -> list[migrations.Migration]:
     """Every migration shipped in the package, in order."""
-    return migrations.load(resources.files("asr_central.storage.sqlite.migrations"))
+    return migrations.load(resources.files("asr_central.storage.migrations"))
 
 
 class Database:

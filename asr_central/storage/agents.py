@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from asr_central.storage.sqlite.times import stamp
+from asr_central.storage.times import stamp
 
 __all__ = [
     "AgentRow", "KeyRow", "EnrollmentRefused", "create_token", "consume_token",

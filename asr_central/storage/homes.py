@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from asr_central.storage.sqlite.times import stamp
+from asr_central.storage.times import stamp
 from asr_central.domain.alerts import AlertKind, Severity
 from asr_central.domain.trust import Home
 

@@ -28,7 +28,7 @@ import yaml
 
 from asr_core.errors import ConfigError
 from asr_core.yaml_source import compose
-from asr_central.storage.sqlite.times import stamp
+from asr_central.storage.times import stamp
 
 __all__ = [
     "CatalogItem", "Contact", "RegistryDevice", "RegistryDocument", "Site", "Assignment",

@@ -15,7 +15,7 @@ from typing import Any
 
 from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_core.wire import CheckedSummary, DeviceState, Envelope
-from asr_central.storage.sqlite.times import stamp
+from asr_central.storage.times import stamp
 
 __all__ = ["Stored", "store_summaries", "summary_count", "summaries_for_agent",
            "device_status", "supply_latest", "cartridge_events", "page_count", "stored_before",

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from asr_central.domain.alerts import CONDITION_KINDS, Alert
-from asr_central.storage.sqlite import times
+from asr_central.storage import times
 
 __all__ = ["acknowledge", "list_alerts", "sync_alerts", "unnotified", "mark_notified"]
 

@@ -18,7 +18,7 @@ from typing import Any
 from asr_core.errors import AsrError
 from asr_core.wire import OrderStatus, parse_time
 from asr_central.domain.policy import OpenOrder, Order
-from asr_central.storage.sqlite import times
+from asr_central.storage import times
 
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
