@@ -1,8 +1,9 @@
 """Central's storage: all its SQL lives here.
 
-    base           the interface the service programs against (Database, UnitOfWork)
+    base           the interface the service programs against (Database, Connection)
     sqlite/        the SQLite engine: the file, connections, group commit
-    migrations/    the schema, numbered files applied in order at open
+    postgres/      the PostgreSQL engine: a pool, the same contract, the dialect
+    migrations/    the schema of both engines, numbered files applied in order at open
     agents         enrollment tokens, agents, their keys, revocation
     summaries      idempotent ingest: summaries, device status, cartridge events, latest
                    supplies; old payloads emptied
@@ -22,12 +23,23 @@ transactions and the dialect.
 
 from __future__ import annotations
 
-from asr_central.storage.base import Database, UnitOfWork
+from asr_central.storage.base import Connection, Database, UnitOfWork
 from asr_central.storage.sqlite.db import open_database as _open_sqlite
 
-__all__ = ["Database", "UnitOfWork", "open_database"]
+__all__ = ["Connection", "Database", "UnitOfWork", "open_database", "engine_of"]
 
 
-def open_database(url: str) -> Database:
-    """The database at `url`, migrated. Only SQLite is built today (see sqlite.db)."""
-    return _open_sqlite(url)
+def engine_of(url: str) -> str:
+    """"postgresql" for a `postgresql://` or `postgres://` URL, else "sqlite"."""
+    return "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """The database at `url`, migrated (unless `migrate` is False: `db status` looks
+    without changing anything). The engine follows the URL's scheme: `postgresql://` or
+    `postgres://` opens PostgreSQL (the driver is imported only then), anything else SQLite
+    (sqlite.db says which URLs it reads)."""
+    if engine_of(url) == "postgresql":
+        from asr_central.storage.postgres.db import open_database as _open_postgres
+        return _open_postgres(url, migrate=migrate)
+    return _open_sqlite(url, migrate=migrate)

@@ -2,8 +2,8 @@
 hand out transactions. The subject modules in `asr_central.storage` take the connection it gives.
 
 URLs: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, or a bare file path.
-PostgreSQL (`postgresql://…`) is the planned scale-out target; the store modules write
-portable SQL with `?` placeholders so an adapter here can translate them.
+PostgreSQL (`postgresql://…`) is the other engine (asr_central.storage.postgres); the
+subject modules write portable SQL with `?` placeholders that both run.
 
 Migrations are the numbered `NNN_name.sql` files in `asr_central/storage/migrations/`, applied
 at start by `asr_core.migrations` (in order, each once, each in its own transaction, recorded in
@@ -34,16 +34,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from asr_core import migrations
 from asr_core.errors import ConfigError, StoreError
+from asr_central.storage import migrations as schema
 from asr_central.storage.times import stamp
 
-_LEDGER = migrations.Ledger("schema_migrations", "number")
 # Bounds one group's transaction (and the wait of the requests queued behind it).
 MAX_GROUP = 256
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write
@@ -52,7 +51,7 @@ T = TypeVar("T")
 
 log = logging.getLogger("asr_central.db")
 
-__all__ = ["Database", "open_database", "sqlite_path_from_url", "migration_files"]
+__all__ = ["Database", "open_database", "sqlite_path_from_url"]
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -66,21 +65,15 @@ def sqlite_path_from_url(url: str) -> Path:
             raise ConfigError(f"database URL {url!r} names no file; write sqlite:///path.db",
                               key="db")
         return Path(path)
-    if parsed.scheme in {"postgresql", "postgres"}:
-        raise ConfigError("PostgreSQL is not supported by this version yet; use a sqlite:/// "
-                          "URL", key="db")
-    raise ConfigError(f"database URL scheme {parsed.scheme!r} is not supported; use sqlite:///",
-                      key="db")
-
-
-def migration_files() -> list[migrations.Migration]:
-    """Every migration shipped in the package, in order."""
-    return migrations.load(resources.files("asr_central.storage.migrations"))
+    raise ConfigError(f"database URL scheme {parsed.scheme!r} is not supported; use "
+                      "sqlite:///path.db or postgresql://user@host:port/database", key="db")
 
 
 class Database:
     """A SQLite file in WAL mode, one connection per thread, migrations applied at open;
     `transaction()` for a write in the caller's thread, `submit()` for group-committed ones."""
+
+    engine = "sqlite"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -178,10 +171,20 @@ class Database:
 
     def migrate(self) -> list[str]:
         """Apply the migrations not yet applied; returns their names."""
-        return migrations.apply(self.connection(), migration_files(), _LEDGER,
+        return migrations.apply(self.connection(), schema.files(), schema.LEDGER,
                                 applied_at=stamp(datetime.now(UTC)),
                                 where=f"the central database {self.path}",
                                 program="central service")
+
+    def migration_status(self) -> migrations.Status:
+        """Where the file's schema stands; a missing file is an error, not created."""
+        if not self.path.exists():
+            raise StoreError(f"{self.path}: no central database there; check the --db path")
+        return migrations.status(self.connection(), schema.files(), schema.LEDGER,
+                                 where=f"the central database {self.path}")
+
+    def reset_identities(self) -> None:
+        """Nothing to do: SQLite's next AUTOINCREMENT id follows the largest stored one."""
 
     def close(self) -> None:
         self._closed.set()
@@ -322,7 +325,9 @@ def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> N
             future.set_exception(exc)
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """The database at `url`, migrated unless `migrate` is False."""
     db = Database(url)
-    db.migrate()
+    if migrate:
+        db.migrate()
     return db

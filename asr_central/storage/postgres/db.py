@@ -1,0 +1,493 @@
+"""Central's database on PostgreSQL: a psycopg connection pool, transactions, group commit
+and migrations, with the contract of the SQLite engine (asr_central.storage.sqlite.db).
+
+URLs: `postgresql://user:password@host:port/database?options` (or `postgres://`), as libpq
+reads them. The password never appears in an error or a log line: every text that names
+the database names it by `asr_core.secret.redact_url`, and the driver's messages are
+scrubbed of it.
+
+Units of work: `connection()` runs each statement on its own (autocommit) on a connection
+borrowed from the pool for that statement, so a thread holds none between requests;
+`transaction()` borrows one for the block. Writers take one transaction-scoped advisory lock
+after BEGIN (`WRITE_LOCK`): the subject modules were written against SQLite's one writer at
+a time (a check, then a write, in one transaction), and under PostgreSQL's READ COMMITTED two
+writers could both pass the same check. Within a process a Python lock is taken first, so
+that waiting writers hold no pooled connection and wake as soon as it is free.
+
+Durability: a summary is acknowledged only once its commit is durable. Every connection
+sets `synchronous_commit = on` (a server configured otherwise could lose acknowledged
+commits to a crash), so COMMIT returns once the WAL is flushed. `write()` is the same group
+commit as SQLite's: the work queued while a commit is in progress runs as one transaction,
+each job under its own savepoint (one failing job rolls back alone), one commit, in a helper
+thread while the event loop goes on.
+
+Migrations are the files of `asr_central.storage.migrations`, applied by
+`asr_core.migrations` at open, each in a transaction holding `MIGRATION_LOCK` (an advisory
+lock): several workers may start at once, one applies, the others find it done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from asr_core import migrations
+from asr_core.errors import StoreError
+from asr_core.secret import redact_url, url_password
+from asr_central.storage import migrations as schema
+from asr_central.storage.postgres.dialect import ddl, placeholders, row_factory
+from asr_central.storage.times import stamp
+
+__all__ = ["Database", "open_database", "is_postgres_url", "MIGRATION_LOCK", "WRITE_LOCK"]
+
+# Advisory lock keys (64-bit, any value no other program on the database uses).
+MIGRATION_LOCK = 0x415352_6D6967  # "ASR" "mig"
+WRITE_LOCK = 0x415352_777269      # "ASR" "wri"
+MAX_GROUP = 256            # as SQLite's: bounds one group's transaction
+POOL_SIZE = 10             # connections per process at most
+CONNECT_TIMEOUT_S = 10     # a server that does not answer in this time is reported
+POOL_WAIT_S = 30.0         # how long a statement waits for a free pooled connection
+LOCK_WAIT = "10s"          # how long a writer waits for another process's write (lock_timeout)
+
+T = TypeVar("T")
+
+log = logging.getLogger("asr_central.db")
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+class _Unit:
+    """A unit of work on one connection: portable SQL (`?` placeholders) said to psycopg."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        return self._conn.execute(placeholders(sql), parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> None:
+        with self._conn.cursor() as cur:
+            cur.executemany(placeholders(sql), seq_of_parameters)
+
+
+class _Result:
+    """The rows of a statement that ran on its own (`Database.connection()`)."""
+
+    __slots__ = ("rows", "rowcount", "_at")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+        self._at = 0
+
+    def fetchone(self) -> Any:
+        if self._at >= len(self.rows):
+            return None
+        self._at += 1
+        return self.rows[self._at - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._at = self.rows[self._at:], len(self.rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class _Autocommit:
+    """`Database.connection()`: each statement on a connection borrowed for it alone."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Result:
+        with self._db._borrow() as conn:
+            cur = conn.execute(placeholders(sql), parameters)
+            rows = cur.fetchall() if cur.description is not None else []
+            return _Result(rows, cur.rowcount)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> None:
+        with self._db._borrow() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(placeholders(sql), seq_of_parameters)
+
+
+class Database:
+    """A PostgreSQL database behind a pool; see the module docstring."""
+
+    engine = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        if not is_postgres_url(url):
+            raise StoreError(f"{redact_url(url)} is not a PostgreSQL URL; write "
+                             "postgresql://user@host:port/database")
+        self.url = url
+        self.shown = redact_url(url)  # the URL as errors and logs name it
+        self._secret = url_password(url)
+        self._pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False,
+                                    kwargs=self._connect_options(), configure=_configure,
+                                    name="asr-central", timeout=POOL_WAIT_S)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._group: _GroupCommit | None = None
+        self._closed = threading.Event()
+        self._reader = _Autocommit(self)
+
+    # --- connections ---------------------------------------------------------------------
+
+    @staticmethod
+    def _connect_options() -> dict[str, Any]:
+        return {"autocommit": True, "row_factory": row_factory,
+                "connect_timeout": CONNECT_TIMEOUT_S}
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "<secret>") if self._secret else text
+
+    def where(self) -> str:
+        """The database as an error names it: host, port and database, no password."""
+        try:
+            info = conninfo_to_dict(self.url)
+        except psycopg.Error:
+            return self.shown
+        host = info.get("host") or "localhost"
+        port = info.get("port") or "5432"
+        name = info.get("dbname") or info.get("user") or "(default)"
+        return f"PostgreSQL database {name!r} on {host} port {port}"
+
+    def _unreachable(self, exc: BaseException) -> StoreError:
+        detail = " ".join(self._scrub(str(exc)).split()) or type(exc).__name__
+        return StoreError(f"{self.where()}: cannot connect ({detail}); check that the server "
+                          "runs and listens there, and the user, password and database name "
+                          f"in the --db URL ({self.shown})")
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A connection of its own (not pooled), configured as the pool's are."""
+        try:
+            conn: psycopg.Connection[Any] = psycopg.connect(self.url, **self._connect_options())
+        except psycopg.Error as exc:
+            raise self._unreachable(exc) from None
+        _configure(conn)
+        return conn
+
+    def open(self) -> None:
+        """Open the pool (after migrate(): its connections are checked at once)."""
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except PoolTimeout as exc:
+            raise self._unreachable(exc) from None
+
+    @contextmanager
+    def _borrow(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreError(f"{self.where()}: no connection free or possible within "
+                             f"{POOL_WAIT_S:g} s ({self._scrub(str(exc))}); check that the "
+                             "server runs, and its max_connections") from None
+
+    # --- the contract --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: float) -> bool:
+        return self._closed.wait(timeout)
+
+    def connection(self) -> _Autocommit:
+        return self._reader
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Unit]:
+        """A write transaction holding the write lock; committed or rolled back."""
+        if getattr(self._local, "writing", False):
+            raise StoreError("a transaction is already open in this thread")
+        with self._write_lock:
+            self._local.writing = True
+            try:
+                with self._borrow() as conn:
+                    conn.execute("BEGIN")
+                    try:
+                        _lock_for_writing(conn)
+                        yield _Unit(conn)
+                        conn.execute("COMMIT")
+                    finally:
+                        if conn.info.transaction_status != TransactionStatus.IDLE:
+                            conn.execute("ROLLBACK")
+            finally:
+                self._local.writing = False
+
+    async def write(self, work: Callable[[_Unit], T]) -> T:
+        """`work(unit)`'s result once the group transaction that ran it is committed and
+        durable (see SQLite's `Database.write`: the same group commit)."""
+        loop = asyncio.get_running_loop()
+        group = self._group
+        if group is None or group.loop is not loop:
+            group = self._group = _GroupCommit(self, loop)
+        return await group.run(work)
+
+    def ping(self) -> None:
+        try:
+            with self._borrow() as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where()}: the central database does not answer "
+                             f"({self._scrub(str(exc))})") from exc
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied; returns their names."""
+        with self.connect() as conn:
+            return migrations.apply(_Target(conn), schema.files(), schema.LEDGER,
+                                    applied_at=stamp(datetime.now(UTC)),
+                                    where=f"the central {self.where()}",
+                                    program="central service")
+
+    def migration_status(self) -> migrations.Status:
+        with self.connect() as conn:
+            return migrations.status(_Target(conn), schema.files(), schema.LEDGER,
+                                     where=f"the central {self.where()}")
+
+    def reset_identities(self) -> None:
+        """After a bulk load that wrote the ids: each identity column's sequence set past
+        the largest id stored, so the next row generated does not clash with one."""
+        with self.transaction() as unit:
+            conn = unit._conn
+            columns = conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND is_identity = 'YES'").fetchall()
+            for table, column in columns:
+                conn.execute(pgsql.SQL(
+                    "SELECT setval(pg_get_serial_sequence(%s, %s), "
+                    "COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)").format(
+                        column=pgsql.Identifier(column), table=pgsql.Identifier(table)),
+                    (table, column))
+
+    def close(self) -> None:
+        self._closed.set()
+        group, self._group = self._group, None
+        if group is not None:
+            group.close()
+        self._pool.close()
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # Acknowledged means durable, whatever the server's default (module docstring).
+    conn.execute("SET synchronous_commit = on")
+
+
+def _lock_for_writing(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+
+
+class _Target:
+    """`asr_core.migrations.Target` for a PostgreSQL connection in autocommit mode."""
+
+    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.execute(placeholders(sql), params)
+        return [tuple(row) for row in cur.fetchall()] if cur.description is not None else []
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            yield
+            self.conn.execute("COMMIT")
+        finally:
+            if self.conn.info.transaction_status != TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+
+    def statements(self, migration: migrations.Migration) -> list[str]:
+        text = migration.variants.get("postgres")
+        if text is not None:
+            return migrations.split_sql(text)
+        return [ddl(s) for s in migrations.split_sql(migration.sql)]
+
+
+class _GroupCommit:
+    """The group commit of one Database on one event loop (see `Database.write`).
+
+    As on SQLite, the statements run on the event loop's thread (the work functions are
+    the service's, written for it) when the write lock is free at once; waiting for it,
+    and the commit, run in a helper thread."""
+
+    def __init__(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+        self.db = db
+        self.loop = loop
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="asr-central-commit")
+        self.conn: psycopg.Connection[Any] | None = None
+        self.pending: list[tuple[Callable[[_Unit], Any], asyncio.Future[Any]]] = []
+        self.running = False
+
+    async def run(self, work: Callable[[_Unit], T]) -> T:
+        future: asyncio.Future[T] = self.loop.create_future()
+        self.pending.append((work, future))
+        if not self.running:
+            self.running = True
+            self.loop.create_task(self._cycle())
+        return await future
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self.conn is None or self.conn.closed:
+            self.conn = self.db.connect()
+        return self.conn
+
+    def _begin_at_once(self) -> psycopg.Connection[Any] | None:
+        """BEGIN and the write lock on the event loop if both are free, else None."""
+        if not self.db._write_lock.acquire(blocking=False):
+            return None
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (WRITE_LOCK,)).fetchone()
+            if got is not None and got[0]:
+                return conn
+            conn.execute("ROLLBACK")  # another process writes: wait in the thread
+        except BaseException:
+            self._drop_broken()
+            self.db._write_lock.release()
+            raise
+        self.db._write_lock.release()
+        return None
+
+    def _begin_waiting(self) -> psycopg.Connection[Any]:
+        """BEGIN and the write lock in the commit thread, waiting for both."""
+        self.db._write_lock.acquire()
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            _lock_for_writing(conn)
+        except BaseException:
+            self._end_quietly()
+            self.db._write_lock.release()
+            raise
+        return conn
+
+    def _drop_broken(self) -> None:
+        if self.conn is not None and self.conn.broken:
+            self.conn.close()
+            self.conn = None
+
+    def _end_quietly(self) -> None:
+        conn = self.conn
+        try:
+            if conn is not None and not conn.closed and \
+                    conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass  # the connection is gone: dropped below
+        self._drop_broken()
+
+    def _end(self, conn: psycopg.Connection[Any], commit: bool) -> None:
+        try:
+            conn.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            try:
+                self._end_quietly()  # a failed COMMIT leaves it open
+            finally:
+                self.db._write_lock.release()
+
+    async def _cycle(self) -> None:
+        try:
+            while self.pending:
+                await self._one_group()
+        finally:
+            self.running = False
+
+    async def _one_group(self) -> None:
+        try:
+            conn = self._begin_at_once()
+            if conn is None:
+                conn = await self.loop.run_in_executor(self.executor, self._begin_waiting)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+            group, self.pending = self.pending, []
+            _fail(group, exc)
+            return
+        group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
+        unit = _Unit(conn)
+        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+        try:
+            for work, future in group:
+                if future.cancelled():
+                    continue
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = work(unit)
+                except Exception as exc:  # noqa: BLE001 - raised in the job's request
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    conn.execute("RELEASE SAVEPOINT job")
+                    outcomes.append((future, exc, None))
+                else:
+                    conn.execute("RELEASE SAVEPOINT job")
+                    outcomes.append((future, None, result))
+        except BaseException as exc:  # noqa: BLE001 - the transaction itself broke
+            with contextlib.suppress(Exception):  # a broken connection cannot roll back
+                await self.loop.run_in_executor(self.executor, self._end, conn, False)
+            _fail(group, exc)
+            return
+        try:
+            await self.loop.run_in_executor(self.executor, self._end, conn, True)
+        except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing was kept
+            log.error("group commit of %d job(s) failed on %s: %s", len(group),
+                      self.db.where(), self.db._scrub(str(exc)))
+            _fail(group, exc)
+            return
+        for future, error, result in outcomes:
+            if future.cancelled():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(exc)
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """The database at `url`, migrated (unless `migrate` is False), its pool open."""
+    db = Database(url)
+    if migrate:
+        db.migrate()
+    else:
+        db.connect().close()  # reachable, or a StoreError that says why
+    try:
+        db.open()
+    except BaseException:
+        db.close()
+        raise
+    return db
