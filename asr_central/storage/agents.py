@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from asr_central.storage.times import stamp
+from asr_central.storage.base import Connection, Row
 
 __all__ = [
     "AgentRow", "KeyRow", "EnrollmentRefused", "create_token", "consume_token",
@@ -58,7 +58,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(conn: sqlite3.Connection, site_id: str, now: datetime, *,
+def create_token(conn: Connection, site_id: str, now: datetime, *,
                  ttl: timedelta = timedelta(days=7), note: str | None = None) -> tuple[str, str]:
     """A new one-time token bound to `site_id`: (token, expires_at). Only its hash is kept."""
     token = "asr-enroll-" + secrets.token_urlsafe(24)
@@ -68,7 +68,7 @@ def create_token(conn: sqlite3.Connection, site_id: str, now: datetime, *,
     return token, expires
 
 
-def consume_token(conn: sqlite3.Connection, token: str, site_id: str, agent_id: str,
+def consume_token(conn: Connection, token: str, site_id: str, agent_id: str,
                   now: datetime) -> None:
     row = conn.execute("SELECT site_id, expires_at, used_at FROM enrollment_tokens "
                        "WHERE token_hash = ?", (_hash(token),)).fetchone()
@@ -87,24 +87,24 @@ def consume_token(conn: sqlite3.Connection, token: str, site_id: str, agent_id: 
                  (stamp(now), agent_id, _hash(token)))
 
 
-def create_agent(conn: sqlite3.Connection, site_id: str, name: str, now: datetime) -> str:
+def create_agent(conn: Connection, site_id: str, name: str, now: datetime) -> str:
     agent_id = "agt_" + uuid.uuid4().hex
     conn.execute("INSERT INTO agents (agent_id, site_id, name, created_at) VALUES (?, ?, ?, ?)",
                  (agent_id, site_id, name, stamp(now)))
     return agent_id
 
 
-def _agent(row: sqlite3.Row) -> AgentRow:
+def _agent(row: Row) -> AgentRow:
     return AgentRow(row["agent_id"], row["site_id"], row["name"], row["created_at"],
                     row["revoked_at"])
 
 
-def get_agent(conn: sqlite3.Connection, agent_id: str) -> AgentRow | None:
+def get_agent(conn: Connection, agent_id: str) -> AgentRow | None:
     row = conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
     return None if row is None else _agent(row)
 
 
-def list_agents(conn: sqlite3.Connection, site_id: str | None = None) -> list[AgentRow]:
+def list_agents(conn: Connection, site_id: str | None = None) -> list[AgentRow]:
     if site_id is None:
         rows = conn.execute("SELECT * FROM agents ORDER BY created_at").fetchall()
     else:
@@ -113,7 +113,7 @@ def list_agents(conn: sqlite3.Connection, site_id: str | None = None) -> list[Ag
     return [_agent(r) for r in rows]
 
 
-def add_key(conn: sqlite3.Connection, agent_id: str, key_id: str, public_raw: bytes,
+def add_key(conn: Connection, agent_id: str, key_id: str, public_raw: bytes,
             now: datetime) -> None:
     """Register a key; registering the same key again is a no-op (enrollment retried)."""
     existing = get_key(conn, key_id)
@@ -127,17 +127,17 @@ def add_key(conn: sqlite3.Connection, agent_id: str, key_id: str, public_raw: by
                  "VALUES (?, ?, ?, ?)", (key_id, agent_id, public_raw, stamp(now)))
 
 
-def _key(row: sqlite3.Row) -> KeyRow:
+def _key(row: Row) -> KeyRow:
     return KeyRow(row["key_id"], row["agent_id"], bytes(row["public_key"]), row["created_at"],
                   row["retired_at"], row["revoked_at"])
 
 
-def get_key(conn: sqlite3.Connection, key_id: str) -> KeyRow | None:
+def get_key(conn: Connection, key_id: str) -> KeyRow | None:
     row = conn.execute("SELECT * FROM agent_keys WHERE key_id = ?", (key_id,)).fetchone()
     return None if row is None else _key(row)
 
 
-def get_signer(conn: sqlite3.Connection, agent_id: str, key_id: str
+def get_signer(conn: Connection, agent_id: str, key_id: str
                ) -> tuple[AgentRow | None, KeyRow | None]:
     """The agent and its key `key_id` in one query (the key is None when it is unknown or
     belongs to another agent): ingest asks this for every envelope it verifies."""
@@ -155,7 +155,7 @@ def get_signer(conn: sqlite3.Connection, agent_id: str, key_id: str
     return _agent(row), key
 
 
-def signer_usable(conn: sqlite3.Connection, agent_id: str, key_id: str) -> bool:
+def signer_usable(conn: Connection, agent_id: str, key_id: str) -> bool:
     """True if the agent is not revoked and `key_id` is its key, neither revoked nor
     retired: ingest asks this in the transaction that stores what the key signed."""
     row = conn.execute(
@@ -165,13 +165,13 @@ def signer_usable(conn: sqlite3.Connection, agent_id: str, key_id: str) -> bool:
     return row is not None
 
 
-def agent_keys(conn: sqlite3.Connection, agent_id: str) -> list[KeyRow]:
+def agent_keys(conn: Connection, agent_id: str) -> list[KeyRow]:
     rows = conn.execute("SELECT * FROM agent_keys WHERE agent_id = ? ORDER BY created_at",
                         (agent_id,)).fetchall()
     return [_key(r) for r in rows]
 
 
-def revoke_agent(conn: sqlite3.Connection, agent_id: str, now: datetime,
+def revoke_agent(conn: Connection, agent_id: str, now: datetime,
                  reason: str | None = None) -> bool:
     """Revoke the agent and every key it has; False when there is no such agent."""
     cur = conn.execute("UPDATE agents SET revoked_at = COALESCE(revoked_at, ?), revoked_reason = ?"
@@ -181,13 +181,13 @@ def revoke_agent(conn: sqlite3.Connection, agent_id: str, now: datetime,
     return cur.rowcount > 0
 
 
-def revoke_key(conn: sqlite3.Connection, key_id: str, now: datetime) -> bool:
+def revoke_key(conn: Connection, key_id: str, now: datetime) -> bool:
     cur = conn.execute("UPDATE agent_keys SET revoked_at = COALESCE(revoked_at, ?) "
                        "WHERE key_id = ?", (stamp(now), key_id))
     return cur.rowcount > 0
 
 
-def retire_key(conn: sqlite3.Connection, agent_id: str, key_id: str, now: datetime) -> bool:
+def retire_key(conn: Connection, agent_id: str, key_id: str, now: datetime) -> bool:
     """The agent says nothing signed with this key is still queued: stop accepting it."""
     cur = conn.execute("UPDATE agent_keys SET retired_at = COALESCE(retired_at, ?) "
                        "WHERE key_id = ? AND agent_id = ?", (stamp(now), key_id, agent_id))

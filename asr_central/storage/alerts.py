@@ -3,13 +3,13 @@ kept until acknowledged, so the same alert is never raised (or notified) twice."
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from asr_central.domain.alerts import CONDITION_KINDS, Alert
 from asr_central.storage import times
+from asr_central.storage.base import Connection
 
 __all__ = ["acknowledge", "list_alerts", "sync_alerts", "unnotified", "mark_notified"]
 
@@ -20,7 +20,7 @@ def _iso(when: datetime | date) -> str:
     return when.isoformat()  # a day, not a moment
 
 
-def sync_alerts(conn: sqlite3.Connection, conditions: Iterable[Alert], events: Iterable[Alert],
+def sync_alerts(conn: Connection, conditions: Iterable[Alert], events: Iterable[Alert],
                 now: datetime) -> list[str]:
     """Store this run's alerts; conditions absent from `conditions` are resolved.
     Returns the keys raised for the first time (or again after being resolved)."""
@@ -60,7 +60,7 @@ def sync_alerts(conn: sqlite3.Connection, conditions: Iterable[Alert], events: I
     return new
 
 
-def _insert(conn: sqlite3.Connection, alert: Alert, stamp: str) -> None:
+def _insert(conn: Connection, alert: Alert, stamp: str) -> None:
     conn.execute(
         "INSERT INTO central_alerts (alert_key, kind, severity, device_serial, supply_key, "
         "message, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -68,7 +68,7 @@ def _insert(conn: sqlite3.Connection, alert: Alert, stamp: str) -> None:
          alert.supply_key, alert.message, _iso(alert.first_seen), stamp))
 
 
-def list_alerts(conn: sqlite3.Connection, *, include_resolved: bool = False,
+def list_alerts(conn: Connection, *, include_resolved: bool = False,
                 kind: str | None = None, device_serial: str | None = None,
                 severity: str | None = None) -> list[dict[str, Any]]:
     where, args = [], []
@@ -86,17 +86,17 @@ def list_alerts(conn: sqlite3.Connection, *, include_resolved: bool = False,
     return [dict(r) for r in conn.execute(sql, args)]
 
 
-def acknowledge(conn: sqlite3.Connection, key: str, now: datetime) -> bool:
+def acknowledge(conn: Connection, key: str, now: datetime) -> bool:
     return conn.execute("UPDATE central_alerts SET acknowledged_at = ? WHERE alert_key = ? "
                         "AND acknowledged_at IS NULL", (_iso(now), key)).rowcount > 0
 
 
-def unnotified(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def unnotified(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
         "SELECT * FROM central_alerts WHERE notified_at IS NULL AND resolved_at IS NULL "
         "AND acknowledged_at IS NULL ORDER BY first_seen, alert_key")]
 
 
-def mark_notified(conn: sqlite3.Connection, keys: Iterable[str], now: datetime) -> None:
+def mark_notified(conn: Connection, keys: Iterable[str], now: datetime) -> None:
     conn.executemany("UPDATE central_alerts SET notified_at = ? WHERE alert_key = ?",
                      [(_iso(now), k) for k in keys])

@@ -7,7 +7,6 @@ Functions take an open connection; writes belong in the caller's transaction.
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,13 +14,14 @@ from datetime import datetime
 from asr_central.storage.times import stamp
 from asr_central.domain.alerts import AlertKind, Severity
 from asr_central.domain.trust import Home
+from asr_central.storage.base import Connection
 
 __all__ = ["Moved", "MoveRefused", "homes", "hold", "rehome", "move", "unconfirmed_moves"]
 
 _MOST = 500  # serials per lookup: below SQLite's least limit on parameters (999)
 
 
-def homes(conn: sqlite3.Connection, serials: Collection[str]) -> tuple[dict[str, Home],
+def homes(conn: Connection, serials: Collection[str]) -> tuple[dict[str, Home],
                                                                         dict[str, str]]:
     """(home of each serial that has one, the site its reported state is stored under)."""
     out: dict[str, Home] = {}
@@ -53,7 +53,7 @@ def _key(serial: str, site_id: str) -> str:
     return f"{AlertKind.DEVICE_MOVED.value}|{serial}||{site_id}"
 
 
-def hold(conn: sqlite3.Connection, serial: str, home: Home, site_id: str, agent_id: str,
+def hold(conn: Connection, serial: str, home: Home, site_id: str, agent_id: str,
          now: datetime) -> None:
     """Raise (or refresh) the alert that the agent of `site_id` reports a device of another
     site: a printer that moved, or an agent that must not speak for it."""
@@ -77,7 +77,7 @@ def hold(conn: sqlite3.Connection, serial: str, home: Home, site_id: str, agent_
          message, at, at))
 
 
-def _resolve_held(conn: sqlite3.Connection, serial: str, site_id: str | None,
+def _resolve_held(conn: Connection, serial: str, site_id: str | None,
                   now: datetime) -> None:
     """The move to `site_id` (None: to any site) is settled."""
     sql = ("UPDATE central_alerts SET resolved_at = ? WHERE kind = ? AND device_serial = ? "
@@ -89,7 +89,7 @@ def _resolve_held(conn: sqlite3.Connection, serial: str, site_id: str | None,
     conn.execute(sql, args)
 
 
-def rehome(conn: sqlite3.Connection, serial: str, site_id: str, now: datetime) -> None:
+def rehome(conn: Connection, serial: str, site_id: str, now: datetime) -> None:
     """The registry moved a device that reported from another site: its stored state is
     now that of `site_id` (whose agent reports it next) and the move is settled."""
     conn.execute("UPDATE device_status SET site_id = ? WHERE serial = ?", (site_id, serial))
@@ -111,7 +111,7 @@ class MoveRefused(Exception):
         super().__init__(message)
 
 
-def move(conn: sqlite3.Connection, serial: str, site_id: str, now: datetime) -> Moved:
+def move(conn: Connection, serial: str, site_id: str, now: datetime) -> Moved:
     """An admin confirms that `serial` now belongs to `site_id`: the registry entry (if any)
     and the stored state move there, its contact becomes the new site's default, and the
     held reports' alerts are resolved. From then on that site's agent is accepted for it
@@ -139,7 +139,7 @@ def move(conn: sqlite3.Connection, serial: str, site_id: str, now: datetime) -> 
     return Moved(serial, site_id, home.site_id)
 
 
-def unconfirmed_moves(conn: sqlite3.Connection) -> set[str]:
+def unconfirmed_moves(conn: Connection) -> set[str]:
     """Serials whose stored state was reported from another site than the registry's: the
     registry moved them and their new site's agent has not reported yet (or that state
     predates the site checks). Nothing is ordered for them from those numbers."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from asr_core.errors import AsrError
 from asr_core.wire import OrderStatus, parse_time
 from asr_central.domain.policy import OpenOrder, Order
 from asr_central.storage import times
+from asr_central.storage.base import Connection, Row
 
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
@@ -98,7 +98,7 @@ class Installation:
 
 # ------------------------------------------------------------------------------ creation
 
-def create_orders(conn: sqlite3.Connection, orders: Sequence[Order], now: datetime,
+def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
                   meta: Mapping[tuple[str, str], LineMeta]) -> list[int]:
     """Store the policy's orders; lines of an order that `amends` a still unshipped order
     join it. Returns the ids of the orders written to."""
@@ -111,11 +111,11 @@ def create_orders(conn: sqlite3.Connection, orders: Sequence[Order], now: dateti
             if row is not None and row["status"] == "created":
                 order_id = int(order.amends)
         if order_id is None:
-            cur = conn.execute(
+            order_id = int(conn.execute(
                 "INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
-                "VALUES (?, ?, 'created', ?, ?)",
-                (order.site_id, order.contact_id, order.created_on.isoformat(), times.stamp(now)))
-            order_id = int(cur.lastrowid)  # type: ignore[arg-type]
+                "VALUES (?, ?, 'created', ?, ?) RETURNING order_id",
+                (order.site_id, order.contact_id, order.created_on.isoformat(),
+                 times.stamp(now))).fetchone()[0])
         for line in order.lines:
             m = meta.get((line.device_serial, line.supply_key))
             index = m.supply_index if m else int(line.supply_key)
@@ -133,7 +133,7 @@ def create_orders(conn: sqlite3.Connection, orders: Sequence[Order], now: dateti
 
 # ------------------------------------------------------------------------------ reads
 
-def _lines(conn: sqlite3.Connection, order_ids: Sequence[int]) -> dict[int, list[LineView]]:
+def _lines(conn: Connection, order_ids: Sequence[int]) -> dict[int, list[LineView]]:
     if not order_ids:
         return {}
     marks = ",".join("?" * len(order_ids))
@@ -154,7 +154,7 @@ def _lines(conn: sqlite3.Connection, order_ids: Sequence[int]) -> dict[int, list
     return out
 
 
-def list_orders(conn: sqlite3.Connection, *, status: str | None = None,
+def list_orders(conn: Connection, *, status: str | None = None,
                 site_id: str | None = None, contact_id: str | None = None,
                 device_serial: str | None = None, limit: int = 1000) -> list[OrderView]:
     where, args = [], []
@@ -182,7 +182,7 @@ def list_orders(conn: sqlite3.Connection, *, status: str | None = None,
                       r["tracking"], tuple(lines.get(r["order_id"], ()))) for r in rows]
 
 
-def get_order(conn: sqlite3.Connection, order_id: int) -> OrderView:
+def get_order(conn: Connection, order_id: int) -> OrderView:
     row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
     if row is None:
         raise OrderNotFound(f"order {order_id} does not exist; list orders to find its id")
@@ -193,13 +193,13 @@ def get_order(conn: sqlite3.Connection, order_id: int) -> OrderView:
                      tuple(lines.get(order_id, ())))
 
 
-def open_lines_for_agent(conn: sqlite3.Connection, agent_id: str,
+def open_lines_for_agent(conn: Connection, agent_id: str,
                          site_id: str) -> list[OrderStatus]:
     """The newest open line per (device, supply) of the orders for `site_id`, for the
     devices of that site whose latest summary came from `agent_id`: what that agent may
     show. Nobody else's devices, and no other site's orders (a device that moved keeps the
     old site's lines there)."""
-    newest: dict[tuple[str, int], sqlite3.Row] = {}
+    newest: dict[tuple[str, int], Row] = {}
     for r in conn.execute(
             "SELECT l.line_id, l.device_serial, l.supply_index, l.quantity, l.installed, "
             "o.order_id, o.status, o.created_at, o.shipped_at, o.delivered_at "
@@ -222,7 +222,7 @@ def open_lines_for_agent(conn: sqlite3.Connection, agent_id: str,
             for (serial, index), r in sorted(newest.items())]
 
 
-def _serials_of(line_ids: Sequence[int], conn: sqlite3.Connection) -> dict[int, list[str]]:
+def _serials_of(line_ids: Sequence[int], conn: Connection) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     if not line_ids:
         return out
@@ -234,14 +234,14 @@ def _serials_of(line_ids: Sequence[int], conn: sqlite3.Connection) -> dict[int, 
     return out
 
 
-def unshipped_orders(conn: sqlite3.Connection) -> list[OpenOrder]:
+def unshipped_orders(conn: Connection) -> list[OpenOrder]:
     """Orders still open to new lines, newest last (the policy amends the newest)."""
     return [OpenOrder(str(r[0]), r[1], r[2]) for r in conn.execute(
         "SELECT order_id, site_id, contact_id FROM orders WHERE status = 'created' "
         "ORDER BY order_id")]
 
 
-def stock(conn: sqlite3.Connection) -> dict[tuple[str, int], tuple[int, int]]:
+def stock(conn: Connection) -> dict[tuple[str, int], tuple[int, int]]:
     """(device, supply index) → (units on hand, units open) over lines not yet closed."""
     out: dict[tuple[str, int], tuple[int, int]] = {}
     for r in conn.execute(
@@ -258,14 +258,14 @@ def stock(conn: sqlite3.Connection) -> dict[tuple[str, int], tuple[int, int]]:
 
 # ------------------------------------------------------------------------------ lifecycle
 
-def _status(conn: sqlite3.Connection, order_id: int) -> str:
+def _status(conn: Connection, order_id: int) -> str:
     row = conn.execute("SELECT status FROM orders WHERE order_id = ?", (order_id,)).fetchone()
     if row is None:
         raise OrderNotFound(f"order {order_id} does not exist; list orders to find its id")
     return str(row[0])
 
 
-def mark_shipped(conn: sqlite3.Connection, order_id: int, now: datetime, *,
+def mark_shipped(conn: Connection, order_id: int, now: datetime, *,
                  serials: Mapping[int, Iterable[str]] | None = None,
                  tracking: str | None = None) -> OrderView:
     """Created → shipped; `serials` maps a line id to the cartridge serials packed for it."""
@@ -297,7 +297,7 @@ def mark_shipped(conn: sqlite3.Connection, order_id: int, now: datetime, *,
     return get_order(conn, order_id)
 
 
-def mark_delivered(conn: sqlite3.Connection, order_id: int, now: datetime) -> OrderView:
+def mark_delivered(conn: Connection, order_id: int, now: datetime) -> OrderView:
     status = _status(conn, order_id)
     if status != "shipped":
         raise OrderConflict(f"order {order_id} is {status}; only a shipped order can be "
@@ -308,7 +308,7 @@ def mark_delivered(conn: sqlite3.Connection, order_id: int, now: datetime) -> Or
     return get_order(conn, order_id)
 
 
-def cancel(conn: sqlite3.Connection, order_id: int, now: datetime) -> OrderView:
+def cancel(conn: Connection, order_id: int, now: datetime) -> OrderView:
     status = _status(conn, order_id)
     if status != "created":
         raise OrderConflict(f"order {order_id} is {status}; only a created order can be "
@@ -318,16 +318,16 @@ def cancel(conn: sqlite3.Connection, order_id: int, now: datetime) -> OrderView:
     return get_order(conn, order_id)
 
 
-def _close_if_done(conn: sqlite3.Connection, order_id: int, now: datetime) -> None:
+def _close_if_done(conn: Connection, order_id: int, now: datetime) -> None:
     row = conn.execute("SELECT o.status, COUNT(l.line_id), COUNT(l.closed_at) FROM orders o "
                        "JOIN order_lines l ON l.order_id = o.order_id WHERE o.order_id = ? "
-                       "GROUP BY o.order_id", (order_id,)).fetchone()
+                       "GROUP BY o.order_id, o.status", (order_id,)).fetchone()
     if row is not None and row[0] == "delivered" and row[1] == row[2]:
         conn.execute("UPDATE orders SET status = 'closed', closed_at = ? WHERE order_id = ?",
                      (times.stamp(now), order_id))
 
 
-def record_installation(conn: sqlite3.Connection, device_serial: str, supply_index: int,
+def record_installation(conn: Connection, device_serial: str, supply_index: int,
                         cartridge_serial: str | None, at: datetime) -> Installation:
     """A replacement the agent reported: count one unit of the matching shipped or delivered
     line as installed (the line whose cartridge serial it is, else the oldest delivered one,
@@ -378,7 +378,7 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_rows(conn: sqlite3.Connection, **filters: Any) -> list[dict[str, Any]]:
+def export_rows(conn: Connection, **filters: Any) -> list[dict[str, Any]]:
     """One flat row per order line, with the contact's shipping details."""
     contacts = {r["contact_id"]: r for r in conn.execute("SELECT * FROM contacts")}
     rows = []

@@ -3,7 +3,7 @@ since the previous run (behind a cursor), the devices that reported, their lates
 
 from __future__ import annotations
 
-import sqlite3
+from asr_central.storage.base import Connection, Row
 
 __all__ = ["new_cartridge_events", "mark_events_seen", "reporting_devices", "device_health",
            "latest_supplies"]
@@ -11,7 +11,7 @@ __all__ = ["new_cartridge_events", "mark_events_seen", "reporting_devices", "dev
 _EVENT_MARK = "cartridge_events.last_id"
 
 
-def new_cartridge_events(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def new_cartridge_events(conn: Connection) -> list[Row]:
     """Cartridge events after the cursor `mark_events_seen` last set, in arrival order."""
     mark = conn.execute("SELECT value FROM replenish_state WHERE name = ?",
                         (_EVENT_MARK,)).fetchone()
@@ -20,21 +20,21 @@ def new_cartridge_events(conn: sqlite3.Connection) -> list[sqlite3.Row]:
                         (last_id,)).fetchall()
 
 
-def mark_events_seen(conn: sqlite3.Connection, through_id: int) -> None:
+def mark_events_seen(conn: Connection, through_id: int) -> None:
     conn.execute("INSERT INTO replenish_state (name, value) VALUES (?, ?) ON CONFLICT (name) "
                  "DO UPDATE SET value = excluded.value", (_EVENT_MARK, str(through_id)))
 
 
-def reporting_devices(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def reporting_devices(conn: Connection) -> list[Row]:
     """(serial, site_id, contact) of every device that ever reported."""
     return conn.execute("SELECT serial, site_id, contact FROM device_status").fetchall()
 
 
-def device_health(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def device_health(conn: Connection) -> list[Row]:
     """(serial, last_seen, asr_compatible) of every device that ever reported."""
     return conn.execute("SELECT serial, last_seen, asr_compatible FROM device_status").fetchall()
 
 
-def latest_supplies(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def latest_supplies(conn: Connection) -> list[Row]:
     return conn.execute("SELECT * FROM supply_latest ORDER BY device_serial, supply_index"
                         ).fetchall()

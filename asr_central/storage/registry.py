@@ -17,7 +17,6 @@ Registry YAML (every key but the ids optional; unknown keys are refused):
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ import yaml
 from asr_core.errors import ConfigError
 from asr_core.yaml_source import compose
 from asr_central.storage.times import stamp
+from asr_central.storage.base import Connection, Row
 
 __all__ = [
     "CatalogItem", "Contact", "RegistryDevice", "RegistryDocument", "Site", "Assignment",
@@ -94,7 +94,7 @@ class RegistryDocument:
 
 # ------------------------------------------------------------------------------ writes
 
-def upsert_contact(conn: sqlite3.Connection, c: Contact, now: datetime) -> None:
+def upsert_contact(conn: Connection, c: Contact, now: datetime) -> None:
     conn.execute(
         "INSERT INTO contacts (contact_id, name, email, shipping_address, phone, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) DO UPDATE SET name=excluded.name, "
@@ -103,7 +103,7 @@ def upsert_contact(conn: sqlite3.Connection, c: Contact, now: datetime) -> None:
         (c.contact_id, c.name, c.email, c.shipping_address, c.phone, stamp(now)))
 
 
-def upsert_site(conn: sqlite3.Connection, s: Site, now: datetime) -> None:
+def upsert_site(conn: Connection, s: Site, now: datetime) -> None:
     conn.execute(
         "INSERT INTO sites (site_id, name, default_contact_id, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (site_id) DO UPDATE SET name=excluded.name, "
@@ -111,7 +111,7 @@ def upsert_site(conn: sqlite3.Connection, s: Site, now: datetime) -> None:
         (s.site_id, s.name, s.default_contact_id, stamp(now)))
 
 
-def upsert_device(conn: sqlite3.Connection, d: RegistryDevice, now: datetime) -> None:
+def upsert_device(conn: Connection, d: RegistryDevice, now: datetime) -> None:
     conn.execute(
         "INSERT INTO registry_devices (serial, site_id, contact_id, model, note, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET site_id=excluded.site_id, "
@@ -120,7 +120,7 @@ def upsert_device(conn: sqlite3.Connection, d: RegistryDevice, now: datetime) ->
         (d.serial, d.site_id, d.contact_id, d.model, d.note, stamp(now)))
 
 
-def upsert_catalog_item(conn: sqlite3.Connection, item: CatalogItem, now: datetime) -> None:
+def upsert_catalog_item(conn: Connection, item: CatalogItem, now: datetime) -> None:
     conn.execute(
         "INSERT INTO supply_catalog (part_number, description, supply_kind, color, capacity_g, "
         "yield_pages, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_number) DO "
@@ -131,11 +131,11 @@ def upsert_catalog_item(conn: sqlite3.Connection, item: CatalogItem, now: dateti
          item.yield_pages, stamp(now)))
 
 
-def delete_device(conn: sqlite3.Connection, serial: str) -> bool:
+def delete_device(conn: Connection, serial: str) -> bool:
     return conn.execute("DELETE FROM registry_devices WHERE serial = ?", (serial,)).rowcount > 0
 
 
-def save_document(conn: sqlite3.Connection, doc: RegistryDocument, now: datetime
+def save_document(conn: Connection, doc: RegistryDocument, now: datetime
                   ) -> dict[str, int]:
     """Upsert everything in `doc` (contacts first: sites and devices refer to them)."""
     for c in doc.contacts:
@@ -152,34 +152,34 @@ def save_document(conn: sqlite3.Connection, doc: RegistryDocument, now: datetime
 
 # ------------------------------------------------------------------------------ reads
 
-def _contact(row: sqlite3.Row) -> Contact:
+def _contact(row: Row) -> Contact:
     return Contact(row["contact_id"], row["name"], row["email"], row["shipping_address"],
                    row["phone"])
 
 
-def _site(row: sqlite3.Row) -> Site:
+def _site(row: Row) -> Site:
     return Site(row["site_id"], row["name"], row["default_contact_id"])
 
 
-def _device(row: sqlite3.Row) -> RegistryDevice:
+def _device(row: Row) -> RegistryDevice:
     return RegistryDevice(row["serial"], row["site_id"], row["contact_id"], row["model"],
                           row["note"])
 
 
-def _item(row: sqlite3.Row) -> CatalogItem:
+def _item(row: Row) -> CatalogItem:
     return CatalogItem(row["part_number"], row["supply_kind"], row["description"], row["color"],
                        row["capacity_g"], row["yield_pages"])
 
 
-def list_contacts(conn: sqlite3.Connection) -> list[Contact]:
+def list_contacts(conn: Connection) -> list[Contact]:
     return [_contact(r) for r in conn.execute("SELECT * FROM contacts ORDER BY contact_id")]
 
 
-def list_sites(conn: sqlite3.Connection) -> list[Site]:
+def list_sites(conn: Connection) -> list[Site]:
     return [_site(r) for r in conn.execute("SELECT * FROM sites ORDER BY site_id")]
 
 
-def list_devices(conn: sqlite3.Connection, site_id: str | None = None) -> list[RegistryDevice]:
+def list_devices(conn: Connection, site_id: str | None = None) -> list[RegistryDevice]:
     if site_id is None:
         rows = conn.execute("SELECT * FROM registry_devices ORDER BY serial")
     else:
@@ -188,26 +188,26 @@ def list_devices(conn: sqlite3.Connection, site_id: str | None = None) -> list[R
     return [_device(r) for r in rows]
 
 
-def list_catalog(conn: sqlite3.Connection) -> list[CatalogItem]:
+def list_catalog(conn: Connection) -> list[CatalogItem]:
     return [_item(r) for r in conn.execute("SELECT * FROM supply_catalog ORDER BY part_number")]
 
 
-def get_contact(conn: sqlite3.Connection, contact_id: str) -> Contact | None:
+def get_contact(conn: Connection, contact_id: str) -> Contact | None:
     row = conn.execute("SELECT * FROM contacts WHERE contact_id = ?", (contact_id,)).fetchone()
     return _contact(row) if row else None
 
 
-def get_site(conn: sqlite3.Connection, site_id: str) -> Site | None:
+def get_site(conn: Connection, site_id: str) -> Site | None:
     row = conn.execute("SELECT * FROM sites WHERE site_id = ?", (site_id,)).fetchone()
     return _site(row) if row else None
 
 
-def get_device(conn: sqlite3.Connection, serial: str) -> RegistryDevice | None:
+def get_device(conn: Connection, serial: str) -> RegistryDevice | None:
     row = conn.execute("SELECT * FROM registry_devices WHERE serial = ?", (serial,)).fetchone()
     return _device(row) if row else None
 
 
-def assignments(conn: sqlite3.Connection) -> dict[str, Assignment]:
+def assignments(conn: Connection) -> dict[str, Assignment]:
     """serial → (site, contact) for every registered device, the site's default contact
     standing in for a device that names none."""
     rows = conn.execute(
@@ -216,11 +216,11 @@ def assignments(conn: sqlite3.Connection) -> dict[str, Assignment]:
     return {r["serial"]: Assignment(r["site_id"], r["contact_id"]) for r in rows}
 
 
-def sites_with_default_contact(conn: sqlite3.Connection) -> dict[str, str | None]:
+def sites_with_default_contact(conn: Connection) -> dict[str, str | None]:
     return {r[0]: r[1] for r in conn.execute("SELECT site_id, default_contact_id FROM sites")}
 
 
-def contact_ids_by_email(conn: sqlite3.Connection) -> dict[str, str]:
+def contact_ids_by_email(conn: Connection) -> dict[str, str]:
     return {r[0].lower(): r[1] for r in conn.execute("SELECT email, contact_id FROM contacts")}
 
 
@@ -243,7 +243,7 @@ _REQUIRED = {"contacts": ("id", "name", "email"), "sites": ("id",),
              "devices": ("serial", "site"), "catalog": ("part_number", "kind")}
 
 
-def import_registry_file(conn: sqlite3.Connection, path: str | Path, now: datetime
+def import_registry_file(conn: Connection, path: str | Path, now: datetime
                          ) -> dict[str, int]:
     """Parse, check against what is already stored, and upsert a registry YAML file."""
     p = Path(path)

@@ -7,8 +7,7 @@ Call inside one write transaction per batch; the UNIQUE constraints back the che
 from __future__ import annotations
 
 import functools
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_core.wire import CheckedSummary, DeviceState, Envelope
 from asr_central.storage.times import stamp
+from asr_central.storage.base import Connection, Row
 
 __all__ = ["Stored", "store_summaries", "summary_count", "summaries_for_agent",
            "device_status", "supply_latest", "cartridge_events", "page_count", "stored_before",
@@ -47,7 +47,7 @@ class Stored:
 _ACCEPTED = "accepted"
 
 
-def store_summaries(conn: sqlite3.Connection, batch: Sequence[tuple[CheckedSummary, Envelope]],
+def store_summaries(conn: Connection, batch: Sequence[tuple[CheckedSummary, Envelope]],
                     received_at: datetime) -> list[Stored]:
     """Store a batch's summaries as if one after another, in order: each new one with its
     device state, cartridge events and supplies; one already stored (same idempotency key)
@@ -91,7 +91,7 @@ def _rows_sql(head: str, width: int, tail: str, rows: int) -> str:
     return head + " VALUES " + ", ".join([row] * rows) + tail
 
 
-def _write_rows(conn: sqlite3.Connection, head: str, width: int, tail: str,
+def _write_rows(conn: Connection, head: str, width: int, tail: str,
                 params: list[Any]) -> None:
     rows = len(params) // width
     for start, count in _pieces(rows):
@@ -107,7 +107,7 @@ _SUMMARY_HEAD = (
 _SUMMARY_TAIL = " ON CONFLICT DO NOTHING RETURNING id, idempotency_key, agent_id, sequence"
 
 
-def _insert_summaries(conn: sqlite3.Connection,
+def _insert_summaries(conn: Connection,
                       batch: Sequence[tuple[CheckedSummary, Envelope]],
                       received_at: str) -> list[int | None]:
     """The new row id of each summary of the batch, None where it clashed."""
@@ -135,7 +135,7 @@ def _insert_summaries(conn: sqlite3.Connection,
     return ids
 
 
-def _clash(conn: sqlite3.Connection, s: CheckedSummary, at: int,
+def _clash(conn: Connection, s: CheckedSummary, at: int,
            ids: list[int | None]) -> Stored:
     """Why the batch's summary number `at` was not stored, as it would have been told had
     the summaries before it alone been written: a row the batch wrote after it does not
@@ -174,16 +174,39 @@ _DEVICE_TAIL = (
     "AND excluded.site_id = device_status.site_id")
 
 
-def _update_devices(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
-    # Each VALUES row is upserted in turn, as executemany would: a device reported twice
-    # in a batch ends with its newer period's state.
+def _newest(new: list[tuple[CheckedSummary, int]], key: Callable[[CheckedSummary], Any]
+            ) -> list[tuple[CheckedSummary, int]]:
+    """Of the summaries with the same `key`, the one the upsert would keep had they been
+    written one after another: the last of those with the newest period_end (a later one
+    replaces an earlier one unless it is older). One statement may upsert a row once only
+    on PostgreSQL ("cannot affect row a second time"); SQLite would take them in turn."""
+    kept: dict[Any, tuple[CheckedSummary, int]] = {}
+    for item in new:
+        k = key(item[0])
+        held = kept.get(k)
+        if held is None or _time(item[0].period_end) >= _time(held[0].period_end):
+            kept[k] = item
+    if len(kept) == len(new):
+        return new
+    chosen = {id(item) for item in kept.values()}
+    return [item for item in new if id(item) in chosen]
+
+
+def _update_devices(conn: Connection, new: list[tuple[CheckedSummary, int]]) -> None:
+    # A device reported twice in a batch ends with its newer period's state. The batch's
+    # summaries are all of one site (ingest refuses another's), so the site check in the
+    # upsert's WHERE is the same for each.
     params: list[Any] = []
-    for s, summary_id in new:
+    for s, summary_id in _newest(new, _device_key):
         d = s.device
         params += (d.serial, s.site_id, s.agent_id, s.contact, d.vendor, d.model,
                    int(d.asr_compatible), d.address, _DEVICE_STATE[s.device_state],
                    *_counter(s.page_counters.end), _time(s.period_end), summary_id)
     _write_rows(conn, _DEVICE_HEAD, 13, _DEVICE_TAIL, params)
+
+
+def _device_key(s: CheckedSummary) -> str:
+    return s.device.serial
 
 
 def _counter(value: int | None) -> tuple[int | None, str | None]:
@@ -193,22 +216,23 @@ def _counter(value: int | None) -> tuple[int | None, str | None]:
     return None, str(value)
 
 
-def page_count(row: sqlite3.Row) -> int | None:
+def page_count(row: Row) -> int | None:
     """A device_status row's page counter, exactly as the agent sent it."""
     big = row["page_count_big"]
     return int(big) if big is not None else row["page_count"]
 
 
-def _record_events(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
+def _record_events(conn: Connection, new: list[tuple[CheckedSummary, int]]) -> None:
     rows = [(summary_id, s.device.serial, e.supply_index, stamp(e.replaced_at),
              int(e.premature), e.grams_wasted, e.removed_percent, e.cartridge_serial,
              e.previous_serial, e.part_number)
             for s, summary_id in new for e in s.cartridge_events]
     if rows:
         conn.executemany(
-            "INSERT OR IGNORE INTO cartridge_events (summary_id, device_serial, supply_index, "
+            "INSERT INTO cartridge_events (summary_id, device_serial, supply_index, "
             "replaced_at, premature, grams_wasted, removed_percent, cartridge_serial, "
-            "previous_serial, part_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "previous_serial, part_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING", rows)
 
 
 _SUPPLY_HEAD = (
@@ -230,11 +254,33 @@ _SUPPLY_TAIL = (
     "WHERE excluded.as_of >= supply_latest.as_of")
 
 
-def _update_supplies(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, int]]) -> None:
+def _update_supplies(conn: Connection, new: list[tuple[CheckedSummary, int]]) -> None:
     params: list[Any] = []
+    # A supply reported twice (in two summaries, or twice in one) is written once: the
+    # entry the upsert would keep, in turn, is the last of the newest period's.
+    kept: dict[tuple[str, int], int] = {}
+    for s, _ in new:
+        for p, *_rest in s.supplies:
+            kept[s.device.serial, p["index"]] = -1
+    duplicated = len(kept) != sum(len(s.supplies) for s, _ in new)
+    if duplicated:
+        newest: dict[tuple[str, int], tuple[str, int]] = {}
+        position = 0
+        for s, _ in new:
+            for p, *_rest in s.supplies:
+                k = (s.device.serial, p["index"])
+                held = newest.get(k)
+                if held is None or _time(s.period_end) >= held[0]:
+                    newest[k] = (_time(s.period_end), position)
+                position += 1
+        wanted = {position for _, position in newest.values()}
+    position = -1
     for s, summary_id in new:
         serial, as_of = s.device.serial, _time(s.period_end)
         for p, kind, supply_class, level_state in s.supplies:
+            position += 1
+            if duplicated and position not in wanted:
+                continue
             # Numbers as the records hold them, floats (JSON sends 50.0 as 50; the REAL
             # columns would take 50, not an integer past 64 bits): written out rather than a
             # call per number, six per supply.
@@ -252,27 +298,27 @@ def _update_supplies(conn: sqlite3.Connection, new: list[tuple[CheckedSummary, i
 
 # --- reads ----------------------------------------------------------------------------------
 
-def summary_count(conn: sqlite3.Connection, agent_id: str | None = None) -> int:
+def summary_count(conn: Connection, agent_id: str | None = None) -> int:
     if agent_id is None:
         return int(conn.execute("SELECT count(*) FROM summaries").fetchone()[0])
     return int(conn.execute("SELECT count(*) FROM summaries WHERE agent_id = ?",
                             (agent_id,)).fetchone()[0])
 
 
-def summaries_for_agent(conn: sqlite3.Connection, agent_id: str) -> list[sqlite3.Row]:
+def summaries_for_agent(conn: Connection, agent_id: str) -> list[Row]:
     """Rows in arrival order (id, sequence, idempotency_key, device_serial, period_end, …)."""
     return conn.execute("SELECT id, sequence, idempotency_key, key_id, device_serial, "
                         "period_start, period_end, received_at FROM summaries "
                         "WHERE agent_id = ? ORDER BY id", (agent_id,)).fetchall()
 
 
-def device_status(conn: sqlite3.Connection, serial: str | None = None) -> list[sqlite3.Row]:
+def device_status(conn: Connection, serial: str | None = None) -> list[Row]:
     if serial is None:
         return conn.execute("SELECT * FROM device_status ORDER BY serial").fetchall()
     return conn.execute("SELECT * FROM device_status WHERE serial = ?", (serial,)).fetchall()
 
 
-def supply_latest(conn: sqlite3.Connection, serial: str | None = None) -> list[sqlite3.Row]:
+def supply_latest(conn: Connection, serial: str | None = None) -> list[Row]:
     if serial is None:
         return conn.execute("SELECT * FROM supply_latest ORDER BY device_serial, supply_index"
                             ).fetchall()
@@ -280,7 +326,7 @@ def supply_latest(conn: sqlite3.Connection, serial: str | None = None) -> list[s
                         "ORDER BY supply_index", (serial,)).fetchall()
 
 
-def cartridge_events(conn: sqlite3.Connection, serial: str | None = None) -> list[sqlite3.Row]:
+def cartridge_events(conn: Connection, serial: str | None = None) -> list[Row]:
     if serial is None:
         return conn.execute("SELECT * FROM cartridge_events ORDER BY id").fetchall()
     return conn.execute("SELECT * FROM cartridge_events WHERE device_serial = ? ORDER BY id",
@@ -290,7 +336,7 @@ def cartridge_events(conn: sqlite3.Connection, serial: str | None = None) -> lis
 _PAYLOAD_MARK = "payloads_emptied_through_id"
 
 
-def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime, limit: int) -> int:
+def empty_old_payloads(conn: Connection, received_before: datetime, limit: int) -> int:
     """Empty payload and signature of up to `limit` summaries received before
     `received_before`, oldest first; returns how many. Ids grow with the time received, so
     the walk stops at the first summary young enough to keep; a cursor (the last id
@@ -308,14 +354,14 @@ def empty_old_payloads(conn: sqlite3.Connection, received_before: datetime, limi
         ids.append(summary_id)
     if not ids:
         return 0
-    conn.execute("UPDATE summaries SET payload = x'', signature = x'' WHERE id BETWEEN ? AND ?",
-                 (ids[0], ids[-1]))
+    conn.execute("UPDATE summaries SET payload = ?, signature = ? WHERE id BETWEEN ? AND ?",
+                 (b"", b"", ids[0], ids[-1]))
     conn.execute("INSERT INTO summary_retention (name, value) VALUES (?, ?) ON CONFLICT (name) "
                  "DO UPDATE SET value = excluded.value", (_PAYLOAD_MARK, str(ids[-1])))
     return len(ids)
 
 
-def stored_before(conn: sqlite3.Connection, idempotency_key: str, agent_id: str) -> bool:
+def stored_before(conn: Connection, idempotency_key: str, agent_id: str) -> bool:
     """A summary of this key from this agent was accepted before."""
     return conn.execute("SELECT 1 FROM summaries WHERE idempotency_key = ? AND agent_id = ?",
                         (idempotency_key, agent_id)).fetchone() is not None
