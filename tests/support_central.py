@@ -1,5 +1,6 @@
 """A real central server on a free loopback port, for tests: uvicorn in a thread with a
-real socket and a real SQLite file. Stop and start it again to simulate an outage.
+real socket and a real database (a SQLite file or a PostgreSQL database: the `central`
+fixture runs each test on both). Stop and start it again to simulate an outage.
 
     from support_central import CentralServer, central  # `central` is a fixture
     def test_x(central): central.url, central.create_token("site-1"), central.stop() ...
@@ -15,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -37,6 +37,7 @@ from asr_core.wire import (
 from asr_central.service.app import SummaryHook, create_app
 from asr_central.simulate.fleet import Fleet
 from asr_central.simulate.loop import SimResult
+from support_db import query as db_query, sqlite_file
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 POLICY_INTERVAL_S = 0.1
@@ -49,9 +50,10 @@ def _free_tcp_port() -> int:
 
 
 class CentralServer:
-    """The central app served by uvicorn on 127.0.0.1:`port` (fixed across restarts)."""
+    """The central app served by uvicorn on 127.0.0.1:`port` (fixed across restarts), on
+    the database `db` names: a URL, or a SQLite file's path."""
 
-    def __init__(self, db_path: Path, *, port: int | None = None,
+    def __init__(self, db: Path | str, *, port: int | None = None,
                  admin_token: str = ADMIN_TOKEN, ssl_certfile: Path | None = None,
                  ssl_keyfile: Path | None = None,
                  summary_hooks: Sequence[SummaryHook] = (),
@@ -59,7 +61,7 @@ class CentralServer:
                  wrap: Callable[[Any], Any] | None = None,
                  clock: Callable[[], datetime] | None = None,
                  date_header: bool = True) -> None:
-        self.db_path = Path(db_path)
+        self.db_url = db if isinstance(db, str) and "://" in db else f"sqlite:///{db}"
         self.clock = clock  # the service's clock (default: the wall clock)
         self.policy_interval_s = policy_interval_s
         self.wrap = wrap  # serves wrap(app) instead of the app (to mount it somewhere)
@@ -79,8 +81,9 @@ class CentralServer:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.db_path}"
+    def db_path(self) -> Path:
+        """The SQLite file (tests about the file itself)."""
+        return sqlite_file(self.db_url)
 
     @property
     def running(self) -> bool:
@@ -142,24 +145,20 @@ class CentralServer:
         r.raise_for_status()
         return str(r.json()["agent_id"])
 
-    def summaries(self, agent_id: str | None = None) -> list[sqlite3.Row]:
+    def summaries(self, agent_id: str | None = None) -> list[Any]:
         if agent_id is None:
             return self.query("SELECT * FROM summaries ORDER BY id")
         return self.query("SELECT * FROM summaries WHERE agent_id = ? ORDER BY id", (agent_id,))
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Read the server's database directly (a separate connection: WAL allows it)."""
-        conn = sqlite3.connect(self.db_path)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Read the server's database directly (a separate connection, `?` placeholders)."""
+        return db_query(self.db_url, sql, params)
 
 
 @pytest.fixture
-def central(tmp_path: Path) -> Iterator[CentralServer]:
-    server = CentralServer(tmp_path / "central.db").start()
+def central(central_db_url: str) -> Iterator[CentralServer]:
+    """A central server on each engine in turn (conftest.central_db_url)."""
+    server = CentralServer(central_db_url).start()
     yield server
     server.stop()
 

@@ -1,5 +1,5 @@
-"""`asr-central serve` as a real subprocess on a free loopback port with a SQLite file: for
-tests that kill it (-9) or read its memory use from /proc."""
+"""`asr-central serve` as a real subprocess on a free loopback port, on a SQLite file or a
+PostgreSQL database: for tests that kill it (-9) or read its memory use from /proc."""
 
 from __future__ import annotations
 
@@ -17,14 +17,21 @@ from support_central import ADMIN_TOKEN, _free_tcp_port
 class CentralProcess:
     """One `asr-central serve` process at a time; start() again after kill() to restart."""
 
-    def __init__(self, db_path: Path, *, port: int | None = None) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, db: Path | str, workdir: Path | None = None, *,
+                 port: int | None = None) -> None:
+        """`db`: a database URL (then `workdir` holds the token and the log) or a SQLite
+        file's path (beside which they go)."""
+        if isinstance(db, str) and "://" in db:
+            assert workdir is not None, "a URL needs a workdir for the token and the log"
+            self.db_url, base = db, workdir / "central"
+        else:
+            self.db_url, base = f"sqlite:///{db}", Path(db)
         self.port = port or _free_tcp_port()
         self.admin_token = ADMIN_TOKEN
-        self.token_file = self.db_path.with_suffix(".admin-token")
+        self.token_file = base.with_suffix(".admin-token")
         self.token_file.write_text(ADMIN_TOKEN, encoding="utf-8")
         self.token_file.chmod(0o600)
-        self.log_path = self.db_path.with_suffix(".log")
+        self.log_path = base.with_suffix(".log")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,7 +43,7 @@ class CentralProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "asr_central.cli", "serve", "--db",
-                 f"sqlite:///{self.db_path}", "--host", "127.0.0.1", "--port", str(self.port),
+                 self.db_url, "--host", "127.0.0.1", "--port", str(self.port),
                  "--admin-token-file", str(self.token_file), "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

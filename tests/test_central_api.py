@@ -17,6 +17,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support_central import POLICY_INTERVAL_S, CentralServer, central  # noqa: F401  (fixture)
+from support_db import columns, tables
 
 from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_agent.adapters.keys import AgentKey, seal
@@ -284,8 +285,9 @@ def test_registry_import_error_names_line_and_key(central) -> None:  # noqa: F81
     assert "<upload>:15: devices[2].site: site 'paris' is not defined" in r.json()["detail"]
 
 
-def test_cli_registry_import_and_orders_export(tmp_path: Path, capsys) -> None:
-    db = f"sqlite:///{tmp_path / 'central.db'}"
+def test_cli_registry_import_and_orders_export(tmp_path: Path, capsys,
+                                               central_db_url: str) -> None:
+    db = central_db_url
     reg = tmp_path / "registry.yaml"
     reg.write_text(REGISTRY, encoding="utf-8")
     assert central_cli(["registry", "--db", db, "import", str(reg)]) == 0
@@ -309,9 +311,8 @@ DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
 
 def moment_columns(server: CentralServer) -> list[tuple[str, str]]:
     out = []
-    for (table,) in server.query("SELECT name FROM sqlite_master WHERE type = 'table'"):
-        for column in server.query(f"PRAGMA table_info({table})"):
-            name = column["name"]
+    for table in tables(server.db_url):
+        for name in columns(server.db_url, table):
             if name.endswith(("_at", "_seen")) or name in {"as_of", "period_start",
                                                             "period_end"}:
                 out.append((table, name))
