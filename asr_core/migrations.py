@@ -199,10 +199,10 @@ def apply(conn: sqlite3.Connection | Target, migrations: list[Migration], ledger
 @dataclass(frozen=True)
 class Status:
     """Where a database stands: the newest migration applied, the applied ones (number,
-    applied_at) and the files not applied yet."""
+    name as recorded, applied_at) and the files not applied yet."""
 
     version: int
-    applied: tuple[tuple[int, str], ...]
+    applied: tuple[tuple[int, str, str], ...]
     pending: tuple[str, ...]
     newer_than_code: bool
 
@@ -215,14 +215,15 @@ def status(conn: sqlite3.Connection | Target, migrations: list[Migration], ledge
         present = target.execute(f"SELECT 1 FROM {ledger.table} WHERE 1 = 0") is not None
     except target.errors:
         present = False
-    applied: dict[int, str] = {}
+    applied: dict[int, tuple[int, str, str]] = {}
     if present:
         try:
-            applied = _applied(target, ledger)
+            applied = {int(r[0]): (int(r[0]), str(r[1]), str(r[2])) for r in target.execute(
+                f"SELECT {ledger.column}, name, applied_at FROM {ledger.table}")}
         except target.errors as exc:
             raise StoreError(f"{where}: cannot read its schema version ({exc})") from None
     newest = max((m.number for m in migrations), default=0)
-    return Status(max(applied, default=0), tuple(sorted(applied.items())),
+    return Status(max(applied, default=0), tuple(applied[n] for n in sorted(applied)),
                   tuple(m.name for m in migrations if m.number not in applied),
                   max(applied, default=0) > newest)
 

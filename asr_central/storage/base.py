@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
+from asr_core import migrations
+
 __all__ = ["Connection", "Cursor", "Row", "UnitOfWork", "Database"]
 
 T = TypeVar("T")
@@ -93,6 +95,10 @@ class Database(Protocol):
 
     def ping(self) -> None:
         """A round trip to the database; raises StoreError if it does not answer."""
+        ...
+
+    def migration_status(self) -> migrations.Status:
+        """The schema version, applied and pending migrations (nothing is changed)."""
         ...
 
     def reset_identities(self) -> None:

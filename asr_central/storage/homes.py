@@ -69,9 +69,12 @@ def hold(conn: Connection, serial: str, home: Home, site_id: str, agent_id: str,
         "message, first_seen, last_seen) VALUES (?, ?, ?, ?, NULL, ?, ?, ?) "
         "ON CONFLICT (alert_key) DO UPDATE SET last_seen = excluded.last_seen, "
         "message = excluded.message, "
-        "first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE excluded.first_seen END, "
-        "acknowledged_at = CASE WHEN resolved_at IS NULL THEN acknowledged_at END, "
-        "notified_at = CASE WHEN resolved_at IS NULL THEN notified_at END, "
+        "first_seen = CASE WHEN central_alerts.resolved_at IS NULL "
+        "THEN central_alerts.first_seen ELSE excluded.first_seen END, "
+        "acknowledged_at = CASE WHEN central_alerts.resolved_at IS NULL "
+        "THEN central_alerts.acknowledged_at END, "
+        "notified_at = CASE WHEN central_alerts.resolved_at IS NULL "
+        "THEN central_alerts.notified_at END, "
         "resolved_at = NULL",
         (_key(serial, site_id), AlertKind.DEVICE_MOVED.value, Severity.WARNING.value, serial,
          message, at, at))

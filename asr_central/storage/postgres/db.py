@@ -220,7 +220,8 @@ class Database:
     def transaction(self) -> Iterator[_Unit]:
         """A write transaction holding the write lock; committed or rolled back."""
         if getattr(self._local, "writing", False):
-            raise StoreError("a transaction is already open in this thread")
+            raise StoreError("cannot start a transaction within a transaction: one is already open "
+                             "in this thread")
         with self._write_lock:
             self._local.writing = True
             try:

@@ -57,9 +57,9 @@ _COMMENT = re.compile(r"--[^\n]*")
 def ddl(statement: str) -> str:
     """One migration statement in PostgreSQL's words (statements other than CREATE TABLE
     and ALTER TABLE are portable as written)."""
-    if not _DDL_STATEMENT.match(statement):
+    out = _COMMENT.sub("", statement).strip()  # comments may say INTEGER or TEXT in prose
+    if not _DDL_STATEMENT.match(out):
         return statement
-    out = _COMMENT.sub("", statement)  # comments may say INTEGER or TEXT in prose
     for pattern, word in _DDL:
         out = pattern.sub(word, out)
     return out
