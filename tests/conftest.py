@@ -82,6 +82,36 @@ def central_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_central_db_url(request: pytest.FixtureRequest,
+                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`central_db_url` for a module's tests that share one server (one per engine)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
+
+
+@pytest.fixture
+def second_central_db_url(central_db_url: str, request: pytest.FixtureRequest,
+                          tmp_path: Path) -> Iterator[str]:
+    """Another database on the engine of `central_db_url` (tests that compare two)."""
+    if not central_db_url.startswith(("postgresql://", "postgres://")):
+        yield f"sqlite:///{tmp_path / 'central-2.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def shared_walks() -> Path:
     """The recorded printer walks beside the project (read in place, never copied)."""

@@ -130,10 +130,10 @@ def _streamed(port: int, path: str, most: int, chunk: int = 16 * 1024) -> tuple[
         return _status(sock), sent
 
 
-def test_over_limit_bodies_cost_central_no_memory(tmp_path: Path) -> None:
+def test_over_limit_bodies_cost_central_no_memory(central_db_url: str, tmp_path: Path) -> None:
     """Six bodies of 32 MiB at once (the old limit) on the ingest and a JSON endpoint,
     declared and streamed: each refused 413, and central's peak RSS grows by a few MB."""
-    server = CentralProcess(tmp_path / "central.db").start()
+    server = CentralProcess(central_db_url, tmp_path).start()
     try:
         before = server.memory_kib("VmHWM")
         results: list[tuple[str, int | None]] = []
@@ -181,14 +181,14 @@ class _Counted:
 
 
 @pytest.fixture
-def counted(tmp_path: Path) -> Iterator[tuple[CentralServer, _Counted]]:
+def counted(central_db_url: str) -> Iterator[tuple[CentralServer, _Counted]]:
     wrappers: list[_Counted] = []
 
     def wrap(app: Any) -> _Counted:
         wrappers.append(_Counted(app))
         return wrappers[-1]
 
-    server = CentralServer(tmp_path / "central.db", wrap=wrap).start()
+    server = CentralServer(central_db_url, wrap=wrap).start()
     yield server, wrappers[-1]
     server.stop()
 

@@ -4,7 +4,6 @@ database refuses a schema newer than the code knows."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,12 +12,13 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from support_central import CentralServer, Clock
+from support_db import query, tables
 from fastapi.routing import APIRoute
 
 from asr_core.errors import StoreError
 from asr_central.service import app as app_module
 from asr_central.service.state import CentralState
-from asr_central.storage.sqlite.db import open_database
+from asr_central.storage import open_database
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,6 +44,7 @@ def _served(app: FastAPI) -> set[tuple[str, str]]:
 def test_the_app_serves_exactly_its_own_routes_and_those_of_the_listed_routers(
         tmp_path: Path) -> None:
     assert [m.__name__ for m in app_module.EXTENSIONS] == EXPECTED_EXTENSIONS
+    # one engine: the routes do not depend on it
     app = app_module.create_app(f"sqlite:///{tmp_path / 'c.db'}")
     try:
         served = _served(app)
@@ -72,8 +73,8 @@ def test_a_router_that_cannot_be_imported_stops_the_app_loudly(missing: str) -> 
     assert "ModuleNotFoundError" in done.stderr and missing in done.stderr
 
 
-def test_app_state_is_typed_and_a_misspelt_setting_fails(tmp_path: Path) -> None:
-    app = app_module.create_app(f"sqlite:///{tmp_path / 'c.db'}")
+def test_app_state_is_typed_and_a_misspelt_setting_fails(central_db_url: str) -> None:
+    app = app_module.create_app(central_db_url)
     try:
         assert isinstance(app.state, CentralState)
         with pytest.raises(AttributeError):
@@ -82,48 +83,40 @@ def test_app_state_is_typed_and_a_misspelt_setting_fails(tmp_path: Path) -> None
         app.state.db.close()
 
 
-def test_a_database_of_a_newer_schema_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
-    path = tmp_path / "central.db"
-    open_database(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO schema_migrations (number, name, applied_at) "
-                     "VALUES (999, '999_from_the_future.sql', '2031-01-01T00:00:00Z')")
-        tables = conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
-    conn.close()
+def test_a_database_of_a_newer_schema_is_refused_and_left_as_it_was(
+        central_db_url: str) -> None:
+    open_database(central_db_url).close()
+    query(central_db_url, "INSERT INTO schema_migrations (number, name, applied_at) "
+          "VALUES (999, '999_from_the_future.sql', '2031-01-01T00:00:00Z')")
+    before = tables(central_db_url)
     with pytest.raises(StoreError, match=r"schema version 999, newer than this central service"):
-        open_database(f"sqlite:///{path}")
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall() == tables
-    conn.close()
+        open_database(central_db_url)
+    assert tables(central_db_url) == before
 
 
-def test_rows_written_as_plus_zero_by_older_versions_are_converted_to_z(tmp_path: Path) -> None:
-    path = tmp_path / "central.db"
-    open_database(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO contacts (contact_id, name, email, updated_at) VALUES "
-                     "('c1', 'Claire', 'c@lyon.example', '2026-03-01T08:00:00.250000+00:00')")
-        conn.execute("INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
-                     "VALUES ('lyon', 'c1', 'open', '2026-03-01', '2026-03-01T08:00:00+00:00')")
-        conn.execute("UPDATE schema_migrations SET applied_at = '2026-01-01T00:00:00+00:00'")
-        # the database as it was before the migration that converts the rows
-        conn.execute("DELETE FROM schema_migrations "
-                     "WHERE name = '060_timestamps_in_one_format.sql'")
-    conn.close()
-    open_database(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT updated_at FROM contacts").fetchone() == (
-            "2026-03-01T08:00:00.250000Z",)
-        assert conn.execute("SELECT created_on, created_at FROM orders").fetchone() == (
-            "2026-03-01", "2026-03-01T08:00:00Z")
-        assert {r[0] for r in conn.execute("SELECT applied_at FROM schema_migrations")
-                if r[0].endswith("+00:00")} == set()
-    conn.close()
+def test_rows_written_as_plus_zero_by_older_versions_are_converted_to_z(
+        central_db_url: str) -> None:
+    url = central_db_url
+    open_database(url).close()
+    query(url, "INSERT INTO contacts (contact_id, name, email, updated_at) VALUES "
+               "('c1', 'Claire', 'c@lyon.example', '2026-03-01T08:00:00.250000+00:00')")
+    query(url, "INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
+               "VALUES ('lyon', 'c1', 'open', '2026-03-01', '2026-03-01T08:00:00+00:00')")
+    query(url, "UPDATE schema_migrations SET applied_at = '2026-01-01T00:00:00+00:00'")
+    # the database as it was before the migration that converts the rows
+    query(url, "DELETE FROM schema_migrations WHERE name = '060_timestamps_in_one_format.sql'")
+    open_database(url).close()
+    assert tuple(query(url, "SELECT updated_at FROM contacts")[0]) == (
+        "2026-03-01T08:00:00.250000Z",)
+    assert tuple(query(url, "SELECT created_on, created_at FROM orders")[0]) == (
+        "2026-03-01", "2026-03-01T08:00:00Z")
+    assert {r[0] for r in query(url, "SELECT applied_at FROM schema_migrations")
+            if r[0].endswith("+00:00")} == set()
 
 
-def test_the_registry_is_stamped_with_the_services_clock(tmp_path: Path) -> None:
+def test_the_registry_is_stamped_with_the_services_clock(central_db_url: str) -> None:
     moment = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)  # years from the wall clock
-    server = CentralServer(tmp_path / "central.db", clock=Clock(moment)).start()
+    server = CentralServer(central_db_url, clock=Clock(moment)).start()
     try:
         for path, body in [("/v1/registry/contacts/c1", {"name": "Claire",
                                                         "email": "c@lyon.example"}),

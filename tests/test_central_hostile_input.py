@@ -28,10 +28,10 @@ _numbers = itertools.count(1)  # sequences and serials unique across examples
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CentralServer,
-                                                                        signing.AgentKey, str]]:
+def server(module_central_db_url: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[CentralServer, signing.AgentKey, str]]:
     tmp = tmp_path_factory.mktemp("hostile")
-    central = CentralServer(tmp / "central.db").start()
+    central = CentralServer(module_central_db_url).start()
     key = signing.load_or_create(tmp / "key")
     agent_id = central.enroll_key(key)
     yield central, key, agent_id

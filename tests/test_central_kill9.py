@@ -1,11 +1,11 @@
-"""kill -9 of a real `asr-central serve` during batched ingest, ten rounds: every summary
-central acknowledged (201 accepted, 409 duplicate) before the kill is in its database after,
-and a batch cut off unanswered is delivered (or recognised) after the restart."""
+"""kill -9 of a real `asr-central serve` during batched ingest, ten rounds, on each engine:
+every summary central acknowledged (201 accepted, 409 duplicate) before the kill is in its
+database after, and a batch cut off unanswered is delivered (or recognised) after the
+restart."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -14,6 +14,7 @@ import httpx
 import pytest
 from support_central import make_summary
 from support_central_process import CentralProcess
+from support_db import query
 
 from asr_agent.adapters import keys as signing
 
@@ -23,18 +24,16 @@ ROUNDS = 10
 BATCH = 20
 
 
-def _stored_keys(db: Path) -> set[str]:
-    conn = sqlite3.connect(db)  # opened after the kill: recovers the WAL as central would
-    try:
-        return {row[0] for row in conn.execute("SELECT idempotency_key FROM summaries")}
-    finally:
-        conn.close()
+def _stored_keys(url: str) -> set[str]:
+    # a connection opened after the kill: on SQLite it recovers the WAL as central would
+    return {row[0] for row in query(url, "SELECT idempotency_key FROM summaries")}
 
 
 @pytest.mark.slow
-def test_every_acknowledged_summary_survives_a_kill_9(tmp_path: Path) -> None:
+def test_every_acknowledged_summary_survives_a_kill_9(central_db_url: str,
+                                                      tmp_path: Path) -> None:
     rng = random.Random(9)
-    server = CentralProcess(tmp_path / "central.db").start()
+    server = CentralProcess(central_db_url, tmp_path).start()
     key = signing.load_or_create(tmp_path / "key")
     with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as c:
         token = c.post("/v1/admin/enrollment-tokens", json={"site_id": "site-1"},
@@ -82,10 +81,10 @@ def test_every_acknowledged_summary_survives_a_kill_9(tmp_path: Path) -> None:
             stop.set()
             sender.join(15)
             assert not sender.is_alive()
-            missing = set(acknowledged) - _stored_keys(server.db_path)
+            missing = set(acknowledged) - _stored_keys(server.db_url)
             assert not missing, f"{len(missing)} acknowledged summaries lost by a kill -9"
         server.start()
-        stored = _stored_keys(server.db_path)
+        stored = _stored_keys(server.db_url)
         assert len(acknowledged) >= ROUNDS * BATCH  # every round acknowledged something
         assert set(acknowledged) <= stored
         assert 201 in acknowledged.values()

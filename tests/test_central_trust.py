@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,8 +77,8 @@ class Agent:
 
 
 @pytest.fixture
-def sites(tmp_path: Path) -> Iterator[tuple[CentralServer, Agent, Agent]]:
-    server = CentralServer(tmp_path / "central.db", clock=Clock(NOW)).start()
+def sites(central_db_url: str, tmp_path: Path) -> Iterator[tuple[CentralServer, Agent, Agent]]:
+    server = CentralServer(central_db_url, clock=Clock(NOW)).start()
     r = httpx.post(f"{server.url}/v1/registry/import", content=REGISTRY, trust_env=False,
                    headers={"Authorization": f"Bearer {server.admin_token}",
                             "Content-Type": "application/yaml"})
@@ -305,9 +304,9 @@ def test_a_token_of_site_b_cannot_add_a_key_to_an_agent_of_site_a(
     assert r.status_code == 201 and r.json()["site_id"] == "paris"
 
 
-def test_a_device_frozen_by_a_future_summary_stored_before_the_time_bounds_thaws_on_upgrade(
+def test_a_device_frozen_by_a_future_summary_stored_before_the_time_bounds_thaws_on_upgrade(central_db_url: str,
         tmp_path: Path) -> None:
-    server = CentralServer(tmp_path / "central.db", clock=Clock(NOW)).start()
+    server = CentralServer(central_db_url, clock=Clock(NOW)).start()
     try:
         lyon = Agent(server, tmp_path, "lyon")
         assert codes(lyon.send(lyon.summary("XRX-F3", END - timedelta(hours=4), level=70))
@@ -316,12 +315,9 @@ def test_a_device_frozen_by_a_future_summary_stored_before_the_time_bounds_thaws
         server.stop()
     # the state a 2099 summary left before central refused the future, and the database
     # as it was before the migration that thaws it
-    conn = sqlite3.connect(tmp_path / "central.db")
-    with conn:
-        conn.execute("UPDATE device_status SET last_seen = '2099-01-01T04:00:00Z'")
-        conn.execute("UPDATE supply_latest SET as_of = '2099-01-01T04:00:00Z', level = 3")
-        conn.execute("DELETE FROM schema_migrations WHERE name = ?", (THAW,))
-    conn.close()
+    server.query("UPDATE device_status SET last_seen = '2099-01-01T04:00:00Z'")
+    server.query("UPDATE supply_latest SET as_of = '2099-01-01T04:00:00Z', level = 3")
+    server.query("DELETE FROM schema_migrations WHERE name = ?", (THAW,))
     server.start()
     try:
         assert codes(lyon.send(lyon.summary("XRX-F3", END, level=65))) == [201]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from asr_agent.adapters import keys as signing
 from asr_core import wire
+from asr_central.storage.base import Connection
 from support_central import T0, CentralServer, make_summary
 
 JSON = {"Content-Type": "application/json"}
@@ -66,11 +66,11 @@ def stored_rows(server: CentralServer) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_a_batch_is_answered_and_stored_as_its_summaries_one_request_each(
-        tmp_path: Path) -> None:
+        central_db_url: str, second_central_db_url: str, tmp_path: Path) -> None:
     key = signing.load_or_create(tmp_path / "key")
     outcomes = []
-    for mode in ("one by one", "batched"):
-        server = CentralServer(tmp_path / f"{mode}.db").start()
+    for mode, db in (("one by one", central_db_url), ("batched", second_central_db_url)):
+        server = CentralServer(db).start()
         try:
             agent_id = server.enroll_key(key)
             earlier = signing.seal(make_summary(agent_id, 5, serial="XRX-Z"), key).to_dict()
@@ -101,15 +101,15 @@ def test_a_batch_is_answered_and_stored_as_its_summaries_one_request_each(
     assert len(rows_batched["cartridge_events"]) == 2
 
 
-def test_the_hooks_see_each_new_summary_of_a_batch_in_order_with_its_row(
+def test_the_hooks_see_each_new_summary_of_a_batch_in_order_with_its_row(central_db_url: str,
         tmp_path: Path) -> None:
     seen: list[tuple[wire.Summary, int]] = []
 
-    def hook(conn: sqlite3.Connection, summary: wire.Summary, summary_id: int,
+    def hook(conn: Connection, summary: wire.Summary, summary_id: int,
              now: datetime) -> None:
         seen.append((summary, summary_id))
 
-    server = CentralServer(tmp_path / "central.db", summary_hooks=[hook]).start()
+    server = CentralServer(central_db_url, summary_hooks=[hook]).start()
     try:
         key = signing.load_or_create(tmp_path / "key")
         agent_id = server.enroll_key(key)
@@ -131,8 +131,8 @@ def test_the_hooks_see_each_new_summary_of_a_batch_in_order_with_its_row(
         server.stop()
 
 
-def test_a_batch_larger_than_one_statement_stores_every_summary(tmp_path: Path) -> None:
-    server = CentralServer(tmp_path / "central.db").start()
+def test_a_batch_larger_than_one_statement_stores_every_summary(central_db_url: str, tmp_path: Path) -> None:
+    server = CentralServer(central_db_url).start()
     try:
         key = signing.load_or_create(tmp_path / "key")
         agent_id = server.enroll_key(key)
@@ -151,9 +151,9 @@ def test_a_batch_larger_than_one_statement_stores_every_summary(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("depth", [990, 5000])
-def test_a_signed_field_nested_too_deeply_is_malformed_not_a_server_error(
+def test_a_signed_field_nested_too_deeply_is_malformed_not_a_server_error(central_db_url: str,
         tmp_path: Path, depth: int) -> None:
-    server = CentralServer(tmp_path / "central.db").start()
+    server = CentralServer(central_db_url).start()
     try:
         key = signing.load_or_create(tmp_path / "key")
         agent_id = server.enroll_key(key)

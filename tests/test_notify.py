@@ -92,8 +92,8 @@ class Receiver:
 class AppServer(CentralServer):
     """CentralServer's helpers around an app built by the caller."""
 
-    def __init__(self, app: Any, db_path: Path) -> None:
-        super().__init__(db_path)
+    def __init__(self, app: Any, db: Path | str) -> None:
+        super().__init__(db)
         self.app = app
 
     def start(self) -> AppServer:
@@ -177,12 +177,13 @@ def fast_notifier(app: Any, url: str, **kw: Any) -> WebhookNotifier:
 
 
 @pytest.fixture
-def plain_central(tmp_path: Path) -> Iterator[Callable[..., tuple[AppServer, WebhookNotifier]]]:
+def plain_central(central_db_url: str
+                  ) -> Iterator[Callable[..., tuple[AppServer, WebhookNotifier]]]:
     started: list[AppServer] = []
 
     def start(url: str, **kw: Any) -> tuple[AppServer, WebhookNotifier]:
-        db = tmp_path / "central.db"
-        app = create_app(f"sqlite:///{db}", admin_token=ADMIN_TOKEN)
+        db = central_db_url
+        app = create_app(db, admin_token=ADMIN_TOKEN)
         notifier = fast_notifier(app, url, **kw)
         started.append(server := AppServer(app, db).start())
         return server, notifier
@@ -195,12 +196,12 @@ def plain_central(tmp_path: Path) -> Iterator[Callable[..., tuple[AppServer, Web
 # --- the tests ----------------------------------------------------------------------------------
 
 def test_serve_flags_deliver_each_new_alert_once_with_a_valid_signature(
-        tmp_path: Path, receiver: Receiver, no_proxy: None) -> None:
+        central_db_url: str, tmp_path: Path, receiver: Receiver, no_proxy: None) -> None:
     (tmp_path / "admin").write_text(ADMIN_TOKEN)
     (tmp_path / "secret").write_text(SECRET + "\n")
-    db = tmp_path / "central.db"
+    db = central_db_url
     args = build_parser().parse_args([
-        "serve", "--db", f"sqlite:///{db}", "--admin-token-file", str(tmp_path / "admin"),
+        "serve", "--db", db, "--admin-token-file", str(tmp_path / "admin"),
         "--alert-webhook", receiver.url, "--alert-webhook-secret-file", str(tmp_path / "secret"),
         "--lead-days", "28", "--supply-days", "45", "--pull-forward-days", "3"])
     app = build_app(args)
@@ -357,12 +358,12 @@ def test_policy_flags_refuse_negative_days_and_inverted_silence_limits(tmp_path:
 
 
 def test_served_policy_settings_drive_the_runs_and_an_admin_run_may_override_them(
-        tmp_path: Path) -> None:
+        central_db_url: str, tmp_path: Path) -> None:
     (tmp_path / "admin").write_text(ADMIN_TOKEN)
     args = build_parser().parse_args([
-        "serve", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--admin-token-file",
+        "serve", "--db", central_db_url, "--admin-token-file",
         str(tmp_path / "admin"), "--lead-days", "0", "--pull-forward-days", "0"])
-    server = AppServer(build_app(args), tmp_path / "c.db").start()
+    server = AppServer(build_app(args), central_db_url).start()
     try:
         r = httpx.post(f"{server.url}/v1/registry/import", trust_env=False, content=REGISTRY,
                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}",

@@ -1,4 +1,5 @@
-"""Which order line a reported replacement closes a unit of, in a real SQLite file.
+"""Which order line a reported replacement closes a unit of, in a real database (a SQLite
+file, then a PostgreSQL database).
 
 Parcels can arrive out of order (carriers take two to five days): an order placed later may
 be delivered while an earlier one is still in transit. A cartridge put in without a serial
@@ -9,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
-from asr_central.storage.sqlite.db import Database, open_database
+from asr_central.storage import Database, open_database
 from asr_central.domain.policy import LineReason, Order, OrderLine, SupplyKind
 from asr_central.storage import orders as store
 
@@ -21,8 +21,8 @@ NOW = datetime(2027, 3, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'central.db'}")
+def db(central_db_url: str) -> Iterator[Database]:
+    database = open_database(central_db_url)
     yield database
     database.close()
 

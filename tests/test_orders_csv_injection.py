@@ -68,7 +68,7 @@ def test_hostile_serial_part_number_and_contact_are_exported_inert(
     assert row["shipping_address"] == "'" + ADDRESS
 
     out = tmp_path / "orders.csv"
-    assert central_cli(["orders", "--db", str(central.db_path), "export", "--format", "csv",
+    assert central_cli(["orders", "--db", central.db_url, "export", "--format", "csv",
                         "-o", str(out)]) == 0
     [cli_row] = _assert_inert(out.read_text(encoding="utf-8"))
     assert cli_row == row

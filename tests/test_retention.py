@@ -30,10 +30,10 @@ def _emptied(server: CentralServer) -> list[int]:
         "ORDER BY id")]
 
 
-def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_duplicate(
+def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_duplicate(central_db_url: str,
         tmp_path: Path) -> None:
     clock = Clock(T0 + timedelta(hours=16))  # after the periods reported: no future
-    server = CentralServer(tmp_path / "central.db", clock=clock).start()
+    server = CentralServer(central_db_url, clock=clock).start()
     try:
         key, identity = enrolled_agent(server, tmp_path / "agent")
         agent = identity.agent_id
@@ -65,16 +65,17 @@ def test_payloads_past_retention_are_emptied_and_a_resent_summary_is_still_a_dup
         server.stop()
 
 
-def test_zero_days_keeps_every_payload_and_a_backlog_goes_in_bounded_steps(tmp_path: Path) -> None:
+def test_zero_days_keeps_every_payload_and_a_backlog_goes_in_bounded_steps(
+        central_db_url: str, tmp_path: Path) -> None:
     clock = Clock(T0 + timedelta(hours=16))  # after the periods reported: no future
-    server = CentralServer(tmp_path / "central.db", clock=clock).start()
+    server = CentralServer(central_db_url, clock=clock).start()
     try:
         key, identity = enrolled_agent(server, tmp_path / "agent")
         assert _post(server, key, *[make_summary(identity.agent_id, n, period_start=T0 + timedelta(
             hours=4 * n)) for n in (1, 2, 3)]) == [201, 201, 201]
-        from asr_central.storage.sqlite.db import open_database
+        from asr_central.storage import open_database
 
-        db = open_database(f"sqlite:///{server.db_path}")
+        db = open_database(server.db_url)
         try:
             assert drop_old_payloads(db, T0 + timedelta(days=10_000), 0) == (0, False)
             assert drop_old_payloads(db, T0 + timedelta(days=1), 2) == (0, False)  # too young

@@ -95,8 +95,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: Clock) -> Iterator[CentralServer]:
-    server = CentralServer(tmp_path / "central.db", clock=clock).start()
+def service(central_db_url: str, clock: Clock) -> Iterator[CentralServer]:
+    server = CentralServer(central_db_url, clock=clock).start()
     yield server
     server.stop()
 

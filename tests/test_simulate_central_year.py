@@ -14,7 +14,6 @@ units on hand and on order per supply are compared every day as well.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from asr_core.wire import Summary
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import SimResult, simulate
-from asr_central.storage import orders as order_store
+from asr_central.storage import open_database, orders as order_store
 from support_central import (
     FAR, CentralServer, Clock, Orders, central_orders, post_summaries, register_fleet,
     run_late, sim_orders,
@@ -93,10 +92,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: Clock) -> Iterator[CentralServer]:
+def service(central_db_url: str, clock: Clock) -> Iterator[CentralServer]:
     # after-ingest runs at most once an hour: the first (clock far ahead) orders nothing,
     # the others never start within the test, so every order comes from the test's runs
-    server = CentralServer(tmp_path / "central.db", clock=clock,
+    server = CentralServer(central_db_url, clock=clock,
                            policy_interval_s=3600).start()
     yield server
     server.stop()
@@ -107,11 +106,11 @@ Stock = dict[tuple[str, int], tuple[int, int]]  # (serial, supply index) -> (on 
 
 def _central_stock(server: CentralServer) -> Stock:
     """Central's units on hand and open per supply, as its policy run reads them."""
-    conn = sqlite3.connect(server.db_path)
+    db = open_database(server.db_url, migrate=False)
     try:
-        return {k: v for k, v in order_store.stock(conn).items() if v != (0, 0)}
+        return {k: v for k, v in order_store.stock(db.connection()).items() if v != (0, 0)}
     finally:
-        conn.close()
+        db.close()
 
 
 def _sim_stock(result: SimResult, reported: dict[tuple[str, int], int], day: int) -> Stock:
