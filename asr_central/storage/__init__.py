@@ -23,6 +23,7 @@ transactions and the dialect.
 
 from __future__ import annotations
 
+from asr_core.errors import ConfigError
 from asr_central.storage.base import Connection, Database, UnitOfWork
 from asr_central.storage.sqlite.db import open_database as _open_sqlite
 
@@ -40,6 +41,11 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     `postgres://` opens PostgreSQL (the driver is imported only then), anything else SQLite
     (sqlite.db says which URLs it reads)."""
     if engine_of(url) == "postgresql":
-        from asr_central.storage.postgres.db import open_database as _open_postgres
+        try:
+            from asr_central.storage.postgres.db import open_database as _open_postgres
+        except ModuleNotFoundError as exc:
+            raise ConfigError(f"PostgreSQL needs its driver ({exc.name} is not installed): "
+                              "install the package with its `postgres` extra, or use a "
+                              "sqlite:/// URL", key="db") from None
         return _open_postgres(url, migrate=migrate)
     return _open_sqlite(url, migrate=migrate)
