@@ -30,7 +30,8 @@ def query(url: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         import psycopg
 
         from asr_central.storage.postgres.dialect import placeholders, row_factory
-        with psycopg.connect(url, autocommit=True, row_factory=row_factory) as conn:
+        with psycopg.connect(url, autocommit=True, row_factory=row_factory,
+                             cursor_factory=psycopg.RawCursor) as conn:
             cur = conn.execute(placeholders(sql), params)
             return cur.fetchall() if cur.description is not None else []
     conn = sqlite3.connect(sqlite_file(url), isolation_level=None)

@@ -113,10 +113,10 @@ def test_the_ddl_mapping_reads_past_comments_and_leaves_other_statements() -> No
     assert ddl(update) == update
 
 
-def test_placeholders_outside_quotes_become_psycopgs_and_percent_signs_stay_literal() -> None:
+def test_placeholders_outside_quotes_are_numbered_and_the_rest_is_left() -> None:
     assert placeholders("SELECT ? FROM t WHERE a = '?' AND b LIKE '%z' AND c = ?") == (
-        "SELECT %s FROM t WHERE a = '?' AND b LIKE '%%z' AND c = %s")
-    assert placeholders("SELECT 'it''s ?', ?") == "SELECT 'it''s ?', %s"
+        "SELECT $1 FROM t WHERE a = '?' AND b LIKE '%z' AND c = $2")
+    assert placeholders("SELECT 'it''s ?', \"odd?\", ?") == "SELECT 'it''s ?', \"odd?\", $1"
 
 
 def test_a_newer_schema_is_refused_on_postgres_and_db_status_says_so(

@@ -155,8 +155,9 @@ class Database:
 
     @staticmethod
     def _connect_options() -> dict[str, Any]:
+        # RawCursor: `$n` placeholders, sent as they are (dialect.placeholders)
         return {"autocommit": True, "row_factory": row_factory,
-                "connect_timeout": CONNECT_TIMEOUT_S}
+                "cursor_factory": psycopg.RawCursor, "connect_timeout": CONNECT_TIMEOUT_S}
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "<secret>") if self._secret else text
@@ -277,7 +278,7 @@ class Database:
                 "WHERE table_schema = current_schema() AND is_identity = 'YES'").fetchall()
             for table, column in columns:
                 conn.execute(pgsql.SQL(
-                    "SELECT setval(pg_get_serial_sequence(%s, %s), "
+                    "SELECT setval(pg_get_serial_sequence($1, $2), "
                     "COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)").format(
                         column=pgsql.Identifier(column), table=pgsql.Identifier(table)),
                     (table, column))
@@ -297,7 +298,7 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 def _lock_for_writing(conn: psycopg.Connection[Any]) -> None:
     conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    conn.execute("SELECT pg_advisory_xact_lock($1)", (WRITE_LOCK,))
 
 
 class _Target:
@@ -316,7 +317,7 @@ class _Target:
     def locked(self) -> Iterator[None]:
         self.conn.execute("BEGIN")
         try:
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            self.conn.execute("SELECT pg_advisory_xact_lock($1)", (MIGRATION_LOCK,))
             yield
             self.conn.execute("COMMIT")
         finally:
@@ -371,7 +372,7 @@ class _GroupCommit:
         try:
             conn = self._connection()
             conn.execute("BEGIN")
-            got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (WRITE_LOCK,)).fetchone()
+            got = conn.execute("SELECT pg_try_advisory_xact_lock($1)", (WRITE_LOCK,)).fetchone()
             if got is not None and got[0]:
                 return conn
             conn.execute("ROLLBACK")  # another process writes: wait in the thread

@@ -1,6 +1,8 @@
-"""How the project's portable SQL is said to PostgreSQL: `?` placeholders as psycopg's
-`%s`, rows that answer to a position and a column name as sqlite3.Row does, and the DDL
-words of the migration files mapped to PostgreSQL's.
+"""How the project's portable SQL is said to PostgreSQL: `?` placeholders as PostgreSQL's
+own `$1, $2, …` (for psycopg's RawCursor: psycopg's `%s` queries are parsed in Python at
+each execution once longer than 4 KiB, and ingest's multi-row statements are longer), rows
+that answer to a position and a column name as sqlite3.Row does, and the DDL words of the
+migration files mapped to PostgreSQL's.
 
 The DDL mapping (applied to CREATE and ALTER statements of the migration files; a migration
 with no portable form ships `NNN_name.postgres.sql` instead):
@@ -25,21 +27,22 @@ from typing import Any
 
 __all__ = ["placeholders", "ddl", "Row", "row_factory"]
 
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\?|%")
-
-
-def _token(m: re.Match[str]) -> str:
-    text = m.group(0)
-    if text == "?":
-        return "%s"
-    return text.replace("%", "%%")  # a literal percent sign, in a string or not
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\?")
 
 
 @functools.lru_cache(maxsize=4096)
 def placeholders(sql: str) -> str:
-    """`sql` with each `?` outside quotes as `%s`, and each `%` doubled (psycopg reads `%`
-    as the start of a placeholder, inside quotes too)."""
-    return _TOKENS.sub(_token, sql)
+    """`sql` with the n-th `?` outside quotes as `$n`."""
+    count = 0
+
+    def token(m: re.Match[str]) -> str:
+        nonlocal count
+        if m.group(0) != "?":
+            return m.group(0)  # a quoted string or name, as it is
+        count += 1
+        return f"${count}"
+
+    return _TOKENS.sub(token, sql)
 
 
 _DDL = (
