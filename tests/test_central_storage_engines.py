@@ -272,3 +272,15 @@ def test_rows_answer_by_name_and_position_and_blobs_come_back_as_bytes(pg: Any) 
     assert type(row["public_key"]) is bytes and row["public_key"] == b"\x00\xff" * 16
     assert dict(row)["agent_id"] == "a1"
     assert pg.connection().execute("UPDATE agents SET name = 'm'").rowcount == 1
+
+
+def test_a_job_alone_in_its_group_that_fails_leaves_nothing(pg: Any) -> None:
+    def bad(unit: Any) -> None:
+        unit.execute("INSERT INTO replenish_state (name, value) VALUES ('half', 'done')")
+        raise ValueError("the job's own error")
+
+    with pytest.raises(ValueError, match="the job's own error"):
+        asyncio.run(pg.write(bad))
+    assert pg.connection().execute("SELECT count(*) FROM replenish_state").fetchone()[0] == 0
+    assert asyncio.run(pg.write(lambda unit: unit.execute(
+        "INSERT INTO replenish_state (name, value) VALUES ('next', 'ok')").rowcount)) == 1
