@@ -6,7 +6,8 @@ loopback in the same run.
 
     .venv/bin/python bench/central_ingest.py
 
-Options: [--seconds 5] [--connections 16] [--batch 20] [--repeat 3] [--without-policy].
+Options: [--seconds 5] [--connections 16] [--batch 20] [--repeat 3] [--without-policy]
+[--db postgresql://user@host:port/database].
 Each round measures the bare echo, then ingest with one summary per request, then with
 `--batch` summaries per request (the way beyond one per POST), back to back so that all
 three see the same machine load; it prints every round and the median of the rounds, each
@@ -17,6 +18,11 @@ ratio comes to when both servers are CPU-bound on an idle core.
 The load generator is `wrk` (Debian package `wrk`) when installed, else an httpx async
 client (which saturates sooner, so the ratios mean less). Every ingest request carries
 summaries not sent before. Goal: ingest >= 0.5x the bare rate at batch 1.
+`--db URL` (PostgreSQL; repeatable) runs central on that database too, beside the SQLite
+file, in the same rounds: each engine's rates and CPU per summary, and its ratio to SQLite's.
+SQLite's work is in the central process; PostgreSQL's CPU per summary adds that of the
+server processes serving the database (read from /proc: a server on this machine).
+Goal: CPU per summary on PostgreSQL <= 1.5x SQLite's at the agent's default batch (50).
 `--without-policy` leaves the registry, orders and alerts extensions out, to separate
 ingest from the policy run it triggers; BENCH_PRINT_PID=1 prints the server pids (to
 attach a sampling profiler).
@@ -213,23 +219,40 @@ def run_httpx(url: str, bodies: list[str], seconds: float,
 
 
 class Run:
-    """One load run against one server: requests/s, requests sent, server CPU per request."""
+    """One load run against one server: requests/s, requests sent, server CPU per request
+    (central's, plus its database server's for PostgreSQL)."""
 
-    def __init__(self, rate: float, sent: int, cpu_s: float | None, stored: int = 0) -> None:
+    def __init__(self, rate: float, sent: int, cpu_s: float | None, stored: int = 0,
+                 db_cpu_s: float = 0.0) -> None:
         self.rate = rate
         self.sent = sent
-        self.cpu_us = None if cpu_s is None or not sent else cpu_s / sent * 1e6
+        self.cpu_us = None if cpu_s is None or not sent else (cpu_s + db_cpu_s) / sent * 1e6
+        self.db_cpu_us = db_cpu_s / sent * 1e6 if sent else 0.0
         self.stored = stored
 
 
-def count_summaries(db: Path) -> int:
-    import sqlite3
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL server process serving `url`'s database
+    (Linux, a server on this machine); empty for SQLite."""
+    if _engine(url) != "postgresql":
+        return {}
+    import psycopg
 
-    conn = sqlite3.connect(db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")]
+    return {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
+
+
+def count_summaries(url: str) -> int:
+    from asr_central.storage import open_database
+
+    db = open_database(url, migrate=False)
     try:
-        return int(conn.execute("SELECT count(*) FROM summaries").fetchone()[0])
+        return int(db.connection().execute("SELECT count(*) FROM summaries").fetchone()[0])
     finally:
-        conn.close()
+        db.close()
 
 
 def median(values: list[float]) -> float:
@@ -248,6 +271,8 @@ def describe(run: Run, batch: int, bare: Run) -> str:
     cpu = "" if run.cpu_us is None else (
         f", {run.cpu_us:,.0f} us CPU/request" if batch == 1
         else f", {run.cpu_us / batch:,.0f} us CPU/summary")
+    if run.db_cpu_us:
+        cpu += f" (of which {run.db_cpu_us / batch:,.0f} in the database server)"
     by_cpu = cpu_ratio(bare, run, batch)
     return (f"{run.rate * batch:,.0f} summaries/s = {run.rate * batch / bare.rate:.2f}x bare"
             f"{cpu}" + ("" if by_cpu is None else f" (CPU ratio {by_cpu:.2f})"))
@@ -262,6 +287,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds (bare, batch 1, batch N)")
     parser.add_argument("--without-policy", action="store_true",
                         help="leave the registry/orders/alerts extensions out (ingest alone)")
+    parser.add_argument("--db", action="append", default=[], metavar="URL",
+                        help="also run central on this (PostgreSQL) database, beside SQLite")
     parser.add_argument("--summaries", type=int, default=20_000,
                         help="distinct summaries to pre-build per run at batch 1, twice as "
                         "many batched (more than a run sends)")
@@ -269,12 +296,16 @@ def main() -> None:
     use_wrk = shutil.which("wrk") is not None
     client = "wrk" if use_wrk else "httpx (install wrk for a stronger load generator)"
     batches = [1, args.batch] if args.batch != 1 else [1]
-    rounds: list[tuple[Run, dict[int, Run]]] = []
+    # per engine: the rounds of (bare run, {batch: our run})
+    rounds: dict[str, list[tuple[Run, dict[int, Run]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        db_path = workdir / "central.db"
-        central, central_url = start(CENTRAL_APP, f"sqlite:///{db_path}", ADMIN,
-                                     "without-policy" if args.without_policy else "with-policy")
+        db_urls = {"sqlite": f"sqlite:///{workdir / 'central.db'}"}
+        for url in args.db:
+            db_urls[_engine(url)] = url
+        servers = {name: start(CENTRAL_APP, url, ADMIN,
+                               "without-policy" if args.without_policy else "with-policy")
+                   for name, url in db_urls.items()}
         bare, bare_url = start(BARE_APP)
         try:
             t0 = time.perf_counter()
@@ -282,13 +313,17 @@ def main() -> None:
             # so that a run does not send a body twice (a duplicate costs less than a summary).
             per_run = {b: max(args.summaries * (1 if b == 1 else 2) // b, 200) for b in batches}
             # Fresh bodies for every run: a body sent twice is a cheap duplicate.
-            bodies = {b: build_bodies(central_url, per_run[b] * args.repeat, b) for b in batches}
-            print(f"built {sum(len(v) for v in bodies.values())} signed request bodies "
-                  f"({', '.join(f'{len(v[0])} bytes for {b}' for b, v in bodies.items())}) in "
+            all_bodies = {name: {b: build_bodies(url, per_run[b] * args.repeat, b)
+                                 for b in batches} for name, (_, url) in servers.items()}
+            bodies = all_bodies["sqlite"]
+            print(f"built {sum(len(v) for v in bodies.values())} signed request bodies per "
+                  f"engine ({', '.join(f'{len(v[0])} bytes for {b}' for b, v in bodies.items())}) in "
                   f"{time.perf_counter() - t0:.1f} s; client: {client}, "
                   f"{args.connections} connections, {args.seconds:g} s per run", flush=True)
 
-            def measure(proc: subprocess.Popen[bytes], url: str, body_list: list[str]) -> Run:
+            def measure(proc: subprocess.Popen[bytes], url: str, body_list: list[str],
+                        db_url: str | None = None) -> Run:
+                db0 = backend_cpu(db_url) if db_url else {}
                 cpu0 = cpu_seconds(proc.pid)
                 if use_wrk:
                     rate, sent = run_wrk(url, body_list, args.seconds, args.connections,
@@ -296,35 +331,72 @@ def main() -> None:
                 else:
                     rate, sent = run_httpx(url, body_list, args.seconds, args.connections)
                 cpu1 = cpu_seconds(proc.pid)
-                return Run(rate, sent, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+                db1 = backend_cpu(db_url) if db_url else {}
+                db_cpu = sum(cpu - db0.get(pid, 0.0) for pid, cpu in db1.items())
+                return Run(rate, sent, None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+                           db_cpu_s=db_cpu)
 
             for r in range(args.repeat):
                 bare_run = measure(bare, bare_url, bodies[1][:per_run[1]])
-                ours: dict[int, Run] = {}
-                for b in batches:
-                    chunk = bodies[b][r * per_run[b]:(r + 1) * per_run[b]]
-                    before = count_summaries(db_path)
-                    run = measure(central, central_url, chunk)
-                    run.stored = count_summaries(db_path) - before
-                    if run.stored < run.sent * b * 0.9:
-                        print(f"  warning: batch {b} stored {run.stored} summaries of "
-                              f"{run.sent * b} sent")
-                    if run.sent > len(chunk):
-                        print(f"  note: batch {b} sent more requests than built; raise "
-                              "--summaries")
-                    ours[b] = run
-                rounds.append((bare_run, ours))
-                line = "  ".join(f"batch {b}: {describe(run, b, bare_run)}"
-                                 for b, run in ours.items())
-                cpu = "" if bare_run.cpu_us is None else f", {bare_run.cpu_us:,.0f} us CPU/request"
-                print(f"round {r + 1}: bare {bare_run.rate:,.0f} requests/s{cpu} | {line}",
-                      flush=True)
+                for name, (central, central_url) in servers.items():
+                    ours: dict[int, Run] = {}
+                    for b in batches:
+                        chunk = all_bodies[name][b][r * per_run[b]:(r + 1) * per_run[b]]
+                        before = count_summaries(db_urls[name])
+                        run = measure(central, central_url, chunk, db_urls[name])
+                        run.stored = count_summaries(db_urls[name]) - before
+                        if run.stored < run.sent * b * 0.9:
+                            print(f"  warning: {name} batch {b} stored {run.stored} "
+                                  f"summaries of {run.sent * b} sent")
+                        if run.sent > len(chunk):
+                            print(f"  note: batch {b} sent more requests than built; raise "
+                                  "--summaries")
+                        ours[b] = run
+                    rounds.setdefault(name, []).append((bare_run, ours))
+                    line = "  ".join(f"batch {b}: {describe(run, b, bare_run)}"
+                                     for b, run in ours.items())
+                    cpu = ("" if bare_run.cpu_us is None
+                           else f", {bare_run.cpu_us:,.0f} us CPU/request")
+                    print(f"round {r + 1} {name}: bare {bare_run.rate:,.0f} requests/s{cpu} | "
+                          f"{line}", flush=True)
         finally:
-            stop(central)
+            for central, _ in servers.values():
+                stop(central)
             stop(bare)
+    for name, engine_rounds in rounds.items():
+        report(name, engine_rounds, batches)
+    if len(rounds) > 1:
+        compare(rounds, batches)
+
+
+def _engine(url: str) -> str:
+    from asr_central.storage import engine_of
+
+    return engine_of(url)
+
+
+def compare(rounds: dict[str, list[tuple[Run, dict[int, Run]]]], batches: list[int]) -> None:
+    """CPU per summary of each engine over SQLite's, per batch size."""
+    def cpu(name: str, b: int) -> float | None:
+        values = [ours[b].cpu_us for _, ours in rounds[name] if ours[b].cpu_us is not None]
+        return median(values) / b if values else None
+
+    for name in rounds:
+        if name == "sqlite":
+            continue
+        for b in batches:
+            mine, lite = cpu(name, b), cpu("sqlite", b)
+            if mine is None or lite is None:
+                continue
+            verdict = f"  goal <= 1.5: {'met' if mine / lite <= 1.5 else 'MISSED'}"
+            print(f"{name} over sqlite, batch {b:>3}: {mine:,.0f} vs {lite:,.0f} us CPU/summary"
+                  f" = {mine / lite:.2f}x{verdict}")
+
+
+def report(name: str, rounds: list[tuple[Run, dict[int, Run]]], batches: list[int]) -> None:
     bare_rate = median([b.rate for b, _ in rounds])
     bare_cpu = [b.cpu_us for b, _ in rounds if b.cpu_us is not None]
-    print(f"median of {len(rounds)} rounds:")
+    print(f"{name}: median of {len(rounds)} rounds:")
     print(f"bare Starlette POST echo (one-summary body): {bare_rate:,.0f} requests/s"
           + (f", {median(bare_cpu):,.0f} us CPU/request" if bare_cpu else ""))
     for b in batches:

@@ -18,8 +18,9 @@ Durability: a summary is acknowledged only once its commit is durable. Every con
 sets `synchronous_commit = on` (a server configured otherwise could lose acknowledged
 commits to a crash), so COMMIT returns once the WAL is flushed. `write()` is the same group
 commit as SQLite's: the work queued while a commit is in progress runs as one transaction,
-each job under its own savepoint (one failing job rolls back alone), one commit, in a helper
-thread while the event loop goes on.
+each job under its own savepoint (one failing job rolls back alone; a job alone in its group
+has the transaction for one), one commit, in a helper thread while the event loop goes on.
+Each statement is a round trip to the server: BEGIN and the write lock go as one.
 
 Migrations are the files of `asr_central.storage.migrations`, applied by
 `asr_core.migrations` at open, each in a transaction holding `MIGRATION_LOCK` (an advisory
