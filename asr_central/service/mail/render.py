@@ -106,10 +106,9 @@ def subject(lang: str, kind: str, items: Sequence[Item], day: date) -> str:
 
 
 def render_message(lang: str, contact_name: str, kind: str, items: Sequence[Item],
-                   day: date, slip_links: Mapping[int, str] | None = None) -> Rendered:
+                   day: date) -> Rendered:
     """The message of `kind` (an event kind, 'digest' or 'test') carrying `items`."""
-    context = {"lang": lang, "name": contact_name, "kind": kind, "items": items, "day": day,
-               "slips": dict(slip_links or {})}
+    context = {"lang": lang, "name": contact_name, "kind": kind, "items": items, "day": day}
     return Rendered(subject(lang, kind, items, day),
                     _TEXT.get_template("message.txt.j2").render(context),
                     _HTML.get_template("message.html.j2").render(context))

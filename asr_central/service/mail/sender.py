@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
@@ -40,7 +40,7 @@ from asr_central.domain.mail import (
 )
 from asr_central.domain.placement import supply_kind
 from asr_central.service.mail import smtp
-from asr_central.service.mail.render import Item, Rendered, render_message
+from asr_central.service.mail.render import Item, render_message
 from asr_central.storage import mail as store
 from asr_central.storage import orders as order_store
 from asr_central.storage import registry
@@ -49,7 +49,7 @@ from asr_central.storage.times import stamp
 
 log = logging.getLogger("asr_central.mail")
 
-__all__ = ["MailSender", "MailSettings", "RunReport", "event_facts", "preview"]
+__all__ = ["MailSender", "MailSettings", "MailWorker", "RunReport", "event_facts"]
 
 Send = Callable[[smtp.SmtpSettings, EmailMessage], None]
 
@@ -266,12 +266,6 @@ class MailSender:
             sent += 1
             self.last_error = None
         return sent, retried, failed, dropped
-
-
-def preview(conn: UnitOfWork, contact: registry.Contact, kind: str,
-            items: Collection[Item], day: date) -> Rendered:
-    """A message as `contact` would read it (the dealer's preview)."""
-    return render_message(contact.language, contact.name, kind, list(items), day)
 
 
 class MailWorker:
