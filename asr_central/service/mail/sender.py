@@ -26,9 +26,11 @@ Each event's facts, as the templates read them:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
@@ -49,7 +51,7 @@ from asr_central.storage.times import stamp
 
 log = logging.getLogger("asr_central.mail")
 
-__all__ = ["MailSender", "MailSettings", "MailWorker", "RunReport", "event_facts"]
+__all__ = ["MailSender", "MailSettings", "MailWorker", "RunReport", "attach", "event_facts"]
 
 Send = Callable[[smtp.SmtpSettings, EmailMessage], None]
 
@@ -299,3 +301,20 @@ class MailWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def attach(app: Any, worker: MailWorker) -> None:
+    """Run `worker` while the app serves: started with it, stopped before the app closes
+    its database. (Where central runs several workers, the leader's job instead.)"""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            worker.start()
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(worker.close)
+
+    app.router.lifespan_context = lifespan
