@@ -181,3 +181,32 @@ def test_plain_smtp_is_refused_off_loopback() -> None:
 
     with pytest.raises(ConfigError, match="loopback only"):
         smtp.SmtpSettings(host="mail.example", sender="a@b.example", security="none")
+
+
+def test_lines_joining_an_unshipped_order_are_told_alone_and_once(
+        mail_db: Database, smtp_sink: SmtpSink) -> None:  # noqa: F811
+    from asr_central.domain.policy import LineReason, Order, OrderLine, SupplyKind
+    from asr_central.storage import orders as order_store
+
+    ids = seed(mail_db)
+    settings = MailSettings(smtp_sink.settings(), immediate=frozenset({MailKind.ORDER_PLACED}))
+    sender = MailSender(mail_db, settings)
+    sender.run_once(DAY)
+    assert len(smtp_sink.messages) == 2  # the Lyon and the Leeds orders
+    later = DAY + timedelta(days=3)  # past the look-back: the order is still open to lines
+    joining = OrderLine("XRX-LY-2", "1", SupplyKind.CONSUMABLE, 1, LineReason.PULL_FORWARD,
+                        25.0, 0.04, "106R03528")
+    with mail_db.transaction() as conn:
+        order_store.create_orders(conn, [Order("lyon", "claire", later.date(), (joining,),
+                                               amends=str(ids["placed"]))], later,
+                                  {("XRX-LY-2", "1"): order_store.LineMeta(
+                                      1, "toner", "black", "106R03528")})
+    sender.run_once(later)  # (the first day's digests go out too)
+    assert sender.run_once(later + timedelta(hours=1)).sent == 0
+    subject = f"Commande n° {ids['placed']} : vos fournitures arrivent"
+    first, amendment = [m for m in smtp_sink.messages if m["Subject"] == subject]
+    assert first["Message-ID"] != amendment["Message-ID"]
+    text = _text(amendment)
+    assert "D'autres fournitures rejoignent ce colis, qui n'est pas encore parti :" in text
+    assert "XRX-LY-2 (Accueil) : 1 × toner noir" in text
+    assert "XRX-LY-1" not in text  # told in the first message

@@ -21,7 +21,7 @@ __all__ = [
     "OUTBOX_STATES", "MailEvent", "OutboxRow", "add_event", "compose", "due_messages",
     "events_of", "get_message", "last_seen", "shipped_for", "list_outbox", "mark_dropped", "mark_failed", "mark_retry",
     "mark_sent", "pending_events", "replacement", "runout", "uncollected_alerts",
-    "uncollected_orders",
+    "uncollected_shipments", "untold_lines",
 ]
 
 OUTBOX_STATES = ("queued", "sent", "failed", "dropped")
@@ -67,27 +67,48 @@ def _outbox(r: sqlite3.Row) -> OutboxRow:
 
 def add_event(conn: sqlite3.Connection, event_key: str, contact_id: str, kind: str,
               facts: dict[str, Any], now: datetime, *, order_id: int | None = None,
-              alert_key: str | None = None) -> bool:
+              line_mark: int | None = None, alert_key: str | None = None) -> bool:
     """Record an event to tell `contact_id`; False (and nothing written) if its key is
     already there."""
     row = conn.execute(
-        "INSERT INTO mail_events (event_key, contact_id, kind, facts, order_id, alert_key, day, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING "
-        "RETURNING event_key",
+        "INSERT INTO mail_events (event_key, contact_id, kind, facts, order_id, line_mark, "
+        "alert_key, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (event_key) DO NOTHING RETURNING event_key",
         (event_key, contact_id, kind, json.dumps(facts, sort_keys=True, ensure_ascii=False),
-         order_id, alert_key, now.date().isoformat(), times.stamp(now))).fetchone()
+         order_id, line_mark, alert_key, now.date().isoformat(), times.stamp(now))).fetchone()
     return row is not None
 
 
-def uncollected_orders(conn: sqlite3.Connection, kind: str, since: datetime) -> list[int]:
-    """Ids of orders placed (kind order_placed) or shipped (order_shipped) at or after
-    `since` that no event of that kind was collected for yet."""
-    column = {"order_placed": "created_at", "order_shipped": "shipped_at"}[kind]
+def uncollected_shipments(conn: sqlite3.Connection, since: datetime) -> list[int]:
+    """Ids of orders shipped at or after `since` that no order_shipped event was collected
+    for yet."""
     return [int(r[0]) for r in conn.execute(
-        f"SELECT o.order_id FROM orders o WHERE o.{column} IS NOT NULL AND o.{column} >= ? "
-        f"AND o.status <> 'cancelled' AND NOT EXISTS (SELECT 1 FROM mail_events e "
-        f"WHERE e.order_id = o.order_id AND e.kind = ?) ORDER BY o.order_id",
-        (times.stamp(since), kind))]
+        "SELECT o.order_id FROM orders o WHERE o.shipped_at IS NOT NULL AND o.shipped_at >= ? "
+        "AND o.status <> 'cancelled' AND NOT EXISTS (SELECT 1 FROM mail_events e "
+        "WHERE e.order_id = o.order_id AND e.kind = 'order_shipped') ORDER BY o.order_id",
+        (times.stamp(since),))]
+
+
+def untold_lines(conn: sqlite3.Connection, since: datetime) -> list[tuple[int, int, int]]:
+    """(order id, last line told, last line) of orders with lines no order_placed event
+    told yet: orders placed at or after `since`, and unshipped orders that lines joined
+    after their event (an amendment; 0 when nothing was told)."""
+    out = []
+    for r in conn.execute(
+            "SELECT o.order_id, o.created_at, o.status, "
+            "(SELECT MAX(l.line_id) FROM order_lines l WHERE l.order_id = o.order_id), "
+            "(SELECT MAX(e.line_mark) FROM mail_events e WHERE e.order_id = o.order_id "
+            "AND e.kind = 'order_placed') "
+            "FROM orders o WHERE o.status <> 'cancelled' AND (o.created_at >= ? OR "
+            "o.status = 'created') ORDER BY o.order_id", (times.stamp(since),)):
+        order_id, created_at, status, mark, told = r
+        if mark is None:
+            continue
+        if told is None and created_at >= times.stamp(since):
+            out.append((int(order_id), 0, int(mark)))
+        elif told is not None and status == "created" and mark > told:
+            out.append((int(order_id), int(told), int(mark)))
+    return out
 
 
 def uncollected_alerts(conn: sqlite3.Connection, kinds: Iterable[str],

@@ -94,11 +94,14 @@ def _locations(conn: UnitOfWork) -> dict[str, str | None]:
     return {d.serial: d.location for d in registry.list_devices(conn)}
 
 
-def _order_facts(conn: UnitOfWork, order_id: int) -> dict[str, Any]:
+def _order_facts(conn: UnitOfWork, order_id: int, after_line: int = 0) -> dict[str, Any]:
+    """An order's facts; only its lines after `after_line` (those an amendment added)."""
     order = order_store.get_order(conn, order_id)
     where = _locations(conn)
     lines = []
     for line in order.lines:
+        if line.line_id <= after_line:
+            continue
         forecast = store.runout(conn, line.device_serial, line.supply_index)
         runout_day = None
         if forecast is not None and forecast["days_to_empty"] is not None:
@@ -109,7 +112,8 @@ def _order_facts(conn: UnitOfWork, order_id: int) -> dict[str, Any]:
                       "part_number": line.part_number, "quantity": line.quantity,
                       "runout_day": runout_day,
                       "cartridge_serials": list(line.cartridge_serials)})
-    return {"order_id": order.order_id, "tracking": order.tracking, "lines": lines}
+    return {"order_id": order.order_id, "tracking": order.tracking, "lines": lines,
+            "amended": after_line > 0}
 
 
 def _alert_facts(conn: UnitOfWork, alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,13 +183,18 @@ class MailSender:
         since = now - LOOKBACK
         count = 0
         with self.db.transaction() as conn:
-            for kind in (MailKind.ORDER_PLACED, MailKind.ORDER_SHIPPED):
-                for order_id in store.uncollected_orders(conn, kind.value, since):
-                    order = order_store.get_order(conn, order_id)
-                    facts = _order_facts(conn, order_id)
-                    count += store.add_event(conn, f"{kind.value}|{order_id}",
-                                             order.contact_id, kind.value, facts, now,
-                                             order_id=order_id)
+            placed = MailKind.ORDER_PLACED.value
+            for order_id, told, mark in store.untold_lines(conn, since):
+                order = order_store.get_order(conn, order_id)
+                count += store.add_event(conn, f"{placed}|{order_id}|{mark}", order.contact_id,
+                                         placed, _order_facts(conn, order_id, told), now,
+                                         order_id=order_id, line_mark=mark)
+            shipped = MailKind.ORDER_SHIPPED.value
+            for order_id in store.uncollected_shipments(conn, since):
+                order = order_store.get_order(conn, order_id)
+                count += store.add_event(conn, f"{shipped}|{order_id}", order.contact_id,
+                                         shipped, _order_facts(conn, order_id), now,
+                                         order_id=order_id)
             contacts = registry.assignments(conn)
             for alert in store.uncollected_alerts(conn, {k.value for k in ALERT_KINDS}, since):
                 assignment = contacts.get(alert["device_serial"])

@@ -13,6 +13,7 @@ CREATE TABLE mail_events (
     kind         TEXT NOT NULL,
     facts        TEXT NOT NULL,
     order_id     INTEGER,                  -- the order an order_placed/order_shipped is about
+    line_mark    INTEGER,                  -- order_placed: the order's last line told (amendments)
     alert_key    TEXT,                     -- the alert (and occurrence) an alert event is about
     day          TEXT NOT NULL,            -- the UTC day it was collected: its digest's day
     message_id   TEXT,                     -- the outbox message that carries it, once composed
