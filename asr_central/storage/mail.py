@@ -82,7 +82,7 @@ def add_event(conn: sqlite3.Connection, event_key: str, contact_id: str, kind: s
 def uncollected_shipments(conn: sqlite3.Connection, since: datetime) -> list[int]:
     """Ids of orders shipped at or after `since` that no order_shipped event was collected
     for yet."""
-    return [int(r[0]) for r in conn.execute(
+    return [int(r["order_id"]) for r in conn.execute(
         "SELECT o.order_id FROM orders o WHERE o.shipped_at IS NOT NULL AND o.shipped_at >= ? "
         "AND o.status <> 'cancelled' AND NOT EXISTS (SELECT 1 FROM mail_events e "
         "WHERE e.order_id = o.order_id AND e.kind = 'order_shipped') ORDER BY o.order_id",
@@ -96,12 +96,13 @@ def untold_lines(conn: sqlite3.Connection, since: datetime) -> list[tuple[int, i
     out = []
     for r in conn.execute(
             "SELECT o.order_id, o.created_at, o.status, "
-            "(SELECT MAX(l.line_id) FROM order_lines l WHERE l.order_id = o.order_id), "
+            "(SELECT MAX(l.line_id) FROM order_lines l WHERE l.order_id = o.order_id) AS mark, "
             "(SELECT MAX(e.line_mark) FROM mail_events e WHERE e.order_id = o.order_id "
-            "AND e.kind = 'order_placed') "
+            "AND e.kind = 'order_placed') AS told "
             "FROM orders o WHERE o.status <> 'cancelled' AND (o.created_at >= ? OR "
             "o.status = 'created') ORDER BY o.order_id", (times.stamp(since),)):
-        order_id, created_at, status, mark, told = r
+        order_id, created_at, status = r["order_id"], r["created_at"], r["status"]
+        mark, told = r["mark"], r["told"]
         if mark is None:
             continue
         if told is None and created_at >= times.stamp(since):
@@ -147,7 +148,7 @@ def runout(conn: sqlite3.Connection, serial: str, supply_index: int) -> sqlite3.
 def last_seen(conn: sqlite3.Connection, serial: str) -> str | None:
     row = conn.execute("SELECT last_seen FROM device_status WHERE serial = ?",
                        (serial,)).fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else str(row["last_seen"])
 
 
 def shipped_for(conn: sqlite3.Connection, cartridge_serial: str) -> str | None:
@@ -155,7 +156,7 @@ def shipped_for(conn: sqlite3.Connection, cartridge_serial: str) -> str | None:
     row = conn.execute(
         "SELECT l.device_serial FROM shipped_cartridges c JOIN order_lines l "
         "ON l.line_id = c.line_id WHERE c.cartridge_serial = ?", (cartridge_serial,)).fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else str(row["device_serial"])
 
 
 def pending_events(conn: sqlite3.Connection) -> list[MailEvent]:

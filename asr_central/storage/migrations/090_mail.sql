@@ -1,7 +1,8 @@
 -- Mail to each site's contact: the contact's language and opt-out, a printer's location
 -- (printed beside its serial on packing slips and in mail), the events waiting to be told
 -- and the durable outbox of messages. Times are ISO 8601 UTC text (storage/times.py).
-ALTER TABLE contacts ADD COLUMN language TEXT NOT NULL DEFAULT 'fr';   -- fr | en
+-- a contact's language: fr | en
+ALTER TABLE contacts ADD COLUMN language TEXT NOT NULL DEFAULT 'fr';
 ALTER TABLE contacts ADD COLUMN mail_opt_out INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE registry_devices ADD COLUMN location TEXT;
 
@@ -23,7 +24,7 @@ CREATE INDEX mail_events_pending ON mail_events (message_id, contact_id, day);
 CREATE INDEX mail_events_order ON mail_events (order_id, kind);
 CREATE INDEX mail_events_alert ON mail_events (alert_key);
 
--- The outbox: one row per message; message_id is derived from what it carries, so a
+-- The outbox: one row per message, its message_id derived from what it carries, so a
 -- message sent again after a crash keeps its Message-ID and a second compose is a no-op.
 CREATE TABLE mail_outbox (
     message_id   TEXT PRIMARY KEY,
