@@ -94,10 +94,13 @@ def _locations(conn: UnitOfWork) -> dict[str, str | None]:
     return {d.serial: d.location for d in registry.list_devices(conn)}
 
 
-def _order_facts(conn: UnitOfWork, order_id: int, after_line: int = 0) -> dict[str, Any]:
+Where = Mapping[str, str | None]  # serial → its location in the registry
+
+
+def _order_facts(conn: UnitOfWork, order_id: int, where: Where,
+                 after_line: int = 0) -> dict[str, Any]:
     """An order's facts; only its lines after `after_line` (those an amendment added)."""
     order = order_store.get_order(conn, order_id)
-    where = _locations(conn)
     lines = []
     for line in order.lines:
         if line.line_id <= after_line:
@@ -116,9 +119,8 @@ def _order_facts(conn: UnitOfWork, order_id: int, after_line: int = 0) -> dict[s
             "amended": after_line > 0}
 
 
-def _alert_facts(conn: UnitOfWork, alert: Mapping[str, Any]) -> dict[str, Any]:
+def _alert_facts(conn: UnitOfWork, alert: Mapping[str, Any], where: Where) -> dict[str, Any]:
     serial = alert["device_serial"]
-    where = _locations(conn)
     facts: dict[str, Any] = {"serial": serial, "location": where.get(serial)}
     kind = alert["kind"]
     supply = alert["supply_key"]
@@ -146,9 +148,9 @@ def event_facts(conn: UnitOfWork, kind: MailKind, *, order_id: int | None = None
                 alert: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What a message of `kind` says about an order or an alert, from the database."""
     if order_id is not None:
-        return _order_facts(conn, order_id)
+        return _order_facts(conn, order_id, _locations(conn))
     assert alert is not None
-    return _alert_facts(conn, alert)
+    return _alert_facts(conn, alert, _locations(conn))
 
 
 # ------------------------------------------------------------------------------ the job
@@ -183,24 +185,25 @@ class MailSender:
         since = now - LOOKBACK
         count = 0
         with self.db.transaction() as conn:
+            where = _locations(conn)  # read once per run: the facts of every event use it
             placed = MailKind.ORDER_PLACED.value
             for order_id, told, mark in store.untold_lines(conn, since):
                 order = order_store.get_order(conn, order_id)
                 count += store.add_event(conn, f"{placed}|{order_id}|{mark}", order.contact_id,
-                                         placed, _order_facts(conn, order_id, told), now,
+                                         placed, _order_facts(conn, order_id, where, told), now,
                                          order_id=order_id, line_mark=mark)
             shipped = MailKind.ORDER_SHIPPED.value
             for order_id in store.uncollected_shipments(conn, since):
                 order = order_store.get_order(conn, order_id)
                 count += store.add_event(conn, f"{shipped}|{order_id}", order.contact_id,
-                                         shipped, _order_facts(conn, order_id), now,
+                                         shipped, _order_facts(conn, order_id, where), now,
                                          order_id=order_id)
             contacts = registry.assignments(conn)
             for alert in store.uncollected_alerts(conn, {k.value for k in ALERT_KINDS}, since):
                 assignment = contacts.get(alert["device_serial"])
                 if assignment is None or assignment.contact_id is None:
                     continue  # no one to tell: registry_missing is the dealer's alert
-                facts = _alert_facts(conn, alert)
+                facts = _alert_facts(conn, alert, where)
                 count += store.add_event(
                     conn, f"alert|{alert['alert_key']}|{alert['first_seen']}",
                     assignment.contact_id, alert["kind"], facts, now,
