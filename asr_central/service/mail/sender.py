@@ -247,8 +247,16 @@ class MailSender:
                 dropped += 1
                 continue
             items = [Item(e.kind, e.facts) for e in store.events_of(conn, row.message_id)]
-            rendered = render_message(contact.language, contact.name, row.kind, items,
-                                      date.fromisoformat(row.day))
+            try:
+                rendered = render_message(contact.language, contact.name, row.kind, items,
+                                          date.fromisoformat(row.day))
+            except Exception as exc:  # one message that cannot be written must not hold
+                # up the others behind it in the queue
+                log.exception("mail %s cannot be rendered", row.message_id)
+                with self.db.transaction() as w:
+                    store.mark_failed(w, row.message_id, f"cannot be rendered: {exc!r}")
+                failed += 1
+                continue
             try:
                 msg = smtp.build_message(self.settings.smtp, contact.name, contact.email,
                                          rendered, row.message_id, now, contact.language)
@@ -266,6 +274,8 @@ class MailSender:
                                          str(exc))
                         retried += 1
                 log.warning("mail %s to %s not sent: %s", row.message_id, row.contact_id, exc)
+                if isinstance(exc, smtp.ServerUnreachable):
+                    break  # one connection attempt per run while the server is away
                 continue
             except smtp.PermanentMailError as exc:
                 self.last_error = str(exc)

@@ -23,7 +23,7 @@ from asr_core.secret import Secret
 from asr_central import __version__
 from asr_central.service.mail.render import Rendered, clean
 
-__all__ = ["SECURITY", "MailError", "PermanentMailError", "SmtpSettings",
+__all__ = ["SECURITY", "MailError", "PermanentMailError", "ServerUnreachable", "SmtpSettings",
            "TransientMailError", "build_message", "send"]
 
 SECURITY = ("starttls", "tls", "none")
@@ -35,6 +35,10 @@ class MailError(AsrError):
 
 class TransientMailError(MailError):
     """Worth trying again later: the server is down, busy, or answered 4xx."""
+
+
+class ServerUnreachable(TransientMailError):
+    """No conversation with the server at all: the next messages would fare no better."""
 
 
 class PermanentMailError(MailError):
@@ -139,6 +143,9 @@ def send(settings: SmtpSettings, msg: EmailMessage) -> None:
     except smtplib.SMTPResponseException as exc:
         kind = PermanentMailError if 500 <= exc.smtp_code < 600 else TransientMailError
         raise kind(f"{where} answered {exc.smtp_code}: {exc.smtp_error!r}") from None
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
+        raise ServerUnreachable(f"cannot reach the mail server {where}: "
+                                f"{exc or type(exc).__name__}") from None
+    except smtplib.SMTPException as exc:
         raise TransientMailError(f"cannot reach the mail server {where}: "
                                  f"{exc or type(exc).__name__}") from None
