@@ -224,3 +224,22 @@ def test_a_message_that_cannot_be_written_fails_alone_and_the_rest_go_out(
     assert (report.failed, report.sent) == (1, 7)
     failed, = mail_store.list_outbox(mail_db.connection(), "failed")
     assert failed.last_error is not None and "cannot be rendered" in failed.last_error
+
+
+def test_a_contact_address_naming_two_mailboxes_is_refused_not_sent_to_both(
+        mail_db: Database, smtp_sink: SmtpSink) -> None:  # noqa: F811
+    from asr_central.storage import registry
+
+    seed(mail_db)
+    with mail_db.transaction() as conn:  # the YAML import only checks for an '@'
+        claire = registry.get_contact(conn, "claire")
+        assert claire is not None
+        registry.upsert_contact(conn, registry.Contact(
+            "claire", claire.name, "claire@lyon.example, thief@evil.example", "", None, "fr"),
+            DAY)
+    sender = MailSender(mail_db, MailSettings(smtp_sink.settings(), immediate=ALL_KINDS))
+    report = sender.run_once(DAY)
+    assert report.failed == 3  # Claire's three messages
+    assert all("thief" not in str(rcpts) for _, rcpts in smtp_sink.keeper.envelopes)
+    errors = {m.last_error for m in mail_store.list_outbox(mail_db.connection(), "failed")}
+    assert errors and all(e and "fix the contact's e-mail in the registry" in e for e in errors)
