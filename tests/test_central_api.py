@@ -273,7 +273,7 @@ def test_registry_edited_through_the_api(central) -> None:  # noqa: F811
     assert put("/v1/registry/contacts/bad", {"name": "B", "email": "nope"}).status_code == 422
     registry = get(central, "/v1/registry")
     assert registry["devices"] == [{"serial": "XRX-9", "site_id": "hq", "contact_id": None,
-                                    "model": None, "note": None}]
+                                    "model": None, "note": None, "location": None}]
     assert central.admin("DELETE", "/v1/registry/devices/XRX-9").status_code == 204
     assert get(central, "/v1/registry")["devices"] == []
 

@@ -45,7 +45,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds per webhook request (default 10)")
     w.add_argument("--alert-webhook-retry", type=float, default=300.0, metavar="S",
                    help="after a failed delivery, seconds before trying again (default 300)")
+    _mail_arguments(p)
     p.set_defaults(func=run)
+
+
+def _mail_arguments(p: argparse.ArgumentParser) -> None:
+    from asr_central.commands.mail import add_smtp_arguments
+    from asr_central.domain.mail import MailKind
+
+    add_smtp_arguments(p)
+    kinds = ", ".join(k.value for k in MailKind)
+    p.add_argument("--mail-immediate", default="", metavar="KIND,...",
+                   help=f"kinds mailed at once instead of in the daily digest ({kinds})")
+    p.add_argument("--mail-digest-at", default="06:00", metavar="HH:MM",
+                   help="UTC time from which each contact's digest of the day before goes "
+                        "out (default 06:00)")
+    p.add_argument("--mail-interval", type=_seconds, default=60.0, metavar="S",
+                   help="seconds between two runs of the mail job (default 60)")
+
+
+def mail_settings(args: argparse.Namespace) -> Any:
+    """The mail job's settings, or None without --smtp-host."""
+    from datetime import time
+
+    from asr_core.errors import ConfigError
+    from asr_central.commands.mail import smtp_settings
+    from asr_central.domain.mail import MailKind
+    from asr_central.service.mail.sender import MailSettings
+
+    smtp = smtp_settings(args)
+    if smtp is None:
+        return None
+    immediate = set()
+    for name in filter(None, (n.strip() for n in args.mail_immediate.split(","))):
+        try:
+            immediate.add(MailKind(name))
+        except ValueError:
+            raise ConfigError(f"{name!r} is not a kind of mail; expected some of "
+                              f"{', '.join(k.value for k in MailKind)}",
+                              key="--mail-immediate") from None
+    try:
+        digest_at = time.fromisoformat(args.mail_digest_at)
+    except ValueError:
+        raise ConfigError(f"{args.mail_digest_at!r} is not a time of day (HH:MM)",
+                          key="--mail-digest-at") from None
+    return MailSettings(smtp, frozenset(immediate), digest_at)
 
 
 def _non_negative(unit: str) -> Callable[[str], float]:
@@ -167,6 +211,7 @@ def build_app(args: argparse.Namespace) -> Any:
     elif args.alert_webhook_secret_file is not None:
         raise ConfigError("a webhook secret was given without --alert-webhook URL",
                           key="--alert-webhook-secret-file")
+    mail = mail_settings(args)
     app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file),
                      max_clock_skew=timedelta(seconds=args.max_clock_skew))
     app.state.policy_settings = settings
@@ -176,6 +221,14 @@ def build_app(args: argparse.Namespace) -> Any:
         from asr_central.service.notify import WebhookNotifier, attach
 
         attach(app, WebhookNotifier(webhook, app.state.db))
+    if mail is not None:
+        from asr_central.service.mail.sender import MailSender, MailWorker
+        from asr_central.service.mail.sender import attach as attach_mail
+
+        # the mail job runs beside the webhook notifier; a leader runs both when central
+        # runs as several workers
+        attach_mail(app, MailWorker(MailSender(app.state.db, mail, clock=app.state.clock),
+                                    args.mail_interval))
     return app
 
 

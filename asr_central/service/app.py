@@ -45,7 +45,7 @@ from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.service import retention
 from asr_central.service.api import (
-    agent_orders, alerts, device_moves, devices, orders, registry,
+    agent_orders, alerts, device_moves, devices, mail, orders, registry,
 )
 from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
 from asr_central.service.state import CentralState
@@ -58,7 +58,7 @@ log = logging.getLogger("asr_central.api")
 # The modules that add routes and ingest hooks (see the module docstring), in this order.
 # A module-level name so that a benchmark can leave them out.
 EXTENSIONS: tuple[ModuleType, ...] = (
-    registry, orders, alerts, agent_orders, retention, devices, device_moves,
+    registry, orders, alerts, agent_orders, retention, devices, device_moves, mail,
 )
 
 Clock = Callable[[], datetime]

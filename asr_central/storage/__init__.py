@@ -11,6 +11,7 @@
     registry       contacts, sites, devices, catalog
     orders         orders, lines, stock, installations
     alerts         alert conditions and their acknowledgement
+    mail           events told to site contacts and the outbox of messages
     policy_inputs  what a policy run reads: new cartridge events, device status, latest supplies
     times          the one text form of a moment in every table
 

@@ -5,11 +5,13 @@ Registry YAML (every key but the ids optional; unknown keys are refused):
 
     contacts:
       - {id: facilities-lyon, name: Claire Martin, email: facilities@lyon.example,
-         shipping_address: "12 rue Garibaldi, 69003 Lyon"}
+         shipping_address: "12 rue Garibaldi, 69003 Lyon",
+         language: fr, mail_opt_out: false}   # mail in French (or en); false: mail is sent
     sites:
       - {id: lyon-hq, name: Lyon HQ, contact: facilities-lyon}   # contact: the site's default
     devices:
-      - {serial: XRX-LY-001, site: lyon-hq, contact: facilities-lyon, model: VersaLink C405}
+      - {serial: XRX-LY-001, site: lyon-hq, contact: facilities-lyon, model: VersaLink C405,
+         location: "2nd floor, accounting"}   # printed beside the serial on parcels and mail
     catalog:
       - {part_number: 106R03528, description: Black toner, kind: consumable, color: black,
          capacity_g: 250}
@@ -31,12 +33,16 @@ from asr_central.storage.times import stamp
 from asr_central.storage.base import Connection, Row
 
 __all__ = [
-    "CatalogItem", "Contact", "RegistryDevice", "RegistryDocument", "Site", "Assignment",
+    "LANGUAGES", "CatalogItem", "Contact", "RegistryDevice", "RegistryDocument", "Site", "Assignment",
     "assignments", "delete_device", "get_contact", "get_device", "get_site",
     "import_registry_file", "list_catalog", "list_contacts", "list_devices", "list_sites",
     "parse_registry_yaml", "save_document", "upsert_catalog_item", "upsert_contact",
     "upsert_device", "upsert_site",
 ]
+
+
+# The languages mail and packing slips are written in; French is the leaflet's.
+LANGUAGES = ("fr", "en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,8 @@ class Contact:
     email: str
     shipping_address: str = ""
     phone: str | None = None
+    language: str = "fr"  # of the mail it receives: one of LANGUAGES
+    mail_opt_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ class RegistryDevice:
     contact_id: str | None = None  # None: the site's default contact
     model: str | None = None
     note: str | None = None
+    location: str | None = None  # where on the site it stands, for parcels and mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +105,14 @@ class RegistryDocument:
 
 def upsert_contact(conn: Connection, c: Contact, now: datetime) -> None:
     conn.execute(
-        "INSERT INTO contacts (contact_id, name, email, shipping_address, phone, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) DO UPDATE SET name=excluded.name, "
-        "email=excluded.email, shipping_address=excluded.shipping_address, "
-        "phone=excluded.phone, updated_at=excluded.updated_at",
-        (c.contact_id, c.name, c.email, c.shipping_address, c.phone, stamp(now)))
+        "INSERT INTO contacts (contact_id, name, email, shipping_address, phone, language, "
+        "mail_opt_out, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) "
+        "DO UPDATE SET name=excluded.name, email=excluded.email, "
+        "shipping_address=excluded.shipping_address, phone=excluded.phone, "
+        "language=excluded.language, mail_opt_out=excluded.mail_opt_out, "
+        "updated_at=excluded.updated_at",
+        (c.contact_id, c.name, c.email, c.shipping_address, c.phone, c.language,
+         int(c.mail_opt_out), stamp(now)))
 
 
 def upsert_site(conn: Connection, s: Site, now: datetime) -> None:
@@ -113,11 +125,11 @@ def upsert_site(conn: Connection, s: Site, now: datetime) -> None:
 
 def upsert_device(conn: Connection, d: RegistryDevice, now: datetime) -> None:
     conn.execute(
-        "INSERT INTO registry_devices (serial, site_id, contact_id, model, note, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET site_id=excluded.site_id, "
-        "contact_id=excluded.contact_id, model=excluded.model, note=excluded.note, "
-        "updated_at=excluded.updated_at",
-        (d.serial, d.site_id, d.contact_id, d.model, d.note, stamp(now)))
+        "INSERT INTO registry_devices (serial, site_id, contact_id, model, note, location, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET "
+        "site_id=excluded.site_id, contact_id=excluded.contact_id, model=excluded.model, "
+        "note=excluded.note, location=excluded.location, updated_at=excluded.updated_at",
+        (d.serial, d.site_id, d.contact_id, d.model, d.note, d.location, stamp(now)))
 
 
 def upsert_catalog_item(conn: Connection, item: CatalogItem, now: datetime) -> None:
@@ -154,7 +166,7 @@ def save_document(conn: Connection, doc: RegistryDocument, now: datetime
 
 def _contact(row: Row) -> Contact:
     return Contact(row["contact_id"], row["name"], row["email"], row["shipping_address"],
-                   row["phone"])
+                   row["phone"], row["language"], bool(row["mail_opt_out"]))
 
 
 def _site(row: Row) -> Site:
@@ -163,7 +175,7 @@ def _site(row: Row) -> Site:
 
 def _device(row: Row) -> RegistryDevice:
     return RegistryDevice(row["serial"], row["site_id"], row["contact_id"], row["model"],
-                          row["note"])
+                          row["note"], row["location"])
 
 
 def _item(row: Row) -> CatalogItem:
@@ -228,10 +240,10 @@ def contact_ids_by_email(conn: Connection) -> dict[str, str]:
 
 _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "contacts": {"id": (str,), "name": (str,), "email": (str,), "shipping_address": (str,),
-                 "phone": (str,)},
+                 "phone": (str,), "language": (str,), "mail_opt_out": (bool,)},
     "sites": {"id": (str,), "name": (str,), "contact": (str,)},
     "devices": {"serial": (str, int), "site": (str,), "contact": (str,), "model": (str,),
-                "note": (str,)},
+                "note": (str,), "location": (str,)},
     "catalog": {"part_number": (str, int), "description": (str,), "kind": (str,),
                 "color": (str,), "capacity_g": (int, float), "yield_pages": (int,)},
 }
@@ -305,7 +317,8 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
                 value = constructor.construct_object(v, deep=True)
                 if value is None:
                     continue
-                if isinstance(value, bool) or not isinstance(value, allowed[name]):
+                if (isinstance(value, bool) != (bool in allowed[name])
+                        or not isinstance(value, allowed[name])):
                     fail(v, f"{where}.{name}",
                          f"expected {' or '.join(t.__name__ for t in allowed[name])}, "
                          f"got {type(value).__name__} {value!r}")
@@ -329,8 +342,12 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
         email = val(f, "email")
         if "@" not in email or email.startswith("@") or email.endswith("@"):
             fail(f["email"][0], f"contacts[{i}].email", f"{email!r} is not an e-mail address")
+        language = val(f, "language") or "fr"
+        if language not in LANGUAGES:
+            fail(f["language"][0], f"contacts[{i}].language",
+                 f"{language!r}: expected one of {', '.join(LANGUAGES)}")
         contacts.append(Contact(cid, val(f, "name"), email, val(f, "shipping_address") or "",
-                                val(f, "phone")))
+                                val(f, "phone"), language, bool(val(f, "mail_opt_out"))))
         contact_ids.add(cid)
 
     def check_contact(f: dict[str, tuple[yaml.Node, Any]], key: str) -> None:
@@ -362,7 +379,7 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
                  f"site {site!r} is not defined; add it under sites or fix the id")
         check_contact(f, f"devices[{i}].contact")
         devices.append(RegistryDevice(serial, site, val(f, "contact"), val(f, "model"),
-                                      val(f, "note")))
+                                      val(f, "note"), val(f, "location")))
 
     catalog: list[CatalogItem] = []
     for i, (_node, f) in enumerate(entries["catalog"]):

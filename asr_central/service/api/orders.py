@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from asr_central.service import notify
+from asr_central.service.api.mail import packing_slip_path
 from asr_central.service.deps import AdminDep, DbDep, NowDep, state_of
 from asr_central.storage.base import Database
 from asr_central.domain.policy import PolicySettings
@@ -56,13 +57,18 @@ def _filters(status: str | None, site_id: str | None, contact_id: str | None,
             "device_serial": device_serial}
 
 
+def _with_links(order: dict[str, Any]) -> dict[str, Any]:
+    """The order's JSON with where its packing slip is printed from."""
+    return order | {"packing_slip": packing_slip_path(order["order_id"])}
+
+
 @router.get("/v1/orders")
 def list_orders(_: AdminDep, db: DbDep, status: str | None = None, site_id: str | None = None,
                 contact_id: str | None = None,
                 device_serial: str | None = None) -> list[dict[str, Any]]:
     orders = store.list_orders(db.connection(),
                                **_filters(status, site_id, contact_id, device_serial))
-    return [o.to_dict() for o in orders]
+    return [_with_links(o.to_dict()) for o in orders]
 
 
 @router.get("/v1/orders.csv", response_class=Response,
@@ -78,7 +84,7 @@ def export_csv(_: AdminDep, db: DbDep, status: str | None = None, site_id: str |
 def _order_call(fn: Any, db: Database, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         with db.transaction() as conn:
-            return fn(conn, *args, **kwargs).to_dict()
+            return _with_links(fn(conn, *args, **kwargs).to_dict())
     except store.OrderNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except store.OrderConflict as exc:
@@ -88,7 +94,7 @@ def _order_call(fn: Any, db: Database, *args: Any, **kwargs: Any) -> dict[str, A
 @router.get("/v1/orders/{order_id}")
 def get_order(order_id: int, _: AdminDep, db: DbDep) -> dict[str, Any]:
     try:
-        return store.get_order(db.connection(), order_id).to_dict()
+        return _with_links(store.get_order(db.connection(), order_id).to_dict())
     except store.OrderNotFound as exc:
         raise HTTPException(404, str(exc)) from None
 

@@ -25,6 +25,8 @@ class ContactBody(_Body):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     shipping_address: str = ""
     phone: str | None = None
+    language: Literal["fr", "en"] = Field("fr", description="the language of its mail")
+    mail_opt_out: bool = False
 
 
 class SiteBody(_Body):
@@ -37,6 +39,7 @@ class DeviceBody(_Body):
     contact: str | None = Field(None, description="contact id; default: the site's contact")
     model: str | None = None
     note: str | None = None
+    location: str | None = Field(None, description="where it stands, for parcels and mail")
 
 
 class CatalogBody(_Body):
@@ -61,7 +64,8 @@ def get_registry(_: AdminDep, db: DbDep) -> dict[str, list[dict[str, Any]]]:
 @router.put("/contacts/{contact_id}")
 def put_contact(contact_id: str, body: ContactBody, _: AdminDep, db: DbDep,
                 now: NowDep) -> dict[str, Any]:
-    record = store.Contact(contact_id, body.name, body.email, body.shipping_address, body.phone)
+    record = store.Contact(contact_id, body.name, body.email, body.shipping_address, body.phone,
+                           body.language, body.mail_opt_out)
     with db.transaction() as conn:
         store.upsert_contact(conn, record, now)
     return store.as_dict(record)
@@ -81,7 +85,8 @@ def put_site(site_id: str, body: SiteBody, _: AdminDep, db: DbDep, now: NowDep) 
 @router.put("/devices/{serial}")
 def put_device(serial: str, body: DeviceBody, _: AdminDep, db: DbDep,
                now: NowDep) -> dict[str, Any]:
-    record = store.RegistryDevice(serial, body.site, body.contact, body.model, body.note)
+    record = store.RegistryDevice(serial, body.site, body.contact, body.model, body.note,
+                                  body.location)
     with db.transaction() as conn:
         if store.get_site(conn, body.site) is None:
             raise HTTPException(422, f"site {body.site!r} does not exist; create it first "
