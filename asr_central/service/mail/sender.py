@@ -46,7 +46,7 @@ from asr_central.service.mail.render import Item, render_message
 from asr_central.storage import mail as store
 from asr_central.storage import orders as order_store
 from asr_central.storage import registry
-from asr_central.storage.base import Database, UnitOfWork
+from asr_central.storage.base import Database, Row, UnitOfWork
 from asr_central.storage.times import stamp
 
 log = logging.getLogger("asr_central.mail")
@@ -82,7 +82,7 @@ def _day(moment: str | None) -> str | None:
     return None if not moment else moment[:10]
 
 
-def _kind_of(row: Mapping[str, Any] | None) -> str:
+def _kind_of(row: Row | Mapping[str, Any] | None) -> str:
     if row is None:
         return "consumable"
     return supply_kind(row["type"], row["supply_class"]).value
@@ -119,7 +119,7 @@ def _order_facts(conn: UnitOfWork, order_id: int, where: Where,
             "amended": after_line > 0}
 
 
-def _alert_facts(conn: UnitOfWork, alert: Mapping[str, Any], where: Where) -> dict[str, Any]:
+def _alert_facts(conn: UnitOfWork, alert: Row | Mapping[str, Any], where: Where) -> dict[str, Any]:
     serial = alert["device_serial"]
     facts: dict[str, Any] = {"serial": serial, "location": where.get(serial)}
     kind = alert["kind"]
