@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from asr_central.storage import alerts as alert_store
 from asr_central.storage import open_database
 from asr_central.storage import orders as order_store
 from asr_central.storage import registry
-from asr_central.storage.base import Database
+from asr_central.storage.base import Connection, Database
 
 DAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday morning
 
@@ -107,13 +106,7 @@ devices:
 """
 
 
-def _raw(db: Database) -> sqlite3.Connection:
-    conn = db.connection()
-    assert isinstance(conn, sqlite3.Connection)
-    return conn
-
-
-def _report(conn: sqlite3.Connection, serial: str, site: str, last_seen: datetime,
+def _report(conn: Connection, serial: str, site: str, last_seen: datetime,
             summary_id: int) -> None:
     """What ingest would have stored for a device: a summary, its status, a supply."""
     conn.execute("INSERT INTO agents (agent_id, site_id, name, created_at) VALUES (?, ?, ?, ?) "
@@ -121,9 +114,9 @@ def _report(conn: sqlite3.Connection, serial: str, site: str, last_seen: datetim
     stamp = last_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
     conn.execute("INSERT INTO summaries (id, agent_id, sequence, idempotency_key, key_id, "
                  "site_id, device_serial, period_start, period_end, received_at, payload, "
-                 "signature) VALUES (?, ?, ?, ?, 'k', ?, ?, ?, ?, ?, x'00', x'00')",
+                 "signature) VALUES (?, ?, ?, ?, 'k', ?, ?, ?, ?, ?, ?, ?)",
                  (summary_id, f"agent-{site}", summary_id, f"idem-{summary_id}", site, serial,
-                  stamp, stamp, stamp))
+                  stamp, stamp, stamp, b"\x00", b"\x00"))
     conn.execute("INSERT INTO device_status (serial, site_id, agent_id, asr_compatible, state, "
                  "last_seen, last_summary_id) VALUES (?, ?, ?, 1, 'ok', ?, ?)",
                  (serial, site, f"agent-{site}", stamp, summary_id))
@@ -139,8 +132,7 @@ def seed(db: Database, now: datetime = DAY) -> dict[str, int]:
     with db.transaction() as conn:
         doc = registry.parse_registry_yaml(REGISTRY)
         registry.save_document(conn, doc, now)
-    raw = _raw(db)
-    with db.transaction():
+    with db.transaction() as raw:
         _report(raw, "XRX-LY-1", "lyon", now - timedelta(hours=2), 1)
         _report(raw, "XRX-LY-2", "lyon", now - timedelta(days=4), 2)
         _report(raw, "XRX-LE-1", "leeds", now - timedelta(hours=1), 3)
@@ -160,7 +152,7 @@ def seed(db: Database, now: datetime = DAY) -> dict[str, int]:
         order_store.mark_shipped(conn, shipped, now, serials={line_id: ["CART-001"]},
                                  tracking="TRK-42")
     replaced = now - timedelta(hours=3)
-    with db.transaction():
+    with db.transaction() as raw:
         # the Leeds cartridge went into a Lyon printer; a Lyon cartridge went out early
         for sid, serial, cartridge, premature, grams, pct in (
                 (5, "XRX-LY-1", "CART-001", 0, None, None),
@@ -168,12 +160,14 @@ def seed(db: Database, now: datetime = DAY) -> dict[str, int]:
             raw.execute("INSERT INTO summaries (id, agent_id, sequence, idempotency_key, key_id, "
                         "site_id, device_serial, period_start, period_end, received_at, "
                         "payload, signature) VALUES (?, 'agent-lyon', ?, ?, 'k', 'lyon', ?, ?, "
-                        "?, ?, x'00', x'00')", (sid, sid, f"idem-{sid}", serial, "x", "x", "x"))
+                        "?, ?, ?, ?)", (sid, sid, f"idem-{sid}", serial, "x", "x", "x", b"\x00",
+                                        b"\x00"))
             raw.execute("INSERT INTO cartridge_events (summary_id, device_serial, supply_index, "
                         "replaced_at, premature, grams_wasted, removed_percent, "
                         "cartridge_serial) VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
                         (sid, serial, replaced.strftime("%Y-%m-%dT%H:%M:%SZ"), premature,
                          grams, pct, cartridge))
+    db.reset_identities()  # the summaries above were given their ids
     alerts = [
         Alert(AlertKind.DEVICE_SILENT, Severity.WARNING, "XRX-LY-2", None, "silent", now),
         Alert(AlertKind.USAGE_SPIKE, Severity.WARNING, "XRX-LE-1", "1", "spike", now),
@@ -191,7 +185,8 @@ def seed(db: Database, now: datetime = DAY) -> dict[str, int]:
 
 
 @pytest.fixture
-def mail_db(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path / 'central.db'}")
+def mail_db(central_db_url: str) -> Iterator[Database]:
+    """Central's database with the mail tables, on each engine in turn."""
+    db = open_database(central_db_url)
     yield db
     db.close()
