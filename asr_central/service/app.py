@@ -45,7 +45,7 @@ from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.service import retention
 from asr_central.service.api import (
-    agent_orders, alerts, device_moves, devices, orders, registry,
+    agent_orders, alerts, device_moves, devices, ops, orders, registry,
 )
 from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
 from asr_central.service.state import CentralState
@@ -58,7 +58,7 @@ log = logging.getLogger("asr_central.api")
 # The modules that add routes and ingest hooks (see the module docstring), in this order.
 # A module-level name so that a benchmark can leave them out.
 EXTENSIONS: tuple[ModuleType, ...] = (
-    registry, orders, alerts, agent_orders, retention, devices, device_moves,
+    registry, orders, alerts, agent_orders, retention, devices, device_moves, ops,
 )
 
 Clock = Callable[[], datetime]
@@ -186,11 +186,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     batch_hooks: list[ingest_api.BatchHook] = []
     ingest = app.ingest = ingest_api.Ingest(app, db, state.clock, hooks, batch_hooks)
     ingest.bounds = TimeBounds(max_skew=max_clock_skew)
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz(db: DbDep) -> dict[str, str]:
-        db.ping()
-        return {"status": "ok", "version": __version__}
+    ingest.observe = state.metrics.count
 
     @app.post("/v1/enroll", response_model=EnrollResponse, status_code=201, tags=["agents"])
     def enroll(body: EnrollRequest, db: DbDep, now: NowDep) -> EnrollResponse:
