@@ -181,10 +181,13 @@ _Key = tuple[str, ...]
 
 @dataclass(frozen=True)
 class Override:
-    """A value given on the command line, and the flag that gave it (named in errors)."""
+    """A value given on the command line (or the environment), and the flag (or variable)
+    that gave it, named in errors. A fallback with `only_with` applies only where that
+    key is set too (a webhook secret only for a webhook URL)."""
 
     value: object
     flag: str
+    only_with: tuple[str, str] | None = None
 
 
 def _plain(node: yaml.Node, key: _Key, lines: dict[_Key, int], source: str) -> Any:
@@ -234,6 +237,8 @@ def parse_settings(text: str | None, *, source: str = "<config>",
         if isinstance(target, dict):
             target[name] = given.value
     for (section, name), given in (fallbacks or {}).items():
+        if given.only_with is not None and not _is_set(data, given.only_with):
+            continue
         target = data.setdefault(section, {})
         if isinstance(target, dict) and name not in target:
             target[name] = given.value
@@ -248,6 +253,11 @@ def parse_settings(text: str | None, *, source: str = "<config>",
     if problems:
         raise where.error([{"loc": key, "msg": msg, "type": "semantic"} for key, msg in problems])
     return settings
+
+
+def _is_set(data: Mapping[str, Any], key: tuple[str, str]) -> bool:
+    section = data.get(key[0])
+    return isinstance(section, dict) and section.get(key[1]) is not None
 
 
 def load_settings(path: str | os.PathLike[str] | None, *,

@@ -227,3 +227,19 @@ def test_check_config_reports_the_error_by_line_and_exits_2(tmp_path: Path) -> N
                            str(path)], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"{path}:4: logging.level: ")
+
+
+def test_the_old_environment_variables_still_give_the_secrets_where_nothing_else_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASR_CENTRAL_ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv("ASR_CENTRAL_ALERT_WEBHOOK_SECRET", "webhook-secret-0123456789")
+    # no webhook URL: its secret variable is left alone rather than refused
+    s = settings_from_args(build_parser().parse_args(["serve"]))
+    assert (s.admin.token, s.webhook.secret) == (Secret(TOKEN), None)
+    s = settings_from_args(build_parser().parse_args(
+        ["serve", "--alert-webhook", "https://hooks.example/asr"]))
+    assert s.webhook.secret == Secret("webhook-secret-0123456789")
+    (tmp_path / "token").write_text("file-token-0123456789abcdef")
+    path = write(tmp_path, "admin:\n  token: file:token\n")
+    s = settings_from_args(build_parser().parse_args(["serve", "--config", str(path)]))
+    assert s.admin.token == Secret("file-token-0123456789abcdef")  # the file wins

@@ -156,11 +156,12 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         overrides[key] = Override(value, flag)
     # The environment variables serve read before the config file existed, still honoured
     # where neither the file nor a flag sets the secret.
-    fallbacks = {key: Override(f"env:{var}", var) for key, var in (
-        (("admin", "token"), ADMIN_TOKEN_ENV), (("webhook", "secret"), WEBHOOK_SECRET_ENV))
-        if _env_set(var)}
-    if "webhook" not in {k[0] for k in overrides} and not _env_set(WEBHOOK_SECRET_ENV):
-        fallbacks.pop(("webhook", "secret"), None)
+    fallbacks = {}
+    if _env_set(ADMIN_TOKEN_ENV):
+        fallbacks["admin", "token"] = Override(f"env:{ADMIN_TOKEN_ENV}", ADMIN_TOKEN_ENV)
+    if _env_set(WEBHOOK_SECRET_ENV):
+        fallbacks["webhook", "secret"] = Override(f"env:{WEBHOOK_SECRET_ENV}", WEBHOOK_SECRET_ENV,
+                                                  only_with=("webhook", "url"))
     return load_settings(getattr(args, "config", None), overrides=overrides, fallbacks=fallbacks)
 
 
