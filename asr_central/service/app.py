@@ -188,6 +188,12 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     ingest.bounds = TimeBounds(max_skew=max_clock_skew)
     ingest.observe = state.metrics.count
 
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive and serving; the database is /readyz's business (a liveness
+        probe failing with the database would restart every worker during its outage)."""
+        return {"status": "ok", "version": __version__}
+
     @app.post("/v1/enroll", response_model=EnrollResponse, status_code=201, tags=["agents"])
     def enroll(body: EnrollRequest, db: DbDep, now: NowDep) -> EnrollResponse:
         raw = _decode_public_key(body.public_key)

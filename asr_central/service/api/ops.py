@@ -1,10 +1,8 @@
-"""What operators and their tools ask: is the process alive (/healthz), may it take
-traffic (/readyz), and its Prometheus metrics (/metrics).
+"""What operators and their tools ask beyond /healthz (the process is alive, in app.py):
+may it take traffic (/readyz), and its Prometheus metrics (/metrics).
 
-/healthz answers without touching the database: a liveness probe that failed with the
-database would have a supervisor restart every worker during a database outage, which
-helps nothing. /readyz is the one a load balancer asks: the database answers and its
-schema is the one this version runs (no migration pending, none newer).
+/readyz is the one a load balancer asks: the database answers and its schema is the one
+this version runs (no migration pending, none newer).
 
 /metrics wants its own bearer token (`metrics.token`), not the admin one and not
 "loopback only": central usually sits behind a TLS proxy on the same host, where every
@@ -25,7 +23,6 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client.core import Metric
 
 from asr_core.errors import StoreError
-from asr_central import __version__
 from asr_central.service.api.admin_guard import Throttled
 from asr_central.service.deps import state_of
 from asr_central.service.metrics import CONTENT_TYPE, storage_gauges
@@ -36,12 +33,6 @@ __all__ = ["router"]
 
 log = logging.getLogger("asr_central.api")
 router = APIRouter(tags=["ops"])
-
-
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is alive and serving (the database is /readyz's business)."""
-    return {"status": "ok", "version": __version__}
 
 
 @router.get("/readyz", responses={503: {"description": "not ready: the reason says why"}})
