@@ -66,7 +66,7 @@ def run_copy(args: argparse.Namespace) -> int:
         dst = open_database(args.dest)
         try:
             source, dest = src.connection(), dst.connection()
-            versions = schema_status(source).version, schema_status(dest).version
+            versions = schema_status(src).version, schema_status(dst).version
             if versions[0] != versions[1]:
                 raise StoreError(f"schema versions differ (source {versions[0]}, destination "
                                  f"{versions[1]}); run this version of central on both first")

@@ -1,33 +1,30 @@
 """Where a database's schema stands against the migrations this version ships: what
 readiness checks and `db copy` ask before trusting a database.
 
-Reads the ledger `open_database` keeps (`schema_migrations`) with portable SQL, so it
-answers the same on every engine.
+An engine that reports its own migration status (`Database.migration_status()`) is asked;
+otherwise the ledger `open_database` keeps (`schema_migrations`) is read with portable SQL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 
-from asr_central.storage.base import UnitOfWork
-from asr_central.storage.sqlite.db import migration_files
+from asr_core import migrations
+from asr_central.storage.base import Database
 
 __all__ = ["SchemaStatus", "schema_status"]
 
 
 @dataclass(frozen=True, slots=True)
 class SchemaStatus:
-    """`version`: the newest migration applied (0: none); `known`: the newest this
-    version ships; `pending`: shipped migrations not applied, by file name."""
+    """`version`: the newest migration applied (0: none); `pending`: shipped migrations not
+    applied, by file name; `newer`: written by a newer version, which this one must not
+    run against."""
 
     version: int
-    known: int
     pending: tuple[str, ...]
-
-    @property
-    def newer(self) -> bool:
-        """Written by a newer version: this one must not run against it."""
-        return self.version > self.known
+    newer: bool
 
     @property
     def ready(self) -> bool:
@@ -37,18 +34,23 @@ class SchemaStatus:
         """Why the schema is not ready, said for an operator; None when it is."""
         if self.newer:
             return (f"the database has schema version {self.version}, newer than this "
-                    f"central knows ({self.known}): upgrade central")
+                    "central knows: upgrade central")
         if self.pending:
             return (f"{len(self.pending)} migration(s) not applied ({', '.join(self.pending)}): "
                     "restart central to apply them")
         return None
 
 
-def schema_status(conn: UnitOfWork) -> SchemaStatus:
-    """The schema of `conn`'s database (opened by `open_database`, which keeps the ledger)."""
-    shipped = migration_files()
-    applied = {int(r[0]) for r in conn.execute(  # type: ignore[attr-defined]
+def schema_status(db: Database) -> SchemaStatus:
+    """The schema of `db` (opened by `open_database`, which keeps the ledger)."""
+    own = getattr(db, "migration_status", None)
+    if own is not None:
+        status = own()
+        return SchemaStatus(int(status.version), tuple(status.pending),
+                            bool(status.newer_than_code))
+    shipped = migrations.load(resources.files("asr_central.storage.migrations"))
+    applied = {int(r[0]) for r in db.connection().execute(  # type: ignore[attr-defined]
         "SELECT number FROM schema_migrations")}
-    return SchemaStatus(version=max(applied, default=0),
-                        known=max((m.number for m in shipped), default=0),
-                        pending=tuple(m.name for m in shipped if m.number not in applied))
+    version = max(applied, default=0)
+    return SchemaStatus(version, tuple(m.name for m in shipped if m.number not in applied),
+                        version > max((m.number for m in shipped), default=0))

@@ -41,7 +41,7 @@ def readyz(request: Request) -> JSONResponse:
     db = state_of(request.app).db
     try:
         db.ping()
-        status = schema_status(db.connection())
+        status = schema_status(db)
     except StoreError as exc:
         return _not_ready(f"the database does not answer: {exc}")
     except Exception as exc:  # noqa: BLE001 - any driver error means the same: not ready
