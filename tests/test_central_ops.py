@@ -36,18 +36,15 @@ sites:
 
 
 class UrlServer(CentralServer):
-    """CentralServer's helpers around a central on any database URL."""
+    """CentralServer's helpers around a central on any database URL (`database`), with a
+    metrics token."""
 
-    def __init__(self, db_url: str, tmp_path: Path) -> None:
+    def __init__(self, database: str, tmp_path: Path) -> None:
         super().__init__(tmp_path / "unused.db")
-        self._url = db_url
-
-    @property
-    def db_url(self) -> str:
-        return self._url
+        self.database = database
 
     def start(self) -> UrlServer:
-        self.app = app = create_app(self._url, admin_token=ADMIN_TOKEN, clock=self.clock)
+        self.app = app = create_app(self.database, admin_token=ADMIN_TOKEN, clock=self.clock)
         app.state.metrics_token = METRICS_TOKEN
         app.state.policy_min_interval = self.policy_interval_s
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
@@ -96,7 +93,7 @@ def test_a_current_database_is_ready(served: UrlServer) -> None:
 
 def test_a_schema_newer_than_central_is_not_ready_but_the_process_is_alive(
         served: UrlServer) -> None:
-    _ledger(served.db_url, "INSERT INTO schema_migrations (number, name, applied_at) "
+    _ledger(served.database, "INSERT INTO schema_migrations (number, name, applied_at) "
                            "VALUES (?, ?, ?)", (999, "999_from_the_future.sql", "2030-01-01T00:00:00Z"))
     r = get(served, "/readyz")
     assert r.status_code == 503
@@ -106,8 +103,8 @@ def test_a_schema_newer_than_central_is_not_ready_but_the_process_is_alive(
 
 
 def test_a_pending_migration_is_not_ready_and_says_which(served: UrlServer) -> None:
-    known = max(int(r[0]) for r in _numbers(served.db_url))
-    _ledger(served.db_url, "DELETE FROM schema_migrations WHERE number = ?", (known,))
+    known = max(int(r[0]) for r in _numbers(served.database))
+    _ledger(served.database, "DELETE FROM schema_migrations WHERE number = ?", (known,))
     r = get(served, "/readyz")
     assert r.status_code == 503
     assert "1 migration(s) not applied (060_" in r.json()["reason"]

@@ -143,7 +143,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     """The config file's settings (or the defaults) with the flags given applied."""
     from asr_central.config import Override, load_settings
 
-    overrides = {}
+    overrides: dict[tuple[str, ...], Override] = {}
     for dest, (key, secret_file) in FLAG_KEYS.items():
         if dest not in vars(args):
             continue
@@ -156,7 +156,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         overrides[key] = Override(value, flag)
     # The environment variables serve read before the config file existed, still honoured
     # where neither the file nor a flag sets the secret.
-    fallbacks = {}
+    fallbacks: dict[tuple[str, ...], Override] = {}
     if _env_set(ADMIN_TOKEN_ENV):
         fallbacks["admin", "token"] = Override(f"env:{ADMIN_TOKEN_ENV}", ADMIN_TOKEN_ENV)
     if _env_set(WEBHOOK_SECRET_ENV):

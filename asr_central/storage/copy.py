@@ -80,7 +80,7 @@ class TableCheck:
 
 
 def _execute(conn: UnitOfWork, sql: str, params: Sequence[Any] = ()) -> Any:
-    return conn.execute(sql, tuple(params))  # type: ignore[attr-defined]
+    return conn.execute(sql, tuple(params))  # type: ignore[attr-defined, unused-ignore]
 
 
 def columns(conn: UnitOfWork, table: Table) -> list[str]:
@@ -138,7 +138,7 @@ def copy_rows(source: UnitOfWork, dest: UnitOfWork, table: Table, *, batch: int 
               f"VALUES ({', '.join('?' for _ in cols)})")
     copied = 0
     for rows in _batches(source, table, cols, batch):
-        dest.executemany(insert, [tuple(_writable(v) for v in row) for row in rows])  # type: ignore[attr-defined]
+        dest.executemany(insert, [tuple(_writable(v) for v in row) for row in rows])  # type: ignore[attr-defined, unused-ignore]
         copied += len(rows)
         if progress is not None:
             progress(table.name, copied)

@@ -49,7 +49,7 @@ def schema_status(db: Database) -> SchemaStatus:
         return SchemaStatus(int(status.version), tuple(status.pending),
                             bool(status.newer_than_code))
     shipped = migrations.load(resources.files("asr_central.storage.migrations"))
-    applied = {int(r[0]) for r in db.connection().execute(  # type: ignore[attr-defined]
+    applied = {int(r[0]) for r in db.connection().execute(  # type: ignore[attr-defined, unused-ignore]
         "SELECT number FROM schema_migrations")}
     version = max(applied, default=0)
     return SchemaStatus(version, tuple(m.name for m in shipped if m.number not in applied),
