@@ -4,6 +4,7 @@ reference and never shown, flags that override the file, the example file, and
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -243,3 +244,61 @@ def test_the_old_environment_variables_still_give_the_secrets_where_nothing_else
     path = write(tmp_path, "admin:\n  token: file:token\n")
     s = settings_from_args(build_parser().parse_args(["serve", "--config", str(path)]))
     assert s.admin.token == Secret("file-token-0123456789abcdef")  # the file wins
+
+
+def test_serve_runs_from_the_config_file_alone_as_the_service_starts_it(tmp_path: Path) -> None:
+    """`asr-central serve --config FILE` as the unit runs it (metrics in multiprocess mode
+    in a runtime directory): the file's port, database, admin and metrics tokens apply."""
+    import os
+    import time
+
+    import httpx
+
+    from conftest import free_port
+
+    port = free_port(socket.SOCK_STREAM)
+    (tmp_path / "admin-token").write_text(TOKEN + "\n")
+    (tmp_path / "metrics-token").write_text("metrics-token-0123456789abcdef\n")
+    (tmp_path / "run").mkdir()
+    path = write(tmp_path, f"""\
+        database:
+          url: sqlite:///{tmp_path / 'central.db'}
+        server:
+          port: {port}
+        admin:
+          token: file:admin-token
+        metrics:
+          token: file:metrics-token
+        logging:
+          level: warning
+        """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "run")}
+    env.pop("ASR_CENTRAL_ADMIN_TOKEN", None)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "asr_central.cli", "serve", "--config",
+                                    str(path)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")
+            try:
+                ready = httpx.get(f"{url}/readyz", trust_env=False, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "central did not answer"
+                time.sleep(0.05)
+        assert ready.status_code == 200, ready.text
+        r = httpx.post(f"{url}/v1/admin/enrollment-tokens", json={"site_id": "s1"},
+                       headers={"Authorization": f"Bearer {TOKEN}"}, trust_env=False)
+        assert r.status_code == 201, r.text
+        r = httpx.get(f"{url}/metrics", trust_env=False,
+                      headers={"Authorization": "Bearer metrics-token-0123456789abcdef"})
+        assert r.status_code == 200 and "asr_central_orders_waiting_to_ship 0.0" in r.text
+        assert list((tmp_path / "run").glob("*.db")), "no multiprocess metric files written"
+        assert (tmp_path / "central.db").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
