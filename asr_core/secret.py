@@ -2,10 +2,15 @@
 and URLs shown with their password masked the same way.
 
 Config values may be written literally or as `env:VAR`; the reference is resolved at load.
+`resolve_reference` reads `env:VAR` and `file:/path` references, for configs that take
+secrets only by reference (central's).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,3 +70,47 @@ def url_password(url: str | None) -> str | None:
         return urlsplit(url).password or None
     except ValueError:
         return None
+
+
+# A secret file holds one value: a few kilobytes is already far more than any token.
+MAX_SECRET_FILE = 4096
+
+
+def resolve_reference(reference: str, *, env: Mapping[str, str] | None = None,
+                      base_dir: str | os.PathLike[str] | None = None) -> Secret:
+    """The secret `env:VAR` or `file:/path` names (a file's surrounding whitespace is
+    dropped; a relative path is relative to `base_dir`). ValueError says what to fix,
+    and never repeats a value."""
+    kind, sep, name = reference.partition(":")
+    if not sep or kind not in ("env", "file") or not name:
+        raise ValueError("write a secret as env:VARIABLE or file:/path/to/file; the value "
+                         "itself is not kept in the config file")
+    if kind == "env":
+        environ = os.environ if env is None else env
+        if name not in environ:
+            raise ValueError(f"environment variable {name} is not set; set it for the "
+                             "service (systemd: Environment= or EnvironmentFile=)")
+        value = environ[name].strip()
+    else:
+        path = Path(name).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        try:
+            with path.open("rb") as f:
+                raw = f.read(MAX_SECRET_FILE + 1)
+        except OSError as exc:
+            raise ValueError(f"cannot read the secret file {path}: {exc.strerror}; check "
+                             "that it exists and that the service's user may read it") from None
+        if len(raw) > MAX_SECRET_FILE:
+            raise ValueError(f"the secret file {path} is larger than {MAX_SECRET_FILE} bytes; "
+                             "it should hold the secret alone")
+        try:
+            value = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"the secret file {path} is not UTF-8 text") from None
+    if not value:
+        raise ValueError(f"{reference} is empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{reference} holds a control character (a line break inside?); "
+                         "a secret is one line")
+    return Secret(value)

@@ -28,6 +28,7 @@ EXPECTED_EXTENSIONS = [
     "asr_central.service.api.alerts", "asr_central.service.api.agent_orders",
     "asr_central.service.retention", "asr_central.service.api.devices",
     "asr_central.service.api.device_moves", "asr_central.service.api.mail",
+    "asr_central.service.api.ops",
 ]
 
 

@@ -1,5 +1,6 @@
-"""`asr-central serve`: run the central API under uvicorn, with the policy settings of the
-runs after ingest and an optional alert webhook.
+"""`asr-central serve`: run the central API under uvicorn, with the settings of the config
+file (`/etc/asr-central/config.yaml` if it exists, or `--config FILE`); each flag given
+overrides its key of the file (see asr_central.config, which holds every default).
 
 Binds loopback by default; any other address needs `--allow-remote` (put TLS in front).
 """
@@ -7,44 +8,86 @@ Binds loopback by default; any other address needs `--allow-remote` (put TLS in 
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import os
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = "sqlite:///asr-central.db"
 ADMIN_TOKEN_ENV = "ASR_CENTRAL_ADMIN_TOKEN"
+WEBHOOK_SECRET_ENV = "ASR_CENTRAL_ALERT_WEBHOOK_SECRET"
+_GIVEN = argparse.SUPPRESS  # a flag not given leaves the file's value (or the default)
+
+# flag destination -> (section, key) of the config file, and whether a path flag names a
+# secret file (its value becomes a `file:` reference)
+FLAG_KEYS: dict[str, tuple[tuple[str, str], bool]] = {
+    "db": (("database", "url"), False),
+    "host": (("server", "host"), False),
+    "port": (("server", "port"), False),
+    "allow_remote": (("server", "allow_remote"), False),
+    "ssl_certfile": (("server", "tls_cert"), False),
+    "ssl_keyfile": (("server", "tls_key"), False),
+    "access_log": (("server", "access_log"), False),
+    "workers": (("server", "workers"), False),
+    "admin_token_file": (("admin", "token"), True),
+    "log_level": (("logging", "level"), False),
+    "keep_payload_days": (("retention", "keep_payload_days"), False),
+    "max_clock_skew": (("ingest", "max_clock_skew_s"), False),
+    "policy_interval": (("policy", "interval_s"), False),
+    "lead_days": (("policy", "lead_days"), False),
+    "supply_days": (("policy", "supply_days"), False),
+    "pull_forward_days": (("policy", "pull_forward_days"), False),
+    "silent_warning_days": (("policy", "silent_warning_days"), False),
+    "silent_error_days": (("policy", "silent_error_days"), False),
+    "alert_webhook": (("webhook", "url"), False),
+    "alert_webhook_secret_file": (("webhook", "secret"), True),
+    "alert_webhook_timeout": (("webhook", "timeout_s"), False),
+    "alert_webhook_retry": (("webhook", "retry_s"), False),
+}
+
+
+def add_config_argument(p: argparse.ArgumentParser) -> None:
+    from asr_central.config import DEFAULT_CONFIG_FILE
+
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help=f"settings file (default {DEFAULT_CONFIG_FILE} if it exists, else "
+                        "every default; see central.example.yaml)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="run the central API (loopback unless told otherwise)")
-    p.add_argument("--db", default=DEFAULT_DB, help=f"database URL (default {DEFAULT_DB})")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8800, help="TCP port (default 8800)")
-    p.add_argument("--admin-token-file", type=Path,
-                   help=f"file holding the admin bearer token (or set {ADMIN_TOKEN_ENV}); "
-                        "without either the admin API is disabled")
-    p.add_argument("--allow-remote", action="store_true",
+    from asr_central.config import CentralSettings
+
+    d = CentralSettings()
+    p = subparsers.add_parser("serve", help="run the central API (loopback unless told otherwise)",
+                              description="Each option overrides its key of the config file.")
+    add_config_argument(p)
+    p.add_argument("--db", default=_GIVEN, help=f"database URL (database.url, default "
+                                                f"{d.database.url})")
+    p.add_argument("--host", default=_GIVEN, help=f"bind address (default {d.server.host})")
+    p.add_argument("--port", type=int, default=_GIVEN, help=f"TCP port (default {d.server.port})")
+    p.add_argument("--admin-token-file", type=Path, default=_GIVEN,
+                   help=f"file holding the admin bearer token (admin.token; or set "
+                        f"{ADMIN_TOKEN_ENV}); without either the admin API is disabled")
+    p.add_argument("--allow-remote", action="store_true", default=_GIVEN,
                    help="allow binding a non-loopback address (terminate TLS in front of it)")
-    p.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
-    p.add_argument("--ssl-keyfile", type=Path, help="private key for --ssl-certfile (PEM)")
-    p.add_argument("--log-level", default="info")
-    p.add_argument("--access-log", action="store_true",
+    p.add_argument("--ssl-certfile", type=Path, default=_GIVEN,
+                   help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", type=Path, default=_GIVEN,
+                   help="private key for --ssl-certfile (PEM)")
+    p.add_argument("--log-level", default=_GIVEN, help=f"default {d.logging.level}")
+    p.add_argument("--access-log", action="store_true", default=_GIVEN,
                    help="log every HTTP request (off by default: ingest answers thousands a "
                         "second, and refused summaries are logged anyway)")
-    _policy_arguments(p)
+    _policy_arguments(p, d)
     w = p.add_argument_group("alert notifier (optional)")
-    w.add_argument("--alert-webhook", metavar="URL",
+    w.add_argument("--alert-webhook", metavar="URL", default=_GIVEN,
                    help="POST new alerts as signed JSON to this URL (one request per batch)")
-    w.add_argument("--alert-webhook-secret-file", type=Path, metavar="FILE",
+    w.add_argument("--alert-webhook-secret-file", type=Path, metavar="FILE", default=_GIVEN,
                    help="file holding the HMAC-SHA256 secret for the X-ASR-Signature-256 "
-                        "header (or set ASR_CENTRAL_ALERT_WEBHOOK_SECRET)")
-    w.add_argument("--alert-webhook-timeout", type=float, default=10.0, metavar="S",
-                   help="seconds per webhook request (default 10)")
-    w.add_argument("--alert-webhook-retry", type=float, default=300.0, metavar="S",
-                   help="after a failed delivery, seconds before trying again (default 300)")
+                        f"header (or set {WEBHOOK_SECRET_ENV})")
+    w.add_argument("--alert-webhook-timeout", type=_seconds, metavar="S", default=_GIVEN,
+                   help=f"seconds per webhook request (default {d.webhook.timeout_s:g})")
+    w.add_argument("--alert-webhook-retry", type=_seconds, metavar="S", default=_GIVEN,
+                   help="after a failed delivery, seconds before trying again "
+                        f"(default {d.webhook.retry_s:g})")
     _mail_arguments(p)
     p.set_defaults(func=run)
 
@@ -111,124 +154,111 @@ _days = _non_negative("days")
 _seconds = _non_negative("seconds")
 
 
-def _policy_arguments(p: argparse.ArgumentParser) -> None:
-    from asr_central.domain.policy import PolicySettings
-
-    from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
-    from asr_central.service.retention import DEFAULT_KEEP_PAYLOAD_DAYS
-
-    d = PolicySettings()
-    p.add_argument("--keep-payload-days", type=_days, default=DEFAULT_KEEP_PAYLOAD_DAYS, metavar="D",
+def _policy_arguments(p: argparse.ArgumentParser, d: Any) -> None:
+    p.add_argument("--keep-payload-days", type=_days, default=_GIVEN, metavar="D",
                    help="empty each summary's signed payload and signature after D days; the "
                         "summary's record and what was derived from it stay (default "
-                        f"{DEFAULT_KEEP_PAYLOAD_DAYS:g}; 0 keeps them forever)")
-    from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW
-
-    skew = DEFAULT_MAX_CLOCK_SKEW.total_seconds()
-    p.add_argument("--max-clock-skew", type=_seconds, default=skew, metavar="S",
+                        f"{d.retention.keep_payload_days:g}; 0 keeps them forever)")
+    p.add_argument("--max-clock-skew", type=_seconds, default=_GIVEN, metavar="S",
                    help="refuse a summary that speaks of a time more than S seconds after "
-                        f"central's clock, as 'future' (default {skew:g})")
+                        f"central's clock, as 'future' (default {d.ingest.max_clock_skew_s:g})")
     g = p.add_argument_group("replenishment policy (runs after ingest, and on demand)")
-    g.add_argument("--policy-interval", type=_seconds, default=AFTER_INGEST_INTERVAL_S,
+    pol = d.policy
+    g.add_argument("--policy-interval", type=_seconds, default=_GIVEN,
                    metavar="S", help="run the policy at most this often after ingest; the "
                                      "summaries stored meanwhile wait for the next run "
-                                     f"(default {AFTER_INGEST_INTERVAL_S:g})")
-    g.add_argument("--lead-days", type=_days, default=d.lead_days, metavar="D",
-                   help=f"order when a supply is this close to empty (default {d.lead_days:g})")
-    g.add_argument("--supply-days", type=_days, default=d.supply_days, metavar="D",
-                   help=f"ship this many days of use (default {d.supply_days:g})")
-    g.add_argument("--pull-forward-days", type=_days, default=d.pull_forward_days, metavar="D",
+                                     f"(default {pol.interval_s:g})")
+    g.add_argument("--lead-days", type=_days, default=_GIVEN, metavar="D",
+                   help=f"order when a supply is this close to empty (default {pol.lead_days:g})")
+    g.add_argument("--supply-days", type=_days, default=_GIVEN, metavar="D",
+                   help=f"ship this many days of use (default {pol.supply_days:g})")
+    g.add_argument("--pull-forward-days", type=_days, default=_GIVEN, metavar="D",
                    help="add lines of the same site and contact coming due within this window "
-                        f"to an order (default {d.pull_forward_days:g})")
-    g.add_argument("--silent-warning-days", type=_days, default=d.silent_warning_days,
+                        f"to an order (default {pol.pull_forward_days:g})")
+    g.add_argument("--silent-warning-days", type=_days, default=_GIVEN,
                    metavar="D", help="warn about a device silent this long "
-                                     f"(default {d.silent_warning_days:g})")
-    g.add_argument("--silent-error-days", type=_days, default=d.silent_error_days,
+                                     f"(default {pol.silent_warning_days:g})")
+    g.add_argument("--silent-error-days", type=_days, default=_GIVEN,
                    metavar="D", help="hold orders and raise an error for a device silent this "
-                                     f"long (default {d.silent_error_days:g})")
+                                     f"long (default {pol.silent_error_days:g})")
 
 
-def policy_settings(args: argparse.Namespace) -> Any:
-    from asr_core.errors import ConfigError
-    from asr_central.domain.policy import PolicySettings
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """The config file's settings (or the defaults) with the flags given applied."""
+    from asr_central.config import Override, load_settings
 
-    try:
-        return PolicySettings(lead_days=args.lead_days, supply_days=args.supply_days,
-                              pull_forward_days=args.pull_forward_days,
-                              silent_warning_days=args.silent_warning_days,
-                              silent_error_days=args.silent_error_days)
-    except ValueError as exc:
-        raise ConfigError(str(exc), key="--silent-error-days") from exc
+    overrides: dict[tuple[str, ...], Override] = {}
+    for dest, (key, secret_file) in FLAG_KEYS.items():
+        if dest not in vars(args):
+            continue
+        value = getattr(args, dest)
+        flag = "--" + dest.replace("_", "-")
+        if secret_file:
+            value = f"file:{Path(value).absolute()}"
+        elif isinstance(value, Path):
+            value = str(value.absolute())
+        overrides[key] = Override(value, flag)
+    # The environment variables serve read before the config file existed, still honoured
+    # where neither the file nor a flag sets the secret.
+    fallbacks: dict[tuple[str, ...], Override] = {}
+    if _env_set(ADMIN_TOKEN_ENV):
+        fallbacks["admin", "token"] = Override(f"env:{ADMIN_TOKEN_ENV}", ADMIN_TOKEN_ENV)
+    if _env_set(WEBHOOK_SECRET_ENV):
+        fallbacks["webhook", "secret"] = Override(f"env:{WEBHOOK_SECRET_ENV}", WEBHOOK_SECRET_ENV,
+                                                  only_with=("webhook", "url"))
+    return load_settings(getattr(args, "config", None), overrides=overrides, fallbacks=fallbacks)
+
+
+def _env_set(var: str) -> bool:
+    import os
+
+    return bool(os.environ.get(var))
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name other than localhost could resolve anywhere
+    from asr_central.config import is_loopback as check
 
-
-def check_bind(host: str, allow_remote: bool) -> None:
-    from asr_core.errors import ConfigError
-
-    if not is_loopback(host) and not allow_remote:
-        raise ConfigError(f"refusing to listen on {host}: not a loopback address; pass "
-                          "--allow-remote (and put TLS in front) to serve other machines",
-                          key="--host")
-
-
-def read_admin_token(path: Path | None) -> str | None:
-    from asr_core.errors import ConfigError
-
-    if path is not None:
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the admin token: {exc.strerror}", path=str(path)) from exc
-        if len(token) < 16:
-            raise ConfigError("the admin token is shorter than 16 characters; use a long random one",
-                              path=str(path))
-        return token
-    return os.environ.get(ADMIN_TOKEN_ENV) or None
+    return check(host)
 
 
 def build_app(args: argparse.Namespace) -> Any:
-    """The app `serve` runs: policy settings in its state, the webhook attached if asked."""
-    from asr_core.errors import ConfigError
-    from asr_central.service.app import create_app
+    """The app `serve` runs, from the config file and the flags."""
+    return _with_mail(app_from_settings(settings_from_args(args)), args)
 
-    settings = policy_settings(args)
-    webhook = None
-    if args.alert_webhook:
-        from asr_central.service.notify import WebhookSettings, read_secret
 
-        webhook = WebhookSettings(url=args.alert_webhook,
-                                  secret=read_secret(args.alert_webhook_secret_file),
-                                  timeout_s=args.alert_webhook_timeout,
-                                  retry_interval_s=args.alert_webhook_retry)
-    elif args.alert_webhook_secret_file is not None:
-        raise ConfigError("a webhook secret was given without --alert-webhook URL",
-                          key="--alert-webhook-secret-file")
+def _with_mail(app: Any, args: argparse.Namespace) -> Any:
+    """The mail job attached when the SMTP flags name a server (beside the webhook
+    notifier; a leader runs both when central runs as several workers)."""
     mail = mail_settings(args)
-    app = create_app(args.db, admin_token=read_admin_token(args.admin_token_file),
-                     max_clock_skew=timedelta(seconds=args.max_clock_skew))
-    app.state.policy_settings = settings
-    app.state.policy_min_interval = args.policy_interval
-    app.state.keep_payload_days = args.keep_payload_days
-    if webhook is not None:
-        from asr_central.service.notify import WebhookNotifier, attach
-
-        attach(app, WebhookNotifier(webhook, app.state.db))
     if mail is not None:
         from asr_central.service.mail.sender import MailSender, MailWorker
         from asr_central.service.mail.sender import attach as attach_mail
 
-        # the mail job runs beside the webhook notifier; a leader runs both when central
-        # runs as several workers
         attach_mail(app, MailWorker(MailSender(app.state.db, mail, clock=app.state.clock),
                                     args.mail_interval))
+    return app
+
+
+def app_from_settings(settings: Any) -> Any:
+    """The app for `settings`: policy settings in its state, the webhook attached if set."""
+    from asr_central.service.app import create_app
+
+    token = settings.admin.token
+    app = create_app(settings.database_url(), admin_token=token.reveal() if token else None,
+                     max_clock_skew=settings.max_clock_skew())
+    state = app.state
+    state.policy_settings = settings.policy_settings()
+    state.policy_min_interval = settings.policy.interval_s
+    state.keep_payload_days = settings.retention.keep_payload_days
+    metrics_token = settings.metrics.token
+    state.metrics_token = metrics_token.reveal() if metrics_token else None
+    hook = settings.webhook
+    if hook.url is not None and hook.secret is not None:
+        from asr_central.service.notify import WebhookNotifier, WebhookSettings, attach
+
+        attach(app, WebhookNotifier(WebhookSettings(
+            url=hook.url, secret=hook.secret.reveal().encode(), timeout_s=hook.timeout_s,
+            retry_interval_s=hook.retry_s), state.db))
     return app
 
 
@@ -246,10 +276,16 @@ def server_options(log_level: str = "info", *, access_log: bool = False) -> dict
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    check_bind(args.host, args.allow_remote)
-    app = build_app(args)
-    uvicorn.run(app, host=args.host, port=args.port,
-                ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
-                ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
-                **server_options(args.log_level, access_log=args.access_log))
+    from asr_core.errors import ConfigError
+
+    settings = settings_from_args(args)
+    if settings.server.workers != 1:
+        raise ConfigError("this version serves with one worker; set server.workers to 1",
+                          key="server.workers")
+    app = _with_mail(app_from_settings(settings), args)
+    server = settings.server
+    uvicorn.run(app, host=server.host, port=server.port,
+                ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
+                ssl_keyfile=str(server.tls_key) if server.tls_key else None,
+                **server_options(settings.logging.level, access_log=server.access_log))
     return 0

@@ -39,8 +39,9 @@ async def require_admin(request: Request,
     state = state_of(request.app)
     expected = state.admin_token
     if expected is None:
-        raise HTTPException(503, "the admin API is disabled: start the service with "
-                                 "--admin-token-file or ASR_CENTRAL_ADMIN_TOKEN")
+        raise HTTPException(503, "the admin API is disabled: set admin.token in the config "
+                                 "file (or start the service with --admin-token-file or "
+                                 "ASR_CENTRAL_ADMIN_TOKEN)")
     scheme, _, given = (authorization or "").partition(" ")
     client = request.client.host if request.client else "unknown"
     try:

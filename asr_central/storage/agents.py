@@ -106,9 +106,9 @@ def get_agent(conn: Connection, agent_id: str) -> AgentRow | None:
 
 def list_agents(conn: Connection, site_id: str | None = None) -> list[AgentRow]:
     if site_id is None:
-        rows = conn.execute("SELECT * FROM agents ORDER BY created_at").fetchall()
+        rows = conn.execute("SELECT * FROM agents ORDER BY created_at, agent_id").fetchall()
     else:
-        rows = conn.execute("SELECT * FROM agents WHERE site_id = ? ORDER BY created_at",
+        rows = conn.execute("SELECT * FROM agents WHERE site_id = ? ORDER BY created_at, agent_id",
                             (site_id,)).fetchall()
     return [_agent(r) for r in rows]
 
@@ -166,7 +166,7 @@ def signer_usable(conn: Connection, agent_id: str, key_id: str) -> bool:
 
 
 def agent_keys(conn: Connection, agent_id: str) -> list[KeyRow]:
-    rows = conn.execute("SELECT * FROM agent_keys WHERE agent_id = ? ORDER BY created_at",
+    rows = conn.execute("SELECT * FROM agent_keys WHERE agent_id = ? ORDER BY created_at, key_id",
                         (agent_id,)).fetchall()
     return [_key(r) for r in rows]
 

@@ -23,7 +23,7 @@ from asr_central.storage.base import Connection, Row
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
     "LineMeta", "cancel", "create_orders", "export_csv", "export_rows", "get_order", "inert_cell",
-    "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent",
+    "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent", "waiting_to_ship",
     "record_installation", "stock", "unshipped_orders",
 ]
 
@@ -424,3 +424,9 @@ def export_csv(rows: Sequence[Mapping[str, Any]]) -> str:
         writer.writerow({k: ("" if row.get(k) is None else inert_cell(row.get(k)))
                          for k in EXPORT_COLUMNS})
     return buffer.getvalue()
+
+
+def waiting_to_ship(conn: Connection) -> int:
+    """Orders placed and not shipped yet (the packing queue's length)."""
+    row = conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'created'").fetchone()
+    return int(row[0])

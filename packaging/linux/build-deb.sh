@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds dist/asr-agent_<version>_<arch>.deb: the agent in a self-contained virtual
-# environment under /opt/asr-agent/<version>, a `current` symlink the systemd unit starts,
-# config in /etc/asr-agent (a conffile: kept on remove, deleted on purge).
+# Builds dist/<package>_<version>_<arch>.deb, for the agent (asr-agent, the default) or
+# central (asr-central): the program in a self-contained virtual environment under
+# /opt/<package>/<version>, a `current` symlink the systemd unit starts, config in
+# /etc/<package> (a conffile: kept on remove, deleted on purge). Central's venv has the
+# `postgres` extra (psycopg and its pool).
 #
-# usage: packaging/linux/build-deb.sh [--wheelhouse DIR] [--python PATH] [--out DIR]
+# usage: packaging/linux/build-deb.sh [--package NAME] [--wheelhouse DIR] [--python PATH] [--out DIR]
+#   --package NAME    asr-agent (default) or asr-central.
 #   --wheelhouse DIR  build offline: the dependency wheels (and setuptools + wheel for
 #                     building ours) come only from DIR (`pip download -d DIR ...`);
 #                     without it pip uses its configured index.
@@ -22,19 +25,30 @@
 # could fail half-way at install time, while this one fails at build time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The caller's module path must not leak into the build: pip would take a checkout on
+# PYTHONPATH (its asr.egg-info) for an installed asr and leave the venv without it.
+unset PYTHONPATH PYTHONHOME
 
 wheelhouse=""
 python=/usr/bin/python3
 out=dist
+package=asr-agent
 while [ $# -gt 0 ]; do
   case "$1" in
+    --package) package=$2; shift 2 ;;
     --wheelhouse) wheelhouse=$(realpath "$2"); shift 2 ;;
     --python) python=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "build-deb: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+
+case "$package" in
+  asr-agent) requirement="" ;;
+  asr-central) requirement="[postgres]" ;;
+  *) echo "build-deb: unknown package $package (asr-agent or asr-central)" >&2; exit 2 ;;
+esac
 
 for tool in dpkg-deb dpkg; do
   command -v "$tool" >/dev/null || { echo "build-deb: $tool is required (apt-get install dpkg)" >&2; exit 1; }
@@ -59,12 +73,12 @@ wheel=$(ls "$work"/wheels/asr-*.whl)
 version=$(basename "$wheel" | cut -d- -f2)
 
 stage="$work/root"
-prefix="/opt/asr-agent/$version"
+prefix="/opt/$package/$version"
 venv="$stage$prefix"
 echo "build-deb: installing asr $version and its dependencies into $prefix"
 "$pyreal" -m venv "$venv"
-"$venv/bin/pip" install -q --no-compile "${pip_src[@]}" "$wheel"
-# pip is not needed at run time: the updater creates each new version's venv afresh.
+"$venv/bin/pip" install -q --no-compile "${pip_src[@]}" "$wheel$requirement"
+# pip is not needed at run time: the agent's updater creates each new version's venv afresh.
 "$venv/bin/python" -m pip uninstall -q -y pip
 
 echo "build-deb: relocating the venv to $prefix"
@@ -81,6 +95,7 @@ if grep -rIl --exclude-dir=__pycache__ "$work/root" "$venv" >"$work/leftovers" \
 fi
 
 echo "build-deb: laying out the package"
+if [ "$package" = asr-agent ]; then  # the agent; central after `else`
 install -D -m 0644 packaging/linux/asr-agent.service "$stage/usr/lib/systemd/system/asr-agent.service"
 install -D -m 0644 packaging/linux/asr-agent.sysusers "$stage/usr/lib/sysusers.d/asr-agent.conf"
 install -D -m 0644 packaging/linux/asr-agent.tmpfiles "$stage/usr/lib/tmpfiles.d/asr-agent.conf"
@@ -121,8 +136,56 @@ for script in postinst prerm postrm; do
   sed "s|@VERSION@|$version|g" "packaging/linux/debian/$script" > "$stage/DEBIAN/$script"
   chmod 0755 "$stage/DEBIAN/$script"
 done
+else  # asr-central
+install -D -m 0644 packaging/linux/asr-central.service "$stage/usr/lib/systemd/system/asr-central.service"
+install -D -m 0644 packaging/linux/asr-central.sysusers "$stage/usr/lib/sysusers.d/asr-central.conf"
+install -D -m 0644 packaging/linux/asr-central.tmpfiles "$stage/usr/lib/tmpfiles.d/asr-central.conf"
+install -D -m 0640 central.example.yaml "$stage/etc/asr-central/config.yaml"
+install -d -m 0755 "$stage/usr/share/doc/asr-central" "$stage/usr/bin"
+ln -s /opt/asr-central/current/bin/asr-central "$stage/usr/bin/asr-central"
+cat > "$stage/usr/share/doc/asr-central/README.Debian" <<EOF
+asr-central $version for Debian
+
+1. Edit /etc/asr-central/config.yaml: the database (SQLite in /var/lib/asr-central by
+ default; postgresql://... with database.password as env: or file:), the admin token
+ (file:/etc/asr-central/admin-token, a file readable by group asr-central), the bind
+ address and TLS.
+2. asr-central check-config --config /etc/asr-central/config.yaml
+3. systemctl start asr-central   (enabled at install; started once configured)
+4. curl http://127.0.0.1:8800/readyz
+
+Moving from SQLite to PostgreSQL: stop the service, then
+asr-central db copy sqlite:////var/lib/asr-central/asr-central.db postgresql://asr@db/asr
+and point database.url at PostgreSQL.
+apt remove keeps /etc/asr-central and /var/lib/asr-central; apt purge deletes them.
+EOF
+
+mkdir -p "$stage/DEBIAN"
+installed_kb=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+cat > "$stage/DEBIAN/control" <<EOF
+Package: asr-central
+Version: $version
+Architecture: $arch
+Maintainer: ASR maintainers <maintainers@asr.example>
+Section: admin
+Priority: optional
+Installed-Size: $installed_kb
+Depends: python$pyver, systemd (>= 247) | systemd-sysusers, adduser
+Suggests: postgresql
+Description: ASR central replenishment service
+ Verifies the agents' signed summaries, forecasts every supply, places
+ consolidated replenishment orders and raises alerts. Runs as a hardened
+ systemd service under its own system user, on SQLite or PostgreSQL. Python
+ $pyver virtual environment in /opt/asr-central (built against $pyreal).
+EOF
+echo "/etc/asr-central/config.yaml" > "$stage/DEBIAN/conffiles"
+for script in postinst prerm postrm; do
+  sed "s|@VERSION@|$version|g" "packaging/linux/central-debian/$script" > "$stage/DEBIAN/$script"
+  chmod 0755 "$stage/DEBIAN/$script"
+done
+fi
 
 mkdir -p "$out"
-deb="$out/asr-agent_${version}_${arch}.deb"
+deb="$out/${package}_${version}_${arch}.deb"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 echo "$deb"

@@ -419,6 +419,8 @@ class Ingest:
         self._after = _AfterIngest(app, batch_hooks)
         self._signers = Signers()
         self.bounds = TimeBounds()  # the times a summary may speak of (create_app sets it)
+        # Told every answer's results (the metrics count verdicts); create_app sets it.
+        self.observe: Callable[[list[Result]], None] | None = None
 
     async def answer(self, body: bytes, content_type: str | None) -> tuple[int, Any]:
         """(status, JSON-able answer) for one request body."""
@@ -473,6 +475,8 @@ class Ingest:
             assert r is not None
             if r["status"] == _REJECTED:
                 log.warning("summary rejected (%d): %s", r["code"], r["reason"])
+        if self.observe is not None:
+            self.observe(results)
         # Plain dicts: validating our own answer through a response model cost more than
         # storing a summary. The model still documents it in the OpenAPI description.
         return 200, {"results": results}

@@ -132,7 +132,8 @@ def run_now(_: AdminDep, db: DbDep, now: NowDep, request: Request,
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     when = None if body.today is not None else now
-    result = run_policy(db, body.today, settings=settings, now=when).to_dict()
+    with state_of(request.app).metrics.policy_run.time():
+        result = run_policy(db, body.today, settings=settings, now=when).to_dict()
     notify.poke(request.app)
     return result
 
@@ -186,7 +187,9 @@ class _Debounced:
             db = self._db()
             if db.closed:
                 return
-            result = run_policy(db, settings=_settings(self.app), now=state_of(self.app).clock())
+            state = state_of(self.app)
+            with state.metrics.policy_run.time():
+                result = run_policy(db, settings=_settings(self.app), now=state.clock())
             notify.poke(self.app)  # hands over to the notifier's own thread: never waits
             if result.orders or result.new_alerts:
                 log.info("policy run: %d order(s), %d line(s), %d new alert(s)",
