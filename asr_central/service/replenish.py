@@ -95,7 +95,10 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
     if replacements:
         policy_inputs.mark_events_seen(conn, last_id)
 
-    # 2. outlooks from the latest forecasts, joined with registry and stock
+    # 2. outlooks from the latest forecasts, joined with registry and stock; the line
+    # counts first, so that lines planned from stock another run has changed meanwhile are
+    # refused on write (order_store.create_orders)
+    counts = order_store.line_counts(conn)
     places = _places(conn)
     states: dict[str, SilentState] = {}
     device_facts = []
@@ -140,7 +143,7 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
     # planned at `now`, not at the start of its day: a run late in the day counts down the
     # hours since each forecast (an explicit day's run is at that day's start anyway)
     result = plan(outlooks, order_store.unshipped_orders(conn), settings, now)
-    order_ids = order_store.create_orders(conn, result.orders, now, meta)
+    order_ids = order_store.create_orders(conn, result.orders, now, meta, counts)
 
     # 4. alerts
     conditions = evaluate(device_facts, supply_facts, settings, now)
