@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
-__all__ = ["UnitOfWork", "Database"]
+__all__ = ["UnitOfWork", "Database", "Leadership"]
 
 T = TypeVar("T")
 
@@ -20,6 +20,27 @@ T = TypeVar("T")
 class UnitOfWork(Protocol):
     """An open connection or transaction of the adapter: opaque to the service, which only
     hands it to storage functions."""
+
+
+class Leadership(Protocol):
+    """Which of the workers on one database runs the leader's jobs (the policy, retention,
+    the notifier): a lock the engine holds for this process and frees when it dies (an OS
+    file lock beside a SQLite file, a PostgreSQL session advisory lock), so another worker
+    takes over at its next try."""
+
+    @property
+    def held(self) -> bool:
+        """Whether this process held the lock at the last try."""
+        ...
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting; True while this process holds it
+        (a held lock is checked to be still held)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lock up (at shutdown), so that another worker need not wait for a try."""
+        ...
 
 
 class Database(Protocol):
@@ -45,6 +66,11 @@ class Database(Protocol):
 
     async def write(self, work: Callable[[UnitOfWork], T]) -> T:
         """`work(unit)`'s result once the group transaction that ran it is durable."""
+        ...
+
+    def leadership(self) -> Leadership:
+        """This process's stake in the leadership of the workers on this database (one
+        object per Database)."""
         ...
 
     def ping(self) -> None:
