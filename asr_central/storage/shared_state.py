@@ -22,7 +22,7 @@ from limits.storage import MovingWindowSupport, Storage
 from asr_central.storage import times
 from asr_central.storage.base import Database
 
-__all__ = ["first_use", "prune_nonces", "JobRun", "job_run", "claim_job", "reschedule_job",
+__all__ = ["first_use", "prune_nonces", "JobRun", "job_run", "claim_job", "set_job_mark", "reschedule_job",
            "newest_summary_id", "RateLimitStorage"]
 
 
@@ -89,6 +89,11 @@ def claim_job(conn: sqlite3.Connection, job: str, now: datetime, interval: timed
         "WHERE job = ? AND next_due_at = ? RETURNING job",
         (started, due, runner, int(row[1]) if mark is None else mark, job, row[0])).fetchone()
     return won is not None
+
+
+def set_job_mark(conn: sqlite3.Connection, job: str, mark: int) -> None:
+    """Move `job`'s cursor to `mark` (after a run that completed)."""
+    conn.execute("UPDATE job_runs SET mark = ? WHERE job = ? AND mark < ?", (mark, job, mark))
 
 
 def reschedule_job(conn: sqlite3.Connection, job: str, due_at: datetime) -> None:
