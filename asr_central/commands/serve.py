@@ -2,12 +2,26 @@
 runs after ingest and an optional alert webhook.
 
 Binds loopback by default; any other address needs `--allow-remote` (put TLS in front).
+
+`--workers N` runs N worker processes under uvicorn's supervisor, which binds the socket
+once, hands it to each worker and starts a worker again when one dies. The workers are
+stateless: what they share lives in the database, and one of them at a time (the leader)
+runs the policy, retention and the notifier (asr_central.service.leader). Each builds its
+app from the same settings (`worker_app`, the factory uvicorn imports in the worker), and
+keeps its own group commit. The settings are checked, and the database migrated, once in
+the supervisor before any worker starts.
+
+Several workers on a SQLite file are allowed: they share it on one host as processes do
+(WAL: readers run beside the one writer), and the leader lock is a file lock beside it.
+Writes do not scale with workers there; the verification of summaries, most of a
+request's CPU, does. PostgreSQL is the engine for workers on several hosts.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,6 +30,9 @@ from typing import Any
 
 DEFAULT_DB = "sqlite:///asr-central.db"
 ADMIN_TOKEN_ENV = "ASR_CENTRAL_ADMIN_TOKEN"
+# How the supervisor hands the parsed settings to its workers (file paths, never secrets).
+WORKER_SETTINGS_ENV = "ASR_CENTRAL_WORKER_SETTINGS"
+MAX_WORKERS = 64
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="allow binding a non-loopback address (terminate TLS in front of it)")
     p.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", type=Path, help="private key for --ssl-certfile (PEM)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="worker processes sharing the port and the database (default 1); one "
+                        "of them at a time runs the policy, retention and the notifier")
     p.add_argument("--log-level", default="info")
     p.add_argument("--access-log", action="store_true",
                    help="log every HTTP request (off by default: ingest answers thousands a "
@@ -61,6 +81,17 @@ def _non_negative(unit: str) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of workers") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{value} workers: give 1 to {MAX_WORKERS} (a few "
+                                         "per core is plenty)")
+    return value
 
 
 _days = _non_negative("days")
@@ -190,13 +221,60 @@ def server_options(log_level: str = "info", *, access_log: bool = False) -> dict
             "server_header": False}
 
 
+def _encode(args: argparse.Namespace) -> str:
+    """The parsed settings as JSON for the workers' environment; paths marked as such."""
+    values = {k: v for k, v in vars(args).items() if k != "func"}
+    paths = sorted(k for k, v in values.items() if isinstance(v, Path))
+    return json.dumps({"values": {k: str(v) if k in paths else v for k, v in values.items()},
+                       "paths": paths})
+
+
+def _decode(text: str) -> argparse.Namespace:
+    data = json.loads(text)
+    values = data["values"]
+    for key in data["paths"]:
+        values[key] = Path(values[key])
+    return argparse.Namespace(**values)
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory, imported in the worker): built
+    from the settings the supervisor checked and put in WORKER_SETTINGS_ENV."""
+    from asr_core.errors import ConfigError
+
+    text = os.environ.get(WORKER_SETTINGS_ENV)
+    if not text:
+        raise ConfigError(f"{WORKER_SETTINGS_ENV} is not set: worker_app is started by "
+                          "`asr-central serve --workers N`, not on its own")
+    return build_app(_decode(text))
+
+
+def check_settings(args: argparse.Namespace) -> None:
+    """What every worker would refuse, refused once before any starts; the database
+    migrated once, so that the workers find it ready."""
+    from asr_central.storage import open_database
+
+    policy_settings(args)
+    read_admin_token(args.admin_token_file)
+    if args.alert_webhook:
+        from asr_central.service.notify import WebhookSettings, read_secret
+
+        WebhookSettings(url=args.alert_webhook, secret=read_secret(args.alert_webhook_secret_file))
+    open_database(args.db).close()
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     check_bind(args.host, args.allow_remote)
-    app = build_app(args)
-    uvicorn.run(app, host=args.host, port=args.port,
-                ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
-                ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
-                **server_options(args.log_level, access_log=args.access_log))
+    tls = {"ssl_certfile": str(args.ssl_certfile) if args.ssl_certfile else None,
+           "ssl_keyfile": str(args.ssl_keyfile) if args.ssl_keyfile else None}
+    options = server_options(args.log_level, access_log=args.access_log)
+    if args.workers == 1:
+        uvicorn.run(build_app(args), host=args.host, port=args.port, **tls, **options)
+        return 0
+    check_settings(args)
+    os.environ[WORKER_SETTINGS_ENV] = _encode(args)  # inherited by the workers
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers,
+                host=args.host, port=args.port, **tls, **options)
     return 0
