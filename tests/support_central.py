@@ -58,8 +58,9 @@ class CentralServer:
                  policy_interval_s: float = POLICY_INTERVAL_S,
                  wrap: Callable[[Any], Any] | None = None,
                  clock: Callable[[], datetime] | None = None,
-                 date_header: bool = True) -> None:
+                 date_header: bool = True, db_url: str | None = None) -> None:
         self.db_path = Path(db_path)
+        self._db_url = db_url  # another database than the SQLite file at db_path
         self.clock = clock  # the service's clock (default: the wall clock)
         self.policy_interval_s = policy_interval_s
         self.wrap = wrap  # serves wrap(app) instead of the app (to mount it somewhere)
@@ -80,7 +81,7 @@ class CentralServer:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        return self._db_url or f"sqlite:///{self.db_path}"
 
     @property
     def running(self) -> bool:

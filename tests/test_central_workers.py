@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support_central import make_summary
+from support_central import CentralServer, make_summary
 from support_central_process import CentralProcess
 
 from asr_agent.adapters import keys as signing
@@ -114,6 +114,33 @@ def test_admin_token_guesses_through_one_worker_are_throttled_by_the_other(
     finally:
         two.stop()
         one.stop()
+
+
+def test_a_follower_leaves_the_policy_to_the_leader_and_leads_once_it_stops(
+        central_db_url: str, tmp_path: Path) -> None:
+    """Two apps on one database: the first leads; a summary the follower stores is planned
+    by the leader's next run; at the leader's shutdown the follower takes over."""
+    first = CentralServer(tmp_path / "one.db", db_url=central_db_url).start()
+    second = CentralServer(tmp_path / "two.db", db_url=central_db_url)
+    try:
+        _wait(lambda: first.app.state.is_leader)
+        second.start()
+        key = signing.load_or_create(tmp_path / "key")
+        agent_id = second.enroll_key(key)
+        time.sleep(0.3)  # the follower's loop has tried, and failed, a few times
+        assert first.app.state.is_leader and not second.app.state.is_leader
+        assert _post(second.url, [signing.seal(make_summary(agent_id, 1), key).to_dict()]) \
+            == [201]
+        _wait(lambda: (run := _policy_run(central_db_url)) and run[1] >= 1)
+        first.stop()
+        assert not first.app.state.is_leader
+        _wait(lambda: second.app.state.is_leader, timeout=5)
+        later = make_summary(agent_id, 2, serial="XRX-0002")
+        assert _post(second.url, [signing.seal(later, key).to_dict()]) == [201]
+        _wait(lambda: (run := _policy_run(central_db_url)) and run[1] >= 2, timeout=5)
+    finally:
+        second.stop()
+        first.stop()
 
 
 @pytest.mark.slow
