@@ -21,7 +21,7 @@ from asr_core.wire import SupplySummary, check_summary
 from asr_central.domain.policy import PolicySettings
 from asr_central.service.replenish import run_policy
 from asr_central.storage import Database, open_database
-from asr_central.storage import agents, registry, shared_state, summaries
+from asr_central.storage import agents, policy_inputs, registry, shared_state, summaries
 from asr_central.storage import orders as order_store
 
 NOW = datetime(2026, 1, 6, 12, tzinfo=UTC)
@@ -206,3 +206,23 @@ def test_the_throttle_storage_keeps_fixed_window_counters_too(db: Database) -> N
     assert not limiter.hit(limit, "k")
     clock[0] += 60
     assert limiter.hit(limit, "k")
+
+
+def test_cartridge_events_are_processed_by_one_of_two_runs_that_read_the_same_cursor(
+        central_db_url: str, db: Database) -> None:
+    """The events' cursor moves only from where a run read it: a second run that read it
+    at the same time processes none of them (an installation is counted once)."""
+    other = open_database(central_db_url)
+    try:
+        with db.transaction() as conn:
+            assert policy_inputs.events_seen_through(conn) == 0
+            assert policy_inputs.claim_events(conn, 0, 5)
+        with other.transaction() as conn:
+            assert not policy_inputs.claim_events(conn, 0, 5)  # read 0 too: too late
+            assert policy_inputs.events_seen_through(conn) == 5
+            assert policy_inputs.claim_events(conn, 5, 8)
+        with db.transaction() as conn:
+            assert not policy_inputs.claim_events(conn, 5, 8)
+            assert policy_inputs.events_seen_through(conn) == 8
+    finally:
+        other.close()

@@ -3,8 +3,9 @@ address and throttled per address, so a token cannot be guessed at thousands a s
 
 The limiter (the `limits` library, moving window) keeps its counts in the storage it is
 given: the app gives it central's database (storage.shared_state.RateLimitStorage), so every
-worker counts the same failures and a restart forgets none; in memory by default. Requests over the limit are refused 429 with Retry-After before the token
-is compared, a right token included: otherwise the throttle would still answer guesses.
+worker counts the same failures and a restart forgets none; in memory by default. Requests
+over the limit are refused 429 with Retry-After before the token is compared, a right token
+included: otherwise the throttle would still answer guesses.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import time
 
 from limits import RateLimitItem, parse, strategies
-from limits.storage import MemoryStorage, MovingWindowSupport, Storage
+from limits.storage import MemoryStorage, Storage
 
 __all__ = ["FAILED_ATTEMPTS", "AdminGuard", "Throttled"]
 
@@ -38,10 +39,11 @@ class AdminGuard:
     """Checks `Authorization: Bearer` values against the admin token, for one app."""
 
     def __init__(self, limit: str = FAILED_ATTEMPTS, *,
-                 storage: MovingWindowSupport | None = None) -> None:
+                 storage: Storage | None = None) -> None:
+        """`storage` must support the moving window (`limits`' MovingWindowSupport)."""
         self._limit: RateLimitItem = parse(limit)
-        counts: Storage = storage if isinstance(storage, Storage) else MemoryStorage()
-        self._limiter = strategies.MovingWindowRateLimiter(counts)
+        self._limiter = strategies.MovingWindowRateLimiter(
+            storage if storage is not None else MemoryStorage())
 
     def check(self, given: str | None, token: str, client: str, what: str) -> bool:
         """True if `given` is `token`. Throttled if `client` failed too often lately;
