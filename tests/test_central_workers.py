@@ -219,13 +219,13 @@ def test_kill_9_of_a_worker_during_batched_ingest_loses_no_acknowledged_summary(
         sender.start()
         killed = 0
         for _ in range(rounds):
-            workers = _wait_for_workers(server, 2)
+            _wait_for_workers(server, 2)
             with lock:
                 before = len(acknowledged)
             # a batch answered since the last kill, then the next kill in mid-flow
             _wait(lambda: failures or len(acknowledged) > before, timeout=60)  # noqa: B023
             time.sleep(rng.uniform(0.1, 0.4))
-            os.kill(rng.choice(workers), signal.SIGKILL)
+            _kill_one(server, rng)
             killed += 1
             with lock:
                 answered = set(acknowledged)
@@ -245,6 +245,20 @@ def test_kill_9_of_a_worker_during_batched_ingest_loses_no_acknowledged_summary(
     finally:
         stop.set()
         server.stop()
+
+
+def _kill_one(server: CentralProcess, rng: random.Random) -> None:
+    """SIGKILL one worker chosen at random among those alive now (the supervisor may have
+    replaced one meanwhile: one that answered its health check too slowly on a busy
+    machine)."""
+    for _ in range(50):
+        workers = _wait_for_workers(server, 1)
+        try:
+            os.kill(rng.choice(workers), signal.SIGKILL)
+            return
+        except ProcessLookupError:
+            time.sleep(0.05)  # gone between the listing and the kill: choose again
+    raise AssertionError("no worker could be killed")
 
 
 def _wait_for_workers(server: CentralProcess, count: int, timeout: float = 30) -> list[int]:

@@ -193,6 +193,11 @@ def test_the_admin_throttle_counts_every_workers_failures(
         assert (stats.reset_time, stats.remaining) == (1_000_060.0, 0)
         clock[0] += 61  # the window slid past every hit
         assert one.test(limit, "admin", "127.0.0.9") and one.hit(limit, "admin", "127.0.0.9")
+        clock[0] += shared_state.MAX_WINDOW_S + 1  # a day on, another address's hit
+        assert two.hit(limit, "admin", "127.0.0.7")
+        left = db.connection().execute(  # type: ignore[attr-defined]
+            "SELECT limit_key FROM rate_limit_hits").fetchall()
+        assert [r[0] for r in left] == [limit.key_for("admin", "127.0.0.7")]
     finally:
         other.close()
 

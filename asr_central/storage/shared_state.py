@@ -23,7 +23,7 @@ from asr_central.storage import times
 from asr_central.storage.base import Database
 
 __all__ = ["first_use", "prune_nonces", "JobRun", "job_run", "claim_job", "set_job_mark", "reschedule_job",
-           "newest_summary_id", "RateLimitStorage"]
+           "newest_summary_id", "RateLimitStorage", "MAX_WINDOW_S"]
 
 
 # ------------------------------------------------------------------------------ nonces
@@ -112,6 +112,9 @@ def newest_summary_id(conn: sqlite3.Connection) -> int:
 # ------------------------------------------------------------------------------ rate limits
 
 _Clock = Callable[[], float]
+# Hits older than this are dropped whichever address made them (a guesser's many addresses
+# leave no rows for good); no window may be longer.
+MAX_WINDOW_S = 86_400
 
 
 class RateLimitStorage(Storage, MovingWindowSupport):
@@ -145,11 +148,16 @@ class RateLimitStorage(Storage, MovingWindowSupport):
     # moving window
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        if expiry > MAX_WINDOW_S:
+            raise ValueError(f"a rate limit window of {expiry} s is longer than the "
+                             f"{MAX_WINDOW_S} s this storage keeps hits for")
         if amount > limit:
             return False
         now = self._now_ms()
         start = now - expiry * 1000
         with self._write() as conn:
+            conn.execute("DELETE FROM rate_limit_hits WHERE hit_at_ms < ?",
+                         (now - MAX_WINDOW_S * 1000,))
             conn.execute("DELETE FROM rate_limit_hits WHERE limit_key = ? AND hit_at_ms < ?",
                          (key, start))
             count = conn.execute("SELECT COUNT(*) FROM rate_limit_hits WHERE limit_key = ?",
@@ -173,6 +181,7 @@ class RateLimitStorage(Storage, MovingWindowSupport):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = self._now_ms()
         with self._write() as conn:
+            conn.execute("DELETE FROM rate_limit_counters WHERE expires_at_ms < ?", (now,))
             row = conn.execute(
                 "INSERT INTO rate_limit_counters (limit_key, hits, expires_at_ms) "
                 "VALUES (?, ?, ?) ON CONFLICT (limit_key) DO UPDATE SET "
