@@ -22,6 +22,7 @@ from asr_central.domain.policy import PolicySettings
 from asr_central.service.replenish import run_policy
 from asr_central.storage import Database, open_database
 from asr_central.storage import agents, policy_inputs, registry, shared_state, summaries
+from asr_central.storage import alerts as alert_store
 from asr_central.storage import orders as order_store
 
 NOW = datetime(2026, 1, 6, 12, tzinfo=UTC)
@@ -34,8 +35,10 @@ sites:
   - {id: lyon, name: Lyon HQ, contact: claire}
   - {id: paris, name: Paris office, contact: paul}
 """
-# Serial -> site: three printers, four due toners, two orders (one per site and contact).
-PRINTERS = {"XRX-L1": "lyon", "XRX-L2": "lyon", "XRX-P1": "paris"}
+# Serial -> site: three printers, four due toners, two orders (one per site and contact);
+# and a printer silent for six days, with a full toner: one alert, no order.
+PRINTERS = {"XRX-L1": "lyon", "XRX-L2": "lyon", "XRX-P1": "paris", "XRX-P9": "paris"}
+SILENT = "XRX-P9"
 
 
 def _due(index: int, color: str) -> SupplySummary:
@@ -63,10 +66,17 @@ def _fleet(db: Database, key_dir: Path) -> int:
         for seq, (serial, site) in enumerate(sorted(PRINTERS.items()), start=1):
             supplies = (_due(1, "black"), _due(2, "cyan")) if serial == "XRX-L1" else (
                 _due(1, "black"),)
-            due += len(supplies)
+            heard = NOW - timedelta(hours=6)
+            if serial == SILENT:
+                supplies = (dataclasses.replace(supplies[0], days_to_empty=200.0,
+                                                days_to_empty_low=190.0,
+                                                days_to_empty_high=210.0),)
+                heard = NOW - timedelta(days=6)
+            else:
+                due += len(supplies)
             summary = dataclasses.replace(
                 make_summary(agent_of[site], seq, site_id=site, serial=serial,
-                             period_start=NOW - timedelta(hours=6)),
+                             period_start=heard),
                 supplies=supplies, cartridge_events=())
             env = signing.seal(summary, key)
             summaries.store_summaries(conn, [(check_summary(summary.to_dict()), env)], NOW)
@@ -91,13 +101,14 @@ def test_a_thousand_policy_runs_racing_order_each_supply_once(
     second = open_database(central_db_url)
     barrier = threading.Barrier(3)  # the two workers and this thread, which checks a round
     errors: list[BaseException] = []
+    new_alerts: list[str] = []  # raised as new, by whichever run
     settings = PolicySettings()
 
     def work(worker: Database) -> None:
         try:
             for _ in range(ROUNDS):
                 barrier.wait(60)  # start together
-                run_policy(worker, settings=settings, now=NOW)
+                new_alerts.extend(run_policy(worker, settings=settings, now=NOW).new_alerts)
                 barrier.wait(60)  # done: the round is checked
         except threading.BrokenBarrierError:
             pass
@@ -131,6 +142,9 @@ def test_a_thousand_policy_runs_racing_order_each_supply_once(
                        f"{twice[:5]} (orders, lines); expected (2, {due})")
     every = order_store.list_orders(db.connection(), limit=10 * ROUNDS)
     assert sum(len(o.lines) for o in every) == ROUNDS * due
+    # the silent printer's alert: stored once, raised as new by one run
+    assert len(new_alerts) == 1 and SILENT in new_alerts[0], new_alerts
+    assert [a["device_serial"] for a in alert_store.list_alerts(db.connection())] == [SILENT]
 
 
 def test_a_nonce_is_used_once_per_agent_and_forgotten_once_stale(
