@@ -1,5 +1,6 @@
 """`asr-central serve` as a real subprocess on a free loopback port, on a SQLite file or a
-PostgreSQL database: for tests that kill it (-9) or read its memory use from /proc."""
+PostgreSQL database: for tests that kill it (-9), or one of its workers (`--workers N`), or
+read its memory use from /proc."""
 
 from __future__ import annotations
 
@@ -18,14 +19,18 @@ class CentralProcess:
     """One `asr-central serve` process at a time; start() again after kill() to restart."""
 
     def __init__(self, db: Path | str, workdir: Path | None = None, *,
-                 port: int | None = None) -> None:
+                 port: int | None = None, workers: int = 1,
+                 extra_args: tuple[str, ...] = ()) -> None:
         """`db`: a database URL (then `workdir` holds the token and the log) or a SQLite
         file's path (beside which they go)."""
         if isinstance(db, str) and "://" in db:
             assert workdir is not None, "a URL needs a workdir for the token and the log"
+            workdir.mkdir(parents=True, exist_ok=True)
             self.db_url, base = db, workdir / "central"
         else:
             self.db_url, base = f"sqlite:///{db}", Path(db)
+        self.workers = workers
+        self.extra_args = extra_args
         self.port = port or _free_tcp_port()
         self.admin_token = ADMIN_TOKEN
         self.token_file = base.with_suffix(".admin-token")
@@ -42,9 +47,11 @@ class CentralProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "asr_central.cli", "serve", "--db",
-                 self.db_url, "--host", "127.0.0.1", "--port", str(self.port),
-                 "--admin-token-file", str(self.token_file), "--log-level", "warning"],
+                [sys.executable, "-m", "asr_central.cli", "serve", "--db", self.db_url,
+                 "--host", "127.0.0.1", "--port", str(self.port),
+                 "--admin-token-file", str(self.token_file), "--log-level", "warning",
+                 *(("--workers", str(self.workers)) if self.workers != 1 else ()),
+                 *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while True:
@@ -77,6 +84,22 @@ class CentralProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes of a `--workers N` server (uvicorn's supervisor's children
+        that serve, not multiprocessing's resource tracker)."""
+        assert self.process is not None
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        found = []
+        for child in map(int, children):
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue  # gone meanwhile
+            if b"spawn_main" in cmdline:
+                found.append(child)
+        return found
 
     def memory_kib(self, field: str = "VmRSS") -> int:
         """From /proc/<pid>/status: VmRSS now, VmHWM the peak so far."""

@@ -36,6 +36,12 @@ def _order(db: Database, day: int) -> int:
     return order_id
 
 
+def _shipped(db: Database, order_id: int) -> int:
+    with db.transaction() as conn:
+        store.mark_shipped(conn, order_id, NOW)
+    return order_id
+
+
 def _status(db: Database, order_id: int) -> tuple[str, int]:
     view = store.get_order(db.connection(), order_id)
     return view.status, view.lines[0].installed
@@ -43,10 +49,9 @@ def _status(db: Database, order_id: int) -> tuple[str, int]:
 
 def test_an_install_closes_the_delivered_line_not_an_earlier_one_in_transit(
         db: Database) -> None:
-    first, second = _order(db, 1), _order(db, 2)
+    first = _shipped(db, _order(db, 1))
+    second = _shipped(db, _order(db, 2))  # one created order per site and contact at a time
     with db.transaction() as conn:
-        store.mark_shipped(conn, first, NOW)
-        store.mark_shipped(conn, second, NOW)
         store.mark_delivered(conn, second, NOW)  # the later parcel came first
         assert store.stock(conn) == {("P-1", 1): (1, 1)}
         found = store.record_installation(conn, "P-1", 1, None, NOW)
@@ -60,10 +65,9 @@ def test_an_install_closes_the_delivered_line_not_an_earlier_one_in_transit(
 def test_without_a_delivered_line_an_install_closes_the_oldest_shipped_one(
         db: Database) -> None:
     """A delivery nobody marked: the install shows the unit arrived."""
-    first, second = _order(db, 1), _order(db, 2)
+    first = _shipped(db, _order(db, 1))
+    second = _shipped(db, _order(db, 2))
     with db.transaction() as conn:
-        store.mark_shipped(conn, first, NOW)
-        store.mark_shipped(conn, second, NOW)
         store.record_installation(conn, "P-1", 1, None, NOW)
     assert _status(db, first) == ("shipped", 1)
     assert _status(db, second) == ("shipped", 0)

@@ -3,11 +3,26 @@ file (`/etc/asr-central/config.yaml` if it exists, or `--config FILE`); each fla
 overrides its key of the file (see asr_central.config, which holds every default).
 
 Binds loopback by default; any other address needs `--allow-remote` (put TLS in front).
+
+`--workers N` runs N worker processes under uvicorn's supervisor, which binds the socket
+once, hands it to each worker and starts a worker again when one dies. The workers are
+stateless: what they share lives in the database, and one of them at a time (the leader)
+runs the policy, retention and the notifier (asr_central.service.leader). Each builds its
+app from the same settings (`worker_app`, the factory uvicorn imports in the worker), and
+keeps its own group commit. The settings are checked, and the database migrated, once in
+the supervisor before any worker starts.
+
+Several workers on a SQLite file are allowed: they share it on one host as processes do
+(WAL: readers run beside the one writer), and the leader lock is a file lock beside it.
+Writes do not scale with workers there; the verification of summaries, most of a
+request's CPU, does. PostgreSQL is the engine for workers on several hosts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +66,10 @@ def add_config_argument(p: argparse.ArgumentParser) -> None:
                    help=f"settings file (default {DEFAULT_CONFIG_FILE} if it exists, else "
                         "every default; see central.example.yaml)")
 
+# How the supervisor hands the parsed settings to its workers (file paths, never secrets).
+WORKER_SETTINGS_ENV = "ASR_CENTRAL_WORKER_SETTINGS"
+MAX_WORKERS = 64
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from asr_central.config import CentralSettings
@@ -72,6 +91,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", type=Path, default=_GIVEN,
                    help="private key for --ssl-certfile (PEM)")
+    p.add_argument("--workers", type=_workers, default=_GIVEN, metavar="N",
+                   help="worker processes sharing the port and the database (default 1); one "
+                        "of them at a time runs the policy, retention and the notifier")
     p.add_argument("--log-level", default=_GIVEN, help=f"default {d.logging.level}")
     p.add_argument("--access-log", action="store_true", default=_GIVEN,
                    help="log every HTTP request (off by default: ingest answers thousands a "
@@ -148,6 +170,17 @@ def _non_negative(unit: str) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of workers") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{value} workers: give 1 to {MAX_WORKERS} (a few "
+                                         "per core is plenty)")
+    return value
 
 
 _days = _non_negative("days")
@@ -273,19 +306,58 @@ def server_options(log_level: str = "info", *, access_log: bool = False) -> dict
             "server_header": False}
 
 
+def _encode(args: argparse.Namespace) -> str:
+    """The parsed settings as JSON for the workers' environment; paths marked as such."""
+    values = {k: v for k, v in vars(args).items() if k != "func"}
+    paths = sorted(k for k, v in values.items() if isinstance(v, Path))
+    return json.dumps({"values": {k: str(v) if k in paths else v for k, v in values.items()},
+                       "paths": paths})
+
+
+def _decode(text: str) -> argparse.Namespace:
+    data = json.loads(text)
+    values = data["values"]
+    for key in data["paths"]:
+        values[key] = Path(values[key])
+    return argparse.Namespace(**values)
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory, imported in the worker): built
+    from the settings the supervisor checked and put in WORKER_SETTINGS_ENV."""
+    from asr_core.errors import ConfigError
+
+    text = os.environ.get(WORKER_SETTINGS_ENV)
+    if not text:
+        raise ConfigError(f"{WORKER_SETTINGS_ENV} is not set: worker_app is started by "
+                          "`asr-central serve --workers N`, not on its own")
+    return build_app(_decode(text))
+
+
+def check_settings(settings: Any, args: argparse.Namespace) -> None:
+    """What every worker would refuse, refused once before any starts (the settings were
+    checked when read; the mail flags here); the database migrated once, so that the
+    workers find it ready."""
+    from asr_central.storage import open_database
+
+    mail_settings(args)
+    open_database(settings.database_url()).close()
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from asr_core.errors import ConfigError
-
     settings = settings_from_args(args)
-    if settings.server.workers != 1:
-        raise ConfigError("this version serves with one worker; set server.workers to 1",
-                          key="server.workers")
-    app = _with_mail(app_from_settings(settings), args)
     server = settings.server
-    uvicorn.run(app, host=server.host, port=server.port,
-                ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
-                ssl_keyfile=str(server.tls_key) if server.tls_key else None,
-                **server_options(settings.logging.level, access_log=server.access_log))
+    tls: dict[str, Any] = {"ssl_certfile": str(server.tls_cert) if server.tls_cert else None,
+                           "ssl_keyfile": str(server.tls_key) if server.tls_key else None}
+    options = server_options(settings.logging.level, access_log=server.access_log)
+    if server.workers == 1:
+        uvicorn.run(_with_mail(app_from_settings(settings), args), host=server.host,
+                    port=server.port, **tls, **options)
+        return 0
+    check_settings(settings, args)
+    os.environ[WORKER_SETTINGS_ENV] = _encode(args)  # inherited by the workers
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=server.workers,
+                host=server.host, port=server.port, **tls, **options)
     return 0

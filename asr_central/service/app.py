@@ -11,7 +11,8 @@ the whole batch is written (so it sees device and supply state as the batch left
 database's group commit; an exception rolls back that request's batch alone), and its optional
 `after_ingest(app, now)` runs in a worker thread after a batch that stored at least one new
 summary is committed (at most once per `ingest.AFTER_INGEST_GAP_S`: the commits in between
-are folded into the next call). They use the dependencies in `asr_central.service.deps` and
+are folded into the next call). The policy run, retention and the notifier are the leader's
+duties (asr_central.service.leader): of several workers on one database, one runs them. They use the dependencies in `asr_central.service.deps` and
 the typed state in `asr_central.service.state`.
 
 POST /v1/summaries, the hot path, is `asr_central.service.api.ingest`: `CentralApp` hands it over
@@ -21,6 +22,7 @@ see ingest requests would have to wrap the app instead).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -40,6 +42,7 @@ from asr_core.signing import key_id_for
 from asr_central import __version__
 from asr_central.service.api import errors
 from asr_central.service.api import ingest as ingest_api
+from asr_central.service.api.admin_guard import AdminGuard
 from asr_central.service.api.body_limit import JSON_BODY
 from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
@@ -48,9 +51,11 @@ from asr_central.service.api import (
     agent_orders, alerts, device_moves, devices, mail, ops, orders, registry,
 )
 from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
+from asr_central.service.leader import LeaderDuties
 from asr_central.service.state import CentralState
 from asr_central.storage import open_database
 from asr_central.storage import agents as agents_store
+from asr_central.storage.shared_state import RateLimitStorage
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 
 log = logging.getLogger("asr_central.api")
@@ -171,8 +176,12 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        db.close()
+        duties.start()  # a follower tries the leadership from the start, not after ingest
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(duties.stop)
+            db.close()
 
     app = CentralApp(title="ASR central", version=__version__, lifespan=lifespan,
                      max_body_size=JSON_BODY,
@@ -180,8 +189,10 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
                                  "consolidated replenishment orders and raises alerts.")
     errors.install(app)
     state = CentralState(db=db, clock=clock or (lambda: datetime.now(UTC)),
-                         admin_token=admin_token, summary_hooks=list(summary_hooks))
+                         admin_token=admin_token, summary_hooks=list(summary_hooks),
+                         admin_guard=AdminGuard(storage=RateLimitStorage(db)))
     app.state = state  # type: ignore[assignment]  # typed: see asr_central.service.state
+    duties = state.duties = LeaderDuties(app)
     hooks = state.summary_hooks
     batch_hooks: list[ingest_api.BatchHook] = []
     ingest = app.ingest = ingest_api.Ingest(app, db, state.clock, hooks, batch_hooks)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from asr_central.service.api.admin_guard import Throttled
 from asr_central.service.state import CentralState
@@ -45,7 +46,9 @@ async def require_admin(request: Request,
     scheme, _, given = (authorization or "").partition(" ")
     client = request.client.host if request.client else "unknown"
     try:
-        ok = state.admin_guard.check(given if scheme.lower() == "bearer" else None, expected,
+        # in a thread: the counts are in the database, and a failure is a write
+        ok = await run_in_threadpool(state.admin_guard.check,
+                                     given if scheme.lower() == "bearer" else None, expected,
                                      client, f"{request.method} {request.url.path}")
     except Throttled as exc:
         raise HTTPException(429, "too many failed admin attempts from this address: retry "

@@ -261,7 +261,8 @@ class WebhookNotifier:
 
 def attach(app: Any, notifier: WebhookNotifier) -> None:
     """Make the app's policy runs poke `notifier`, and stop it when the app shuts down
-    (before the app closes its database). Sends whatever is already pending."""
+    (before the app closes its database). The leader's first try sends whatever is already
+    pending (asr_central.service.leader); a follower's notifier stays idle."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -273,12 +274,16 @@ def attach(app: Any, notifier: WebhookNotifier) -> None:
                 await asyncio.to_thread(notifier.close)
 
     app.router.lifespan_context = lifespan
-    state_of(app).alert_notifier = notifier
-    notifier.poke()
+    state = state_of(app)
+    state.alert_notifier = notifier
+    if state.duties is not None:
+        state.duties.wake()
 
 
 def poke(app: Any) -> None:
-    """Called after a policy run: hand over to the app's notifier, if one is configured."""
-    notifier = state_of(app).alert_notifier
-    if notifier is not None:
+    """Called after a policy run and at each try of the leader: hand over to the app's
+    notifier, if one is configured and this worker leads (one worker sends, not each)."""
+    state = state_of(app)
+    notifier = state.alert_notifier
+    if notifier is not None and state.is_leader:
         notifier.poke()

@@ -81,9 +81,13 @@ def _places(conn: UnitOfWork) -> dict[str, Placement]:
 
 def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult:
     # 1. replacements reported since the last run close order lines (or raise alerts)
+    # (claimed first: a run beside this one that read the same cursor processes none)
     replacements = []
-    last_id = 0
-    for e in policy_inputs.new_cartridge_events(conn):
+    after = policy_inputs.events_seen_through(conn)
+    events = policy_inputs.new_cartridge_events(conn, after)
+    if events and not policy_inputs.claim_events(conn, after, events[-1]["id"]):
+        events = []
+    for e in events:
         at = _time(e["replaced_at"])
         found = order_store.record_installation(conn, e["device_serial"], e["supply_index"],
                                                 e["cartridge_serial"], at)
@@ -91,11 +95,11 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
             e["device_serial"], str(e["supply_index"]), at, e["cartridge_serial"],
             bool(e["premature"]), e["grams_wasted"], e["removed_percent"], found.shipped_to,
             found.line_id is not None))
-        last_id = e["id"]
-    if replacements:
-        policy_inputs.mark_events_seen(conn, last_id)
 
-    # 2. outlooks from the latest forecasts, joined with registry and stock
+    # 2. outlooks from the latest forecasts, joined with registry and stock; the line
+    # counts first, so that lines planned from stock another run has changed meanwhile are
+    # refused on write (order_store.create_orders)
+    counts = order_store.line_counts(conn)
     places = _places(conn)
     states: dict[str, SilentState] = {}
     device_facts = []
@@ -140,7 +144,7 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
     # planned at `now`, not at the start of its day: a run late in the day counts down the
     # hours since each forecast (an explicit day's run is at that day's start anyway)
     result = plan(outlooks, order_store.unshipped_orders(conn), settings, now)
-    order_ids = order_store.create_orders(conn, result.orders, now, meta)
+    order_ids = order_store.create_orders(conn, result.orders, now, meta, counts)
 
     # 4. alerts
     conditions = evaluate(device_facts, supply_facts, settings, now)

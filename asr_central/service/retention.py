@@ -9,21 +9,18 @@ summary sent again is still a duplicate and a reused sequence still a replay, an
 derived from it (device and supply state, cartridge events, orders) changes. SQLite reuses the
 freed space for new rows (the file stops growing; VACUUM gives it back to the system).
 
-Runs as an after-ingest hook (see app.py), at most once per CHECK_INTERVAL_S (each call while
-a backlog lasts), in chunks of their own short transactions so that ingest interleaves; a
-cursor (the last id emptied) makes each run read only the rows that came of age since the
-previous one.
+Run by the leader of the workers (asr_central.service.leader), at most once per
+CHECK_INTERVAL_S (each try while a backlog lasts), in chunks of their own short transactions
+so that ingest interleaves; a cursor (the last id emptied) makes each run read only the rows
+that came of age since the previous one.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
-from typing import Any
 
 from asr_core.wire import format_time
-from asr_central.service.deps import state_of
 from asr_central.service.state import DEFAULT_KEEP_PAYLOAD_DAYS  # noqa: F401 - serve reads it here
 from asr_central.storage.base import Database
 from asr_central.storage.summaries import empty_old_payloads
@@ -59,26 +56,3 @@ def drop_old_payloads(db: Database, now: datetime, keep_days: float, *,
         log.info("emptied the signed payloads of %d summaries received before %s",
                  total, format_time(before))
     return total, more
-
-
-_LOCK = threading.Lock()
-
-
-def after_ingest(app: Any, now: datetime) -> None:
-    """Hook the app calls after a batch stored new summaries: at most once per
-    CHECK_INTERVAL_S, drop what has come of age."""
-    state = state_of(app)
-    with _LOCK:
-        last = state.retention_checked_at
-        if last is not None and (now - last).total_seconds() < CHECK_INTERVAL_S:
-            return
-        state.retention_checked_at = now
-    keep = state.keep_payload_days
-    try:
-        _, more = drop_old_payloads(state.db, now, keep)
-    except Exception:  # retention must never fail ingest; the next check tries again
-        log.exception("dropping old summary payloads failed")
-        return
-    if more:
-        with _LOCK:
-            state.retention_checked_at = None  # a backlog: the next call goes on with it

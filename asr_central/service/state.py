@@ -1,8 +1,9 @@
 """What a central app holds between requests: one typed record, `app.state`, instead of
 attributes set here and there and read back with `getattr` defaults.
 
-`create_app` builds it; `serve` fills in the operator's settings; the policy runner, the
-webhook notifier and the control-message nonce cache are made on first use.
+`create_app` builds it; `serve` fills in the operator's settings. What several workers on
+one database share (control-message nonces, the admin throttle's counts, when the leader's
+jobs last ran) lives in the database, not here.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from asr_central.service.metrics import CentralMetrics
 from asr_central.storage.base import Database
 
 if TYPE_CHECKING:  # the modules below import this one
-    from asr_central.service.api.agent_orders import NonceCache
     from asr_central.service.api.ingest import SummaryHook
-    from asr_central.service.api.orders import _Debounced
+    from asr_central.service.leader import LeaderDuties
     from asr_central.service.notify import WebhookNotifier
 
 Clock = Callable[[], datetime]
@@ -46,7 +46,11 @@ class CentralState:
     # Seconds between policy runs after ingest; None: the orders module's default.
     policy_min_interval: float | None = None
     keep_payload_days: float = DEFAULT_KEEP_PAYLOAD_DAYS
-    retention_checked_at: datetime | None = None
-    policy_runner: _Debounced | None = None
+    duties: LeaderDuties | None = None
     alert_notifier: WebhookNotifier | None = None
-    control_nonces: NonceCache | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this worker runs the policy, retention and the notifier (at its last try
+        of the leadership; see asr_central.service.leader)."""
+        return self.db.leadership().held

@@ -32,8 +32,8 @@ def sync_alerts(conn: Connection, conditions: Iterable[Alert], events: Iterable[
         row = conn.execute("SELECT resolved_at FROM central_alerts WHERE alert_key = ?",
                            (alert.key,)).fetchone()
         if row is None:
-            _insert(conn, alert, stamp)
-            new.append(alert.key)
+            if _insert(conn, alert, stamp):
+                new.append(alert.key)
         elif row[0] is not None:
             # the condition came back: a new occurrence, notified again
             conn.execute("UPDATE central_alerts SET severity = ?, message = ?, first_seen = ?, "
@@ -54,18 +54,20 @@ def sync_alerts(conn: Connection, conditions: Iterable[Alert], events: Iterable[
                          (stamp, key))
     for alert in events:
         if conn.execute("SELECT 1 FROM central_alerts WHERE alert_key = ?",
-                        (alert.key,)).fetchone() is None:
-            _insert(conn, alert, stamp)
+                        (alert.key,)).fetchone() is None and _insert(conn, alert, stamp):
             new.append(alert.key)
     return new
 
 
-def _insert(conn: Connection, alert: Alert, stamp: str) -> None:
-    conn.execute(
+def _insert(conn: Connection, alert: Alert, stamp: str) -> bool:
+    """Store a new alert; False if a policy run beside this one stored it first (two
+    workers: theirs is the same alert, and it is theirs to report as new)."""
+    return conn.execute(
         "INSERT INTO central_alerts (alert_key, kind, severity, device_serial, supply_key, "
-        "message, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "message, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (alert_key) DO NOTHING RETURNING alert_key",
         (alert.key, alert.kind.value, alert.severity.value, alert.device_serial,
-         alert.supply_key, alert.message, _iso(alert.first_seen), stamp))
+         alert.supply_key, alert.message, _iso(alert.first_seen), stamp)).fetchone() is not None
 
 
 def list_alerts(conn: Connection, *, include_resolved: bool = False,

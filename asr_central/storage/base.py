@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from asr_core import migrations
 
-__all__ = ["Connection", "Cursor", "Row", "UnitOfWork", "Database"]
+__all__ = ["Connection", "Cursor", "Row", "UnitOfWork", "Database", "Leadership"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,27 @@ class Connection(Protocol):
 UnitOfWork = Connection
 
 
+class Leadership(Protocol):
+    """Which of the workers on one database runs the leader's jobs (the policy, retention,
+    the notifier): a lock the engine holds for this process and frees when it dies (an OS
+    file lock beside a SQLite file, a PostgreSQL session advisory lock), so another worker
+    takes over at its next try."""
+
+    @property
+    def held(self) -> bool:
+        """Whether this process held the lock at the last try."""
+        ...
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting; True while this process holds it
+        (a held lock is checked to be still held)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lock up (at shutdown), so that another worker need not wait for a try."""
+        ...
+
+
 class Database(Protocol):
     """One database: units of work in the caller's thread, group-committed writes from the
     event loop, and the signal that it was closed (background workers stop on it)."""
@@ -91,6 +112,11 @@ class Database(Protocol):
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """`work(unit)`'s result once the group transaction that ran it is durable."""
+        ...
+
+    def leadership(self) -> Leadership:
+        """This process's stake in the leadership of the workers on this database (one
+        object per Database)."""
         ...
 
     def ping(self) -> None:

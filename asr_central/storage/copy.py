@@ -61,6 +61,10 @@ TABLES: tuple[Table, ...] = (
     Table("shipped_cartridges", ("cartridge_serial",)),
     Table("central_alerts", ("alert_key",)),
     Table("replenish_state", ("name",)),
+    Table("control_nonces", ("agent_id", "nonce")),
+    Table("rate_limit_hits", ("limit_key", "hit_at_ms")),  # no key: the digest is order-free
+    Table("rate_limit_counters", ("limit_key",)),
+    Table("job_runs", ("job",)),
     Table("mail_events", ("event_key",)),
     Table("mail_outbox", ("message_id",)),
 )

@@ -23,8 +23,8 @@ from asr_central.storage.base import Connection, Row
 __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
     "LineMeta", "cancel", "create_orders", "export_csv", "export_rows", "get_order", "inert_cell",
-    "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent", "waiting_to_ship",
-    "record_installation", "stock", "unshipped_orders",
+    "line_counts", "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent",
+    "record_installation", "stock", "unshipped_orders", "waiting_to_ship",
 ]
 
 ORDER_STATUSES = ("created", "shipped", "delivered", "closed", "cancelled")
@@ -98,10 +98,27 @@ class Installation:
 
 # ------------------------------------------------------------------------------ creation
 
+def line_counts(conn: Connection) -> dict[tuple[str, int], int]:
+    """(device, supply index) → how many lines were ever ordered for it: the number the next
+    line takes (`create_orders`). Read before the stock a run plans from, so that a line
+    planned from stale stock is the one refused (see create_orders)."""
+    return {(r[0], r[1]): int(r[2]) for r in conn.execute(
+        "SELECT device_serial, supply_index, MAX(supply_seq) FROM order_lines "
+        "GROUP BY device_serial, supply_index")}
+
+
 def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
-                  meta: Mapping[tuple[str, str], LineMeta]) -> list[int]:
+                  meta: Mapping[tuple[str, str], LineMeta],
+                  counts: Mapping[tuple[str, int], int] | None = None) -> list[int]:
     """Store the policy's orders; lines of an order that `amends` a still unshipped order
-    join it. Returns the ids of the orders written to."""
+    join it. Returns the ids of the orders written to.
+
+    Idempotent against a run that planned from the same state (two workers, or two admin
+    calls, at once): a line is its supply's `counts[...] + 1`-th, and the schema keeps one
+    line per number and one created order per (site, contact). The second run's lines are
+    dropped and its order becomes the first one's; an order left without lines is not
+    kept."""
+    counts = counts if counts is not None else line_counts(conn)
     ids: list[int] = []
     for order in orders:
         order_id = None
@@ -110,24 +127,42 @@ def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
                                (int(order.amends),)).fetchone()
             if row is not None and row["status"] == "created":
                 order_id = int(order.amends)
+        placed = False
         if order_id is None:
-            order_id = int(conn.execute(
+            row = conn.execute(
                 "INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
-                "VALUES (?, ?, 'created', ?, ?) RETURNING order_id",
+                "VALUES (?, ?, 'created', ?, ?) "
+                "ON CONFLICT (site_id, contact_id) WHERE status = 'created' DO NOTHING "
+                "RETURNING order_id",
                 (order.site_id, order.contact_id, order.created_on.isoformat(),
-                 times.stamp(now))).fetchone()[0])
+                 times.stamp(now))).fetchone()
+            if row is None:  # another run placed it meanwhile: amend that one
+                row = conn.execute(
+                    "SELECT order_id FROM orders WHERE site_id = ? AND contact_id = ? "
+                    "AND status = 'created'", (order.site_id, order.contact_id)).fetchone()
+            else:
+                placed = True
+            order_id = int(row[0])
+        written = 0
         for line in order.lines:
             m = meta.get((line.device_serial, line.supply_key))
             index = m.supply_index if m else int(line.supply_key)
-            conn.execute(
+            kept = conn.execute(
                 "INSERT INTO order_lines (order_id, device_serial, supply_index, supply_kind, "
-                "supply_type, color, part_number, quantity, reason, cover_days, daily_units) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "supply_type, color, part_number, quantity, reason, cover_days, daily_units, "
+                "supply_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (device_serial, supply_index, supply_seq) DO NOTHING "
+                "RETURNING line_id",
                 (order_id, line.device_serial, index, line.supply_kind.value,
                  m.supply_type if m else None, m.color if m else None,
                  line.part_number or (m.part_number if m else None), line.quantity,
-                 line.reason.value, round(line.cover_days, 3), line.daily_units))
-        ids.append(order_id)
+                 line.reason.value, round(line.cover_days, 3), line.daily_units,
+                 counts.get((line.device_serial, index), 0) + 1)).fetchone()
+            written += kept is not None
+        if written:
+            ids.append(order_id)
+        elif placed:  # every line was already ordered by a run beside this one
+            conn.execute("DELETE FROM orders WHERE order_id = ?", (order_id,))
     return ids
 
 

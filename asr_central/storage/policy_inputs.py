@@ -5,24 +5,42 @@ from __future__ import annotations
 
 from asr_central.storage.base import Connection, Row
 
-__all__ = ["new_cartridge_events", "mark_events_seen", "reporting_devices", "device_health",
-           "latest_supplies"]
+__all__ = ["new_cartridge_events", "claim_events", "events_seen_through",
+           "reporting_devices", "device_health", "latest_supplies"]
 
 _EVENT_MARK = "cartridge_events.last_id"
 
 
-def new_cartridge_events(conn: Connection) -> list[Row]:
-    """Cartridge events after the cursor `mark_events_seen` last set, in arrival order."""
+def events_seen_through(conn: Connection) -> int:
+    """The cursor: the id of the last cartridge event a run processed (0 for none)."""
     mark = conn.execute("SELECT value FROM replenish_state WHERE name = ?",
                         (_EVENT_MARK,)).fetchone()
-    last_id = int(mark[0]) if mark else 0
+    return int(mark[0]) if mark else 0
+
+
+def new_cartridge_events(conn: Connection,
+                         after: int | None = None) -> list[Row]:
+    """Cartridge events after `after` (default: the cursor), in arrival order."""
+    last_id = events_seen_through(conn) if after is None else after
     return conn.execute("SELECT * FROM cartridge_events WHERE id > ? ORDER BY id",
                         (last_id,)).fetchall()
 
 
-def mark_events_seen(conn: Connection, through_id: int) -> None:
-    conn.execute("INSERT INTO replenish_state (name, value) VALUES (?, ?) ON CONFLICT (name) "
-                 "DO UPDATE SET value = excluded.value", (_EVENT_MARK, str(through_id)))
+def claim_events(conn: Connection, after: int, through: int) -> bool:
+    """Move the cursor from `after` to `through`, if it still is at `after`: True if this
+    run is the one to process those events. Of two runs that read the same cursor at once
+    (two workers), one moves it and the other processes none of them: an installation is
+    counted once. On PostgreSQL the second waits on the row the first changed and finds it
+    moved; on SQLite writers are one at a time anyway."""
+    if after == 0 and conn.execute("SELECT 1 FROM replenish_state WHERE name = ?",
+                                   (_EVENT_MARK,)).fetchone() is None:
+        return conn.execute(
+            "INSERT INTO replenish_state (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO NOTHING RETURNING name",
+            (_EVENT_MARK, str(through))).fetchone() is not None
+    return conn.execute(
+        "UPDATE replenish_state SET value = ? WHERE name = ? AND value = ? RETURNING name",
+        (str(through), _EVENT_MARK, str(after))).fetchone() is not None
 
 
 def reporting_devices(conn: Connection) -> list[Row]:

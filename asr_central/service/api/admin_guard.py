@@ -1,9 +1,11 @@
 """Admin token checks: a constant-time compare, and failed attempts logged with the client
 address and throttled per address, so a token cannot be guessed at thousands a second.
 
-The limiter (the `limits` library, moving window) keeps its counts in memory: per process,
-lost on restart. Requests over the limit are refused 429 with Retry-After before the token
-is compared, a right token included: otherwise the throttle would still answer guesses.
+The limiter (the `limits` library, moving window) keeps its counts in the storage it is
+given: the app gives it central's database (storage.shared_state.RateLimitStorage), so every
+worker counts the same failures and a restart forgets none; in memory by default. Requests
+over the limit are refused 429 with Retry-After before the token is compared, a right token
+included: otherwise the throttle would still answer guesses.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import logging
 import math
 import time
 
-from limits import RateLimitItem, parse, storage, strategies
+from limits import RateLimitItem, parse, strategies
+from limits.storage import MemoryStorage, Storage
 
 __all__ = ["FAILED_ATTEMPTS", "AdminGuard", "Throttled"]
 
@@ -35,9 +38,12 @@ class Throttled(Exception):
 class AdminGuard:
     """Checks `Authorization: Bearer` values against the admin token, for one app."""
 
-    def __init__(self, limit: str = FAILED_ATTEMPTS) -> None:
+    def __init__(self, limit: str = FAILED_ATTEMPTS, *,
+                 storage: Storage | None = None) -> None:
+        """`storage` must support the moving window (`limits`' MovingWindowSupport)."""
         self._limit: RateLimitItem = parse(limit)
-        self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._limiter = strategies.MovingWindowRateLimiter(
+            storage if storage is not None else MemoryStorage())
 
     def check(self, given: str | None, token: str, client: str, what: str) -> bool:
         """True if `given` is `token`. Throttled if `client` failed too often lately;

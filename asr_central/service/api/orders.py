@@ -1,13 +1,12 @@
 """Orders API: list and filter, the lifecycle steps (shipped with cartridge serials,
-delivered, cancelled), JSON and CSV export, and the replenishment run — on demand and after
-ingest, at most once per MIN_RUN_INTERVAL."""
+delivered, cancelled), JSON and CSV export, and the replenishment run — on demand here, and
+after ingest by the leader of the workers (asr_central.service.leader), at most once per
+policy interval."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
 from datetime import date, datetime
 from typing import Any
 
@@ -19,17 +18,12 @@ from asr_central.service.api.mail import packing_slip_path
 from asr_central.service.deps import AdminDep, DbDep, NowDep, state_of
 from asr_central.storage.base import Database
 from asr_central.domain.policy import PolicySettings
-from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S, run_policy
+from asr_central.service.replenish import run_policy
 from asr_central.storage import orders as store
 
 log = logging.getLogger("asr_central.orders")
 
 router = APIRouter(tags=["orders"])
-
-# After ingest the policy runs at most this often per app (the reasons are at
-# replenish.AFTER_INGEST_INTERVAL_S); `app.state.policy_min_interval` overrides it.
-MIN_RUN_INTERVAL = AFTER_INGEST_INTERVAL_S
-
 
 class ShipBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -138,74 +132,10 @@ def run_now(_: AdminDep, db: DbDep, now: NowDep, request: Request,
     return result
 
 
-class _Debounced:
-    """Runs the policy after ingest, at most once per interval (MIN_RUN_INTERVAL): in the
-    caller's thread when the interval has passed, else once later in one worker thread,
-    which stops when the app's database is closed."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-        self.last = 0.0
-        self.pending = threading.Event()
-        self.worker: threading.Thread | None = None
-
-    def _interval(self) -> float:
-        interval = state_of(self.app).policy_min_interval
-        return MIN_RUN_INTERVAL if interval is None else float(interval)
-
-    def _db(self) -> Database:
-        return state_of(self.app).db
-
-    def trigger(self) -> None:
-        with self.lock:
-            if time.monotonic() - self.last < self._interval():
-                self.pending.set()
-                if self.worker is None:
-                    self.worker = threading.Thread(target=self._work, name="policy-runner",
-                                                   daemon=True)
-                    self.worker.start()
-                return
-            self.last = time.monotonic()
-        self._run()
-
-    def _work(self) -> None:
-        db = self._db()
-        while True:
-            self.pending.wait()
-            with self.lock:
-                wait = self.last + self._interval() - time.monotonic()
-            if (wait > 0 and db.wait_closed(wait)) or db.closed:
-                return
-            with self.lock:
-                self.pending.clear()
-                self.last = time.monotonic()
-            self._run()
-
-    def _run(self) -> None:
-        try:
-            db = self._db()
-            if db.closed:
-                return
-            state = state_of(self.app)
-            with state.metrics.policy_run.time():
-                result = run_policy(db, settings=_settings(self.app), now=state.clock())
-            notify.poke(self.app)  # hands over to the notifier's own thread: never waits
-            if result.orders or result.new_alerts:
-                log.info("policy run: %d order(s), %d line(s), %d new alert(s)",
-                         len(result.orders), result.lines, len(result.new_alerts))
-        except Exception:  # a failed run must not fail ingest; the next batch retries it
-            log.exception("policy run after ingest failed")
-
-
-_RUNNERS_LOCK = threading.Lock()
-
-
 def after_ingest(app: FastAPI, now: datetime) -> None:
-    """Hook the app calls after a batch stored at least one new summary."""
-    with _RUNNERS_LOCK:
-        state = state_of(app)
-        runner = state.policy_runner
-        if runner is None:
-            runner = state.policy_runner = _Debounced(app)
-    runner.trigger()
+    """Hook the app calls after a batch stored at least one new summary: the leader's loop
+    plans it when the policy is due (asr_central.service.leader); a follower's loop only
+    tries the leadership."""
+    duties = state_of(app).duties
+    if duties is not None:
+        duties.wake()

@@ -50,6 +50,7 @@ from asr_core.errors import StoreError
 from asr_core.secret import redact_url, url_password
 from asr_central.storage import migrations as schema
 from asr_central.storage.postgres.dialect import ddl, placeholders, row_factory
+from asr_central.storage.postgres.leader import AdvisoryLeadership
 from asr_central.storage.times import stamp
 
 __all__ = ["Database", "open_database", "is_postgres_url", "MIGRATION_LOCK", "WRITE_LOCK"]
@@ -152,6 +153,8 @@ class Database:
                                     kwargs=self._connect_options(), configure=_configure,
                                     name="asr-central", timeout=POOL_WAIT_S)
         self._local = threading.local()
+        self._leadership: AdvisoryLeadership | None = None
+        self._leadership_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: _GroupCommit | None = None
         self._closed = threading.Event()
@@ -290,8 +293,17 @@ class Database:
                         column=pgsql.Identifier(column), table=pgsql.Identifier(table)),
                     (table, column))
 
+    def leadership(self) -> AdvisoryLeadership:
+        """The leader lock of the workers on this database (see postgres.leader)."""
+        with self._leadership_lock:
+            if self._leadership is None:
+                self._leadership = AdvisoryLeadership(self.url)
+            return self._leadership
+
     def close(self) -> None:
         self._closed.set()
+        if self._leadership is not None:
+            self._leadership.release()
         group, self._group = self._group, None
         if group is not None:
             group.close()

@@ -41,6 +41,7 @@ from urllib.parse import urlparse
 from asr_core import migrations
 from asr_core.errors import ConfigError, StoreError
 from asr_central.storage import migrations as schema
+from asr_central.storage.sqlite.leader import FileLeadership
 from asr_central.storage.times import stamp
 
 # Bounds one group's transaction (and the wait of the requests queued behind it).
@@ -87,6 +88,7 @@ class Database:
         self._writer: int | None = None
         self._group: _GroupCommit | None = None
         self._closed = threading.Event()
+        self._leadership: FileLeadership | None = None
 
     @property
     def closed(self) -> bool:
@@ -162,6 +164,13 @@ class Database:
             group = self._group = _GroupCommit(self, loop)
         return await group.run(work)
 
+    def leadership(self) -> FileLeadership:
+        """The leader lock of the workers on this file (see sqlite.leader)."""
+        with self._lock:
+            if self._leadership is None:
+                self._leadership = FileLeadership(self.path.absolute())
+            return self._leadership
+
     def ping(self) -> None:
         """A round trip to the file (the health check)."""
         try:
@@ -188,6 +197,8 @@ class Database:
 
     def close(self) -> None:
         self._closed.set()
+        if self._leadership is not None:
+            self._leadership.release()
         group, self._group = self._group, None
         if group is not None:
             group.executor.shutdown(wait=True)
