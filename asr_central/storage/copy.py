@@ -29,7 +29,7 @@ from typing import Any
 from asr_core.errors import StoreError
 from asr_central.storage.base import UnitOfWork
 
-__all__ = ["BATCH", "TABLES", "Table", "TableCheck", "copy_rows", "check_table",
+__all__ = ["BATCH", "TABLES", "TRANSIENT", "Table", "TableCheck", "copy_rows", "check_table",
            "filled_tables", "normalise"]
 
 # Rows per read and per executemany: a summary row carries its payload (a few kB).
@@ -61,13 +61,14 @@ TABLES: tuple[Table, ...] = (
     Table("shipped_cartridges", ("cartridge_serial",)),
     Table("central_alerts", ("alert_key",)),
     Table("replenish_state", ("name",)),
-    Table("control_nonces", ("agent_id", "nonce")),
-    Table("rate_limit_hits", ("limit_key", "hit_at_ms")),  # no key: the digest is order-free
-    Table("rate_limit_counters", ("limit_key",)),
     Table("job_runs", ("job",)),
     Table("mail_events", ("event_key",)),
     Table("mail_outbox", ("message_id",)),
 )
+
+# Not copied: what a running central keeps for minutes (replay nonces of control calls, the
+# admin throttle's counts). The copy is made with central stopped; they mean nothing after.
+TRANSIENT = frozenset({"control_nonces", "rate_limit_hits", "rate_limit_counters"})
 
 
 @dataclass(frozen=True, slots=True)
