@@ -8,7 +8,7 @@ import sys
 from asr_core.cli import build_parser as _build, run
 from asr_central import __version__
 
-COMMANDS = ("serve", "simulate", "registry", "orders")
+COMMANDS = ("serve", "simulate", "registry", "orders", "users")
 
 
 def build_parser() -> argparse.ArgumentParser:

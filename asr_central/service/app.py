@@ -44,6 +44,7 @@ from asr_central.service.api.body_limit import JSON_BODY
 from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.service import retention
+from asr_central.service.console import routes as console
 from asr_central.service.api import (
     agent_orders, alerts, device_moves, devices, orders, registry,
 )
@@ -313,5 +314,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
             hooks.append(module.on_summary)
         if hasattr(module, "after_ingest"):
             batch_hooks.append(module.after_ingest)
+    # The console's HTML pages under /console (not part of the OpenAPI description).
+    app.include_router(console.router)
 
     return app

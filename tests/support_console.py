@@ -1,0 +1,68 @@
+"""The console as a browser meets it: a real central server on loopback, accounts made with
+the real `asr-central users` command, and a headless Chromium (Debian's, driven by
+Playwright) that signs in through the form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asr_central.cli import main as central_cli
+from tests.conftest import require, require_executable
+from tests.support_central import CentralServer
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = require_executable("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - the test extra installs it
+        require(False, "playwright is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[CentralServer]:
+    server = CentralServer(tmp_path / "central.db").start()
+    yield server
+    server.stop()
+
+
+def add_user(server: CentralServer, username: str, role: str, *sites: str,
+             password: str = PASSWORD) -> None:
+    secret = server.db_path.parent / f"{username}.password"
+    secret.write_text(password + "\n", encoding="utf-8")
+    args = ["users", "--db", server.db_url, "add", username, "--role", role,
+            "--password-file", str(secret)]
+    for site in sites:
+        args += ["--site", site]
+    assert central_cli(args) == 0
+
+
+def sign_in(browser: Any, server: CentralServer, username: str,
+            password: str = PASSWORD) -> Any:
+    """A new browser context signed in as `username`, on the page sign-in led to."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/console/sign-in")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    return page
+
+
+def session_cookie(page: Any) -> dict[str, Any] | None:
+    return next((c for c in page.context.cookies() if c["name"] == "asr_console"), None)
