@@ -5,12 +5,15 @@ Playwright) that signs in through the form."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asr_central.cli import main as central_cli
+from asr_central.domain.policy import LineReason, Order, OrderLine, SupplyKind
+from asr_central.storage import orders as orders_store
 from tests.conftest import require, require_executable
 from tests.support_central import CentralServer
 
@@ -66,3 +69,42 @@ def sign_in(browser: Any, server: CentralServer, username: str,
 
 def session_cookie(page: Any) -> dict[str, Any] | None:
     return next((c for c in page.context.cookies() if c["name"] == "asr_console"), None)
+
+
+# --- a registry and orders to show ---------------------------------------------------------
+
+NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+def register(server: CentralServer, *, lyon_note: str = "2nd floor, copy room") -> None:
+    """Two sites through the registry API: lyon (two printers) and paris (one)."""
+    puts = [("/v1/registry/contacts/claire", {"name": "Claire Martin",
+                                              "email": "claire@lyon.example",
+                                              "shipping_address": "12 rue des Fleurs, Lyon"}),
+            ("/v1/registry/contacts/paul", {"name": "Paul Durand", "email": "p@paris.example",
+                                            "shipping_address": "3 quai Voltaire, Paris"}),
+            ("/v1/registry/sites/lyon", {"contact": "claire"}),
+            ("/v1/registry/sites/paris", {"contact": "paul"}),
+            ("/v1/registry/devices/XRX-1", {"site": "lyon", "model": "AltaLink C8130",
+                                            "note": lyon_note}),
+            ("/v1/registry/devices/XRX-2", {"site": "lyon", "model": "VersaLink C405"}),
+            ("/v1/registry/devices/P-9", {"site": "paris", "model": "Apeos C3060"})]
+    for path, body in puts:
+        r = server.admin("PUT", path, json=body)
+        assert r.status_code == 200, r.text
+
+
+def place_order(server: CentralServer, site: str, contact: str,
+                lines: list[tuple[str, str, int]]) -> int:
+    """An order as the policy stores it: (printer, part number, units) per line."""
+    order = Order(site, contact, NOW.date(), tuple(
+        OrderLine(serial, str(i), SupplyKind.CONSUMABLE, units, LineReason.DUE, 10.0, 0.05,
+                  part) for i, (serial, part, units) in enumerate(lines, 1)))
+    with server.app.state.db.transaction() as conn:
+        [order_id] = orders_store.create_orders(conn, [order], NOW, {})
+    return int(order_id)
+
+
+def csrf_of(page: Any) -> str:
+    """The session's CSRF token, as every form on a console page carries it."""
+    return str(page.locator("input[name=csrf]").first.get_attribute("value"))

@@ -53,9 +53,11 @@ class Pager:
         return self.number < self.pages
 
 
-def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(name: str, http_status: int = 200, /, **context: Any) -> HTMLResponse:
+    """Template `name` rendered with `context` (positional-only arguments: any name is
+    free for the template)."""
     html = _ENV.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
 
 
 def redirect(url: str) -> RedirectResponse:
