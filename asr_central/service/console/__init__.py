@@ -8,6 +8,7 @@ script) for the people who pack parcels and answer customers.
     render     templates and the headers every answer carries
     account    sign-in and out, the audit log
     orders     the packing queue, ship / deliver / cancel, history, CSV
+    fleet      sites and printers (supplies, badges, filters), a printer, alerts
 
 Kept import-light: `routes` pulls in the pages.
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from asr_central.service.console import account, orders
+from asr_central.service.console import account, fleet, orders
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, orders):
+for _module in (account, orders, fleet):
     router.include_router(_module.router)
