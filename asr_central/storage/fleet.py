@@ -130,8 +130,10 @@ _PRINTERS = (
 )
 _COLUMNS = ("p.serial, p.site_id, coalesce(p.own_contact, s.default_contact_id), p.model, "
             "p.location, p.address, p.state, p.last_seen")
-_OPEN_ALERT = ("EXISTS (SELECT 1 FROM central_alerts a WHERE a.device_serial = p.serial "
-               "AND a.resolved_at IS NULL AND a.acknowledged_at IS NULL)")
+# The open alerts are few and indexed by state (central_alerts_open): one set, not a probe
+# per printer (central_alerts has no index by device).
+_OPEN_ALERT = ("p.serial IN (SELECT a.device_serial FROM central_alerts a "
+               "WHERE a.resolved_at IS NULL AND a.acknowledged_at IS NULL)")
 
 
 def _like(text: str) -> str:
