@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 __all__ = ["PrinterInfo", "FleetFilter", "FleetRow", "SupplyRow", "AlertRow", "SiteRow",
            "printer_info", "printer_page", "sites", "contacts_of", "alert_page", "get_alert",
-           "STATES"]
+           "STATES", "AgentActivity", "agent_activity", "CartridgeChange", "cartridge_changes"]
 
 # What the state filter may ask for: a reported state, or one of the console's own badges.
 STATES = ("ok", "asleep", "unreachable", "silent", "alert", "unreported")
@@ -260,3 +260,51 @@ def alert_page(conn: sqlite3.Connection, *, site_ids: frozenset[str] | None,
 def get_alert(conn: sqlite3.Connection, alert_key: str) -> AlertRow | None:
     row = conn.execute(_ALERTS + " WHERE a.alert_key = ?", (alert_key,)).fetchone()
     return None if row is None else AlertRow(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentActivity:
+    """What an agent's printers say of it: how many report through it, and when central
+    last received a summary of theirs."""
+
+    printers: int
+    last_received: str | None
+    last_period_end: str | None
+
+
+def agent_activity(conn: sqlite3.Connection) -> dict[str, AgentActivity]:
+    return {r[0]: AgentActivity(int(r[1]), r[2], r[3]) for r in conn.execute(
+        "SELECT d.agent_id, COUNT(*), MAX(s.received_at), MAX(d.last_seen) "
+        "FROM device_status d LEFT JOIN summaries s ON s.id = d.last_summary_id "
+        "GROUP BY d.agent_id")}
+
+
+@dataclass(frozen=True, slots=True)
+class CartridgeChange:
+    """A replacement the printer reported: when, which supply, whether the cartridge taken
+    out still had toner (premature, with the grams wasted), and which printer the cartridge
+    put in was shipped for, when it is one we shipped."""
+
+    replaced_at: str
+    supply_index: int
+    premature: bool
+    grams_wasted: float | None
+    removed_percent: float | None
+    cartridge_serial: str | None
+    previous_serial: str | None
+    part_number: str | None
+    shipped_for: str | None
+
+
+def cartridge_changes(conn: sqlite3.Connection, serial: str,
+                      limit: int = 200) -> list[CartridgeChange]:
+    """The printer's replacements, newest first."""
+    return [CartridgeChange(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
+            for r in conn.execute(
+                "SELECT e.replaced_at, e.supply_index, e.premature, e.grams_wasted, "
+                "e.removed_percent, e.cartridge_serial, e.previous_serial, e.part_number, "
+                "l.device_serial FROM cartridge_events e "
+                "LEFT JOIN shipped_cartridges c ON c.cartridge_serial = e.cartridge_serial "
+                "LEFT JOIN order_lines l ON l.line_id = c.line_id "
+                "WHERE e.device_serial = ? ORDER BY e.replaced_at DESC, e.supply_index "
+                "LIMIT ?", (serial, limit))]

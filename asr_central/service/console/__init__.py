@@ -9,6 +9,7 @@ script) for the people who pack parcels and answer customers.
     account    sign-in and out, the audit log
     orders     the packing queue, ship / deliver / cancel, history, CSV
     fleet      sites and printers (supplies, badges, filters), a printer, alerts
+    agents     enrolled agents, revocation, enrollment tokens
 
 Kept import-light: `routes` pulls in the pages.
 """

@@ -41,6 +41,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders_export": frozenset({"admin", "operator", "viewer"}),
     "alert_acknowledge": _STAFF,
     "audit_read": frozenset({"admin"}),
+    "agents_read": frozenset({"admin", "operator", "viewer"}),
+    "agent_revoke": frozenset({"admin"}),
+    "enrollment_token": frozenset({"admin"}),
 }
 
 

@@ -75,7 +75,8 @@ def printer_page(request: Request, who: ViewerDep, serial: str) -> Response:
     orders = [o for o in orders_store.list_orders(conn, device_serial=serial, limit=100)
               if who.sees_site(o.site_id)]
     return page("printer.html", viewer=who, info=info, row=row, alerts=alerts,
-                orders=orders, silent_before=_silent_before(request))
+                orders=orders, changes=fleet.cartridge_changes(conn, serial),
+                silent_before=_silent_before(request))
 
 
 def alerts_page(request: Request, who: ViewerDep, all: int = 0, p: int = 1,

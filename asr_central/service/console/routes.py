@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from asr_central.service.console import account, fleet, orders
+from asr_central.service.console import account, agents, fleet, orders
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, orders, fleet):
+for _module in (account, orders, fleet, agents):
     router.include_router(_module.router)
