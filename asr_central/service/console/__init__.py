@@ -10,6 +10,7 @@ script) for the people who pack parcels and answer customers.
     orders     the packing queue, ship / deliver / cancel, history, CSV
     fleet      sites and printers (supplies, badges, filters), a printer, alerts
     agents     enrolled agents, revocation, enrollment tokens
+    registry   the registry counted, YAML import with its errors in place
 
 Kept import-light: `routes` pulls in the pages.
 """

@@ -44,6 +44,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "agents_read": frozenset({"admin", "operator", "viewer"}),
     "agent_revoke": frozenset({"admin"}),
     "enrollment_token": frozenset({"admin"}),
+    "registry_read": frozenset({"admin", "operator", "viewer"}),
+    "registry_import": frozenset({"admin"}),
 }
 
 
