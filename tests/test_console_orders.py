@@ -150,6 +150,7 @@ def test_a_customer_sees_only_their_sites_orders_also_by_guessing_ids(browser, s
     assert "Paul Durand" not in page.content() and "P-9" not in page.content()
     assert page.goto(f"{server.url}/console/orders/{lyon}").status == 200
     assert page.goto(f"{server.url}/console/orders/{paris}").status == 404
+    assert page.locator("[role=alert]").inner_text() == f"Order {paris} does not exist"
     assert page.goto(f"{server.url}/console/orders/99999").status == 404
     page.goto(f"{server.url}/console/orders/history")
     assert page.locator("tr.order").count() == 1

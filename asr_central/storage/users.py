@@ -12,7 +12,7 @@ from asr_core.errors import AsrError
 from asr_central.storage.times import stamp
 
 __all__ = ["ROLES", "User", "UserExists", "UserNotFound", "add_user", "get_user",
-           "list_users", "set_password", "disable_user"]
+           "list_users", "set_password", "replace_hash", "disable_user"]
 
 # admin: users and registry, and all an operator may do; operator: ship, deliver, cancel,
 # acknowledge; viewer: reads everything; customer: reads its own sites only.
@@ -96,6 +96,13 @@ def set_password(conn: sqlite3.Connection, username: str, password_hash: str,
     conn.execute("UPDATE console_users SET password_hash = ?, updated_at = ? WHERE username = ?",
                  (password_hash, stamp(now), username))
     conn.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+
+
+def replace_hash(conn: sqlite3.Connection, username: str, password_hash: str,
+                 now: datetime) -> None:
+    """The same password hashed anew (stronger parameters): sessions stay."""
+    conn.execute("UPDATE console_users SET password_hash = ?, updated_at = ? WHERE username = ?",
+                 (password_hash, stamp(now), username))
 
 
 def disable_user(conn: sqlite3.Connection, username: str, now: datetime) -> None:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from asr_central.service.console import auth, passwords
 from asr_central.service.console.auth import PREFIX, Viewer
+from asr_central.service.console.errors import ConsoleRoute
 from asr_central.service.console.guard import SignInGuard, Throttled
 from asr_central.service.console.render import Pager, page, redirect
 from asr_central.service.deps import state_of
@@ -19,7 +20,7 @@ from asr_central.storage import audit, sessions, users
 
 log = logging.getLogger("asr_central.console")
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 
 ViewerDep = Annotated[Viewer, Depends(auth.viewer)]
 
@@ -90,7 +91,7 @@ def sign_in(request: Request, username: Annotated[str, Form(max_length=200)] = "
         if old:  # whatever id the browser held, it is not the one it gets now
             sessions.end_session(conn, old)
         if passwords.needs_rehash(user.password_hash):
-            users.set_password(conn, user.username, passwords.hash_password(password), now)
+            users.replace_hash(conn, user.username, passwords.hash_password(password), now)
         sessions.purge_expired(conn, now)
         session_id, _ = sessions.create_session(conn, user.username, now, auth.SESSION_TTL,
                                                 address)

@@ -12,12 +12,13 @@ from starlette.responses import Response
 
 from asr_central.service.console import auth
 from asr_central.service.console.auth import PREFIX, Viewer
+from asr_central.service.console.errors import ConsoleRoute
 from asr_central.service.console.render import page, redirect
 from asr_central.service.deps import state_of
 from asr_central.storage import agents as agents_store
 from asr_central.storage import audit, fleet, registry
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 
 ViewerDep = Annotated[Viewer, Depends(auth.viewer)]
 CsrfField = Annotated[str, Form(max_length=200)]

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from asr_central.service.console import auth
 from asr_central.service.console.auth import PREFIX, Viewer
+from asr_central.service.console.errors import ConsoleRoute
 from asr_central.service.console.render import Pager, page, redirect
 from asr_central.service.deps import state_of
 from asr_central.storage import alerts as alerts_store
@@ -20,7 +21,7 @@ from asr_central.storage import audit, fleet
 from asr_central.storage import orders as orders_store
 from asr_central.storage.times import stamp
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 
 ViewerDep = Annotated[Viewer, Depends(auth.viewer)]
 

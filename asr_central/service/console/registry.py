@@ -14,12 +14,13 @@ from asr_core.errors import ConfigError
 from asr_central.service.api.body_limit import REGISTRY_BODY
 from asr_central.service.console import auth
 from asr_central.service.console.auth import PREFIX, Viewer
+from asr_central.service.console.errors import ConsoleRoute
 from asr_central.service.console.render import page
 from asr_central.service.deps import state_of
 from asr_central.storage import audit
 from asr_central.storage import registry as store
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 
 ViewerDep = Annotated[Viewer, Depends(auth.viewer)]
 
