@@ -211,3 +211,17 @@ def test_the_users_command_reads_passwords_from_a_file_not_argv(console, tmp_pat
     assert "cust\tcustomer\tactive sites=site-1,site-2" in capsys.readouterr().out
     hashes = [r[0] for r in console.query("SELECT password_hash FROM console_users")]
     assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+
+
+@pytest.mark.parametrize("path", ["/console/orders?p=99999999999999999999999",
+                                  "/console/orders/99999999999999999999999",
+                                  "/console/orders/-1", "/console/fleet?p=0",
+                                  "/console/alerts?all=maybe",
+                                  "/console/printers/%00%ff%2F..%2F"])
+def test_odd_numbers_and_ids_get_a_clear_page_not_a_server_error(browser, console,
+                                                                  path) -> None:
+    add_user(console, "ada", "viewer")
+    page = sign_in(browser, console, "ada")
+    r = page.goto(console.url + path)
+    assert r.status in (404, 422), (path, r.status)
+    assert page.locator("[role=alert]").count() == 1

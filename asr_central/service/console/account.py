@@ -14,7 +14,7 @@ from asr_central.service.console import auth, passwords
 from asr_central.service.console.auth import PREFIX, Viewer
 from asr_central.service.console.errors import ConsoleRoute
 from asr_central.service.console.guard import SignInGuard, Throttled
-from asr_central.service.console.render import Pager, page, redirect
+from asr_central.service.console.render import PageNumber, Pager, page, redirect
 from asr_central.service.deps import state_of
 from asr_central.storage import audit, sessions, users
 
@@ -119,7 +119,7 @@ def home(who: ViewerDep) -> Response:
     return page("home.html", viewer=who)
 
 
-def audit_log(request: Request, who: ViewerDep, p: int = 1) -> Response:
+def audit_log(request: Request, who: ViewerDep, p: PageNumber = 1) -> Response:
     auth.read_permit(request, who, "audit_read")
     conn = state_of(request.app).db.connection()
     pager = Pager(max(1, p), AUDIT_PAGE, audit.count(conn))

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from asr_central.service.console import auth
 from asr_central.service.console.auth import PREFIX, Viewer
 from asr_central.service.console.errors import ConsoleRoute
-from asr_central.service.console.render import Pager, page, redirect
+from asr_central.service.console.render import PageNumber, Pager, page, redirect
 from asr_central.service.deps import state_of
 from asr_central.storage import alerts as alerts_store
 from asr_central.storage import audit, fleet
@@ -42,7 +42,7 @@ def _blank(value: str | None) -> str | None:
 
 def fleet_page(request: Request, who: ViewerDep, site: str | None = None,
                contact: str | None = None, state: str | None = None, q: str | None = None,
-               p: int = 1) -> Response:
+               p: PageNumber = 1) -> Response:
     conn = state_of(request.app).db.connection()
     site, contact, state, q = _blank(site), _blank(contact), _blank(state), _blank(q)
     if state is not None and state not in fleet.STATES:
@@ -80,13 +80,13 @@ def printer_page(request: Request, who: ViewerDep, serial: str) -> Response:
                 silent_before=_silent_before(request))
 
 
-def alerts_page(request: Request, who: ViewerDep, all: int = 0, p: int = 1,
+def alerts_page(request: Request, who: ViewerDep, all: bool = False, p: PageNumber = 1,
                 done: str | None = None) -> Response:
     conn = state_of(request.app).db.connection()
     number = max(1, p)
-    rows, total = fleet.alert_page(conn, site_ids=who.sites, include_acknowledged=bool(all),
+    rows, total = fleet.alert_page(conn, site_ids=who.sites, include_acknowledged=all,
                                    offset=(number - 1) * ALERTS_PAGE, limit=ALERTS_PAGE)
-    return page("alerts.html", viewer=who, rows=rows, show_all=bool(all),
+    return page("alerts.html", viewer=who, rows=rows, show_all=all,
                 pager=Pager(number, ALERTS_PAGE, total), query="all=1&" if all else "",
                 notice="Alert acknowledged." if done == "acknowledged" else None)
 

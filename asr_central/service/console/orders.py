@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from starlette.responses import Response
 
 from asr_central.service.console import auth
 from asr_central.service.console.auth import PREFIX, Viewer
 from asr_central.service.console.errors import ConsoleRoute
-from asr_central.service.console.render import Pager, page, redirect
+from asr_central.service.console.render import PageNumber, Pager, page, redirect
 from asr_central.service.deps import state_of
 from asr_central.storage import audit, fleet, order_pages, registry
 from asr_central.storage import orders as store
@@ -22,6 +22,8 @@ router = APIRouter(route_class=ConsoleRoute)
 
 ViewerDep = Annotated[Viewer, Depends(auth.viewer)]
 CsrfField = Annotated[str, Form(max_length=200)]
+# An order id as the database holds it (a larger one is not an id, and would overflow).
+OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 QUEUE_SIZE = 50  # parcels per page of the queue
 HISTORY_PAGE = 50
@@ -49,7 +51,8 @@ def _queue(request: Request, who: Viewer, p: int = 1, *, status: int = 200,
                 error=error, notice=notice)
 
 
-def queue(request: Request, who: ViewerDep, p: int = 1, done: str | None = None) -> Response:
+def queue(request: Request, who: ViewerDep, p: PageNumber = 1,
+          done: str | None = None) -> Response:
     notice = None
     if done is not None:
         step, _, order_id = done.partition("-")
@@ -70,14 +73,14 @@ def _visible_order(request: Request, who: Viewer, order_id: int) -> store.OrderV
     return view
 
 
-def order_page(request: Request, who: ViewerDep, order_id: int) -> Response:
+def order_page(request: Request, who: ViewerDep, order_id: OrderId) -> Response:
     view = _visible_order(request, who, order_id)
     conn = state_of(request.app).db.connection()
     return page("order.html", viewer=who, parcel=_parcels(conn, [view])[0])
 
 
 def history(request: Request, who: ViewerDep, status: str | None = None,
-            p: int = 1) -> Response:
+            p: PageNumber = 1) -> Response:
     if status is not None and status not in store.ORDER_STATUSES:
         status = None
     conn = state_of(request.app).db.connection()
@@ -131,7 +134,7 @@ def _detail(view: store.OrderView) -> str:
     return ", ".join(parts)
 
 
-def ship(request: Request, who: ViewerDep, order_id: int, csrf: CsrfField = "",
+def ship(request: Request, who: ViewerDep, order_id: OrderId, csrf: CsrfField = "",
          line: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
          serials: Annotated[list[str], Form(max_length=20_000)] = [],  # noqa: B006
          tracking: Annotated[str, Form(max_length=200)] = "") -> Response:
@@ -145,13 +148,15 @@ def ship(request: Request, who: ViewerDep, order_id: int, csrf: CsrfField = "",
                                                      tracking=tracking.strip() or None))
 
 
-def deliver(request: Request, who: ViewerDep, order_id: int, csrf: CsrfField = "") -> Response:
+def deliver(request: Request, who: ViewerDep, order_id: OrderId,
+            csrf: CsrfField = "") -> Response:
     auth.authorize(request, who, "order_deliver", csrf, f"order {order_id}")
     return _act(request, who, order_id, "order_deliver", "delivered",
                 lambda conn, now: store.mark_delivered(conn, order_id, now))
 
 
-def cancel(request: Request, who: ViewerDep, order_id: int, csrf: CsrfField = "") -> Response:
+def cancel(request: Request, who: ViewerDep, order_id: OrderId,
+           csrf: CsrfField = "") -> Response:
     auth.authorize(request, who, "order_cancel", csrf, f"order {order_id}")
     return _act(request, who, order_id, "order_cancel", "cancelled",
                 lambda conn, now: store.cancel(conn, order_id, now))

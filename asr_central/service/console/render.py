@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse, RedirectResponse
 
-__all__ = ["SECURITY_HEADERS", "Pager", "page", "redirect"]
+__all__ = ["SECURITY_HEADERS", "PageNumber", "Pager", "page", "redirect"]
+
+# `?p=` of a paged list: bounded, so that no offset overflows the database's integers.
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 
 # No script runs (the console needs none), nothing loads from elsewhere, no framing.
 SECURITY_HEADERS = {
