@@ -82,3 +82,38 @@ def test_an_operator_cannot_import_and_a_customer_cannot_see_the_registry(
     assert r.status == 403 and "X-9" not in _devices(central)
     customer = sign_in(browser, central, "claire")
     assert customer.goto(f"{central.url}/console/registry").status == 403
+
+
+def test_an_admin_edits_a_printers_registry_entry_on_its_page(browser, central) -> None:
+    page = sign_in(browser, central, "root")
+    page.goto(f"{central.url}/console/printers/XRX-2")
+    page.click("summary:has-text('Registry entry')")  # folded away until asked for
+    form = page.locator("#registry-entry")
+    form.locator("select[name=contact_id]").select_option("paul")
+    form.locator("input[name=note]").fill("ground floor, by the lifts")
+    with page.expect_navigation():
+        form.locator("button").click()
+    assert page.locator("[role=status]").inner_text() == "Registry entry saved."
+    assert "ground floor, by the lifts" in page.locator("article.printer").inner_text()
+    row = central.query("SELECT site_id, contact_id, model, note FROM registry_devices "
+                        "WHERE serial = 'XRX-2'")
+    assert tuple(row[0]) == ("lyon", "paul", "VersaLink C405", "ground floor, by the lifts")
+    logged = central.query("SELECT username, target, detail FROM console_audit "
+                           "WHERE action = 'registry_device'")
+    assert logged[0][0] == "root" and logged[0][1] == "printer XRX-2"
+    assert "contact (site default)" in logged[0][2] and "contact paul" in logged[0][2]
+
+    r = page.context.request.post(f"{central.url}/console/registry/devices", form={
+        "csrf": csrf_of(page), "serial": "XRX-2", "site_id": "nowhere"}, max_redirects=0)
+    assert r.status == 422 and "nowhere&#39; is not in the registry" in r.text()
+
+
+def test_an_operator_cannot_edit_a_registry_entry(browser, central) -> None:
+    page = sign_in(browser, central, "olga")
+    page.goto(f"{central.url}/console/printers/XRX-2")
+    assert page.locator("#registry-entry").count() == 0
+    r = page.context.request.post(f"{central.url}/console/registry/devices", form={
+        "csrf": csrf_of(page), "serial": "XRX-2", "site_id": "paris"}, max_redirects=0)
+    assert r.status == 403
+    assert central.query("SELECT site_id FROM registry_devices WHERE serial = 'XRX-2'")[0][0] \
+        == "lyon"

@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "enrollment_token": frozenset({"admin"}),
     "registry_read": frozenset({"admin", "operator", "viewer"}),
     "registry_import": frozenset({"admin"}),
+    "registry_edit": frozenset({"admin"}),
 }
 
 

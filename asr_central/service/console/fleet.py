@@ -19,6 +19,7 @@ from asr_central.service.deps import state_of
 from asr_central.storage import alerts as alerts_store
 from asr_central.storage import audit, fleet
 from asr_central.storage import orders as orders_store
+from asr_central.storage import registry as registry_store
 from asr_central.storage.times import stamp
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -62,7 +63,8 @@ def fleet_page(request: Request, who: ViewerDep, site: str | None = None,
                 query=(urlencode(kept) + "&") if kept else "")
 
 
-def printer_page(request: Request, who: ViewerDep, serial: str) -> Response:
+def printer_page(request: Request, who: ViewerDep, serial: str,
+                 done: str | None = None) -> Response:
     conn = state_of(request.app).db.connection()
     info = fleet.printer_info(conn, [serial]).get(serial)
     if info is None or not who.sees_site(info.site_id):
@@ -75,9 +77,14 @@ def printer_page(request: Request, who: ViewerDep, serial: str) -> Response:
                                  device_serial=serial, limit=ALERTS_PAGE)
     orders = [o for o in orders_store.list_orders(conn, device_serial=serial, limit=100)
               if who.sees_site(o.site_id)]
+    editing = who.may("registry_edit")
     return page("printer.html", viewer=who, info=info, row=row, alerts=alerts,
                 orders=orders, changes=fleet.cartridge_changes(conn, serial),
-                silent_before=_silent_before(request))
+                silent_before=_silent_before(request),
+                entry=registry_store.get_device(conn, serial) if editing else None,
+                sites=registry_store.list_sites(conn) if editing else [],
+                contacts=registry_store.list_contacts(conn) if editing else [],
+                notice="Registry entry saved." if done == "saved" else None)
 
 
 def alerts_page(request: Request, who: ViewerDep, all: bool = False, p: PageNumber = 1,
