@@ -4,9 +4,12 @@ every form action, throttled sign-in, the audit log and who may read it, and the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from asr_central.cli import main as central_cli
+from tests.support_central import CentralServer, Clock
 from tests.support_console import (
     PASSWORD, add_user, browser, console, session_cookie, sign_in,
 )
@@ -225,3 +228,19 @@ def test_odd_numbers_and_ids_get_a_clear_page_not_a_server_error(browser, consol
     r = page.goto(console.url + path)
     assert r.status in (404, 422), (path, r.status)
     assert page.locator("[role=alert]").count() == 1
+
+
+def test_a_session_ends_after_its_twelve_hours(browser, tmp_path) -> None:
+    clock = Clock(datetime(2026, 3, 2, 8, tzinfo=UTC))
+    server = CentralServer(tmp_path / "central.db", clock=clock).start()
+    try:
+        add_user(server, "ada", "operator")
+        page = sign_in(browser, server, "ada")
+        clock.now += timedelta(hours=11, minutes=59)
+        page.goto(f"{server.url}/console/")
+        assert page.url.endswith("/console/")
+        clock.now += timedelta(minutes=2)
+        page.goto(f"{server.url}/console/")
+        assert "/console/sign-in" in page.url
+    finally:
+        server.stop()
