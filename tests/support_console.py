@@ -14,7 +14,7 @@ import pytest
 from asr_central.cli import main as central_cli
 from asr_central.domain.policy import LineReason, Order, OrderLine, SupplyKind
 from asr_central.storage import orders as orders_store
-from tests.conftest import require, require_executable
+from tests.conftest import REPO, require, require_executable
 from tests.support_central import CentralServer
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -108,3 +108,11 @@ def place_order(server: CentralServer, site: str, contact: str,
 def csrf_of(page: Any) -> str:
     """The session's CSRF token, as every form on a console page carries it."""
     return str(page.locator("input[name=csrf]").first.get_attribute("value"))
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Keep a picture of the page under test-artifacts/ (the README's come from there)."""
+    folder = REPO / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.screenshot(path=str(folder / name), full_page=True)

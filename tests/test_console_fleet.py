@@ -14,7 +14,7 @@ import pytest
 from tests.support_central import (
     T0, CentralServer, Clock, enrolled_agent, make_summary, post_summaries, run_policy_on,
 )
-from tests.support_console import add_user, browser, csrf_of, register, sign_in
+from tests.support_console import add_user, browser, csrf_of, register, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -72,6 +72,7 @@ def test_printers_show_supply_bars_days_to_empty_and_badges(browser, fleet) -> N
     # a printer string is text, never markup
     assert "<script>window.pwned = 1</script> copy room" in one.inner_text()
     assert page.evaluate("typeof window.pwned") == "undefined"
+    screenshot(page, "console-fleet.png")
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -116,6 +117,7 @@ def test_the_fleet_comes_a_page_at_a_time_and_pages_keep_the_filter(browser, fle
 def test_an_operator_acknowledges_an_alert_linked_to_its_printer(browser, fleet) -> None:
     page = sign_in(browser, fleet, "olga")
     page.goto(f"{fleet.url}/console/alerts")
+    screenshot(page, "console-alerts.png")
     row = page.locator("tr.alert", has_text="XRX-2").filter(has_text="device_silent")
     assert row.locator("a").get_attribute("href") == "/console/printers/XRX-2"
     with page.expect_navigation():

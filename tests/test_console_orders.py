@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support_console import (
-    add_user, browser, console, csrf_of, place_order, register, sign_in,
+    add_user, browser, console, csrf_of, place_order, register, screenshot, sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -44,6 +44,7 @@ def test_a_parcel_card_shows_where_it_goes_and_which_printer_each_line_is_for(
     for expected in ("XRX-1", "AltaLink C8130", "2nd floor, copy room", "006R01746"):
         assert expected in first
     assert page.locator("article.parcel").count() == 2
+    screenshot(page, "console-orders.png")
 
 
 def test_an_operator_packs_and_ships_with_scanned_serials_then_marks_it_delivered(
