@@ -6,6 +6,7 @@ script) for the people who pack parcels and answer customers.
     guard      sign-in throttling per address and per account
     passwords  argon2 hashes
     render     templates and the headers every answer carries
+    errors     refusals and missing pages answered as pages
     account    sign-in and out, the audit log
     orders     the packing queue, ship / deliver / cancel, history, CSV
     fleet      sites and printers (supplies, badges, filters), a printer, alerts
