@@ -8,7 +8,7 @@ import sys
 from asr_core.cli import build_parser as _build, run
 from asr_central import __version__
 
-COMMANDS = ("serve", "check_config", "db", "simulate", "registry", "orders", "mail")
+COMMANDS = ("serve", "check_config", "db", "simulate", "registry", "orders", "mail", "users")
 
 
 def build_parser() -> argparse.ArgumentParser:

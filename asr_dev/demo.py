@@ -33,6 +33,7 @@ log = logging.getLogger("asr.demo")
 SITE = "demo-hq"
 CONTACT = "facilities"
 CONTACT_EMAIL = "facilities@demo.example"
+CONSOLE_USER = "operator"
 
 
 class WarpClock:
@@ -81,6 +82,7 @@ class EmbeddedCentral:
     clock: Callable[[], datetime]
     port: int = 0
     admin_token: str = ""
+    console_password: str = ""  # the demo operator's, made at start and printed
     _server: Any = None
     _task: asyncio.Task[None] | None = None
 
@@ -96,6 +98,7 @@ class EmbeddedCentral:
         self.admin_token = self.admin_token or secrets.token_urlsafe(24)
         self.port = self.port or _free_port(socket.SOCK_STREAM)
         app = create_app(f"sqlite:///{self.db_path}", admin_token=self.admin_token, clock=self.clock)
+        self._add_console_operator(app)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
@@ -105,6 +108,20 @@ class EmbeddedCentral:
             if self._task.done():
                 self._task.result()
             await asyncio.sleep(0.02)
+
+    def _add_console_operator(self, app: Any) -> None:
+        """An operator account for the console, with a fresh random password (printed)."""
+        from asr_central.service.console.passwords import hash_password
+        from asr_central.storage import users
+
+        self.console_password = self.console_password or secrets.token_urlsafe(12)
+        with app.state.db.transaction() as conn:
+            if users.get_user(conn, CONSOLE_USER) is None:
+                users.add_user(conn, CONSOLE_USER, hash_password(self.console_password),
+                               "operator", self.clock())
+            else:  # a --workdir kept from an earlier run: the password printed now works
+                users.set_password(conn, CONSOLE_USER, hash_password(self.console_password),
+                                   self.clock())
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -224,6 +241,8 @@ async def run_demo(*, minutes: float | None, warp: float, status_port: int, poll
         out(f"  printers : {len(printers)} simulated on loopback "
             + ", ".join(f"{p.serial}@{p.host}:{p.port}" for p in printers))
         out(f"  central  : {central.url}  (admin token {central.admin_token}; orders at /v1/orders)")
+        out(f"  console  : {central.url}/console/  (sign in as {CONSOLE_USER} / "
+            f"{central.console_password})")
         out(f"  agent    : enrolled as {agent_id}; data in {root}")
         out(f"  status   : {' '.join(daemon.status_urls)}")
         out("Ctrl-C stops everything." if minutes is None else f"Stops after {minutes:g} minute(s).")

@@ -47,11 +47,13 @@ from asr_central.service.api.body_limit import JSON_BODY
 from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.service import retention
+from asr_central.service.console import routes as console
 from asr_central.service.api import (
     agent_orders, alerts, device_moves, devices, mail, ops, orders, registry,
 )
 from asr_central.service.deps import AdminDep, DbDep, NowDep, get_db, get_now, require_admin
 from asr_central.service.leader import LeaderDuties
+from asr_central.service.console.guard import SignInGuard
 from asr_central.service.state import CentralState
 from asr_central.storage import open_database
 from asr_central.storage import agents as agents_store
@@ -190,7 +192,8 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
     errors.install(app)
     state = CentralState(db=db, clock=clock or (lambda: datetime.now(UTC)),
                          admin_token=admin_token, summary_hooks=list(summary_hooks),
-                         admin_guard=AdminGuard(storage=RateLimitStorage(db)))
+                         admin_guard=AdminGuard(storage=RateLimitStorage(db)),
+                         sign_in_guard=SignInGuard(counts=RateLimitStorage(db)))
     app.state = state  # type: ignore[assignment]  # typed: see asr_central.service.state
     duties = state.duties = LeaderDuties(app)
     hooks = state.summary_hooks
@@ -326,5 +329,7 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
             hooks.append(module.on_summary)
         if hasattr(module, "after_ingest"):
             batch_hooks.append(module.after_ingest)
+    # The console's HTML pages under /console (not part of the OpenAPI description).
+    app.include_router(console.router)
 
     return app

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from asr_central.domain.policy import PolicySettings
 from asr_central.service.api.admin_guard import AdminGuard
 from asr_central.service.metrics import CentralMetrics
+from asr_central.service.console.guard import SignInGuard
 from asr_central.storage.base import Database
 
 if TYPE_CHECKING:  # the modules below import this one
@@ -41,6 +42,7 @@ class CentralState:
     # The bearer token /metrics wants (None: /metrics is off), and this process's counters.
     metrics_token: str | None = None
     metrics: CentralMetrics = field(default_factory=CentralMetrics)
+    sign_in_guard: SignInGuard = field(default_factory=SignInGuard)  # the console's
     summary_hooks: list[SummaryHook] = field(default_factory=list)
     policy_settings: PolicySettings = field(default_factory=PolicySettings)
     # Seconds between policy runs after ingest; None: the orders module's default.

@@ -14,6 +14,11 @@
     mail           events told to site contacts and the outbox of messages
     policy_inputs  what a policy run reads: new cartridge events, device status, latest supplies
     times          the one text form of a moment in every table
+    users          console accounts, roles, customers' sites
+    sessions       console sessions (hashed ids, CSRF tokens, expiry)
+    audit          the console's audit log
+    fleet          the console's reads: printers a page at a time, sites, alerts, agents
+    order_pages    the console's orders a page at a time
 
 The subject modules write portable SQL with `?` placeholders and take the unit of work an
 engine hands out; an engine adapter (sqlite/, and postgres/ for scale-out) owns connections,

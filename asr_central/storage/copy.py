@@ -62,13 +62,17 @@ TABLES: tuple[Table, ...] = (
     Table("central_alerts", ("alert_key",)),
     Table("replenish_state", ("name",)),
     Table("job_runs", ("job",)),
+    Table("console_users", ("username",)),
+    Table("console_user_sites", ("username", "site_id")),
+    Table("console_audit", ("audit_id",)),
     Table("mail_events", ("event_key",)),
     Table("mail_outbox", ("message_id",)),
 )
 
-# Not copied: what a running central keeps for minutes (replay nonces of control calls, the
-# admin throttle's counts). The copy is made with central stopped; they mean nothing after.
-TRANSIENT = frozenset({"control_nonces", "rate_limit_hits", "rate_limit_counters"})
+# Not copied: what a running central keeps for minutes or hours (replay nonces of control
+# calls, the throttles' counts, console sessions: people sign in again on the new database).
+TRANSIENT = frozenset({"control_nonces", "rate_limit_hits", "rate_limit_counters",
+                       "console_sessions"})
 
 
 @dataclass(frozen=True, slots=True)
