@@ -4,6 +4,10 @@ Playwright) that signs in through the form."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -45,13 +49,17 @@ def console(central_db_url: str) -> Iterator[CentralServer]:
 
 def add_user(server: CentralServer, username: str, role: str, *sites: str,
              password: str = PASSWORD) -> None:
-    secret = server.db_path.parent / f"{username}.password"
+    folder = Path(tempfile.mkdtemp(prefix="asr-console-"))  # the database may be no file
+    secret = folder / f"{username}.password"
     secret.write_text(password + "\n", encoding="utf-8")
     args = ["users", "--db", server.db_url, "add", username, "--role", role,
             "--password-file", str(secret)]
     for site in sites:
         args += ["--site", site]
-    assert central_cli(args) == 0
+    try:
+        assert central_cli(args) == 0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sign_in(browser: Any, server: CentralServer, username: str,

@@ -208,8 +208,10 @@ def test_the_users_command_reads_passwords_from_a_file_not_argv(console, tmp_pat
     with pytest.raises(SystemExit, match="at least one site"):
         add_user(console, "cust", "customer")
     add_user(console, "cust", "customer", "site-1", "site-2")
+    again = tmp_path / "cust.password"
+    again.write_text(PASSWORD + "\n")
     assert central_cli(["users", "--db", console.db_url, "add", "cust", "--role", "viewer",
-                        "--password-file", str(tmp_path / "cust.password")]) == 2
+                        "--password-file", str(again)]) == 2
     assert central_cli(["users", "--db", console.db_url, "list"]) == 0
     assert "cust\tcustomer\tactive sites=site-1,site-2" in capsys.readouterr().out
     hashes = [r[0] for r in console.query("SELECT password_hash FROM console_users")]
