@@ -17,10 +17,13 @@ Method (all figures in percent of a full unit per calendar day):
    units of the supply's own day-to-day spread; the sum must reach `spike_z` (raised to
    Student's t for a spread learned from a few weeks, widened for days that resemble
    their neighbours), no one day counting for more than that, so one busy day is not a
-   spike. Also: recent use at least `spike_ratio_threshold` times the profile's, enough
-   extra use to matter, and, for a level read in steps, at least `spike_min_steps` steps
-   of it. The point forecast then assumes the recent rate goes on, which shortens it;
-   the high end of the interval stays on the baseline.
+   spike. The usual day is taken from the days before the recent ones and, failing that,
+   from the days before the last `spike_guards` working days, so the first days of a
+   change do not hide it once they age into the baseline. Also: recent use at least
+   `spike_ratio_threshold` times the profile's, enough extra use to matter, and, for a
+   level read in steps, at least `spike_min_steps` steps of it. The point forecast then
+   assumes the recent rate goes on, which shortens it; the high end of the interval
+   stays on the baseline.
 4. Interval: the profile is scaled by 1 ± z·(σ/√D + σ/√n)/level + drift, where σ is the
    spread of daily residuals around the profile, n the baseline days and D the horizon; the
    drift term allows for use changing after the window (a new team, a holiday).
@@ -58,6 +61,8 @@ _MIN_BASE_DAYS = 10
 # few weeks is itself noisy, and a middle tight by chance cut the busiest ordinary days,
 # leaving the usual day and its spread too low (most of the false alarms left on noise).
 _CLIP_SPREADS = 5.0
+# per day: rate (use / coverage), coverage, weekday (Monday = 0), observed (not interpolated)
+_Rows = tuple[list[float], list[float], list[int], list[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +100,8 @@ def forecast(
     spike_days: int = 3,
     spike_ratio_threshold: float = 1.5,
     spike_min_excess_pct: float = 0.5,
-    spike_z: float = 4.0,
+    spike_z: float = 4.5,
+    spike_guards: Sequence[int] = (6,),
     spike_min_steps: float = 4.0,
     min_steps: int = 3,
     min_step_days: int = 7,
@@ -140,7 +146,7 @@ def forecast(
 
     # per day, once for both baselines: rate (use / coverage), coverage, weekday, observed
     covs = [d.coverage for d in days]
-    rows = ([d.percent / c for d, c in zip(days, covs)], covs,
+    rows: _Rows = ([d.percent / c for d, c in zip(days, covs)], covs,
             [d.day.weekday() for d in days], [not d.interpolated for d in days])
     full = _baseline(*rows)
     quiet = [p < _QUIET_DAY * full[0] for p in full[1]] if full[0] > 0 else [False] * 7
@@ -150,9 +156,7 @@ def forecast(
         recent_days = {d.day for d in recent}
         keep = [d.day not in recent_days or d not in recent for d in days]
         base = list(compress(days, keep))
-        b_rates, b_covs, b_wds, b_seen = rows
-        base_rows = (list(compress(b_rates, keep)), list(compress(b_covs, keep)),
-                     list(compress(b_wds, keep)), list(compress(b_seen, keep)))
+        base_rows = _kept(rows, keep)
     else:
         base, base_rows = days, rows
     spike, ratio, recent_rate = False, None, None
@@ -167,7 +171,8 @@ def forecast(
                  and (observed - expected) / cov >= spike_min_excess_pct
                  # a level read in steps: one step early or late is not a change of level
                  and observed - expected >= spike_min_steps * step
-                 and _excess_z(recent, quiet, *base_rows, z=spike_z) >= 0)
+                 and _changed(days, rows, today, quiet, recent, base_rows, z=spike_z,
+                              guards=spike_guards))
         if spike:
             recent_rate = observed / cov
         else:
@@ -220,6 +225,32 @@ def forecast(
         empty_at=now + timedelta(days=point) if point is not None else None,
         **base_fields,  # type: ignore[arg-type]
     )
+
+
+def _changed(days: list[DailyUse], rows: _Rows, today: date, quiet: list[bool],
+             recent: list[DailyUse], base_rows: _Rows, *, z: float, guards: Sequence[int]) -> bool:
+    """Whether the recent days are a change of level: against the baseline before them or,
+    failing that, against the baseline before the last `guards` working days. A change
+    that began a week or two ago has its first days in the plain baseline, where they
+    raise the usual day and widen its spread until the test cannot see the change it is
+    looking at; held out, they leave the days before the change to judge it by."""
+    if _excess_z(recent, quiet, *base_rows, z=z) >= 0:
+        return True
+    for g in guards:
+        held = _recent(days, today, g, quiet)
+        if len(held) < g:  # not that many recent working days (a gap, a closure)
+            continue
+        held_days = {d.day for d in held}
+        keep = [d.day not in held_days or d not in held for d in days]
+        if _excess_z(recent, quiet, *_kept(rows, keep), z=z) >= 0:
+            return True
+    return False
+
+
+def _kept(rows: _Rows, keep: list[bool]) -> _Rows:
+    rates, covs, wds, seen = rows
+    return (list(compress(rates, keep)), list(compress(covs, keep)), list(compress(wds, keep)),
+            list(compress(seen, keep)))
 
 
 def _recent(days: list[DailyUse], today: date, spike_days: int, quiet: list[bool]) -> list[DailyUse]:
