@@ -5,17 +5,25 @@ each engine: every admin endpoint, console form and path that takes text answers
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import APIRouter, Body
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from asr_agent.adapters import keys as signing
+from asr_central.service import app as app_module
+from asr_central.service.deps import DbDep, NowDep
+from asr_central.storage import open_database, registry
+from asr_central.storage.text import UnstorableText
 from tests.support_central import ADMIN_TOKEN, CentralServer
 from tests.support_console import PASSWORD, add_user, place_order, register
 
@@ -236,3 +244,61 @@ def test_a_nul_in_the_sign_in_form_gets_the_error_page_and_signs_no_one_in(
         assert "asr_console" not in client.cookies
     assert _stored(central.server) == before
 
+
+
+# --- the PostgreSQL engine's net under the checks above ------------------------------------
+
+def test_postgres_refuses_a_nul_before_sending_it_and_the_unit_of_work_rolls_back(
+        postgres_url: str) -> None:
+    db = open_database(postgres_url)
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    try:
+        with pytest.raises(UnstorableText, match=r"parameter 2 .* NUL character"):
+            with db.transaction() as conn:
+                registry.upsert_site(conn, registry.Site("ok", "fine", None), now)
+                registry.upsert_site(conn, registry.Site("bad", "a\x00b", None), now)
+        with pytest.raises(UnstorableText):
+            db.connection().execute("SELECT 1 FROM sites WHERE site_id = ?", ("\x00",))
+        with pytest.raises(UnstorableText):
+            db.connection().executemany("INSERT INTO sites (site_id, name) VALUES (?, ?)",
+                                        [("s1", "one"), ("s2", "t\x00wo")])
+
+        async def both() -> list[Any]:
+            return await asyncio.gather(
+                db.write(lambda c: registry.upsert_site(c, registry.Site("w1", "x", None), now)),
+                db.write(lambda c: registry.upsert_site(c, registry.Site("w2", "\x00", None),
+                                                        now)),
+                return_exceptions=True)
+
+        outcomes = asyncio.run(both())
+        assert outcomes[0] is None and isinstance(outcomes[1], UnstorableText)
+        assert [s.site_id for s in registry.list_sites(db.connection())] == ["w1"]
+    finally:
+        db.close()
+
+
+_forgetful = APIRouter()
+
+
+@_forgetful.post("/v1/test/forgetful-note")
+def _forgetful_note(db: DbDep, now: NowDep,
+                    text: str = Body(media_type="text/plain")) -> dict[str, str]:
+    """A route whose text the request check does not see (a plain-text body)."""
+    with db.transaction() as conn:
+        registry.upsert_site(conn, registry.Site("forgetful", text, None), now)
+    return {"stored": text}
+
+
+def test_on_postgres_text_past_the_request_check_gets_a_422_not_a_500(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "EXTENSIONS",
+                        (*app_module.EXTENSIONS, SimpleNamespace(router=_forgetful)))
+    server = CentralServer(postgres_url).start()
+    try:
+        r = httpx.post(f"{server.url}/v1/test/forgetful-note", content=b"a\x00b",
+                       headers={"Content-Type": "text/plain"}, trust_env=False, timeout=30)
+        assert r.status_code == 422, r.text
+        assert "NUL character" in r.json()["detail"]
+        assert server.query("SELECT * FROM sites WHERE site_id = 'forgetful'") == []
+    finally:
+        server.stop()
