@@ -7,9 +7,13 @@ at the boundary with an answer that names where it was, whatever the route and i
   shape of FastAPI's own validation answer (`loc` names the field), which the console turns
   into its error page.
 
-One check for every present and future route, rather than a type on each model's fields:
-a field or route added without it would reach the database. The PostgreSQL engine refuses
-a NUL that got past this anyway (`UnstorableText`, answered 422 by errors.py)."""
+One check for every present and future route (an app-wide dependency, so routers included
+later get it too), rather than a type on each model's fields: a field or route added without
+it would reach the database. It runs before a route's sign-in or admin token check, which
+tells a caller nothing but that its text cannot be stored. Not covered: other body types
+(a YAML import: its parser checks its text) and the ingest fast path (the wire refuses every
+control character). The PostgreSQL engine refuses a NUL that got past anyway
+(`UnstorableText`, answered 422 by errors.py)."""
 
 from __future__ import annotations
 
