@@ -60,7 +60,8 @@ def _json_text(value: str) -> bytes:
     return json.dumps(value).encode()  # ASCII escapes: a lone surrogate as \udXXX
 
 
-_BAD_CHARS = st.one_of(st.characters(min_codepoint=0, max_codepoint=0x1F),
+_BAD_CHARS = st.one_of(st.just("\x00"),  # NUL: PostgreSQL's text type refuses it
+                       st.characters(min_codepoint=0, max_codepoint=0x1F),
                        st.characters(min_codepoint=0x7F, max_codepoint=0x9F),
                        st.sampled_from("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
                        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF,
@@ -201,6 +202,9 @@ _ENDPOINTS = [  # (method, path, body template: each %s gets a hostile JSON valu
     ("POST", "/v1/orders/1/ship", '{"serials":{"1":[%s]},"tracking":%s}'),
     ("POST", "/v1/admin/run-policy", '{"today":%s,"lead_days":%s}'),
     ("POST", "/v1/admin/agents/a/revoke", '{"reason":%s}'),
+    ("PUT", "/v1/registry/contacts/c", '{"name":"n","email":"e@x","phone":%s,"language":%s}'),
+    ("PUT", "/v1/registry/devices/d", '{"site":"s","model":%s,"note":%s,"location":%s}'),
+    ("POST", "/v1/admin/devices/d/move", '{"site_id":%s}'),
 ]
 
 _ANY_VALUE = st.one_of(
@@ -208,7 +212,9 @@ _ANY_VALUE = st.one_of(
         lambda v: str(v).encode()),
     st.sampled_from([b"1e999", b"-1e999", b"null", b"true", b"[]", b"{}", b'""', b"0.1",
                      b'"' + b"x" * 70_000 + b'"']),
-    st.text(max_size=30).map(_json_text))
+    st.text(max_size=30).map(_json_text),
+    st.tuples(st.text(max_size=10), st.text(max_size=10)).map(  # NUL among any text
+        lambda parts: _json_text("\x00".join(parts))))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

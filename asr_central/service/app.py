@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
@@ -44,6 +44,7 @@ from asr_central.service.api import errors
 from asr_central.service.api import ingest as ingest_api
 from asr_central.service.api.admin_guard import AdminGuard
 from asr_central.service.api.body_limit import JSON_BODY
+from asr_central.service.api.storable import refuse_unstorable
 from asr_central.service.api.control import EnvelopeBody, control_message
 from asr_central.service.api.ingest import MAX_BATCH, Ingest, SummaryHook
 from asr_central.service import retention
@@ -187,6 +188,8 @@ def create_app(db_url: str, *, admin_token: str | None = None, clock: Clock | No
 
     app = CentralApp(title="ASR central", version=__version__, lifespan=lifespan,
                      max_body_size=JSON_BODY,
+                     # every route's text checked before it reaches the database
+                     dependencies=[Depends(refuse_unstorable)],
                      description="Verifies signed agent summaries, forecasts supplies, places "
                                  "consolidated replenishment orders and raises alerts.")
     errors.install(app)

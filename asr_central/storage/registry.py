@@ -29,6 +29,7 @@ import yaml
 
 from asr_core.errors import ConfigError
 from asr_core.yaml_source import compose
+from asr_central.storage.text import unstorable
 from asr_central.storage.times import stamp
 from asr_central.storage.base import Connection, Row
 
@@ -322,6 +323,9 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
                     fail(v, f"{where}.{name}",
                          f"expected {' or '.join(t.__name__ for t in allowed[name])}, "
                          f"got {type(value).__name__} {value!r}")
+                why = unstorable(value) if isinstance(value, str) else None
+                if why is not None:
+                    fail(v, f"{where}.{name}", f"the text {why}")
                 if isinstance(value, str) and not value.strip() and name in _REQUIRED[section]:
                     fail(v, f"{where}.{name}", "must not be empty")
                 fields[name] = (v, value)

@@ -3,7 +3,8 @@
 FastAPI's own 422 answer echoes the input back and fails to encode it when it holds a
 non-finite number (`1e999` parses as infinity) or a lone surrogate (`"\\ud800"`), which
 turned a bad request into a 500; and a lone surrogate that passes validation makes SQLite
-raise when it is stored. Both become a 4xx that names the problem.
+raise when it is stored. Both become a 4xx that names the problem. Text the database
+cannot store that got past the request check (asr_central.service.api.storable) is a 422.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
+
+from asr_central.storage.text import UnstorableText
 
 __all__ = ["install"]
 
@@ -53,6 +56,13 @@ async def _unencodable(request: Request, exc: Exception) -> Response:
                                  "which cannot be stored: send valid Unicode text"})
 
 
+async def _unstorable(request: Request, exc: Exception) -> Response:
+    log.error("request %s %s refused by the database: %s", request.method, request.url.path,
+              exc)
+    return _json(422, {"detail": str(exc)})
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(UnicodeEncodeError, _unencodable)
+    app.add_exception_handler(UnstorableText, _unstorable)

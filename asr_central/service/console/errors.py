@@ -1,8 +1,8 @@
 """Error answers of the console as pages, not JSON: a person at a browser reads them.
 
 Every console route is a `ConsoleRoute`: an HTTPException or a request that fails
-validation, raised by the route or its dependencies (sign-in, permissions, CSRF), becomes
-the error page with its status; a redirect (sign in first) stays a redirect."""
+validation, raised by the route or its dependencies (sign-in, permissions, CSRF), or text
+the database refused (storage.text.UnstorableText), becomes the error page with its status; a redirect (sign in first) stays a redirect."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from asr_central.service.console.render import page, redirect
+from asr_central.storage.text import UnstorableText
 
 __all__ = ["ConsoleRoute"]
 
@@ -36,6 +37,8 @@ class ConsoleRoute(APIRoute):
                 where = "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " +
                                   str(e.get("msg", "")) for e in exc.errors())
                 return _error_page(422, f"the request was not understood ({where})")
+            except UnstorableText as exc:  # past the request check: the engine refused it
+                return _error_page(422, f"the request was not understood ({exc})")
 
         return answer
 

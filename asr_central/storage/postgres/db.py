@@ -22,6 +22,12 @@ each job under its own savepoint (one failing job rolls back alone; a job alone 
 has the transaction for one), one commit, in a helper thread while the event loop goes on.
 Each statement is a round trip to the server: BEGIN and the write lock go as one.
 
+Text PostgreSQL cannot store: a NUL character (U+0000) in a text parameter raises
+`UnstorableText` (a StoreError the service answers 422) before the statement is sent, not the
+driver's DataError (a 500) after it. The service refuses such text where it comes in and names
+the field (asr_central.service.api.storable); this check is the net under that one, for a
+route, command or job that forgot it, and costs a scan of each statement's parameters.
+
 Migrations are the files of `asr_central.storage.migrations`, applied by
 `asr_core.migrations` at open, each in a transaction holding `MIGRATION_LOCK` (an advisory
 lock): several workers may start at once, one applies, the others find it done.
@@ -51,6 +57,7 @@ from asr_core.secret import redact_url, url_password
 from asr_central.storage import migrations as schema
 from asr_central.storage.postgres.dialect import ddl, placeholders, row_factory
 from asr_central.storage.postgres.leader import AdvisoryLeadership
+from asr_central.storage.text import UnstorableText
 from asr_central.storage.times import stamp
 
 __all__ = ["Database", "open_database", "is_postgres_url", "MIGRATION_LOCK", "WRITE_LOCK"]
@@ -78,6 +85,23 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
+def _storable(sql: str, parameters: Sequence[Any]) -> Sequence[Any]:
+    """`parameters`, if none is text with a NUL; else UnstorableText (module docstring)."""
+    for i, value in enumerate(parameters):
+        if isinstance(value, str) and "\x00" in value:
+            said = " ".join(sql.split())[:60]
+            raise UnstorableText(
+                f"parameter {i + 1} of `{said}…` holds a NUL character (U+0000), "
+                "which PostgreSQL text cannot hold: remove it from the input that brought it")
+    return parameters
+
+
+def _all_storable(sql: str, seq_of_parameters: Iterable[Sequence[Any]]
+                  ) -> Iterator[Sequence[Any]]:
+    # lazily: a bulk load's rows are never all held at once
+    return (_storable(sql, parameters) for parameters in seq_of_parameters)
+
+
 class _Unit:
     """A unit of work on one connection: portable SQL (`?` placeholders) said to psycopg."""
 
@@ -87,11 +111,12 @@ class _Unit:
         self._conn = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
-        return self._conn.execute(placeholders(sql), parameters)
+        return self._conn.execute(placeholders(sql), _storable(sql, parameters))
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> None:
+        rows = _all_storable(sql, seq_of_parameters)
         with self._conn.cursor() as cur:
-            cur.executemany(placeholders(sql), seq_of_parameters)
+            cur.executemany(placeholders(sql), rows)
 
 
 class _Result:
@@ -127,14 +152,16 @@ class _Autocommit:
         self._db = db
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Result:
+        _storable(sql, parameters)
         with self._db._borrow() as conn:
             cur = conn.execute(placeholders(sql), parameters)
             rows = cur.fetchall() if cur.description is not None else []
             return _Result(rows, cur.rowcount)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> None:
+        rows = _all_storable(sql, seq_of_parameters)
         with self._db._borrow() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(placeholders(sql), seq_of_parameters)
+            cur.executemany(placeholders(sql), rows)
 
 
 class Database:
