@@ -146,9 +146,12 @@ def _time_of_day(value: object) -> time:
         # YAML 1.1 reads an unquoted 6:30 as a number of minutes (390)
         raise ValueError('a time of day is written quoted, as "HH:MM" (e.g. "06:00")')
     try:
-        return time.fromisoformat(value)
+        parsed = time.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a time of day (HH:MM)") from None
+    if parsed.tzinfo is not None:
+        raise ValueError(f"{value!r}: the time is UTC; write it without an offset (HH:MM)")
+    return parsed
 
 
 MailKinds = Annotated[tuple[MailKind, ...], PlainValidator(_mail_kinds),

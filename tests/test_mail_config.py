@@ -132,6 +132,7 @@ def test_the_password_comes_from_a_file_reference_or_the_old_variable(
     ("  immediate: order_shipped\n", r"mail.immediate: a list of kinds of mail"),
     ("  digest_at: 6:30\n", r'mail.digest_at: a time of day is written quoted, as "HH:MM"'),
     ("  digest_at: \"25:00\"\n", r"mail.digest_at: '25:00' is not a time of day"),
+    ("  digest_at: \"06:00+02:00\"\n", r"mail.digest_at: '06:00\+02:00': the time is UTC"),
     ("  security: ssl\n", r"mail.security: Input should be 'starttls', 'tls' or 'none'"),
     ("  port: 0\n", r"mail.port: Input should be greater than or equal to 1"),
     ("  colour: blue\n", r"mail.colour: unknown key"),
