@@ -58,8 +58,9 @@ def mail_section(port: int, **extra: str) -> str:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_with_a_mail_section_mails_the_contacts_through_the_mail_server(
         tmp_path: Path, smtp_sink: SmtpSink, workers: int) -> None:  # noqa: F811
-    """The file alone names the mail server; as workers, the leader rebuilt from the
-    encoded arguments reads it again, and the messages go out once."""
+    """The file alone names the mail server; as workers, each rebuilt from the encoded
+    arguments reads it again, and the leader alone delivers: each message goes out once
+    (every worker ran the job before, and two of them sent the same message)."""
     db_path = seeded_db(tmp_path)
     # order_shipped alone at once: the alerts seeded may be settled by the policy run at
     # start before the job sees them, and the rest waits for tomorrow's digest

@@ -7,9 +7,9 @@ Binds loopback by default; any other address needs `--allow-remote` (put TLS in 
 `--workers N` runs N worker processes under uvicorn's supervisor, which binds the socket
 once, hands it to each worker and starts a worker again when one dies. The workers are
 stateless: what they share lives in the database, and one of them at a time (the leader)
-runs the policy, retention and the notifier (asr_central.service.leader). Each builds its
-app from the same settings (`worker_app`, the factory uvicorn imports in the worker), and
-keeps its own group commit. The settings are checked, and the database migrated, once in
+runs the policy, retention, the notifier (asr_central.service.leader) and the mail job.
+Each builds its app from the same settings (`worker_app`, the factory uvicorn imports in
+the worker), and keeps its own group commit. The settings are checked, and the database migrated, once in
 the supervisor before any worker starts.
 
 Several workers on a SQLite file are allowed: they share it on one host as processes do
@@ -277,12 +277,25 @@ def app_from_settings(settings: Any) -> Any:
             retry_interval_s=hook.retry_s), state.db))
     mail = settings.mail_settings()
     if mail is not None:
-        from asr_central.service.mail.sender import MailSender, MailWorker
-        from asr_central.service.mail.sender import attach as attach_mail
-
-        attach_mail(app, MailWorker(MailSender(state.db, mail, clock=state.clock),
-                                    settings.mail.interval_s))
+        _attach_mail(app, mail, settings.mail.interval_s)
     return app
+
+
+def _attach_mail(app: Any, mail: Any, interval_s: float) -> None:
+    """The mail job, its runs made only while this worker leads: every worker builds the
+    same app, and two of them delivering one queued message would send it twice."""
+    from datetime import datetime
+
+    from asr_central.service.mail.sender import MailSender, MailWorker, RunReport, attach
+
+    class LeaderMailSender(MailSender):
+        def run_once(self, now: datetime | None = None) -> RunReport:
+            if self.db.closed or not self.db.leadership().try_acquire():
+                return RunReport()  # a follower: the leader's job runs the outbox
+            return super().run_once(now)
+
+    attach(app, MailWorker(LeaderMailSender(app.state.db, mail, clock=app.state.clock),
+                           interval_s))
 
 
 def server_options(log_level: str = "info", *, access_log: bool = False) -> dict[str, Any]:
