@@ -6,8 +6,8 @@ the project reads: `file:line: key: what is wrong`, unknown keys refused, a flag
 its flag when the wrong value came from the command line.
 
 Secrets (admin token, metrics token, webhook secret, database and SMTP passwords) are
-written only as references, `env:VARIABLE` or `file:/path`, resolved at load into `Secret`s, which
-print as `<secret>` everywhere (`check-config` included).
+written only as references, `env:VARIABLE` or `file:/path`, resolved at load into
+`Secret`s, which print as `<secret>` everywhere (`check-config` included).
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ MailKinds = Annotated[tuple[MailKind, ...], PlainValidator(_mail_kinds),
                       PlainSerializer(lambda kinds: [k.value for k in kinds],
                                       return_type=list[str])]
 TimeOfDay = Annotated[time, PlainValidator(_time_of_day),
-                      PlainSerializer(lambda t: t.isoformat("minutes"), return_type=str)]
-SMTP_SECURITY = ("starttls", "tls", "none")
+                      PlainSerializer(lambda t: t.isoformat("minutes" if t == t.replace(
+                          second=0, microsecond=0) else "auto"), return_type=str)]
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
