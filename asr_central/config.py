@@ -5,9 +5,9 @@ Owns every default of `serve` (here and nowhere else) and the error style of eve
 the project reads: `file:line: key: what is wrong`, unknown keys refused, a flag named by
 its flag when the wrong value came from the command line.
 
-Secrets (admin token, metrics token, webhook secret, database password) are written only
-as references, `env:VARIABLE` or `file:/path`, resolved at load into `Secret`s, which
-print as `<secret>` everywhere (`check-config` included).
+Secrets (admin token, metrics token, webhook secret, database and SMTP passwords) are
+written only as references, `env:VARIABLE` or `file:/path`, resolved at load into
+`Secret`s, which print as `<secret>` everywhere (`check-config` included).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -30,6 +30,7 @@ from pydantic import (
 from asr_core.errors import ConfigError
 from asr_core.secret import Secret, redact_url, resolve_reference
 from asr_core.yaml_source import compose
+from asr_central.domain.mail import MailKind
 from asr_central.domain.policy import PolicySettings
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
@@ -123,6 +124,59 @@ class WebhookSection(_Section):
     retry_s: Seconds = 300.0
 
 
+def _mail_kinds(value: object) -> tuple[MailKind, ...]:
+    if not isinstance(value, list):
+        raise ValueError("a list of kinds of mail, e.g. [order_shipped, device_silent]")
+    out: list[MailKind] = []
+    for name in value:
+        try:
+            kind = MailKind(name)
+        except ValueError:
+            raise ValueError(f"{name!r} is not a kind of mail; expected some of "
+                             f"{', '.join(k.value for k in MailKind)}") from None
+        if kind not in out:
+            out.append(kind)
+    return tuple(out)
+
+
+def _time_of_day(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str):
+        # YAML 1.1 reads an unquoted 6:30 as a number of minutes (390)
+        raise ValueError('a time of day is written quoted, as "HH:MM" (e.g. "06:00")')
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day (HH:MM)") from None
+    if parsed.tzinfo is not None:
+        raise ValueError(f"{value!r}: the time is UTC; write it without an offset (HH:MM)")
+    return parsed
+
+
+MailKinds = Annotated[tuple[MailKind, ...], PlainValidator(_mail_kinds),
+                      PlainSerializer(lambda kinds: [k.value for k in kinds],
+                                      return_type=list[str])]
+TimeOfDay = Annotated[time, PlainValidator(_time_of_day),
+                      PlainSerializer(lambda t: t.isoformat("minutes" if t == t.replace(
+                          second=0, microsecond=0) else "auto"), return_type=str)]
+SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class MailSection(_Section):
+    host: str | None = Field(None, min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    user: str | None = Field(None, min_length=1)
+    password: SecretRef | None = None
+    ca_file: FilePath | None = None
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    from_address: str | None = None
+    immediate: MailKinds = ()
+    digest_at: TimeOfDay = time(6, 0)
+    interval_s: Seconds = 60.0
+
+
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
@@ -136,6 +190,7 @@ class CentralSettings(_Section):
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     webhook: WebhookSection = WebhookSection()
+    mail: MailSection = MailSection()
     logging: LoggingSettings = LoggingSettings()
 
     def database_url(self) -> str:
@@ -152,6 +207,21 @@ class CentralSettings(_Section):
 
     def max_clock_skew(self) -> timedelta:
         return timedelta(seconds=self.ingest.max_clock_skew_s)
+
+    def mail_settings(self) -> Any:
+        """The mail job's settings (a `MailSettings`), or None without `mail.host`."""
+        from asr_central.service.mail.sender import MailSettings
+        from asr_central.service.mail.smtp import SmtpSettings
+
+        m = self.mail
+        if m.host is None:
+            return None
+        assert m.from_address is not None  # checked at load (_mail_problems)
+        smtp = SmtpSettings(host=m.host, sender=m.from_address,
+                            port=m.port or SMTP_DEFAULT_PORTS[m.security], security=m.security,
+                            username=m.user, password=m.password, timeout_s=m.timeout_s,
+                            ca_file=m.ca_file)
+        return MailSettings(smtp, frozenset(m.immediate), m.digest_at)
 
 
 def _with_password(url: str, password: Secret | None) -> str:
@@ -370,6 +440,7 @@ def _semantic_problems(s: CentralSettings) -> list[tuple[_Key, str]]:
         elif len(hook.secret.reveal()) < MIN_TOKEN_LENGTH:
             out.append((("webhook", "secret"), f"the secret is shorter than {MIN_TOKEN_LENGTH} "
                         "characters; use a long random one"))
+    out.extend(_mail_problems(s.mail))
     db = s.database.url
     try:
         parts = urlsplit(db)
@@ -382,6 +453,30 @@ def _semantic_problems(s: CentralSettings) -> list[tuple[_Key, str]]:
                     "(env:VAR or file:/path) so it is never shown"))
     if s.database.password is not None and not parts.scheme.startswith("postgres"):
         out.append((("database", "password"), "only a PostgreSQL URL takes a password"))
+    return out
+
+
+def _mail_problems(m: MailSection) -> list[tuple[_Key, str]]:
+    """The rules SmtpSettings enforces, said of the file's keys (and their flags)."""
+    if m.host is None:
+        given = [name for name in ("user", "password", "from_address")
+                 if getattr(m, name) is not None]
+        return [(("mail", name), "a mail setting was given without mail.host (--smtp-host), "
+                 "the mail server; set it or remove this one") for name in given]
+    out: list[tuple[_Key, str]] = []
+    if m.security == "none" and not is_loopback(m.host):
+        # credentials and customer data never cross a network in clear
+        out.append((("mail", "security"), f"SMTP without TLS is allowed on loopback only, not "
+                    f"{m.host}; use starttls or tls (--smtp-security)"))
+    if m.from_address is None:
+        out.append((("mail", "from_address"), "mail.host needs mail.from_address (--mail-from), "
+                    "the address mail is sent from"))
+    elif "@" not in m.from_address or any(c in m.from_address for c in "\r\n<>\" "):
+        out.append((("mail", "from_address"), f"{m.from_address!r} is not an e-mail address"))
+    if (m.user is None) != (m.password is None):
+        missing = "password" if m.password is None else "user"
+        out.append((("mail", missing), "give both an SMTP user and its password (env:VAR or "
+                    "file:/path), or neither"))
     return out
 
 

@@ -7,9 +7,9 @@ Binds loopback by default; any other address needs `--allow-remote` (put TLS in 
 `--workers N` runs N worker processes under uvicorn's supervisor, which binds the socket
 once, hands it to each worker and starts a worker again when one dies. The workers are
 stateless: what they share lives in the database, and one of them at a time (the leader)
-runs the policy, retention and the notifier (asr_central.service.leader). Each builds its
-app from the same settings (`worker_app`, the factory uvicorn imports in the worker), and
-keeps its own group commit. The settings are checked, and the database migrated, once in
+runs the policy, retention, the notifier (asr_central.service.leader) and the mail job.
+Each builds its app from the same settings (`worker_app`, the factory uvicorn imports in
+the worker), and keeps its own group commit. The settings are checked, and the database migrated, once in
 the supervisor before any worker starts.
 
 Several workers on a SQLite file are allowed: they share it on one host as processes do
@@ -29,6 +29,7 @@ from typing import Any
 
 ADMIN_TOKEN_ENV = "ASR_CENTRAL_ADMIN_TOKEN"
 WEBHOOK_SECRET_ENV = "ASR_CENTRAL_ALERT_WEBHOOK_SECRET"
+SMTP_PASSWORD_ENV = "ASR_CENTRAL_SMTP_PASSWORD"
 _GIVEN = argparse.SUPPRESS  # a flag not given leaves the file's value (or the default)
 
 # flag destination -> (section, key) of the config file, and whether a path flag names a
@@ -56,6 +57,17 @@ FLAG_KEYS: dict[str, tuple[tuple[str, str], bool]] = {
     "alert_webhook_secret_file": (("webhook", "secret"), True),
     "alert_webhook_timeout": (("webhook", "timeout_s"), False),
     "alert_webhook_retry": (("webhook", "retry_s"), False),
+    "smtp_host": (("mail", "host"), False),
+    "smtp_port": (("mail", "port"), False),
+    "smtp_security": (("mail", "security"), False),
+    "smtp_user": (("mail", "user"), False),
+    "smtp_password_file": (("mail", "password"), True),
+    "smtp_ca_file": (("mail", "ca_file"), False),
+    "smtp_timeout": (("mail", "timeout_s"), False),
+    "mail_from": (("mail", "from_address"), False),
+    "mail_immediate": (("mail", "immediate"), False),
+    "mail_digest_at": (("mail", "digest_at"), False),
+    "mail_interval": (("mail", "interval_s"), False),
 }
 
 
@@ -110,51 +122,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--alert-webhook-retry", type=_seconds, metavar="S", default=_GIVEN,
                    help="after a failed delivery, seconds before trying again "
                         f"(default {d.webhook.retry_s:g})")
-    _mail_arguments(p)
+    _mail_arguments(p, d)
     p.set_defaults(func=run)
 
 
-def _mail_arguments(p: argparse.ArgumentParser) -> None:
+def _mail_arguments(p: argparse.ArgumentParser, d: Any) -> None:
+    """The mail job's flags, each overriding its key of the file's `mail:` section."""
     from asr_central.commands.mail import add_smtp_arguments
     from asr_central.domain.mail import MailKind
 
-    add_smtp_arguments(p)
+    g = add_smtp_arguments(p)
     kinds = ", ".join(k.value for k in MailKind)
-    p.add_argument("--mail-immediate", default="", metavar="KIND,...",
-                   help=f"kinds mailed at once instead of in the daily digest ({kinds})")
-    p.add_argument("--mail-digest-at", default="06:00", metavar="HH:MM",
+    g.add_argument("--mail-immediate", type=_names, default=_GIVEN, metavar="KIND,...",
+                   help=f"kinds mailed at once instead of in the daily digest ({kinds}; "
+                        "mail.immediate)")
+    g.add_argument("--mail-digest-at", default=_GIVEN, metavar="HH:MM",
                    help="UTC time from which each contact's digest of the day before goes "
-                        "out (default 06:00)")
-    p.add_argument("--mail-interval", type=_seconds, default=60.0, metavar="S",
-                   help="seconds between two runs of the mail job (default 60)")
+                        f"out (mail.digest_at, default {d.mail.digest_at.isoformat('minutes')})")
+    g.add_argument("--mail-interval", type=_seconds, default=_GIVEN, metavar="S",
+                   help="seconds between two runs of the mail job (mail.interval_s, default "
+                        f"{d.mail.interval_s:g})")
 
 
-def mail_settings(args: argparse.Namespace) -> Any:
-    """The mail job's settings, or None without --smtp-host."""
-    from datetime import time
-
-    from asr_core.errors import ConfigError
-    from asr_central.commands.mail import smtp_settings
-    from asr_central.domain.mail import MailKind
-    from asr_central.service.mail.sender import MailSettings
-
-    smtp = smtp_settings(args)
-    if smtp is None:
-        return None
-    immediate = set()
-    for name in filter(None, (n.strip() for n in args.mail_immediate.split(","))):
-        try:
-            immediate.add(MailKind(name))
-        except ValueError:
-            raise ConfigError(f"{name!r} is not a kind of mail; expected some of "
-                              f"{', '.join(k.value for k in MailKind)}",
-                              key="--mail-immediate") from None
-    try:
-        digest_at = time.fromisoformat(args.mail_digest_at)
-    except ValueError:
-        raise ConfigError(f"{args.mail_digest_at!r} is not a time of day (HH:MM)",
-                          key="--mail-digest-at") from None
-    return MailSettings(smtp, frozenset(immediate), digest_at)
+def _names(text: str) -> list[str]:
+    """An argparse type: a comma-separated list (checked with the file's list)."""
+    return [name for name in (n.strip() for n in text.split(",")) if name]
 
 
 def _non_negative(unit: str) -> Callable[[str], float]:
@@ -239,6 +231,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     if _env_set(WEBHOOK_SECRET_ENV):
         fallbacks["webhook", "secret"] = Override(f"env:{WEBHOOK_SECRET_ENV}", WEBHOOK_SECRET_ENV,
                                                   only_with=("webhook", "url"))
+    if _env_set(SMTP_PASSWORD_ENV):
+        fallbacks["mail", "password"] = Override(f"env:{SMTP_PASSWORD_ENV}", SMTP_PASSWORD_ENV,
+                                                 only_with=("mail", "user"))
     return load_settings(getattr(args, "config", None), overrides=overrides, fallbacks=fallbacks)
 
 
@@ -256,24 +251,12 @@ def is_loopback(host: str) -> bool:
 
 def build_app(args: argparse.Namespace) -> Any:
     """The app `serve` runs, from the config file and the flags."""
-    return _with_mail(app_from_settings(settings_from_args(args)), args)
-
-
-def _with_mail(app: Any, args: argparse.Namespace) -> Any:
-    """The mail job attached when the SMTP flags name a server (beside the webhook
-    notifier; a leader runs both when central runs as several workers)."""
-    mail = mail_settings(args)
-    if mail is not None:
-        from asr_central.service.mail.sender import MailSender, MailWorker
-        from asr_central.service.mail.sender import attach as attach_mail
-
-        attach_mail(app, MailWorker(MailSender(app.state.db, mail, clock=app.state.clock),
-                                    args.mail_interval))
-    return app
+    return app_from_settings(settings_from_args(args))
 
 
 def app_from_settings(settings: Any) -> Any:
-    """The app for `settings`: policy settings in its state, the webhook attached if set."""
+    """The app for `settings`: policy settings in its state, the webhook and the mail job
+    attached if set (a leader runs both when central runs as several workers)."""
     from asr_central.service.app import create_app
 
     token = settings.admin.token
@@ -292,7 +275,27 @@ def app_from_settings(settings: Any) -> Any:
         attach(app, WebhookNotifier(WebhookSettings(
             url=hook.url, secret=hook.secret.reveal().encode(), timeout_s=hook.timeout_s,
             retry_interval_s=hook.retry_s), state.db))
+    mail = settings.mail_settings()
+    if mail is not None:
+        _attach_mail(app, mail, settings.mail.interval_s)
     return app
+
+
+def _attach_mail(app: Any, mail: Any, interval_s: float) -> None:
+    """The mail job, its runs made only while this worker leads: every worker builds the
+    same app, and two of them delivering one queued message would send it twice."""
+    from datetime import datetime
+
+    from asr_central.service.mail.sender import MailSender, MailWorker, RunReport, attach
+
+    class LeaderMailSender(MailSender):
+        def run_once(self, now: datetime | None = None) -> RunReport:
+            if self.db.closed or not self.db.leadership().try_acquire():
+                return RunReport()  # a follower: the leader's job runs the outbox
+            return super().run_once(now)
+
+    attach(app, MailWorker(LeaderMailSender(app.state.db, mail, clock=app.state.clock),
+                           interval_s))
 
 
 def server_options(log_level: str = "info", *, access_log: bool = False) -> dict[str, Any]:
@@ -334,13 +337,12 @@ def worker_app() -> Any:
     return build_app(_decode(text))
 
 
-def check_settings(settings: Any, args: argparse.Namespace) -> None:
+def check_settings(settings: Any) -> None:
     """What every worker would refuse, refused once before any starts (the settings were
-    checked when read; the mail flags here); the database migrated once, so that the
-    workers find it ready."""
+    checked when read, the mail section with them); the database migrated once, so that
+    the workers find it ready."""
     from asr_central.storage import open_database
 
-    mail_settings(args)
     open_database(settings.database_url()).close()
 
 
@@ -353,10 +355,10 @@ def run(args: argparse.Namespace) -> int:
                            "ssl_keyfile": str(server.tls_key) if server.tls_key else None}
     options = server_options(settings.logging.level, access_log=server.access_log)
     if server.workers == 1:
-        uvicorn.run(_with_mail(app_from_settings(settings), args), host=server.host,
+        uvicorn.run(app_from_settings(settings), host=server.host,
                     port=server.port, **tls, **options)
         return 0
-    check_settings(settings, args)
+    check_settings(settings)
     os.environ[WORKER_SETTINGS_ENV] = _encode(args)  # inherited by the workers
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=server.workers,
                 host=server.host, port=server.port, **tls, **options)
