@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from asr_central.domain.alerts import CONDITION_KINDS, Alert
-from asr_central.storage import times
+from asr_central.storage import batches, times
 from asr_central.storage.base import Connection
 
 __all__ = ["acknowledge", "list_alerts", "sync_alerts", "unnotified", "mark_notified"]
@@ -23,51 +23,59 @@ def _iso(when: datetime | date) -> str:
 def sync_alerts(conn: Connection, conditions: Iterable[Alert], events: Iterable[Alert],
                 now: datetime) -> list[str]:
     """Store this run's alerts; conditions absent from `conditions` are resolved.
-    Returns the keys raised for the first time (or again after being resolved)."""
+    Returns the keys raised for the first time (or again after being resolved), in the
+    order given.
+
+    A few statements for the whole run, whatever the fleet (storage/batches.py): a fleet of
+    20,000 printers holds tens of thousands of open conditions, each refreshed every run."""
     stamp = _iso(now)
-    new: list[str] = []
-    current: set[str] = set()
-    for alert in conditions:
-        current.add(alert.key)
-        row = conn.execute("SELECT resolved_at FROM central_alerts WHERE alert_key = ?",
-                           (alert.key,)).fetchone()
-        if row is None:
-            if _insert(conn, alert, stamp):
-                new.append(alert.key)
-        elif row[0] is not None:
-            # the condition came back: a new occurrence, notified again
-            conn.execute("UPDATE central_alerts SET severity = ?, message = ?, first_seen = ?, "
-                         "last_seen = ?, resolved_at = NULL, acknowledged_at = NULL, "
-                         "notified_at = NULL WHERE alert_key = ?",
-                         (alert.severity.value, alert.message, stamp, stamp, alert.key))
-            new.append(alert.key)
-        else:
-            conn.execute("UPDATE central_alerts SET severity = ?, message = ?, last_seen = ? "
-                         "WHERE alert_key = ?",
-                         (alert.severity.value, alert.message, stamp, alert.key))
-    open_conditions = conn.execute(
-        "SELECT alert_key, kind FROM central_alerts WHERE resolved_at IS NULL").fetchall()
+    current = {a.key: a for a in conditions}  # a key given twice: the last one counts
+    happened = {a.key: a for a in events if a.key not in current}
+    stored = {row[0]: row for row in batches.select_in(
+        conn, "SELECT alert_key, resolved_at, severity, message FROM central_alerts "
+        "WHERE alert_key", [*current, *happened])}
+    fresh = [a for key, a in current.items() if key not in stored]
+    fresh += [a for key, a in happened.items() if key not in stored]
+    back = [a for key, a in current.items() if key in stored and stored[key][1] is not None]
+    still = [a for key, a in current.items() if key in stored and stored[key][1] is None]
+    for alert in back:
+        # the condition came back: a new occurrence, notified again
+        conn.execute("UPDATE central_alerts SET severity = ?, message = ?, first_seen = ?, "
+                     "last_seen = ?, resolved_at = NULL, acknowledged_at = NULL, "
+                     "notified_at = NULL WHERE alert_key = ?",
+                     (alert.severity.value, alert.message, stamp, stamp, alert.key))
+    for alert in still:
+        if (alert.severity.value, alert.message) != (stored[alert.key][2], stored[alert.key][3]):
+            conn.execute("UPDATE central_alerts SET severity = ?, message = ? "
+                         "WHERE alert_key = ?", (alert.severity.value, alert.message, alert.key))
+    batches.update_in(conn, "UPDATE central_alerts SET last_seen = ? WHERE alert_key",
+                      [a.key for a in still], before=(stamp,))
+    inserted = _insert(conn, fresh, stamp)
     condition_kinds = {k.value for k in CONDITION_KINDS}
-    for key, kind in open_conditions:
-        if kind in condition_kinds and key not in current:
-            conn.execute("UPDATE central_alerts SET resolved_at = ? WHERE alert_key = ?",
-                         (stamp, key))
-    for alert in events:
-        if conn.execute("SELECT 1 FROM central_alerts WHERE alert_key = ?",
-                        (alert.key,)).fetchone() is None and _insert(conn, alert, stamp):
-            new.append(alert.key)
-    return new
+    gone = [key for key, kind in conn.execute(
+        "SELECT alert_key, kind FROM central_alerts WHERE resolved_at IS NULL").fetchall()
+        if kind in condition_kinds and key not in current]
+    batches.update_in(conn, "UPDATE central_alerts SET resolved_at = ? WHERE alert_key",
+                      gone, before=(stamp,))
+    raised = inserted | {a.key for a in back}
+    return [key for key in [*current, *happened] if key in raised]
 
 
-def _insert(conn: Connection, alert: Alert, stamp: str) -> bool:
-    """Store a new alert; False if a policy run beside this one stored it first (two
-    workers: theirs is the same alert, and it is theirs to report as new)."""
-    return conn.execute(
-        "INSERT INTO central_alerts (alert_key, kind, severity, device_serial, supply_key, "
-        "message, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (alert_key) DO NOTHING RETURNING alert_key",
-        (alert.key, alert.kind.value, alert.severity.value, alert.device_serial,
-         alert.supply_key, alert.message, _iso(alert.first_seen), stamp)).fetchone() is not None
+_INSERT_HEAD = ("INSERT INTO central_alerts (alert_key, kind, severity, device_serial, "
+                "supply_key, message, first_seen, last_seen)")
+
+
+def _insert(conn: Connection, alerts: list[Alert], stamp: str) -> set[str]:
+    """Store new alerts; the keys stored. One that a policy run beside this one stored
+    first is left out (two workers: theirs is the same alert, and it is theirs to report
+    as new)."""
+    params: list[Any] = []
+    for a in alerts:
+        params += (a.key, a.kind.value, a.severity.value, a.device_serial, a.supply_key,
+                   a.message, _iso(a.first_seen), stamp)
+    rows = batches.write_rows(conn, _INSERT_HEAD, 8,
+                              " ON CONFLICT (alert_key) DO NOTHING RETURNING alert_key", params)
+    return {row[0] for row in rows}
 
 
 def list_alerts(conn: Connection, *, include_resolved: bool = False,

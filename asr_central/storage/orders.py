@@ -17,7 +17,7 @@ from typing import Any
 from asr_core.errors import AsrError
 from asr_core.wire import OrderStatus, parse_time
 from asr_central.domain.policy import OpenOrder, Order
-from asr_central.storage import times
+from asr_central.storage import batches, times
 from asr_central.storage.base import Connection, Row
 
 __all__ = [
@@ -119,7 +119,9 @@ def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
     dropped and its order becomes the first one's; an order left without lines is not
     kept."""
     counts = counts if counts is not None else line_counts(conn)
-    ids: list[int] = []
+    order_ids: list[int] = []
+    placed: set[int] = set()
+    params: list[Any] = []
     for order in orders:
         order_id = None
         if order.amends is not None:
@@ -127,7 +129,6 @@ def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
                                (int(order.amends),)).fetchone()
             if row is not None and row["status"] == "created":
                 order_id = int(order.amends)
-        placed = False
         if order_id is None:
             row = conn.execute(
                 "INSERT INTO orders (site_id, contact_id, status, created_on, created_at) "
@@ -141,29 +142,30 @@ def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
                     "SELECT order_id FROM orders WHERE site_id = ? AND contact_id = ? "
                     "AND status = 'created'", (order.site_id, order.contact_id)).fetchone()
             else:
-                placed = True
+                placed.add(int(row[0]))
             order_id = int(row[0])
-        written = 0
+        order_ids.append(order_id)
         for line in order.lines:
             m = meta.get((line.device_serial, line.supply_key))
             index = m.supply_index if m else int(line.supply_key)
-            kept = conn.execute(
-                "INSERT INTO order_lines (order_id, device_serial, supply_index, supply_kind, "
-                "supply_type, color, part_number, quantity, reason, cover_days, daily_units, "
-                "supply_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (device_serial, supply_index, supply_seq) DO NOTHING "
-                "RETURNING line_id",
-                (order_id, line.device_serial, index, line.supply_kind.value,
-                 m.supply_type if m else None, m.color if m else None,
-                 line.part_number or (m.part_number if m else None), line.quantity,
-                 line.reason.value, round(line.cover_days, 3), line.daily_units,
-                 counts.get((line.device_serial, index), 0) + 1)).fetchone()
-            written += kept is not None
-        if written:
-            ids.append(order_id)
-        elif placed:  # every line was already ordered by a run beside this one
-            conn.execute("DELETE FROM orders WHERE order_id = ?", (order_id,))
-    return ids
+            params += (order_id, line.device_serial, index, line.supply_kind.value,
+                       m.supply_type if m else None, m.color if m else None,
+                       line.part_number or (m.part_number if m else None), line.quantity,
+                       line.reason.value, round(line.cover_days, 3), line.daily_units,
+                       counts.get((line.device_serial, index), 0) + 1)
+    # Every line of the run in a few statements (storage/batches.py): a run ordering for a
+    # whole fleet writes tens of thousands.
+    written = {int(row[0]) for row in batches.write_rows(
+        conn, _LINE_HEAD, 12, " ON CONFLICT (device_serial, supply_index, supply_seq) "
+        "DO NOTHING RETURNING order_id", params)}
+    for order_id in placed - written:  # every line was already ordered by a run beside this
+        conn.execute("DELETE FROM orders WHERE order_id = ?", (order_id,))
+    return [order_id for order_id in order_ids if order_id in written]
+
+
+_LINE_HEAD = ("INSERT INTO order_lines (order_id, device_serial, supply_index, supply_kind, "
+              "supply_type, color, part_number, quantity, reason, cover_days, daily_units, "
+              "supply_seq)")
 
 
 # ------------------------------------------------------------------------------ reads

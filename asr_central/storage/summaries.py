@@ -14,6 +14,7 @@ from typing import Any
 
 from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_core.wire import CheckedSummary, DeviceState, Envelope
+from asr_central.storage import batches
 from asr_central.storage.times import stamp
 from asr_central.storage.base import Connection, Row
 
@@ -75,28 +76,15 @@ def store_summaries(conn: Connection, batch: Sequence[tuple[CheckedSummary, Enve
 
 
 def _pieces(rows: int) -> Iterator[tuple[int, int]]:
-    """(start, count) of the statements writing `rows` rows: counts are powers of two up to
-    _MOST_ROWS, so that a few statement texts (prepared once, cached) serve every batch."""
-    start = 0
-    while start < rows:
-        count = min(_MOST_ROWS, 1 << ((rows - start).bit_length() - 1))
-        yield start, count
-        start += count
+    return batches.pieces(rows, _MOST_ROWS)
 
 
-@functools.cache
-def _rows_sql(head: str, width: int, tail: str, rows: int) -> str:
-    """`head` VALUES (?, …) × `rows` `tail`: one statement for `rows` rows."""
-    row = "(" + ", ".join(["?"] * width) + ")"
-    return head + " VALUES " + ", ".join([row] * rows) + tail
+_rows_sql = batches.rows_sql
 
 
 def _write_rows(conn: Connection, head: str, width: int, tail: str,
                 params: list[Any]) -> None:
-    rows = len(params) // width
-    for start, count in _pieces(rows):
-        conn.execute(_rows_sql(head, width, tail, count),
-                     params[start * width:(start + count) * width])
+    batches.write_rows(conn, head, width, tail, params, _MOST_ROWS)
 
 
 _SUMMARY_HEAD = (
