@@ -1,4 +1,5 @@
-"""`asr-central simulate`: run the ordering policy in closed loop over a simulated fleet."""
+"""`asr-central simulate`: run the ordering policy in closed loop over a simulated fleet, once
+or (`--sweep`) for every combination of a grid of policy settings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "simulate", help="run a simulated fleet through the agent and central code",
         description="Simulate a fleet (see docs/fleet-format.md) day by day: printers use "
                     "supplies and report, the agent and central code forecast and order, "
-                    "parcels arrive. Prints stockouts, parcels and stock on hand.")
+                    "parcels arrive. Prints stockouts, parcels and stock on hand; with --sweep, "
+                    "one row of them per combination of the swept settings.")
     p.add_argument("fleet", metavar="FLEET.yaml", help="fleet file")
     p.add_argument("--policy", choices=("asr", "threshold"), default="asr",
                    help="asr: the product's policy (default); threshold: order one unit at "
