@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from asr_core.errors import ConfigError
 from asr_central.cli import main as central_main
-from asr_central.simulate.sweep_report import COLUMNS
+from asr_central.simulate.fleet import parse_fleet
+from asr_central.simulate.sweep import Point, grid, parse_axis, sweepable
+from asr_central.simulate.sweep_report import COLUMNS, render_sweep_html, render_sweep_table
 from tests.conftest import require, require_executable
 
 # Two sites, each report mode that orders differently, stock low enough to order from day one.
@@ -207,3 +213,69 @@ def test_the_sweep_chart_shows_a_labelled_point_per_combination_and_runs_nothing
                             or b["y"] + b["height"] <= a["y"] + 1)
         finally:
             browser.close()
+
+
+_NAMES = st.sampled_from(("lead_days", "supply_days", "pull_forward_days", "threshold_pct",
+                          "seed", "sites"))
+_VALUES = st.lists(st.one_of(st.integers().map(str), st.floats().map(repr), st.text()),
+                   min_size=1, max_size=4).map(",".join)
+SWEEP_TEXT = st.one_of(st.text(), st.builds("{}={}".format, _NAMES, _VALUES))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=SWEEP_TEXT, policy=st.sampled_from(("asr", "threshold")))
+def test_any_sweep_text_gives_a_grid_or_an_error_naming_the_flag(text: str, policy: str) -> None:
+    fleet = parse_fleet(FLEET)
+    try:
+        combos = grid(fleet, [parse_axis(text, policy)])
+    except ConfigError as exc:
+        assert exc.key == "--sweep" and str(exc).startswith("--sweep: ")
+        return
+    name = text.partition("=")[0].strip()
+    assert name in sweepable(policy)
+    for combo in combos:
+        ((swept, value),) = combo.settings
+        assert swept == name
+        if name != "threshold_pct":
+            assert getattr(combo.fleet, name) == value  # the value reaches the fleet as given
+            assert combo.fleet.sites == fleet.sites
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.handlers: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.handlers += [name for name, _ in attrs if name.startswith("on")]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "p", "ul", "li", "strong",
+             "table", "tr", "th", "td", "svg", "rect", "line", "text", "circle"}
+
+
+@pytest.mark.trust
+@settings(max_examples=200, deadline=None)
+@given(serial=st.text(min_size=1), site=st.text(min_size=1), value=st.text(min_size=1))
+def test_any_printer_site_or_setting_string_stays_text_on_the_sweep_page(
+        serial: str, site: str, value: str) -> None:
+    summary = {"policy": "asr", "devices": 1, "supplies": 1, "days": 10, "start": "2027-01-04",
+               "seed": 0, "not_integrated": [], **{key: 1 for key, _h in COLUMNS}}
+    points = [Point((("order_point", value), ("lead_days", 14)), summary,
+                    ((serial, site, 1.5),)),
+              Point((("order_point", value), ("lead_days", 21)),
+                    {**summary, "stockout_supply_days": 0, "shipments": 3}, ())]
+    parser = _Page()
+    parser.feed(render_sweep_html(points))
+    parser.close()
+    assert parser.tags <= PAGE_TAGS and parser.handlers == []
+    text = "".join(parser.text)
+    assert f"ran out: {serial} at {site}, 1.5 supply-days" in text
+    assert f"{value} / 14" in text and f"{value} / 21" in text
+    assert f"with no stockout: order_point={value} lead_days=21 (" in render_sweep_table(points)

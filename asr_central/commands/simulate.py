@@ -27,8 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "and print one table, a row per combination; with --html, a chart of "
                         "units on hand against parcels")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="worker processes, each simulating a share of the sites (default: "
-                        "one per CPU; the result is the same for any N)")
+                   help="worker processes, each simulating a share of the sites, or with "
+                        "--sweep one combination at a time (default: one per CPU; the result "
+                        "is the same for any N)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--html", metavar="REPORT.html",
                    help="also write a self-contained HTML report with a chart per device "
