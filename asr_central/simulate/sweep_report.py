@@ -86,11 +86,12 @@ _RAN_OUT_SHOWN = 8  # devices named in a point's tooltip; the table has the rest
 
 
 def _ticks(lo: float, hi: float) -> tuple[float, float, list[float]]:
-    """A padded range and round tick values across it (steps of 1, 2 or 5 × 10^k)."""
+    """A padded range and round tick values across it (steps of 1, 2 or 5 × 10^k); never
+    below 0, as neither parcels nor units on hand are."""
     if hi - lo < 1e-9:
         lo, hi = lo - 1, hi + 1
     pad = (hi - lo) * 0.08
-    lo, hi = max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad
+    lo, hi = max(0.0, lo - pad), hi + pad
     raw = (hi - lo) / 5
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
