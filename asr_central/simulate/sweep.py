@@ -170,10 +170,6 @@ def run_combination(combo: Combination, policy: str, jobs: int = 1) -> Point:
     return Point(combo.settings, summarize(result), ran_out)
 
 
-def _run(combo: Combination, policy: str) -> Point:
-    return run_combination(combo, policy)
-
-
 def run_grid(combos: list[Combination], policy: str, *, jobs: int = 1) -> list[Point]:
     """The points of `combos`, in their order; the same for any `jobs` (module docstring)."""
     if jobs < 1:
@@ -181,7 +177,7 @@ def run_grid(combos: list[Combination], policy: str, *, jobs: int = 1) -> list[P
     if jobs == 1 or len(combos) < jobs:
         return [run_combination(c, policy, jobs) for c in combos]
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=_context()) as pool:
-        return list(pool.map(_run, combos, [policy] * len(combos)))
+        return list(pool.map(run_combination, combos, [policy] * len(combos)))  # jobs=1 each
 
 
 def label(settings: tuple[tuple[str, Value], ...]) -> str:
