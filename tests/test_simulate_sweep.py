@@ -167,7 +167,7 @@ def test_the_sweep_chart_shows_a_labelled_point_per_combination_and_runs_nothing
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - the test extra installs it
         require(False, "playwright is not installed")
-    from tests.test_status_browser import CHROMIUM_ARGS
+    from tests.test_status_browser import CHROMIUM_ARGS, artifact
 
     # a printer and a site named to attack the page, nearly empty: it runs out in every cell
     data = yaml.safe_load(FLEET)
@@ -203,6 +203,7 @@ def test_the_sweep_chart_shows_a_labelled_point_per_combination_and_runs_nothing
             assert page.locator("svg.sweep circle.point.out").count() == len(CELLS)
             tip = points.first.locator("title").text_content() or ""
             assert f"ran out: {HOSTILE_SERIAL} at {HOSTILE_SITE}" in tip
+            page.screenshot(path=str(artifact("simulate-sweep.png")), full_page=True)
             # labels of distinct points do not sit on one another
             boxes = [labels.nth(i).bounding_box() for i in range(labels.count())]
             for i, a in enumerate(boxes):

@@ -191,7 +191,7 @@ def render_sweep_html(points: list[Point]) -> str:
         f"<h1>Policy settings swept, {policy} policy</h1>",
         f"<p>{html.escape(_fleet_line(points))}.</p>",
         f"<p>Each point is one combination, labelled with its values of "
-        f"{html.escape(' / '.join(names))}; red: some supply ran out of stock (hover a point "
+        f"{html.escape(' / '.join(names))}; green: no supply ran out of stock, red: some did (hover a point "
         "for its figures and the devices that ran out).</p>",
         _chart(points),
         f"<ul>{found}</ul>" if found else "<p>Every combination ran out of stock somewhere.</p>",
