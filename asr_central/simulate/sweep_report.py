@@ -190,9 +190,9 @@ def render_sweep_html(points: list[Point]) -> str:
         "</head><body>",
         f"<h1>Policy settings swept, {policy} policy</h1>",
         f"<p>{html.escape(_fleet_line(points))}.</p>",
-        f"<p>Each point is one combination, labelled with its values of "
-        f"{html.escape(' / '.join(names))}; green: no supply ran out of stock, red: some did (hover a point "
-        "for its figures and the devices that ran out).</p>",
+        "<p>Each point is one combination, labelled with its values of "
+        f"{html.escape(' / '.join(names))}; green: no supply ran out of stock, red: some did "
+        "(hover a point for its figures and the devices that ran out).</p>",
         _chart(points),
         f"<ul>{found}</ul>" if found else "<p>Every combination ran out of stock somewhere.</p>",
         f"<table><tr>{head}</tr>{''.join(rows)}</table>",
