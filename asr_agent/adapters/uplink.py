@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -375,7 +375,10 @@ class Uplink:
     def post_batch(self, envelopes: Sequence[dict[str, Any]]) -> list[ItemResult]:
         """One POST, classified: results, TransientUplinkError or PermanentUplinkError."""
         try:
-            r = self.client.post("/v1/summaries", json={"envelopes": list(envelopes)})
+            # Date: central keeps this agent's skew from it, as this side does from answers
+            sent = format_datetime(self._clock().astimezone(UTC), usegmt=True)
+            r = self.client.post("/v1/summaries", json={"envelopes": list(envelopes)},
+                                 headers={"Date": sent})
         except httpx.HTTPError as exc:
             raise TransientUplinkError(
                 f"cannot reach central at {redact_url(str(self.client.base_url))}: "

@@ -7,7 +7,8 @@ the others serve requests and skip them.
               │ yes
               ├─ policy:    a summary stored since the last run (by any worker), and the
               │             run due (job_runs)  ──► run_policy, then the mark moves on
-              ├─ retention: due (job_runs, CHECK_INTERVAL_S)  ──► drop_old_payloads
+              ├─ retention: due (job_runs, CHECK_INTERVAL_S)  ──► prune the supply history
+              │             (400 days), drop_old_payloads
               └─ notifier:  poke (it sends what is pending from its own thread)
 
 An ingest commit wakes the loop (`wake()`): after a quiet spell the first summary is
@@ -32,7 +33,7 @@ from asr_central.service import notify
 from asr_central.service.deps import state_of
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S, run_policy
 from asr_central.service.retention import CHECK_INTERVAL_S, drop_old_payloads
-from asr_central.storage import shared_state
+from asr_central.storage import shared_state, supply_history
 
 __all__ = ["LeaderDuties", "POLICY_JOB", "RETENTION_JOB", "MAX_TRY_S", "MIN_TRY_S"]
 
@@ -151,12 +152,12 @@ class LeaderDuties:
         return interval.total_seconds()
 
     def _retention(self) -> None:
-        """Empty old payloads when due (each CHECK_INTERVAL_S on the app's clock, as the
-        retention period counts); a backlog goes on at the next try."""
+        """Prune the supply history and empty old payloads when due (each CHECK_INTERVAL_S
+        on the app's clock, as the retention periods count); a backlog of payloads goes on
+        at the next try. The history is pruned even when payloads are kept forever
+        (keep_payload_days 0: drop_old_payloads then empties none)."""
         state = state_of(self.app)
         db = state.db
-        if state.keep_payload_days <= 0:
-            return
         now = state.clock()
         last = shared_state.job_run(db.connection(), RETENTION_JOB)
         if last is not None and last.next_due_at > now:
@@ -165,6 +166,8 @@ class LeaderDuties:
             if not shared_state.claim_job(wconn, RETENTION_JOB, now,
                                           timedelta(seconds=CHECK_INTERVAL_S), self.runner):
                 return
+        with db.transaction() as wconn:
+            supply_history.prune(wconn, now)
         _, more = drop_old_payloads(db, now, state.keep_payload_days)
         if more:
             with db.transaction() as wconn:

@@ -7,6 +7,7 @@
     agents         enrollment tokens, agents, their keys, revocation
     summaries      idempotent ingest: summaries, device status, cartridge events, latest
                    supplies; old payloads emptied
+    supply_history one point per supply per day (the printer page's chart), pruned
     homes          which site's agent a device reports from, and moves
     registry       contacts, sites, devices, catalog
     orders         orders, lines, stock, installations

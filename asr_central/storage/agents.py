@@ -19,7 +19,7 @@ __all__ = [
     "AgentRow", "KeyRow", "EnrollmentRefused", "create_token", "consume_token",
     "create_agent", "get_agent", "list_agents", "add_key", "get_key", "get_signer",
     "signer_usable", "agent_keys",
-    "revoke_agent", "revoke_key", "retire_key",
+    "revoke_agent", "revoke_key", "retire_key", "AgentContact", "note_batch", "contacts",
 ]
 
 
@@ -192,3 +192,27 @@ def retire_key(conn: Connection, agent_id: str, key_id: str, now: datetime) -> b
     cur = conn.execute("UPDATE agent_keys SET retired_at = COALESCE(retired_at, ?) "
                        "WHERE key_id = ? AND agent_id = ?", (stamp(now), key_id, agent_id))
     return cur.rowcount > 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentContact:
+    """What an agent's latest accepted batch said about the agent itself."""
+
+    version: str | None
+    clock_skew_s: int | None  # its clock minus central's; None when it sent no Date
+    at: str
+
+
+def note_batch(conn: Connection, agent_id: str, now: datetime, version: str | None,
+               clock_skew_s: int | None) -> None:
+    """Keep the agent's version and clock skew from the batch that just came: one UPDATE
+    per batch (ingest is benchmarked per summary)."""
+    conn.execute("UPDATE agents SET agent_version = ?, clock_skew_s = ?, last_batch_at = ? "
+                 "WHERE agent_id = ?", (version, clock_skew_s, stamp(now), agent_id))
+
+
+def contacts(conn: Connection) -> dict[str, AgentContact]:
+    """The latest batch's facts for each agent that has sent one."""
+    return {r[0]: AgentContact(r[1], None if r[2] is None else int(r[2]), r[3])
+            for r in conn.execute("SELECT agent_id, agent_version, clock_skew_s, last_batch_at "
+                                  "FROM agents WHERE last_batch_at IS NOT NULL")}

@@ -51,6 +51,7 @@ TABLES: tuple[Table, ...] = (
     Table("cartridge_events", ("id",)),
     Table("device_status", ("serial",)),
     Table("supply_latest", ("device_serial", "supply_index")),
+    Table("supply_history", ("device_serial", "supply_index", "day")),
     Table("summary_retention", ("name",)),
     Table("contacts", ("contact_id",)),
     Table("sites", ("site_id",)),

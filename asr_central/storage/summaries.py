@@ -14,7 +14,7 @@ from typing import Any
 
 from asr_core.records import LevelState, SupplyClass, SupplyType
 from asr_core.wire import CheckedSummary, DeviceState, Envelope
-from asr_central.storage import batches
+from asr_central.storage import batches, supply_history
 from asr_central.storage.times import stamp
 from asr_central.storage.base import Connection, Row
 
@@ -263,25 +263,43 @@ def _update_supplies(conn: Connection, new: list[tuple[CheckedSummary, int]]) ->
                 position += 1
         wanted = {position for _, position in newest.values()}
     position = -1
+    # The day's point of each supply (supply_history.py). A supply reported twice may have
+    # a point on each of several days: then each day's newest reading, one per row (an
+    # upsert may not touch a row twice in one statement).
+    points: list[Any] = []
+    days: dict[tuple[str, int, str], tuple[Any, ...]] = {}
     for s, summary_id in new:
         serial, as_of = s.device.serial, _time(s.period_end)
+        day = as_of[:10]
         for p, kind, supply_class, level_state in s.supplies:
             position += 1
-            if duplicated and position not in wanted:
-                continue
             # Numbers as the records hold them, floats (JSON sends 50.0 as 50; the REAL
             # columns would take 50, not an integer past 64 bits): written out rather than a
             # call per number, six per supply.
-            a, b, c = p["remaining_percent"], p["daily_grams"], p["daily_percent"]
+            a = p["remaining_percent"]
+            a = float(a) if type(a) is int else a
+            if duplicated:
+                on = (serial, p["index"], day)
+                point = days.get(on)
+                if point is None or as_of >= point[5]:
+                    days[on] = (serial, p["index"], day, p["level"], a, as_of)
+                if position not in wanted:
+                    continue
+            else:
+                points += (serial, p["index"], day, p["level"], a, as_of)
+            b, c = p["daily_grams"], p["daily_percent"]
             d, e, f = p["days_to_empty"], p["days_to_empty_low"], p["days_to_empty_high"]
             params += (serial, p["index"], _TYPE[kind], _CLASS[supply_class], p["color"],
                        p["level"], _LEVEL_STATE[level_state],
-                       float(a) if type(a) is int else a, float(b) if type(b) is int else b,
+                       a, float(b) if type(b) is int else b,
                        float(c) if type(c) is int else c, float(d) if type(d) is int else d,
                        float(e) if type(e) is int else e, float(f) if type(f) is int else f,
                        p["forecast_status"], int(p["spike"]), p["part_number"],
                        p["cartridge_serial"], as_of, summary_id)
     _write_rows(conn, _SUPPLY_HEAD, 19, _SUPPLY_TAIL, params)
+    if duplicated:
+        points = [x for row in days.values() for x in row]
+    _write_rows(conn, supply_history.HEAD, supply_history.WIDTH, supply_history.TAIL, points)
 
 
 # --- reads ----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from asr_core.signing import verify
 from asr_core.wire import (
     CheckedSummary, Envelope, ItemStatus, Summary, WireError, check_summary, load_payload,
 )
+from asr_central.service.api import sender
 from asr_central.storage.base import Database, UnitOfWork
 from asr_central.storage import agents as agents_store
 from asr_central.storage import homes as homes_store
@@ -422,8 +423,11 @@ class Ingest:
         # Told every answer's results (the metrics count verdicts); create_app sets it.
         self.observe: Callable[[list[Result]], None] | None = None
 
-    async def answer(self, body: bytes, content_type: str | None) -> tuple[int, Any]:
-        """(status, JSON-able answer) for one request body."""
+    async def answer(self, body: bytes, content_type: str | None,
+                     user_agent: str | None = None, date: str | None = None
+                     ) -> tuple[int, Any]:
+        """(status, JSON-able answer) for one request body; `user_agent` and `date` are
+        the request's headers (the agent's version and clock, kept per agent)."""
         try:
             envelopes = _batch(body, content_type)
         except _BadBatch as exc:
@@ -465,8 +469,16 @@ class Ingest:
         if accepted:
             hooks, bounds = self._hooks, self.bounds
             # Answered only once the group holding this batch is committed and on disk.
-            stored = await self._db.write(
-                lambda wconn: _store_verified(wconn, accepted, hooks, now, known, bounds))
+            about = (sender.agent_version(user_agent), sender.clock_skew_s(date, now))
+
+            def store(wconn: UnitOfWork) -> list[tuple[int, Result]]:
+                done = _store_verified(wconn, accepted, hooks, now, known, bounds)
+                # One UPDATE per agent in the batch (a batch comes from one agent).
+                for agent_id in {env.agent_id for _, env, _ in accepted}:
+                    agents_store.note_batch(wconn, agent_id, now, *about)
+                return done
+
+            stored = await self._db.write(store)
             for i, result in stored:
                 results[i] = result
             if self._batch_hooks and any(r["code"] == 201 for _, r in stored):
@@ -482,13 +494,17 @@ class Ingest:
         return 200, {"results": results}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type: str | None = None
+        content_type = user_agent = date = None
         length = 0
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
             elif name == b"content-length":
                 length = _length(value)
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"date":
+                date = value.decode("latin-1")
         started = False
 
         async def respond(status: int, answer: Any) -> None:
@@ -503,7 +519,7 @@ class Ingest:
             if length > MAX_BODY:  # declared too large: refused before reading
                 raise _TooLarge()
             body = await _read_body(receive, MAX_BODY)
-            await respond(*await self.answer(body, content_type))
+            await respond(*await self.answer(body, content_type, user_agent, date))
         except _TooLarge:
             await respond(*_TOO_LARGE)
         except ClientDisconnect:
@@ -525,7 +541,9 @@ class Ingest:
             body = await _read_body(request.receive, MAX_BODY)
         except _TooLarge:
             return _json(*_TOO_LARGE)
-        return _json(*await self.answer(body, request.headers.get("content-type")))
+        headers = request.headers
+        return _json(*await self.answer(body, headers.get("content-type"),
+                                        headers.get("user-agent"), headers.get("date")))
 
 
 def _json(status: int, answer: Any) -> Response:

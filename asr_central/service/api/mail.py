@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from asr_central.domain.mail import MailKind
 from asr_central.service.deps import AdminDep, DbDep, NowDep
-from asr_central.service.mail.render import render_message, render_packing_slip
-from asr_central.service.mail.samples import PREVIEW_KINDS, sample_items
+from asr_central.service.mail.preview import preview_message
+from asr_central.service.mail.render import render_packing_slip
+from asr_central.service.mail.samples import PREVIEW_KINDS
 from asr_central.service.mail.sender import event_facts
 from asr_central.storage import mail as mail_store
 from asr_central.storage import orders as order_store
@@ -39,15 +40,6 @@ def _contact(conn: UnitOfWork, contact_id: str) -> registry.Contact:
     return contact
 
 
-def _a_printer_of(conn: UnitOfWork, contact_id: str) -> tuple[str, str | None]:
-    """One of the contact's own printers for the example, or a made-up one."""
-    mine = sorted(s for s, a in registry.assignments(conn).items() if a.contact_id == contact_id)
-    if not mine:
-        return "XRX-EXAMPLE-1", None
-    device = registry.get_device(conn, mine[0])
-    return mine[0], device.location if device is not None else None
-
-
 @router.get("/v1/admin/mail/preview/{contact_id}", response_model=None)
 def preview(contact_id: str, _: AdminDep, db: DbDep, now: NowDep, kind: str = "digest",
             part: str = "json") -> dict[str, Any] | Response:
@@ -59,10 +51,7 @@ def preview(contact_id: str, _: AdminDep, db: DbDep, now: NowDep, kind: str = "d
         raise HTTPException(422, f"part {part!r} is not one of json, html, text")
     conn = db.connection()
     contact = _contact(conn, contact_id)
-    serial, location = _a_printer_of(conn, contact_id)
-    today = now.date()
-    rendered = render_message(contact.language, contact.name, kind,
-                              sample_items(kind, serial, location, today), today)
+    rendered = preview_message(conn, contact, kind, now.date())
     if part == "html":
         return HTMLResponse(rendered.html, headers=_HTML_HEADERS)
     if part == "text":

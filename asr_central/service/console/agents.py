@@ -1,5 +1,5 @@
 """Agents in the console: the enrolled agents with their sites, keys, printers and when
-central last heard from them; an admin revokes one or creates a site's enrollment token
+central last heard from them, their version and clock skew; an admin revokes one or creates a site's enrollment token
 (shown once: only its hash is kept). Customers do not see this page."""
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def _agents_page(request: Request, who: Viewer, *, http_status: int = 200,
                  error: str | None = None) -> Response:
     conn = state_of(request.app).db.connection()
     activity = fleet.agent_activity(conn)
-    rows = [(a, len(agents_store.agent_keys(conn, a.agent_id)), activity.get(a.agent_id))
-            for a in agents_store.list_agents(conn)]
+    heard = agents_store.contacts(conn)
+    rows = [(a, len(agents_store.agent_keys(conn, a.agent_id)), activity.get(a.agent_id),
+             heard.get(a.agent_id)) for a in agents_store.list_agents(conn)]
     return page("agents.html", http_status, viewer=who, rows=rows, token=token,
                 sites=registry.list_sites(conn), notice=notice, error=error)
 

@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "registry_read": frozenset({"admin", "operator", "viewer"}),
     "registry_import": frozenset({"admin"}),
     "registry_edit": frozenset({"admin"}),
+    "mail_preview": _STAFF,
 }
 
 

@@ -1,6 +1,7 @@
 """The fleet in the console: sites, their printers with supply bars, days to empty, silent
 and alert badges, filtered by site, contact and state, searched by serial, a page at a
-time; a printer's page; the alerts, each linked to its printer, acknowledged by staff."""
+time; a printer's page with its supply history and forecast charts; the alerts, each
+linked to its printer, acknowledged by staff."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 
 from asr_central.service.console import auth
 from asr_central.service.console.auth import PREFIX, Viewer
+from asr_central.service.console.charts import supply_charts
 from asr_central.service.console.errors import ConsoleRoute
 from asr_central.service.console.render import PageNumber, Pager, page, redirect
 from asr_central.service.deps import state_of
@@ -20,6 +22,9 @@ from asr_central.storage import alerts as alerts_store
 from asr_central.storage import audit, fleet
 from asr_central.storage import orders as orders_store
 from asr_central.storage import registry as registry_store
+from asr_central.storage import summaries as summaries_store
+from asr_central.storage import supply_history
+from asr_central.storage.supply_history import HISTORY_DAYS
 from asr_central.storage.times import stamp
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -78,7 +83,10 @@ def printer_page(request: Request, who: ViewerDep, serial: str,
     orders = [o for o in orders_store.list_orders(conn, device_serial=serial, limit=100)
               if who.sees_site(o.site_id)]
     editing = who.may("registry_edit")
-    return page("printer.html", viewer=who, info=info, row=row, alerts=alerts,
+    since = (state_of(request.app).clock() - timedelta(days=HISTORY_DAYS)).date().isoformat()
+    charts = supply_charts(supply_history.history(conn, serial, since),
+                           [dict(r) for r in summaries_store.supply_latest(conn, serial)])
+    return page("printer.html", viewer=who, info=info, row=row, alerts=alerts, charts=charts,
                 orders=orders, changes=fleet.cartridge_changes(conn, serial),
                 silent_before=_silent_before(request),
                 entry=registry_store.get_device(conn, serial) if editing else None,

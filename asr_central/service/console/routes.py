@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from asr_central.service.console import account, agents, fleet, orders, registry
+from asr_central.service.console import account, agents, fleet, mail, orders, registry
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, orders, fleet, agents, registry):
+for _module in (account, orders, fleet, agents, registry, mail):
     router.include_router(_module.router)
