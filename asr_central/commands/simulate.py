@@ -15,6 +15,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", choices=("asr", "threshold"), default="asr",
                    help="asr: the product's policy (default); threshold: order one unit at "
                         "or below --threshold-pct")
+    p.add_argument("--order-point", choices=("fixed", "service"), default=None,
+                   help="the ASR policy's order point: fixed (lead_days, the default) or "
+                        "service (shipping time plus a margin for the service level); "
+                        "overrides the fleet file's order_point")
+    p.add_argument("--service-level", type=float, default=None, metavar="P",
+                   help="target share of cycles without a stockout under --order-point "
+                        "service (default 0.995); overrides the fleet file's service_level")
     p.add_argument("--threshold-pct", type=float, default=20.0, metavar="PCT",
                    help="level that triggers an order under --policy threshold (default 20)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -50,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: expected at least 1")
     fleet = load_fleet(args.fleet)
+    if args.service_level is not None and not 0.5 <= args.service_level <= 0.9999:
+        raise ConfigError(f"--service-level {args.service_level}: expected 0.5..0.9999 "
+                          "(0.995 is 99.5 %)")
+    given = {k: v for k, v in (("order_point", args.order_point),
+                               ("service_level", args.service_level)) if v is not None}
+    if given:
+        fleet = fleet.model_copy(update=given)
     result = simulate(fleet, args.policy, threshold_pct=args.threshold_pct,
                       keep_history=bool(args.html), jobs=args.jobs or default_jobs())
     summary = summarize(result)
