@@ -42,24 +42,33 @@ def outlook(dte: float, low: float, rate: float = 0.05, site: str = "lyon") -> S
 def test_the_service_order_point_is_the_formula_worked_by_hand() -> None:
     # interval 10 days, low end 8: the rate's 90 % margin is 10 / 8 - 1 = 0.25, so its
     # spread u = 0.25 / 1.645 = 0.151976; shipping 3.5 days give or take 1, one day to the
-    # next look: T = 4.5; z(0.995) = 2.575829; a whole percent at 5 % a day lasts 0.2 day.
-    # 4.5 + 2.575829 * sqrt((4.5 * 0.151976)^2 + 1^2) + 0.2
-    #   = 4.5 + 2.575829 * sqrt(0.467706 + 1) + 0.2 = 4.5 + 2.575829 * 1.211489 + 0.2
-    #   = 4.5 + 3.120590 + 0.2 = 7.820590
+    # next look: T = 4.5; z(0.995) = 2.575829; a whole percent at 5 % a day lasts 0.2 day,
+    # anywhere within it: sd 0.2 / sqrt(12) = 0.057735.
+    # 4.5 + 2.575829 * sqrt((4.5 * 0.151976)^2 + 1^2 + 0.057735^2)
+    #   = 4.5 + 2.575829 * sqrt(0.467706 + 1 + 0.003333) = 4.5 + 2.575829 * 1.212864
+    #   = 4.5 + 3.124131 = 7.624131
     got = order_point_days(10.0, 8.0, 0.05, ShippingTime(3.5, 1.0), 0.995)
-    assert got == pytest.approx(7.820590, abs=1e-5)
+    assert got == pytest.approx(7.624131, abs=1e-5)
+
+
+def test_a_level_is_not_read_off_by_more_than_what_is_left() -> None:
+    # a near-zero rate makes a whole percent last for ever; the days to empty bound it
+    # (the forecast says 3,650 days at most): sd 3650 / sqrt(12) = 1053.65 days, the rest
+    # nil (point = low, no spread; shipping exactly 3 days)
+    got = order_point_days(3650.0, 3650.0, 4e-14, ShippingTime(3.0, 0.0), 0.995)
+    assert got == pytest.approx(4 + 2.575829 * 3650 / math.sqrt(12), abs=1e-2)
 
 
 def test_a_supply_is_due_in_service_mode_once_its_point_cover_reaches_the_order_point() -> None:
-    # the same spread (point / low = 1.25) and rate; the prior's shipping time is
+    # the same spread (point / low = 1.25) and step; the prior's shipping time is
     # learn_shipping((2, 5), ()) = 3.5 days, spread 1.4826 * 0.75 = 1.11195:
-    # 4.5 + 2.575829 * sqrt(0.467706 + 1.236433) + 0.2 = 4.5 + 3.362557 + 0.2 = 8.062557
+    # 4.5 + 2.575829 * sqrt(0.467706 + 1.236433 + 0.003333) = 4.5 + 3.365844 = 7.865844
     assert order_point_days(8.0, 6.4, 0.05, learn_shipping((2.0, 5.0), ()), 0.995) == \
-        pytest.approx(8.062557, abs=1e-5)
-    due = plan_orders([outlook(8.05, 8.05 / 1.25)], [], SERVICE, TODAY)
+        pytest.approx(7.865844, abs=1e-5)
+    due = plan_orders([outlook(7.85, 7.85 / 1.25)], [], SERVICE, TODAY)
     assert [(line.reason, line.cover_days) for line in due[0].lines] == [
-        (LineReason.DUE, pytest.approx(8.05))]
-    assert plan_orders([outlook(8.10, 8.10 / 1.25)], [], SERVICE, TODAY) == []
+        (LineReason.DUE, pytest.approx(7.85))]
+    assert plan_orders([outlook(7.90, 7.90 / 1.25)], [], SERVICE, TODAY) == []
 
 
 def test_the_fixed_order_point_stays_the_default_and_orders_at_the_lead_time() -> None:
@@ -201,14 +210,14 @@ def test_a_steady_printer_in_service_mode_orders_on_the_day_the_formula_says() -
     steady printer). The point forecast is what is left (100 - d - 20/24 % at the day's
     last reading, 20:00), counted down 3 h 59 min to the 23:59 policy run; the interval's
     margin on a noise-free series is its drift allowance alone (0.12), so u = 0.12 / 1.645;
-    shipping always 3 days (spread 0), T = 4; a whole percent lasts a day."""
+    shipping always 3 days (spread 0), T = 4; a whole percent lasts a day (sd 1 / sqrt(12))."""
     from asr_agent.domain.forecast import _DRIFT
 
     u = _DRIFT / 1.645
-    point = 4 + 2.575829 * 4 * u + 1.0  # = 5.7516
+    point = 4 + 2.575829 * math.hypot(4 * u, 1 / math.sqrt(12))  # = 5.0573
     silence = (3 * 60 + 59) / 1440
     order_day = next(d for d in range(150) if 100 - d - 20 / 24 - silence <= point)
-    assert order_day == 94  # worked on paper: 100 - 0.8333 - 0.1660 - 5.7516 = 93.25
+    assert order_day == 94  # worked on paper: 100 - 0.8333 - 0.1660 - 5.0573 = 93.94
     result = simulate(parse_fleet(STEADY), "asr")
     assert [(p.created_day, p.arrive_day) for p in result.parcels] == [(94, 97)]
     summary = summarize(result)

@@ -20,12 +20,13 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   of that order rather than a second parcel.
 * Service order point, per supply: cover is counted from the point forecast (not the low
   end of its interval), and the supply is due when it falls to
-      T + z * sqrt((T * u)^2 + s^2),   T = L + REVIEW_DAYS
+      T + z * sqrt((T * u)^2 + s^2 + b^2 / 12),   T = L + REVIEW_DAYS
   where L and s are the site's shipping time and its spread (`learn_shipping`: the
   configured range as a prior, the site's delivered orders moving it), u the relative
   spread of the forecast's rate (from the interval: point / low - 1 is the 90 %
-  interval's margin on the rate, so u = that / 1.645) and z the normal quantile of
-  service_level.
+  interval's margin on the rate, so u = that / 1.645), b the days a level step lasts
+  (LEVEL_STEP_UNITS / rate, at most the days to empty: the level anywhere within the step
+  it was read in) and z the normal quantile of service_level.
 * A device silent for silent_error_days or more, or one without a site or contact, is not
   ordered for blindly: its lines are returned as held, for an alert.
 """
@@ -68,6 +69,7 @@ SHIPPING_PRIOR_ORDERS = 4
 # carrier shows within a few weeks.
 SHIPPING_MEMORY = 20
 _MAD_TO_SD = 1.4826
+_UNIFORM_SD = 1.0 / math.sqrt(12.0)  # a level anywhere within its step: sd of a uniform
 
 
 class SupplyKind(enum.Enum):
@@ -168,9 +170,9 @@ def order_point_days(days_to_empty: float | None, days_to_empty_low: float | Non
                      daily_units: float | None, shipping: ShippingTime,
                      service_level: float) -> float:
     """The service order point in days of cover (module docstring): the shipping time and
-    the next look, plus z spreads of what that time holds, its use uncertain by the
-    forecast's rate spread and its length by the shipping time's, plus the days a level
-    step lasts (the level read may be up to a step below what was read)."""
+    the next look, plus z spreads of what that time holds: its use uncertain by the
+    forecast's rate spread, its length by the shipping time's, and the level it starts
+    from by a step (anywhere within the step it was read in, and no further than empty)."""
     if (days_to_empty is not None and days_to_empty_low is not None
             and days_to_empty_low > 0 and days_to_empty >= days_to_empty_low):
         rel = (days_to_empty / days_to_empty_low - 1.0) / INTERVAL_Z
@@ -178,7 +180,10 @@ def order_point_days(days_to_empty: float | None, days_to_empty_low: float | Non
         rel = UNKNOWN_RATE_SPREAD
     t = shipping.days + REVIEW_DAYS
     step = LEVEL_STEP_UNITS / daily_units if daily_units is not None and daily_units > 0 else 0.0
-    return t + _service_z(service_level) * math.hypot(t * rel, shipping.spread) + step
+    if days_to_empty is not None:
+        step = min(step, days_to_empty)  # no level is read off by more than what is left
+    return t + _service_z(service_level) * math.hypot(t * rel, shipping.spread,
+                                                      step * _UNIFORM_SD)
 
 
 @dataclass(frozen=True, slots=True)
