@@ -107,7 +107,7 @@ class PolicySection(_Section):
     pull_forward_days: Days = _POLICY.pull_forward_days
     silent_warning_days: Days = _POLICY.silent_warning_days
     silent_error_days: Days = _POLICY.silent_error_days
-    order_point: Literal["fixed", "service"] = _POLICY.order_point.value  # type: ignore[assignment]
+    order_point: Literal["fixed", "service"] = _POLICY.order_point.value
     service_level: float = Field(_POLICY.service_level, ge=0.5, le=0.9999)
     # a YAML list, [least, most] (strict mode would take only a tuple)
     shipping_days: Annotated[tuple[Days, Days], Field(strict=False)] = _POLICY.shipping_days
