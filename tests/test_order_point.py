@@ -288,3 +288,50 @@ def test_the_simulator_takes_the_order_point_from_the_command_line(capsys) -> No
     assert fixed["mean_units_on_hand"] == pytest.approx(21 / 150, abs=1e-4)
     assert service["mean_units_on_hand"] == pytest.approx(3 / 150, abs=1e-4)
     assert math.isfinite(service["mean_units_on_hand"])
+
+
+# --- the real service plans as the simulator does ---------------------------------------
+
+def test_the_central_service_in_service_mode_orders_what_the_simulator_orders(
+        central_db_url: str, tmp_path: Path) -> None:
+    """tests/test_simulate_central.py's fleet and check, both sides in service mode: the
+    same summaries, signed and POSTed to a real central, planned by its own policy run,
+    order the same lines on the same day; the fixed order point would have ordered days
+    earlier."""
+    from support_central import (
+        FAR, CentralServer, Clock, central_orders, post_summaries, register_fleet, run_late,
+        sim_orders,
+    )
+    from test_simulate_central import FLEET, _days
+
+    from asr_central.service.deps import state_of
+    from asr_core.wire import Summary
+
+    fleet = parse_fleet(FLEET.replace("days: 30", "days: 45")).model_copy(
+        update={"order_point": "service"})
+    captured: list[Summary] = []
+    result = simulate(fleet, "asr", summaries=captured)
+    first = result.parcels[0].created_day
+    fixed_first = simulate(fleet.model_copy(update={"order_point": "fixed"}), "asr").parcels[0]
+    assert first > fixed_first.created_day
+    order_date = fleet.start + timedelta(days=first)
+    expected = sim_orders(result, first)
+    assert expected
+
+    clock = Clock(FAR)
+    service = CentralServer(central_db_url, clock=clock).start()
+    try:
+        state_of(service.app).policy_settings = SERVICE
+        agents = register_fleet(service, fleet, tmp_path)
+        day_before = order_date - timedelta(days=1)
+        post_summaries(service, agents, _days(captured, day_before))
+        run = run_late(service, clock, day_before)
+        assert (run["orders"], run["held"]) == ([], 0)
+        post_summaries(service, agents, [s for s in captured
+                                         if s.period_start.date() == order_date])
+        run_late(service, clock, order_date)
+        orders, created_on = central_orders(service, fleet)
+    finally:
+        service.stop()
+    assert orders == expected
+    assert created_on == {order_date.isoformat()}
