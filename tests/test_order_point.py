@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from asr_core.errors import ConfigError
 from asr_central.cli import main as central_main
@@ -83,6 +85,25 @@ def test_a_slower_carrier_moves_the_order_point_of_its_site_only() -> None:
     # 10 days of cover: not due on the prior's 3.5 days, due on lyon's learned 9
     assert plan([outlook(10.0, 8.0, site="paris")], [], SERVICE, TODAY, slow).orders == ()
     assert len(plan([outlook(10.0, 8.0, site="lyon")], [], SERVICE, TODAY, slow).orders) == 1
+
+
+_DAYS = st.floats(min_value=0.0, max_value=3650.0)
+_RATE = st.one_of(st.none(), st.floats(min_value=0.0, max_value=1e6))
+
+
+@given(dte=st.one_of(st.none(), _DAYS), low=st.one_of(st.none(), _DAYS), rate=_RATE,
+       days=_DAYS, spread=_DAYS, level=st.floats(min_value=0.5, max_value=0.9999))
+@example(dte=None, low=None, rate=5e-324, days=3.0, spread=1.0, level=0.995)
+@example(dte=None, low=3650.0, rate=5e-324, days=3.0, spread=1.0, level=0.9999)
+@example(dte=3650.0, low=5e-324, rate=1e-6, days=3650.0, spread=3650.0, level=0.9999)
+def test_the_order_point_is_finite_and_at_least_the_shipping_time_for_any_forecast(
+        dte: float | None, low: float | None, rate: float | None, days: float, spread: float,
+        level: float) -> None:
+    # anything a summary may carry (finite, non-negative) and any rate down to the least
+    # float: never NaN or infinite, never below the shipping time and the next look
+    point = order_point_days(dte, low, rate, ShippingTime(days, spread), level)
+    assert math.isfinite(point) and point >= days + 1.0
+    assert order_point_days(dte, low, rate, ShippingTime(days, spread), 0.5) <= point
 
 
 # --- shipping times ---------------------------------------------------------------------

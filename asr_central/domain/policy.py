@@ -24,7 +24,7 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   where L and s are the site's shipping time and its spread (`learn_shipping`: the
   configured range as a prior, the site's delivered orders moving it), u the relative
   spread of the forecast's rate (from the interval: point / low - 1 is the 90 %
-  interval's margin on the rate, so u = that / 1.645), b the days a level step lasts
+  interval's margin on the rate, so u = that / 1.645, at most MAX_RATE_SPREAD), b the days a level step lasts
   (LEVEL_STEP_UNITS / rate, at most the days to empty: the level anywhere within the step
   it was read in) and z the normal quantile of service_level.
 * A device silent for silent_error_days or more, or one without a site or contact, is not
@@ -54,6 +54,9 @@ INTERVAL_Z = 1.645
 # Without an interval (a forecast that gives only its point), the rate is taken as this
 # uncertain, relative: twice the least the agent's interval allows for drift alone.
 UNKNOWN_RATE_SPREAD = 0.15
+# An interval wider than this (the rate uncertain by three times itself) says no more: its
+# margin is this one's (a low end near zero would otherwise make it endless).
+MAX_RATE_SPREAD = 3.0
 # The order point's shipping time is counted from the next look at the supply: a fresh
 # forecast comes at most a day later (the simulator plans once a day; an agent summarises
 # hourly), so a supply just above its order point today may be a day below it tomorrow.
@@ -175,13 +178,15 @@ def order_point_days(days_to_empty: float | None, days_to_empty_low: float | Non
     from by a step (anywhere within the step it was read in, and no further than empty)."""
     if (days_to_empty is not None and days_to_empty_low is not None
             and days_to_empty_low > 0 and days_to_empty >= days_to_empty_low):
-        rel = (days_to_empty / days_to_empty_low - 1.0) / INTERVAL_Z
+        rel = min(MAX_RATE_SPREAD, (days_to_empty / days_to_empty_low - 1.0) / INTERVAL_Z)
     else:
         rel = UNKNOWN_RATE_SPREAD
     t = shipping.days + REVIEW_DAYS
-    step = LEVEL_STEP_UNITS / daily_units if daily_units is not None and daily_units > 0 else 0.0
-    if days_to_empty is not None:
-        step = min(step, days_to_empty)  # no level is read off by more than what is left
+    # no level is read off by more than what is left; with no days to empty, no level
+    left = days_to_empty if days_to_empty is not None else days_to_empty_low
+    step = 0.0
+    if left is not None and daily_units is not None and daily_units > 0:
+        step = min(LEVEL_STEP_UNITS / daily_units, left)
     return t + _service_z(service_level) * math.hypot(t * rel, shipping.spread,
                                                       step * _UNIFORM_SD)
 
