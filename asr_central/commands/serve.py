@@ -179,6 +179,7 @@ def _workers(text: str) -> int:
 
 
 _days = _non_negative("days")
+_seconds = _non_negative("seconds")
 
 
 def _day_range(text: str) -> list[float]:
@@ -191,7 +192,6 @@ def _day_range(text: str) -> list[float]:
     if len(values) != 2:
         raise argparse.ArgumentTypeError(f"{text!r}: expected LEAST,MOST days, e.g. 2,5")
     return values
-_seconds = _non_negative("seconds")
 
 
 def _policy_arguments(p: argparse.ArgumentParser, d: Any) -> None:

@@ -12,10 +12,12 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   new line as soon as consumption since then has eaten into that cover.
 * Due when cover <= the order point: `lead_days` (order_point "fixed", the default), or
   for order_point "service" the forecast use over the shipping time plus a safety margin
-  for a target service level (below; docs/order-point.md). Quantity = ceil(units for supply_days of forecast use), at
-  least one, minus units on hand and on order; zero or less means no line.
+  for a target service level (below; docs/order-point.md). Quantity = ceil(units for
+  supply_days of forecast use), at least one, minus units on hand and on order; zero or
+  less means no line.
 * Consolidation: the due lines of every device with the same (site, contact) form one
-  order, joined by that group's lines whose cover ends within order point + pull_forward days.
+  order, joined by that group's lines whose cover ends within order point + pull_forward
+  days.
   A group that already has an order not yet shipped gets its new lines as an amendment
   of that order rather than a second parcel.
 * Service order point, per supply: cover is counted from the point forecast (not the low
@@ -24,9 +26,9 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   where L and s are the site's shipping time and its spread (`learn_shipping`: the
   configured range as a prior, the site's delivered orders moving it), u the relative
   spread of the forecast's rate (from the interval: point / low - 1 is the 90 %
-  interval's margin on the rate, so u = that / 1.645, at most MAX_RATE_SPREAD), b the days a level step lasts
-  (LEVEL_STEP_UNITS / rate, at most the days to empty: the level anywhere within the step
-  it was read in) and z the normal quantile of service_level.
+  interval's margin on the rate, so u = that / 1.645, at most MAX_RATE_SPREAD), b the
+  days a level step lasts (LEVEL_STEP_UNITS / rate, at most the days to empty: the level
+  anywhere within the step it was read in) and z the normal quantile of service_level.
 * A device silent for silent_error_days or more, or one without a site or contact, is not
   ordered for blindly: its lines are returned as held, for an alert.
 """

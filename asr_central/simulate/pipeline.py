@@ -27,7 +27,9 @@ again when a reading shows a replacement, when its level has dropped faster than
 forecast allows, or when its counted-down cover may near the policy's horizon. After a
 run with conservative cover C (days, stock included) at forecast rate r (% a day), the
 next run is at most `gap = (C - H - MARGIN_DAYS - DROP_SLACK_PCT / r) / DROP_FACTOR` days
-later (at least 1, at most MAX_GAP_DAYS; H = lead + pull-forward). Between runs each
+later (at least 1, at most MAX_GAP_DAYS; H = order point + pull-forward, the order point
+being the lead time or, under the service order point, the larger of it and the
+supply's own). Between runs each
 day's last reading is compared with the level at the run: a drop beyond
 DROP_FACTOR × r × elapsed days + DROP_SLACK_PCT triggers a run that day. So while no run
 happens, use ran at most DROP_FACTOR times the forecast, and the cover a fresh forecast
