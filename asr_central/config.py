@@ -31,7 +31,7 @@ from asr_core.errors import ConfigError
 from asr_core.secret import Secret, redact_url, resolve_reference
 from asr_core.yaml_source import compose
 from asr_central.domain.mail import MailKind
-from asr_central.domain.policy import PolicySettings
+from asr_central.domain.policy import OrderPoint, PolicySettings
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
 from asr_central.service.state import DEFAULT_KEEP_PAYLOAD_DAYS
@@ -107,6 +107,10 @@ class PolicySection(_Section):
     pull_forward_days: Days = _POLICY.pull_forward_days
     silent_warning_days: Days = _POLICY.silent_warning_days
     silent_error_days: Days = _POLICY.silent_error_days
+    order_point: Literal["fixed", "service"] = _POLICY.order_point.value
+    service_level: float = Field(_POLICY.service_level, ge=0.5, le=0.9999)
+    # a YAML list, [least, most] (strict mode would take only a tuple)
+    shipping_days: Annotated[tuple[Days, Days], Field(strict=False)] = _POLICY.shipping_days
 
 
 class IngestSettings(_Section):
@@ -203,7 +207,9 @@ class CentralSettings(_Section):
         return PolicySettings(lead_days=p.lead_days, supply_days=p.supply_days,
                               pull_forward_days=p.pull_forward_days,
                               silent_warning_days=p.silent_warning_days,
-                              silent_error_days=p.silent_error_days)
+                              silent_error_days=p.silent_error_days,
+                              order_point=OrderPoint(p.order_point),
+                              service_level=p.service_level, shipping_days=p.shipping_days)
 
     def max_clock_skew(self) -> timedelta:
         return timedelta(seconds=self.ingest.max_clock_skew_s)
@@ -405,10 +411,17 @@ def is_loopback(host: str) -> bool:
 def _semantic_problems(s: CentralSettings) -> list[tuple[_Key, str]]:
     """Rules across fields that the schema cannot say."""
     out: list[tuple[_Key, str]] = []
+    lo, hi = s.policy.shipping_days
+    if hi < lo:
+        out.append((("policy", "shipping_days"), f"[{lo:g}, {hi:g}] runs backwards: write "
+                    "[least, most] days from an order to its delivery"))
     try:
         s.policy_settings()
     except ValueError as exc:
-        out.append((("policy", "silent_error_days"), str(exc)))
+        if "silent_error_days" in str(exc):
+            out.append((("policy", "silent_error_days"), str(exc)))
+        elif hi >= lo:
+            out.append((("policy",), str(exc)))
     if not is_loopback(s.server.host) and not s.server.allow_remote:
         out.append((("server", "host"), f"refusing to listen on {s.server.host}: not a loopback "
                     "address; set server.allow_remote (--allow-remote) and put TLS in front to "

@@ -53,6 +53,9 @@ FLAG_KEYS: dict[str, tuple[tuple[str, str], bool]] = {
     "pull_forward_days": (("policy", "pull_forward_days"), False),
     "silent_warning_days": (("policy", "silent_warning_days"), False),
     "silent_error_days": (("policy", "silent_error_days"), False),
+    "order_point": (("policy", "order_point"), False),
+    "service_level": (("policy", "service_level"), False),
+    "shipping_days": (("policy", "shipping_days"), False),
     "alert_webhook": (("webhook", "url"), False),
     "alert_webhook_secret_file": (("webhook", "secret"), True),
     "alert_webhook_timeout": (("webhook", "timeout_s"), False),
@@ -179,6 +182,18 @@ _days = _non_negative("days")
 _seconds = _non_negative("seconds")
 
 
+def _day_range(text: str) -> list[float]:
+    """"2,5": least and most days (checked against each other with the file's rules)."""
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LEAST,MOST days, e.g. 2,5")
+    return values
+
+
 def _policy_arguments(p: argparse.ArgumentParser, d: Any) -> None:
     p.add_argument("--keep-payload-days", type=_days, default=_GIVEN, metavar="D",
                    help="empty each summary's signed payload and signature after D days; the "
@@ -200,6 +215,16 @@ def _policy_arguments(p: argparse.ArgumentParser, d: Any) -> None:
     g.add_argument("--pull-forward-days", type=_days, default=_GIVEN, metavar="D",
                    help="add lines of the same site and contact coming due within this window "
                         f"to an order (default {pol.pull_forward_days:g})")
+    g.add_argument("--order-point", choices=("fixed", "service"), default=_GIVEN,
+                   help="fixed: order at --lead-days of cover; service: at the use over the "
+                        "site's shipping time plus a margin for --service-level "
+                        f"(default {pol.order_point})")
+    g.add_argument("--service-level", type=float, default=_GIVEN, metavar="P",
+                   help="share of order cycles ending before a stockout, under --order-point "
+                        f"service (default {pol.service_level:g})")
+    g.add_argument("--shipping-days", type=_day_range, default=_GIVEN, metavar="LEAST,MOST",
+                   help="days from an order to its delivery, the prior of each site's learned "
+                        f"shipping time (default {pol.shipping_days[0]:g},{pol.shipping_days[1]:g})")
     g.add_argument("--silent-warning-days", type=_days, default=_GIVEN,
                    metavar="D", help="warn about a device silent this long "
                                      f"(default {pol.silent_warning_days:g})")

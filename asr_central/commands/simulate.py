@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr_central.simulate.fleet import Fleet
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", choices=("asr", "threshold"), default="asr",
                    help="asr: the product's policy (default); threshold: order one unit at "
                         "or below --threshold-pct")
+    p.add_argument("--order-point", choices=("fixed", "service"), default=None,
+                   help="the ASR policy's order point: fixed (lead_days, the default) or "
+                        "service (shipping time plus a margin for the service level); "
+                        "overrides the fleet file's order_point")
+    p.add_argument("--service-level", type=float, default=None, metavar="P",
+                   help="target share of cycles without a stockout under --order-point "
+                        "service (default 0.995); overrides the fleet file's service_level")
     p.add_argument("--threshold-pct", type=float, default=None, metavar="PCT",
                    help="level that triggers an order under --policy threshold (default 20)")
     p.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,…",
@@ -58,9 +69,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threshold-pct {threshold_pct}: expected 0..100")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: expected at least 1")
+    if args.service_level is not None and not 0.5 <= args.service_level <= 0.9999:
+        raise ConfigError(f"--service-level {args.service_level}: expected 0.5..0.9999 "
+                          "(0.995 is 99.5 %)")
     if args.sweep:
         return _sweep(args, threshold_pct)
-    fleet = load_fleet(args.fleet)
+    fleet = _with_flags(load_fleet(args.fleet), args)
     result = simulate(fleet, args.policy, threshold_pct=threshold_pct,
                       keep_history=bool(args.html), jobs=args.jobs or default_jobs())
     summary = summarize(result)
@@ -86,7 +100,7 @@ def _sweep(args: argparse.Namespace, threshold_pct: float) -> int:
     if args.threshold_pct is not None and any(a.name == THRESHOLD for a in axes):
         raise ConfigError(f"--threshold-pct and --sweep {THRESHOLD}=… both set the threshold: "
                           "give one")
-    combos = grid(load_fleet(args.fleet), axes, threshold_pct=threshold_pct)
+    combos = grid(_with_flags(load_fleet(args.fleet), args), axes, threshold_pct=threshold_pct)
     points = run_grid(combos, args.policy, jobs=args.jobs or default_jobs())
     if args.html:
         _write(args.html, render_sweep_html(points))
@@ -98,6 +112,13 @@ def _sweep(args: argparse.Namespace, threshold_pct: float) -> int:
         if args.html:
             print(f"HTML chart: {args.html}")
     return 0
+
+
+def _with_flags(fleet: Fleet, args: argparse.Namespace) -> Fleet:
+    """The fleet file's order point and service level, each flag given overriding its key."""
+    given = {k: v for k, v in (("order_point", args.order_point),
+                               ("service_level", args.service_level)) if v is not None}
+    return fleet.model_copy(update=given) if given else fleet
 
 
 def _write(path: str, page: str) -> None:

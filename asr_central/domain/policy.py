@@ -10,12 +10,25 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   the lead time" holds as stated; with stock in the pipeline the same test becomes the
   duplicate guard: no new line while what is on order still covers the lead time, and a
   new line as soon as consumption since then has eaten into that cover.
-* Due when cover <= lead_days. Quantity = ceil(units for supply_days of forecast use), at
-  least one, minus units on hand and on order; zero or less means no line.
+* Due when cover <= the order point: `lead_days` (order_point "fixed", the default), or
+  for order_point "service" the forecast use over the shipping time plus a safety margin
+  for a target service level (below; docs/order-point.md). Quantity = ceil(units for
+  supply_days of forecast use), at least one, minus units on hand and on order; zero or
+  less means no line.
 * Consolidation: the due lines of every device with the same (site, contact) form one
-  order, joined by that group's lines whose cover ends within lead + pull_forward days.
+  order, joined by that group's lines whose cover ends within order point + pull_forward
+  days.
   A group that already has an order not yet shipped gets its new lines as an amendment
   of that order rather than a second parcel.
+* Service order point, per supply: cover is counted from the point forecast (not the low
+  end of its interval), and the supply is due when it falls to
+      T + z * sqrt((T * u)^2 + s^2 + b^2 / 12),   T = L + REVIEW_DAYS
+  where L and s are the site's shipping time and its spread (`learn_shipping`: the
+  configured range as a prior, the site's delivered orders moving it), u the relative
+  spread of the forecast's rate (from the interval: point / low - 1 is the 90 %
+  interval's margin on the rate, so u = that / 1.645, at most MAX_RATE_SPREAD), b the
+  days a level step lasts (LEVEL_STEP_UNITS / rate, at most the days to empty: the level
+  anywhere within the step it was read in) and z the normal quantile of service_level.
 * A device silent for silent_error_days or more, or one without a site or contact, is not
   ordered for blindly: its lines are returned as held, for an alert.
 """
@@ -23,22 +36,55 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
 from __future__ import annotations
 
 import enum
+import functools
 import math
-from collections.abc import Iterable, Sequence
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 __all__ = [
-    "HeldLine", "HoldReason", "LineReason", "OpenOrder", "Order", "OrderLine", "Plan",
-    "PolicySettings", "SilentState", "SupplyKind", "SupplyOutlook", "plan", "plan_orders",
-    "silent_days", "silent_state",
+    "HeldLine", "HoldReason", "LineReason", "OpenOrder", "Order", "OrderLine", "OrderPoint",
+    "Plan", "PolicySettings", "ShippingTime", "SilentState", "SupplyKind", "SupplyOutlook",
+    "learn_shipping", "order_point_days", "plan", "plan_orders", "silent_days", "silent_state",
 ]
+
+# The agent's days-to-empty interval is a 90 % one: its low end is the 5 % quantile, the
+# rate raised by 1.645 spreads (asr_agent.domain.forecast).
+INTERVAL_Z = 1.645
+# Without an interval (a forecast that gives only its point), the rate is taken as this
+# uncertain, relative: twice the least the agent's interval allows for drift alone.
+UNKNOWN_RATE_SPREAD = 0.15
+# An interval wider than this (the rate uncertain by three times itself) says no more: its
+# margin is this one's (a low end near zero would otherwise make it endless).
+MAX_RATE_SPREAD = 3.0
+# The order point's shipping time is counted from the next look at the supply: a fresh
+# forecast comes at most a day later (the simulator plans once a day; an agent summarises
+# hourly), so a supply just above its order point today may be a day below it tomorrow.
+REVIEW_DAYS = 1.0
+# The finest step a level is read in: a whole percent of a unit. The reading may sit up to
+# a step above the level (a slow waste bottle's last percent lasts ten days), and a forecast
+# counted from it does not count down until the next step shows.
+LEVEL_STEP_UNITS = 0.01
+# The configured shipping range counts as this many orders spread evenly over it: a few
+# delivered orders move the estimate, one outlier among them does not (a median).
+SHIPPING_PRIOR_ORDERS = 4
+# The site's last orders this many are what its shipping time is learned from: a change of
+# carrier shows within a few weeks.
+SHIPPING_MEMORY = 20
+_MAD_TO_SD = 1.4826
+_UNIFORM_SD = 1.0 / math.sqrt(12.0)  # a level anywhere within its step: sd of a uniform
 
 
 class SupplyKind(enum.Enum):
     CONSUMABLE = "consumable"  # toner, ink, drum: days_to_empty means days until empty
     WASTE = "waste"  # waste bottle: days_to_empty means days until full
+
+
+class OrderPoint(enum.Enum):
+    FIXED = "fixed"  # due at lead_days of conservative cover: the leaflet's promise
+    SERVICE = "service"  # due at the shipping time's use plus a margin for service_level
 
 
 class SilentState(enum.Enum):
@@ -66,6 +112,12 @@ class PolicySettings:
     pull_forward_days: float = 10.0
     silent_warning_days: float = 4.0
     silent_error_days: float = 10.0
+    order_point: OrderPoint = OrderPoint.FIXED
+    # the share of replenishment cycles that end before the supply runs out (service mode)
+    service_level: float = 0.995
+    # the days an order takes from being placed to being delivered, [least, most]: the
+    # prior of each site's learned shipping time (service mode)
+    shipping_days: tuple[float, float] = (2.0, 5.0)
 
     def __post_init__(self) -> None:
         for name in ("lead_days", "supply_days", "pull_forward_days", "silent_warning_days",
@@ -73,10 +125,72 @@ class PolicySettings:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0 or math.isnan(value):
                 raise ValueError(f"policy setting {name}={value!r}: expected a number of days >= 0")
+        if not isinstance(self.order_point, OrderPoint):
+            raise ValueError(f"policy setting order_point={self.order_point!r}: expected "
+                             f"{' or '.join(p.value for p in OrderPoint)}")
+        level = self.service_level
+        if not isinstance(level, (int, float)) or not 0.5 <= level <= 0.9999:
+            raise ValueError(f"policy setting service_level={level!r}: expected a share "
+                             "between 0.5 and 0.9999 (0.995 is 99.5 %)")
+        lo, hi = self.shipping_days
+        if not all(isinstance(v, (int, float)) and not math.isnan(v) for v in (lo, hi)) \
+                or not 0 <= lo <= hi:
+            raise ValueError(f"policy setting shipping_days=[{lo}, {hi}]: expected [least, most] "
+                             "days with 0 <= least <= most")
         if self.silent_error_days < self.silent_warning_days:
             raise ValueError(
                 f"policy setting silent_error_days={self.silent_error_days} is below "
                 f"silent_warning_days={self.silent_warning_days}: raise it or lower the warning")
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingTime:
+    """How long a site's orders take from being placed to being delivered, in days."""
+
+    days: float  # the typical time (a median)
+    spread: float  # its standard deviation (from the median absolute deviation)
+
+
+def learn_shipping(prior: tuple[float, float], observed: Sequence[float]) -> ShippingTime:
+    """A site's shipping time from its orders' times (oldest first; the last
+    SHIPPING_MEMORY count) pooled with the configured range, taken as
+    SHIPPING_PRIOR_ORDERS orders spread evenly over it. Median and scaled median absolute
+    deviation of the pool: with no orders the range's middle and about its uniform spread;
+    a few orders outweigh the prior, one outlier moves the median by one rank only."""
+    lo, hi = prior
+    n = SHIPPING_PRIOR_ORDERS
+    pool = [lo + (hi - lo) * (i + 0.5) / n for i in range(n)]
+    pool += [max(0.0, float(x)) for x in observed[-SHIPPING_MEMORY:] if not math.isnan(x)]
+    mid = statistics.median(pool)
+    mad = statistics.median([abs(x - mid) for x in pool])
+    return ShippingTime(mid, _MAD_TO_SD * mad)
+
+
+@functools.lru_cache(maxsize=8)
+def _service_z(level: float) -> float:
+    return statistics.NormalDist().inv_cdf(level)
+
+
+def order_point_days(days_to_empty: float | None, days_to_empty_low: float | None,
+                     daily_units: float | None, shipping: ShippingTime,
+                     service_level: float) -> float:
+    """The service order point in days of cover (module docstring): the shipping time and
+    the next look, plus z spreads of what that time holds: its use uncertain by the
+    forecast's rate spread, its length by the shipping time's, and the level it starts
+    from by a step (anywhere within the step it was read in, and no further than empty)."""
+    if (days_to_empty is not None and days_to_empty_low is not None
+            and days_to_empty_low > 0 and days_to_empty >= days_to_empty_low):
+        rel = min(MAX_RATE_SPREAD, (days_to_empty / days_to_empty_low - 1.0) / INTERVAL_Z)
+    else:
+        rel = UNKNOWN_RATE_SPREAD
+    t = shipping.days + REVIEW_DAYS
+    # no level is read off by more than what is left; with no days to empty, no level
+    left = days_to_empty if days_to_empty is not None else days_to_empty_low
+    step = 0.0
+    if left is not None and daily_units is not None and daily_units > 0:
+        step = min(LEVEL_STEP_UNITS / daily_units, left)
+    return t + _service_z(service_level) * math.hypot(t * rel, shipping.spread,
+                                                      step * _UNIFORM_SD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +225,9 @@ class OrderLine:
     supply_kind: SupplyKind
     quantity: int
     reason: LineReason
-    cover_days: float  # conservative days until stockout counted from `today`, stock included
+    # days until stockout counted from `today`, stock included: from the interval's low end
+    # (fixed order point) or from the point forecast (service order point)
+    cover_days: float
     daily_units: float | None
     part_number: str | None = None
 
@@ -188,9 +304,17 @@ def plan_orders(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrd
 
 
 def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
-         settings: PolicySettings, today: date | datetime) -> Plan:
+         settings: PolicySettings, today: date | datetime,
+         shipping: Mapping[str, ShippingTime] | None = None) -> Plan:
+    """`shipping`: each site's learned shipping time (service order point; a site not in
+    it, or None, gets the configured range's)."""
+    service = settings.order_point is OrderPoint.SERVICE
     lead = settings.lead_days
-    horizon = lead + settings.pull_forward_days
+    pull = settings.pull_forward_days
+    horizon = lead + pull
+    level = settings.service_level
+    prior = learn_shipping(settings.shipping_days, ())
+    shipping = shipping or {}
     supply_days = settings.supply_days
     error_days = settings.silent_error_days
     today_number = _day_number(today)
@@ -206,11 +330,21 @@ def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
     held: list[HeldLine] = []
 
     for o in outlooks:
-        dte = o.days_to_empty_low
-        if dte is None:
+        if service:
             dte = o.days_to_empty
             if dte is None:
-                continue  # no forecast: nothing to base an order on
+                dte = o.days_to_empty_low
+                if dte is None:
+                    continue
+            lead = order_point_days(o.days_to_empty, o.days_to_empty_low, o.daily_units,
+                                    shipping.get(o.site_id or "", prior), level)
+            horizon = lead + pull
+        else:
+            dte = o.days_to_empty_low
+            if dte is None:
+                dte = o.days_to_empty
+                if dte is None:
+                    continue  # no forecast: nothing to base an order on
         last = o.last_report_at
         silent = None
         if last is not None:

@@ -9,7 +9,7 @@ run sees, and alerts are keyed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from asr_central.domain.alerts import (
     DeviceFacts, ReplacementFacts, SupplyFacts, evaluate, held_line_alerts, replacement_alerts,
@@ -17,7 +17,8 @@ from asr_central.domain.alerts import (
 from asr_central.storage.base import Database, UnitOfWork
 from asr_central.domain.placement import Assigned, Placement, Reported, place, supply_kind
 from asr_central.domain.policy import (
-    PolicySettings, SilentState, SupplyOutlook, plan, silent_days, silent_state,
+    SHIPPING_MEMORY, OrderPoint, PolicySettings, ShippingTime, SilentState, SupplyOutlook,
+    learn_shipping, plan, silent_days, silent_state,
 )
 from asr_central.storage import alerts as alert_store
 from asr_central.storage import homes
@@ -25,7 +26,7 @@ from asr_central.storage import policy_inputs
 from asr_central.storage import orders as order_store
 from asr_central.storage import registry
 
-__all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy"]
+__all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy", "shipping_times"]
 
 # Default seconds between two runs triggered by ingest (`serve --policy-interval`). A run
 # reads the whole fleet, so its cost grows with the fleet, not with the summaries stored
@@ -34,7 +35,8 @@ __all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy"]
 # supplies are ordered days before they run out. After a quiet spell the first summary is
 # planned at once; the summaries stored meanwhile are folded into one deferred run.
 AFTER_INGEST_INTERVAL_S = 30.0
-
+# Deliveries older than this teach nothing of today's carrier (the service order point).
+SHIPPING_LOOKBACK = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,16 @@ def _places(conn: UnitOfWork) -> dict[str, Placement]:
                 for r in policy_inputs.reporting_devices(conn)]
     return place(reported, assigned, registry.sites_with_default_contact(conn),
                  registry.contact_ids_by_email(conn))
+
+
+def shipping_times(conn: UnitOfWork, settings: PolicySettings,
+                   now: datetime) -> dict[str, ShippingTime]:
+    """Each site's shipping time learned from its delivered orders, the configured range
+    as the prior (service order point only; the fixed one reads none)."""
+    if settings.order_point is not OrderPoint.SERVICE:
+        return {}
+    taken = order_store.delivery_days(conn, now - SHIPPING_LOOKBACK, SHIPPING_MEMORY)
+    return {site: learn_shipping(settings.shipping_days, days) for site, days in taken.items()}
 
 
 def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult:
@@ -143,7 +155,8 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
     # 3. policy → orders
     # planned at `now`, not at the start of its day: a run late in the day counts down the
     # hours since each forecast (an explicit day's run is at that day's start anyway)
-    result = plan(outlooks, order_store.unshipped_orders(conn), settings, now)
+    result = plan(outlooks, order_store.unshipped_orders(conn), settings, now,
+                  shipping_times(conn, settings, now))
     order_ids = order_store.create_orders(conn, result.orders, now, meta, counts)
 
     # 4. alerts

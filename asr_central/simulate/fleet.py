@@ -102,6 +102,8 @@ class Fleet(_Strict):
     lead_days: int | None = Field(default=None, ge=0)
     supply_days: int | None = Field(default=None, gt=0)
     pull_forward_days: float | None = Field(default=None, ge=0)
+    order_point: Literal["fixed", "service"] | None = None
+    service_level: float | None = Field(default=None, ge=0.5, le=0.9999)
     sites: tuple[SiteSpec, ...] = Field(min_length=1)
 
     def devices(self) -> list[tuple[SiteSpec, DeviceSpec]]:

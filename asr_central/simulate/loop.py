@@ -172,6 +172,7 @@ def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: boo
                 link.delivered += line.quantity
                 if history is not None:
                     history[line.serial].deliveries.append((day, line.supply_id, line.quantity))
+            agent.delivered(parcel)
 
         for sim in sims:
             installs_before = len(sim.installs)

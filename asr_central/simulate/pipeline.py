@@ -27,7 +27,9 @@ again when a reading shows a replacement, when its level has dropped faster than
 forecast allows, or when its counted-down cover may near the policy's horizon. After a
 run with conservative cover C (days, stock included) at forecast rate r (% a day), the
 next run is at most `gap = (C - H - MARGIN_DAYS - DROP_SLACK_PCT / r) / DROP_FACTOR` days
-later (at least 1, at most MAX_GAP_DAYS; H = lead + pull-forward). Between runs each
+later (at least 1, at most MAX_GAP_DAYS; H = order point + pull-forward, the order point
+being the lead time or, under the service order point, the larger of it and the
+supply's own). Between runs each
 day's last reading is compared with the level at the run: a drop beyond
 DROP_FACTOR × r × elapsed days + DROP_SLACK_PCT triggers a run that day. So while no run
 happens, use ran at most DROP_FACTOR times the forecast, and the cover a fresh forecast
@@ -66,7 +68,8 @@ from asr_agent.domain.waste import (
 )
 from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.domain.policy import (
-    PolicySettings, SupplyKind, SupplyOutlook, plan, silent_days, silent_state,
+    SHIPPING_MEMORY, OrderPoint, PolicySettings, ShippingTime, SupplyKind, SupplyOutlook,
+    learn_shipping, order_point_days, plan, silent_days, silent_state,
 )
 from asr_central.simulate.model import GRAMS_PER_PAGE
 from asr_central.simulate.records import Line, Parcel, SupplyLink
@@ -237,17 +240,30 @@ def fleet_catalog(sims: list[DeviceSim]) -> SupplyCatalog:
     return SupplyCatalog(entries)
 
 
+def policy_settings(fleet: Fleet) -> PolicySettings:
+    """The policy settings a fleet file gives (each one it leaves out at its default); the
+    configured shipping range is the fleet's carrier's."""
+    given: dict[str, object] = {k: float(v) for k, v in (
+        ("lead_days", fleet.lead_days), ("supply_days", fleet.supply_days),
+        ("pull_forward_days", fleet.pull_forward_days), ("service_level", fleet.service_level))
+        if v is not None}
+    if fleet.order_point is not None:
+        given["order_point"] = OrderPoint(fleet.order_point)
+    lo, hi = fleet.shipping_days
+    return PolicySettings(shipping_days=(float(lo), float(hi)), **given)  # type: ignore[arg-type]
+
+
 class Pipeline:
     def __init__(self, fleet: Fleet, sims: list[DeviceSim],
                  catalog: SupplyCatalog | None = None,
                  sink: list[wire.Summary] | None = None) -> None:
         """`catalog`: the whole fleet's when `sims` are a part of it (default: from `sims`).
         `sink`: gets every summary central reads, in order (to replay them elsewhere)."""
-        self.settings = PolicySettings(
-            **{k: float(v) for k, v in (("lead_days", fleet.lead_days),
-                                         ("supply_days", fleet.supply_days),
-                                         ("pull_forward_days", fleet.pull_forward_days))
-               if v is not None})
+        self.settings = policy_settings(fleet)
+        # per site: the days its delivered parcels took, and the shipping time learned from
+        # them (service order point), as central learns it from its orders
+        self.shipped: dict[str, list[float]] = {}
+        self.shipping: dict[str, ShippingTime] = {}
         self.sims = sims
         self.sink = sink
         self.catalog = catalog if catalog is not None else fleet_catalog(sims)
@@ -324,7 +340,20 @@ class Pipeline:
             return None
         return (last.page_count - st.run_pages) * st.percent_per_page
 
-    def _schedule(self, st: _AgentSupply, day: int, f: Forecast, stock: int) -> None:
+    def _horizon(self, site_id: str, f: Forecast) -> float:
+        """Order point plus pull-forward: the cover at which the policy may take a line."""
+        settings = self.settings
+        point = settings.lead_days
+        if settings.order_point is OrderPoint.SERVICE:
+            ship = self.shipping.get(site_id) or learn_shipping(settings.shipping_days, ())
+            point = max(point, order_point_days(f.days_to_empty, f.days_to_empty_low,
+                                                None if f.daily_percent is None
+                                                else f.daily_percent / 100.0, ship,
+                                                settings.service_level))
+        return point + settings.pull_forward_days
+
+    def _schedule(self, st: _AgentSupply, day: int, f: Forecast, stock: int,
+                  site_id: str) -> None:
         """The day by which this supply must be analysed again (module docstring)."""
         last = st.last
         st.run_pct = last.remaining_percent if last is not None else None
@@ -337,7 +366,7 @@ class Pipeline:
             st.next_run_day = day + 1
             return
         cover = low + stock * 100.0 / rate
-        horizon = self.settings.lead_days + self.settings.pull_forward_days
+        horizon = self._horizon(site_id, f)
         gap = (cover - horizon - MARGIN_DAYS - DROP_SLACK_PCT / rate) / DROP_FACTOR
         st.next_run_day = day + max(1, min(MAX_GAP_DAYS, int(gap)))
 
@@ -450,7 +479,7 @@ class Pipeline:
                              remaining=a.remaining_percent, now=last_at,
                              supply_class=st.supply_class, window_days=FORECAST_DAYS)
             link = links[(sim.serial, sid)]
-            self._schedule(st, day, f, link.on_hand_known + link.on_order)
+            self._schedule(st, day, f, link.on_hand_known + link.on_order, sim.site.id)
             last = st.last
             assert last is not None
             analyses[st.index] = a
@@ -556,11 +585,18 @@ class Pipeline:
                 cache[key] = (c, on_hand, open_units, state, o)
                 outlooks.append(o)
         parcels = []
-        for order in plan(outlooks, [], self.settings, now).orders:
+        for order in plan(outlooks, [], self.settings, now, self.shipping).orders:
             lines = [Line(line.device_serial, self.keys[(line.device_serial, line.supply_key)],
                           line.quantity) for line in order.lines]
             parcels.append(Parcel(order.site_id, day, -1, lines))
         return parcels
+
+    def delivered(self, parcel: Parcel) -> None:
+        """A parcel arrived: its days on the way teach its site's shipping time."""
+        times = self.shipped.setdefault(parcel.site_id, [])
+        times.append(float(parcel.arrive_day - parcel.created_day))
+        del times[:-SHIPPING_MEMORY]
+        self.shipping[parcel.site_id] = learn_shipping(self.settings.shipping_days, times)
 
     def end_of_day(self, day: int, now: dt.datetime) -> None:
         """Central's condition alerts for today; a new episode of an alert is counted once."""

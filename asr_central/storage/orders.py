@@ -24,7 +24,7 @@ __all__ = [
     "ORDER_STATUSES", "Installation", "OrderConflict", "OrderNotFound", "OrderView", "LineView",
     "LineMeta", "cancel", "create_orders", "export_csv", "export_rows", "get_order", "inert_cell",
     "line_counts", "list_orders", "mark_delivered", "mark_shipped", "open_lines_for_agent",
-    "record_installation", "stock", "unshipped_orders", "waiting_to_ship",
+    "delivery_days", "record_installation", "stock", "unshipped_orders", "waiting_to_ship",
 ]
 
 ORDER_STATUSES = ("created", "shipped", "delivered", "closed", "cancelled")
@@ -291,6 +291,21 @@ def stock(conn: Connection) -> dict[tuple[str, int], tuple[int, int]]:
             "GROUP BY l.device_serial, l.supply_index"):
         out[(r[0], r[1])] = (int(r[2] or 0), int(r[3] or 0))
     return out
+
+
+def delivery_days(conn: Connection, since: datetime, per_site: int) -> dict[str, list[float]]:
+    """Site → the days its orders delivered since `since` took from being placed to being
+    delivered, oldest first, the last `per_site` of them: what the service order point
+    learns each site's shipping time from. Placed, not shipped: the days an order waits to
+    be packed are as much part of the wait as the carrier's."""
+    out: dict[str, list[float]] = {}
+    for r in conn.execute(
+            "SELECT site_id, created_at, delivered_at FROM orders "
+            "WHERE delivered_at IS NOT NULL AND delivered_at >= ? "
+            "ORDER BY delivered_at, order_id", (times.stamp(since),)):
+        took = parse_time(r[2], "orders.delivered_at") - parse_time(r[1], "orders.created_at")
+        out.setdefault(r[0], []).append(max(0.0, took.total_seconds() / 86400.0))
+    return {site: days[-per_site:] for site, days in out.items()}
 
 
 # ------------------------------------------------------------------------------ lifecycle
