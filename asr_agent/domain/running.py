@@ -90,6 +90,9 @@ class _Days:
     grams: dict[int, float | None] = field(default_factory=dict)
     cover: dict[int, float] = field(default_factory=dict)
     readings: dict[int, int] = field(default_factory=dict)
+    # an overlay's days start from these (a provisional segment is added on top of the
+    # days kept, without copying them)
+    base: _Days | None = None
 
     def key(self, t: datetime) -> int:
         if self.tz is UTC:
@@ -101,6 +104,14 @@ class _Days:
         self.readings[k] = self.readings.get(k, 0) + 1
 
     def _add(self, k: int, pct: float, g: float | None, cover: float | None) -> None:
+        base = self.base
+        if base is not None and k not in self.pct:
+            if k in base.pct:
+                self.pct[k] = base.pct[k]
+            if k in base.grams:
+                self.grams[k] = base.grams[k]
+            if k in base.cover:
+                self.cover[k] = base.cover[k]
         p = self.pct.get(k)
         self.pct[k] = (0.0 if p is None else p) + pct
         gd = self.grams.get(k, 0.0)
@@ -160,8 +171,33 @@ class _Days:
                       (end - t).total_seconds() / _day_seconds(d, tz))
             t = end
 
-    def copy(self) -> _Days:
-        return _Days(self.tz, dict(self.pct), dict(self.grams), dict(self.cover), self.readings)
+    def overlay(self) -> _Days:
+        return _Days(self.tz, readings=self.readings, base=self)
+
+    def value(self, k: int) -> tuple[float, float | None, float]:
+        """Percent, grams and coverage of day `k` (one with use)."""
+        if k in self.pct or self.base is None:
+            return self.pct[k], self.grams.get(k, 0.0), self.cover.get(k, 0.0)
+        return self.base.value(k)
+
+    def keys(self) -> tuple[int, int] | None:
+        """The first and the last day with use (days are added in time order)."""
+        own = (next(iter(self.pct)), next(reversed(self.pct))) if self.pct else None
+        below = self.base.keys() if self.base is not None else None
+        if own is None or below is None:
+            return own or below
+        return min(own[0], below[0]), max(own[1], below[1])
+
+    def __contains__(self, k: int) -> bool:
+        return k in self.pct or (self.base is not None and k in self.base)
+
+    def count(self) -> int:
+        return len(self.pct) + (self.base.count() if self.base is not None else 0)
+
+    def sorted_keys(self) -> list[int]:
+        if self.base is None:
+            return sorted(self.pct)
+        return sorted(set(self.pct) | set(self.base.sorted_keys()))
 
 
 @dataclass(slots=True)
@@ -211,6 +247,7 @@ class SupplyState:
     learn_grams: float = 0.0
     learn_grams_ok: bool = True
     catalog_ppp: tuple[float | None, float | None] = (None, None)
+    looked_up: str | None = None  # the part number last looked up in the catalog
 
     @classmethod
     def of(cls, samples: Sequence[Sample], **settings: object) -> SupplyState:
@@ -325,6 +362,7 @@ class SupplyState:
             if reason is not None:
                 self._close(s, reason)
                 self.lives.append(_Life(s, s))
+                self.looked_up = None
                 self.life_serial = serial
             elif serial is not None and life_serial is None:
                 self.life_serial = serial
@@ -344,7 +382,9 @@ class SupplyState:
         life.last = s
         if s.part_number:
             life.part_number = s.part_number
-            if self.catalog is not None:
+            # a part repeats from sample to sample: look it up once per cartridge
+            if self.catalog is not None and s.part_number != self.looked_up:
+                self.looked_up = s.part_number
                 entry = self.catalog.get(s.part_number)
                 if entry is not None and entry.nominal_grams is not None:
                     nominal = float(entry.nominal_grams)
@@ -356,9 +396,8 @@ class SupplyState:
                 if entry is not None and entry.yield_pages:
                     gpp = entry.nominal_grams / entry.yield_pages if entry.nominal_grams else None
                     self.catalog_ppp = (100.0 / entry.yield_pages, gpp)
-        usable = usable_serial(s.cartridge_serial)
-        if usable:
-            life.serial = usable
+        if self.serial:  # the sample's serial, cleaned in _take
+            life.serial = self.serial
         if s.page_count is not None:
             life.page_samples += 1
             if life.first_page is None:
@@ -579,18 +618,27 @@ class SupplyState:
         days = self.days
         assert days is not None
         if tail is not None:
-            days = days.copy()
+            days = days.overlay()
             days.spread(tail[0], tail[1], 0.0, tail[2])
-        lo = None if daily_from is None else daily_from.toordinal() - _EPOCH_ORDINAL
+        ends = days.keys()
+        if ends is None:
+            return ()
+        lo, hi = ends
+        if daily_from is not None:
+            lo = max(lo, daily_from.toordinal() - _EPOCH_ORDINAL)
+        if hi - lo > 2 * days.count():  # sparse: cheaper to sort what there is
+            keys = [k for k in days.sorted_keys() if k >= lo]
+        else:
+            keys = [k for k in range(lo, hi + 1) if k in days]
         out = []
-        for k in sorted(days.pct):
-            if lo is not None and k < lo:
-                continue
-            c = min(1.0, round(days.cover.get(k, 0.0), 9))
+        readings = days.readings
+        for k in keys:
+            pct, grams, cover = days.value(k)
+            c = min(1.0, round(cover, 9))
             if c <= 0:
                 continue
-            n = days.readings.get(k, 0)
-            out.append(DailyUse(date.fromordinal(_EPOCH_ORDINAL + k), days.pct[k],
-                                days.grams.get(k, 0.0), c, n == 0, n, resolution))
+            n = readings.get(k, 0)
+            out.append(DailyUse(date.fromordinal(_EPOCH_ORDINAL + k), pct, grams, c, n == 0, n,
+                                resolution))
         return tuple(out)
 
