@@ -248,6 +248,10 @@ class SupplyState:
     learn_grams_ok: bool = True
     catalog_ppp: tuple[float | None, float | None] = (None, None)
     looked_up: str | None = None  # the part number last looked up in the catalog
+    # days no later sample can change (before the current cartridge's last level step),
+    # as last output, and the resolution they were output with
+    final_days: dict[int, DailyUse] = field(default_factory=dict)
+    final_resolution: float | None = None
 
     @classmethod
     def of(cls, samples: Sequence[Sample], **settings: object) -> SupplyState:
@@ -630,15 +634,26 @@ class SupplyState:
             keys = [k for k in days.sorted_keys() if k >= lo]
         else:
             keys = [k for k in range(lo, hi + 1) if k in days]
+        current = self.lives[-1]
+        frozen = days.key(current.cp.taken_at if current.cp is not None else current.last.taken_at)
+        final = self.final_days
+        if resolution != self.final_resolution or len(final) > 2 * len(keys) + 8:
+            final = self.final_days = {}
+            self.final_resolution = resolution
         out = []
         readings = days.readings
         for k in keys:
-            pct, grams, cover = days.value(k)
-            c = min(1.0, round(cover, 9))
-            if c <= 0:
-                continue
-            n = readings.get(k, 0)
-            out.append(DailyUse(date.fromordinal(_EPOCH_ORDINAL + k), pct, grams, c, n == 0, n,
-                                resolution))
+            d = final.get(k)
+            if d is None:
+                pct, grams, cover = days.value(k)
+                c = min(1.0, round(cover, 9))
+                if c <= 0:
+                    continue
+                n = readings.get(k, 0)
+                d = DailyUse(date.fromordinal(_EPOCH_ORDINAL + k), pct, grams, c, n == 0, n,
+                             resolution)
+                if k < frozen:
+                    final[k] = d
+            out.append(d)
         return tuple(out)
 
