@@ -120,13 +120,17 @@ class _Days:
         if cover is not None:
             self.cover[k] = self.cover.get(k, 0.0) + cover
 
-    def spread(self, t0: datetime, t1: datetime, percent: float, g: float | None) -> None:
+    def spread(self, t0: datetime, t1: datetime, percent: float, g: float | None,
+               skip_before: int | None = None) -> None:
+        """Add a segment's use to the days it spans (from day `skip_before` on: the days
+        before it are left as they are; each later day gets the same figures)."""
         if self.tz is UTC:
-            self._spread_utc(t0, t1, percent, g)
+            self._spread_utc(t0, t1, percent, g, skip_before)
         else:
-            self._spread_zoned(t0, t1, percent, g)
+            self._spread_zoned(t0, t1, percent, g, skip_before)
 
-    def _spread_utc(self, t0: datetime, t1: datetime, percent: float, g: float | None) -> None:
+    def _spread_utc(self, t0: datetime, t1: datetime, percent: float, g: float | None,
+                    skip_before: int | None = None) -> None:
         # the arithmetic of consumption._daily_utc, one segment at a time
         day_us = _DAY_US
         u0, u1 = _us(t0), _us(t1)
@@ -138,6 +142,8 @@ class _Days:
         day_pct = percent * day_share
         day_grams = None if g is None else g * day_share
         t = u0
+        if skip_before is not None and t < skip_before * day_us:
+            t = skip_before * day_us  # a midnight: the walk from u0 passes through it
         while t < u1:
             k = t // day_us
             end = (k + 1) * day_us
@@ -152,7 +158,8 @@ class _Days:
             self._add(k, percent * share, None if g is None else g * share, seconds / 86400.0)
             t = end
 
-    def _spread_zoned(self, t0: datetime, t1: datetime, percent: float, g: float | None) -> None:
+    def _spread_zoned(self, t0: datetime, t1: datetime, percent: float, g: float | None,
+                      skip_before: int | None = None) -> None:
         # the arithmetic of consumption._split_zoned, one segment at a time
         tz = self.tz
         a, b = t0.astimezone(tz), t1.astimezone(tz)
@@ -161,6 +168,10 @@ class _Days:
             self._add(a.date().toordinal() - _EPOCH_ORDINAL, percent, g, None)
             return
         t = a
+        if skip_before is not None and a.date().toordinal() - _EPOCH_ORDINAL < skip_before:
+            # the local midnight the day-by-day walk from `a` passes through
+            t = datetime.combine(date.fromordinal(skip_before + _EPOCH_ORDINAL),
+                                 datetime.min.time(), tzinfo=tz)
         while t < b:
             d = t.date()
             nxt = datetime.combine(d + timedelta(days=1), datetime.min.time(), tzinfo=tz)
@@ -252,6 +263,10 @@ class SupplyState:
     # as last output, and the resolution they were output with
     final_days: dict[int, DailyUse] = field(default_factory=dict)
     final_resolution: float | None = None
+    # days inside the current steady tail, before the last sample's: they change only
+    # when the tail does (the next level step, a replacement)
+    tail_days: dict[int, DailyUse] = field(default_factory=dict)
+    tail_key: tuple[object, ...] | None = None
 
     @classmethod
     def of(cls, samples: Sequence[Sample], **settings: object) -> SupplyState:
@@ -621,9 +636,11 @@ class SupplyState:
                resolution: float | None, daily_from: date | None) -> tuple[DailyUse, ...]:
         days = self.days
         assert days is not None
+        lo_from = None if daily_from is None else daily_from.toordinal() - _EPOCH_ORDINAL
         if tail is not None:
+            # a steady tail can be months long: only the days asked for are spread
             days = days.overlay()
-            days.spread(tail[0], tail[1], 0.0, tail[2])
+            days.spread(tail[0], tail[1], 0.0, tail[2], skip_before=lo_from)
         ends = days.keys()
         if ends is None:
             return ()
@@ -640,10 +657,19 @@ class SupplyState:
         if resolution != self.final_resolution or len(final) > 2 * len(keys) + 8:
             final = self.final_days = {}
             self.final_resolution = resolution
+        last_day = days.key(current.last.taken_at)
+        in_tail: dict[int, DailyUse] | None = None
+        if tail is not None:
+            key = (tail[0], tail[2] is None, resolution)
+            if key != self.tail_key or len(self.tail_days) > 2 * len(keys) + 8:
+                self.tail_days, self.tail_key = {}, key
+            in_tail = self.tail_days
         out = []
         readings = days.readings
         for k in keys:
             d = final.get(k)
+            if d is None and in_tail is not None:
+                d = in_tail.get(k)
             if d is None:
                 pct, grams, cover = days.value(k)
                 c = min(1.0, round(cover, 9))
@@ -654,6 +680,8 @@ class SupplyState:
                              resolution)
                 if k < frozen:
                     final[k] = d
+                elif in_tail is not None and k < last_day:
+                    in_tail[k] = d
             out.append(d)
         return tuple(out)
 
