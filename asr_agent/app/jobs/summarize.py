@@ -1,7 +1,8 @@
 """The summarize job: after each poll round, each printer's supplies analysed (at most
-once a summary period: the analysis reads months of samples) and, once its period is
-over and the agent is enrolled, a signed summary queued in the outbox. Runs on the
-store's thread; one printer's fault is logged against it and the others go on."""
+once a summary period: a supply whose estimate has not settled is analysed from months
+of samples; the others carry their analysis and read only new samples) and, once its
+period is over and the agent is enrolled, a signed summary queued in the outbox. Runs on
+the store's thread; one printer's fault is logged against it and the others go on."""
 
 from __future__ import annotations
 
