@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from asr_agent.domain.catalog import SupplyCatalog
 from asr_agent.domain.consumption import PREMATURE_THRESHOLD_PCT, SupplyAnalysis, analyze
 from asr_agent.domain.forecast import Forecast, forecast
+from asr_agent.domain.running import SupplyState, Unsettled
 from asr_agent.domain.waste import (
     level_step, prior_percent_per_gram, says_little, toner_days, waste_fill,
 )
@@ -51,12 +52,81 @@ class SupplyInsight:
 
 
 
+@dataclass(slots=True)
+class _Held:
+    key: tuple[object, ...]  # what the state was made with
+    state: SupplyState
+    since: datetime  # the history it holds starts here
+    last_at: datetime  # and runs to its last sample
+
+
+class RunningAnalyses:
+    """Each supply's analysis carried from summary to summary (asr_agent.domain.running),
+    so that a summary reads only the samples stored since the last one.
+
+    A state begins with the store's last HISTORY of samples and grows from there; once
+    it holds twice HISTORY it begins again from the last HISTORY, so the analysis always
+    covers between one and two HISTORYs. Only settled states are kept (a few running
+    figures and the days measured); a supply whose estimate may still change (coarse
+    steps, "some remaining", use read from pages) is analysed from the store each time,
+    as without this, so its samples are never held in memory.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, int], _Held] = {}
+
+    def __len__(self) -> int:
+        """Supplies whose analysis is carried."""
+        return len(self._held)
+
+    def forget_all_but(self, serials: set[str | None]) -> None:
+        for k in [k for k in self._held if k[0] not in serials]:
+            del self._held[k]
+
+    def analysis(self, store: Store, supply: StoredSupply, *, now: datetime,
+                 settings: Settings, catalog: SupplyCatalog | None) -> SupplyAnalysis:
+        where = (supply.serial, supply.index)
+        key = (supply.type, supply.supply_class, id(catalog), settings.premature_threshold_pct,
+               settings.tz)
+        held = self._held.pop(where, None)
+        if held is not None and held.key == key and now - held.since < 2 * HISTORY:
+            new = [s for s in store.samples_for(supply.serial, supply.index, since=held.last_at)
+                   if s.taken_at > held.last_at]
+            try:
+                held.state.feed(new)
+            except Unsettled:
+                held = None
+            else:
+                if new:
+                    held.last_at = new[-1].taken_at
+        else:
+            held = None
+        if held is None:
+            since = now - HISTORY
+            samples = store.samples_for(supply.serial, supply.index, since=since)
+            state = SupplyState.of(samples, **_settings(supply, settings, catalog))
+            held = _Held(key, state, since, samples[-1].taken_at if samples else since)
+        if held.state.settled:
+            self._held[where] = held
+        return held.state.analysis()
+
+
+def _settings(supply: StoredSupply, settings: Settings, catalog: SupplyCatalog | None
+              ) -> dict[str, object]:
+    return dict(supply_type=supply.type, supply_class=supply.supply_class, catalog=catalog,
+                premature_threshold_pct=settings.premature_threshold_pct, tz=settings.tz)
+
+
 def supply_insight(store: Store, supply: StoredSupply, *, now: datetime, settings: Settings,
-                   catalog: SupplyCatalog | None) -> SupplyInsight:
-    samples = store.samples_for(supply.serial, supply.index, since=now - HISTORY)
-    analysis = analyze(samples, supply_type=supply.type, supply_class=supply.supply_class,
-                       catalog=catalog, premature_threshold_pct=settings.premature_threshold_pct,
-                       tz=settings.tz)
+                   catalog: SupplyCatalog | None,
+                   running: RunningAnalyses | None = None) -> SupplyInsight:
+    """`running`: the analyses carried from earlier calls (else the store's last HISTORY is
+    analysed afresh)."""
+    if running is not None:
+        analysis = running.analysis(store, supply, now=now, settings=settings, catalog=catalog)
+    else:
+        samples = store.samples_for(supply.serial, supply.index, since=now - HISTORY)
+        analysis = analyze(samples, **_settings(supply, settings, catalog))  # type: ignore[arg-type]
     # The analysis' remaining share: the reported one, or estimated from the page counter
     # between the steps of a coarse reporter.
     fc = forecast(analysis.daily, remaining=analysis.remaining_percent, now=now.astimezone(settings.tz),
@@ -67,18 +137,19 @@ def supply_insight(store: Store, supply: StoredSupply, *, now: datetime, setting
 
 
 def device_insights(store: Store, serial: str, *, now: datetime, settings: Settings,
-                    catalog: SupplyCatalog | None,
-                    indexes: Iterable[int] | None = None) -> dict[int, SupplyInsight]:
+                    catalog: SupplyCatalog | None, indexes: Iterable[int] | None = None,
+                    running: RunningAnalyses | None = None) -> dict[int, SupplyInsight]:
     """Every supply of one device (or those of `indexes`); a waste bottle that says little
     (coarse steps, "some remaining") is forecast from the device's toner use."""
     wanted = set(indexes) if indexes is not None else None
     supplies = store.supplies_of(serial)
-    out = {s.index: supply_insight(store, s, now=now, settings=settings, catalog=catalog)
+    out = {s.index: supply_insight(store, s, now=now, settings=settings, catalog=catalog,
+                                   running=running)
            for s in supplies if wanted is None or s.index in wanted}
     bottles = [i for i in out.values() if says_little(i.analysis, i.supply.supply_class)]
     if bottles:
         toners = {s.index: out.get(s.index) or supply_insight(
-                      store, s, now=now, settings=settings, catalog=catalog)
+                      store, s, now=now, settings=settings, catalog=catalog, running=running)
                   for s in supplies if s.supply_class == SupplyClass.CONSUMED}
         for b in bottles:
             fc = _waste_forecast(store, b, list(toners.values()), now=now, settings=settings,

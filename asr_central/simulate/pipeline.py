@@ -1,16 +1,15 @@
 """The product's own code, called in process for the simulator: agent consumption and forecast,
 the agent's summary builder, central's policy and alert rules. The simulator's only door into product rules.
 
-When a device reports, each supply due for analysis (see "Scheduling" below) has its
-recent samples go through the agent's `consumption.analyze`: the window starts the day
-before its previous analysis (so each day is measured from a window that began before
-it), longer for coarse and -3 reporters whose estimate needs checkpoints from further
-back; for a level read in percent it starts before the last level step but one, and the
-days from the last step on are measured again, so each day is spread from a real step
-and measured from the level, as the agent's analysis of months at once measures it
-(`_measure_from`). The daily use it measures is kept per day (the analysis is asked for
-the days it measures again only: `daily_from`), and `forecast.forecast` runs over
-the last FORECAST_DAYS of it, as the agent would from its store. The device's summary
+When a device reports, each supply's new samples go into its running analysis
+(asr_agent.domain.running, the agent's own): what it says is what the agent's analysis of
+the whole history says, at the cost of the new samples only. Each supply due for analysis
+(see "Scheduling" below) has `forecast.forecast` run over the last FORECAST_DAYS of its
+daily use, as the agent would. Coarse and -3 reporters, whose estimate never settles (a
+later step or cartridge may change how every day is read), go through
+`consumption.analyze` over a window instead: their recent samples and the checkpoints
+their estimate needs from further back; the window starts the day before their previous
+analysis, and the days it measures replace those kept (`daily_from`). The device's summary
 (asr_agent.domain.summary.build_summary), one each day it reports, carries the analysed supplies;
 central's view of each supply, and of when the device last reported, is what the summaries
 say. The policy runs once per simulated day over every supply; the alert rules run once per
@@ -61,6 +60,7 @@ from asr_agent.domain.consumption import (
     DailyUse, SupplyAnalysis, analyze, is_replacement,
 )
 from asr_agent.domain.forecast import Forecast, forecast
+from asr_agent.domain.running import SupplyState
 from asr_core.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
 from asr_agent.domain.summary import build_summary
 from asr_agent.domain.waste import (
@@ -81,9 +81,6 @@ if TYPE_CHECKING:
 FORECAST_DAYS = 28  # days of daily use the forecast sees
 RECENT_DAYS = 3  # coarse and -3 reporters: recent samples kept whole, older ones compressed
 MAX_GAP_DAYS = 7
-# a level read in percent that steps less often than this: its window reaches no further
-# back (the forecast sees FORECAST_DAYS; a step a month says little about a day)
-MAX_LEVEL_DAYS = 2 * FORECAST_DAYS
 MARGIN_DAYS = 10.0
 DROP_FACTOR = 2.0
 DROP_SLACK_PCT = 1.0  # whole-percent levels: a drop read off two readings is off by < 1
@@ -106,12 +103,12 @@ class _AgentSupply:
     percent_per_page: float | None = None
     grams_per_page: float | None = None
     last_run_day: int = -10**6
-    # the next run's window starts on `window_day` and its days are measured from
-    # `recent_day` on (set by each run; see `_measure_from`)
+    # coarse and -3 reporters: the next run's window starts on `window_day` and its days
+    # are measured from `recent_day` on (set by each run)
     window_day: int = -10**6
     recent_day: int = -10**6
-    # a level read in percent: the days its level changed on, the last few (see `_measure_from`)
-    level_changes: list[int] | None = None
+    # every other supply: its analysis, carried from run to run
+    running: SupplyState | None = None
     next_run_day: int = -10**6
     # level and forecast rate at the last run, to watch the drop until the next one
     run_pct: float | None = None
@@ -172,29 +169,6 @@ def _rescale(st: _AgentSupply, pct: float, grams: float | None) -> None:
     st.daily = {k: scaled(d) for k, d in st.daily.items()}
     if st.grams_days is not None:
         st.grams_days = {k: scaled(d) for k, d in st.grams_days.items()}
-
-
-def _measure_from(st: _AgentSupply, day: int) -> None:
-    """Where the run after today's starts its window and from which day it measures.
-
-    The window begins the day before this run, so the days from this run's on are measured
-    again by a window that began before them. A level read in whole percent needs more: the
-    use between two level steps is spread over the time between them, and the agent,
-    analysing months at once, spreads each step from the step before it. So the next
-    window reaches back to the day before the last step but one (each of its days then
-    lies in a segment that starts at a real step, and its level is seen to move, so it is
-    measured from the level as the agent's is, not from pages), and measures again from
-    the day of the last step (the days since it, read as nothing used while the level
-    held, get their share once the next step comes).
-    """
-    st.window_day, st.recent_day = day - 1, day
-    changes = st.level_changes
-    if not changes:
-        return
-    del changes[:-2]
-    if len(changes) == 2:
-        st.window_day = max(day - MAX_LEVEL_DAYS, min(day - 1, changes[0] - 1))
-        st.recent_day = max(st.window_day + 1, min(day, changes[-1]))
 
 
 def _life_starts(cps: list[Sample]) -> list[int]:
@@ -270,14 +244,11 @@ class Pipeline:
         self.start_at = dt.datetime.combine(fleet.start, dt.time(), tzinfo=dt.UTC)
         self.agent: dict[tuple[str, str], _AgentSupply] = {}
         self.keys: dict[tuple[str, str], str] = {}  # (serial, policy key) -> supply id
-        # per device: the days it reported since the oldest window start any supply needs
-        self.kept: dict[str, list[tuple[int, DayOutcome]]] = {}
         # per device: (supply id, agent state) in supply order, for the daily look at each
         self._supplies: dict[str, list[tuple[str, _AgentSupply]]] = {}
         for sim in sims:
             per_day = len(sim.report_fracs)
             coarse = sim.report_mode in ("coarse", "some_remaining")
-            self.kept[sim.serial] = []
             for i, (sid, s) in enumerate(sim.supplies.items(), start=1):
                 t = _TYPES[s.spec.type]
                 self.agent[(sim.serial, sid)] = _AgentSupply(
@@ -285,7 +256,9 @@ class Pipeline:
                     samples=deque(maxlen=per_day * (RECENT_DAYS + MAX_GAP_DAYS))
                     if coarse else None,
                     checkpoints=[] if coarse else None,
-                    level_changes=None if coarse else [])
+                    running=None if coarse else SupplyState(
+                        t, SupplyClass.RECEPTACLE if t.is_waste else SupplyClass.CONSUMED,
+                        self.catalog))
                 self.keys[(sim.serial, str(i))] = sid
             self._supplies[sim.serial] = [(sid, self.agent[(sim.serial, sid)])
                                           for sid in sim.supplies]
@@ -370,24 +343,16 @@ class Pipeline:
         gap = (cover - horizon - MARGIN_DAYS - DROP_SLACK_PCT / rate) / DROP_FACTOR
         st.next_run_day = day + max(1, min(MAX_GAP_DAYS, int(gap)))
 
-    def _window(self, serial: str, st: _AgentSupply, sid: str) -> list[Sample]:
-        first = st.window_day
-        if st.checkpoints is not None:
-            assert st.samples is not None
-            since = self.start_at + dt.timedelta(days=max(-1, first))
-            recent = [x for x in st.samples if x.taken_at >= since]
-            return sorted({x.taken_at: x for x in st.checkpoints + recent}.values(),
-                          key=lambda x: x.taken_at)
-        out: list[Sample] = []
-        for d, outcome in self.kept[serial]:
-            if d >= first:
-                out.extend(outcome.samples(sid))
-        return out
+    def _window(self, st: _AgentSupply) -> list[Sample]:
+        """A coarse or -3 reporter's checkpoints and its samples since `window_day`."""
+        assert st.checkpoints is not None and st.samples is not None
+        since = self.start_at + dt.timedelta(days=max(-1, st.window_day))
+        recent = [x for x in st.samples if x.taken_at >= since]
+        return sorted({x.taken_at: x for x in st.checkpoints + recent}.values(),
+                      key=lambda x: x.taken_at)
 
     def observe(self, sim: DeviceSim, day: int, outcome: DayOutcome,
                 links: dict[tuple[str, str], SupplyLink]) -> None:
-        kept = self.kept[sim.serial]
-        kept.append((day, outcome))
         due: list[str] = []
         serial = sim.serial
         for sid, st in self._supplies[serial]:
@@ -401,16 +366,13 @@ class Pipeline:
                     st.samples.append(sample)
                 last = st.samples[-1]
             else:
+                assert st.running is not None
+                today = outcome.samples(sid)
+                st.running.feed(today)
                 # the day's last reading: a replacement shows as a new serial (or a jump) in it
-                # (the day's other samples are made with it: a later window reads them all)
-                last = outcome.samples(sid)[-1]
+                last = today[-1]
                 if st.last is not None and is_replacement(st.last, last):
                     st.changed = True
-                first_pct = outcome.samples(sid)[0].remaining_percent
-                if st.level_changes is not None and (
-                        last.remaining_percent != first_pct
-                        or (st.last is not None and st.last.remaining_percent != first_pct)):
-                    st.level_changes.append(day)
             st.last = last
             links[(serial, sid)].last_pct = last.remaining_percent
             if self._due_for_run(st, day):
@@ -427,9 +389,6 @@ class Pipeline:
         # central hears of the device from summaries alone; a supply not analysed today is
         # left out of it (central keeps its last forecast)
         self._run(sim, day, due, first_count, last_at, last_count, links)
-        oldest = min(st.window_day for _, st in self._supplies[serial])
-        while kept and kept[0][0] < oldest:
-            kept.pop(0)
 
     def _run(self, sim: DeviceSim, day: int, due: list[str], first_count: int,
              last_at: dt.datetime, last_count: int,
@@ -440,32 +399,38 @@ class Pipeline:
         for sid in due:
             s = sim.supplies[sid]
             st = self.agent[(sim.serial, sid)]
-            window = self._window(sim.serial, st, sid)
-            # the window's recent samples begin the day before the previous run: from that
-            # run's day on, this window measures better than the one before it (and a coarse
-            # reporter's compressed history smears use over the older days)
-            recent_from = sim.start + dt.timedelta(days=max(0, st.recent_day))
             st.last_run_day = day
-            _measure_from(st, day)
             st.changed = False
-            a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
-                        catalog=self.catalog, percent_per_page=st.percent_per_page,
-                        grams_per_page=st.grams_per_page, daily_from=recent_from)
-            if a.percent_per_page is not None:
-                if (st.supply_class == SupplyClass.CONSUMED and st.percent_per_page
-                        and (a.estimate or "").startswith("page_counter")
-                        and a.percent_per_page != st.percent_per_page):
-                    _rescale(st, a.percent_per_page / st.percent_per_page,
-                             a.grams_per_page / st.grams_per_page
-                             if a.grams_per_page and st.grams_per_page else None)
-                st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
-            for d in a.daily:
-                st.daily[d.day] = d
-            if st.grams_days is not None:
-                st.grams_days.update((d.day, d) for d in a.daily)
             oldest = last_at.date() - dt.timedelta(days=FORECAST_DAYS)
-            for stale in [k for k in st.daily if k <= oldest]:
-                del st.daily[stale]
+            window: list[Sample] = []
+            if st.running is not None:
+                # the whole history's analysis: its days replace those kept
+                a = st.running.analysis(daily_from=oldest + dt.timedelta(days=1))
+                st.daily = {d.day: d for d in a.daily}
+            else:
+                window = self._window(st)
+                # the window's recent samples begin the day before the previous run: from
+                # that run's day on, this window measures better than the one before it (and
+                # the compressed history smears use over the older days)
+                recent_from = sim.start + dt.timedelta(days=max(0, st.recent_day))
+                st.window_day, st.recent_day = day - 1, day
+                a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
+                            catalog=self.catalog, percent_per_page=st.percent_per_page,
+                            grams_per_page=st.grams_per_page, daily_from=recent_from)
+                if a.percent_per_page is not None:
+                    if (st.supply_class == SupplyClass.CONSUMED and st.percent_per_page
+                            and (a.estimate or "").startswith("page_counter")
+                            and a.percent_per_page != st.percent_per_page):
+                        _rescale(st, a.percent_per_page / st.percent_per_page,
+                                 a.grams_per_page / st.grams_per_page
+                                 if a.grams_per_page and st.grams_per_page else None)
+                    st.percent_per_page, st.grams_per_page = a.percent_per_page, a.grams_per_page
+                for d in a.daily:
+                    st.daily[d.day] = d
+                if st.grams_days is not None:
+                    st.grams_days.update((d.day, d) for d in a.daily)
+                for stale in [k for k in st.daily if k <= oldest]:
+                    del st.daily[stale]
             for flag in a.flags:
                 if flag.kind is Code.PREMATURE_REPLACEMENT:
                     self.premature.add((sim.serial, sid, flag.at))

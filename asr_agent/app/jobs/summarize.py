@@ -1,7 +1,8 @@
 """The summarize job: after each poll round, each printer's supplies analysed (at most
-once a summary period: the analysis reads months of samples) and, once its period is
-over and the agent is enrolled, a signed summary queued in the outbox. Runs on the
-store's thread; one printer's fault is logged against it and the others go on."""
+once a summary period: a supply whose estimate has not settled is analysed from months
+of samples; the others carry their analysis and read only new samples) and, once its
+period is over and the agent is enrolled, a signed summary queued in the outbox. Runs on
+the store's thread; one printer's fault is logged against it and the others go on."""
 
 from __future__ import annotations
 
@@ -60,12 +61,14 @@ class SummarizeJob:
         self.last_summary_end: dict[str, datetime] = {}
         self.insights: dict[str, dict[int, SupplyOutlook]] = {}
         self.insight_at: dict[str, datetime] = {}  # when each device was last analysed
+        self.running = insight.RunningAnalyses()  # so each analysis reads only new samples
 
     def forget_all_but(self, serials: set[str | None]) -> None:
         """Drop what is kept of printers no longer polled (config reloaded)."""
         for serial in [s for s in self.insights if s not in serials]:
             del self.insights[serial]
             self.insight_at.pop(serial, None)
+        self.running.forget_all_but(serials)
 
     def run(self, cfg: AgentConfig, readings: list[Reading], identity: AgentIdentity | None,
             key_dir: Path) -> None:
@@ -97,7 +100,7 @@ class SummarizeJob:
         if not due and analysed is not None and now - analysed < period:
             return  # analysis reads months of samples: once per summary period is enough
         insights = insight.device_insights(self.store, serial, now=now, settings=settings,
-                                           catalog=self.catalog)
+                                           catalog=self.catalog, running=self.running)
         # Kept for the status page until the next analysis: flags and forecast only.
         self.insights[serial] = {i: outlook(s) for i, s in insights.items()}
         self.insight_at[serial] = now
