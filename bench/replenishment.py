@@ -141,8 +141,8 @@ def coarse_waste_fleet(n_sites: int = 12, *, seed: int = 77, days: int = 365) ->
 def heavy_coarse_fleet(n_sites: int = 20, *, seed: int = 19, days: int = 240) -> dict:
     """Heavy printers (three times the mixed fleet's use) that report in 25 % steps or only
     "some remaining", a fifth of them swapping toners at 15 % left and a fifth at 30 %,
-    spikes and trends, slow shipping. Whether an early swap can be told: a colour printed
-    less than the rest lasts more pages than its rating, so one always swapped early while
+    spikes and trends, slow shipping. Whether an early swap can be told: a colour lasts as
+    many pages as the colours printed beside it leave it, so one always swapped early while
     it says "some remaining" looks like a spent one (counted apart in the table)."""
     rng = random.Random(seed)
     start = dt.date.fromisoformat("2027-01-04")
@@ -182,22 +182,19 @@ def heavy_coarse_fleet(n_sites: int = 20, *, seed: int = 19, days: int = 240) ->
 
 
 def _early_swaps(result) -> tuple[int, int, int, int]:
-    """Premature replacements and those flagged, then the same for those that can be told
-    from the pages (a toner whose pages per cartridge are no more than its rating's, or a
-    swap the printer could show: coarse steps)."""
+    """Premature replacements and those flagged, then the same for those the printer's
+    figures can tell: a coarse reporter's (its steps), or a mono printer's (its pages follow
+    its one toner). A colour saying only "some remaining" lasts as many pages as the colours
+    printed beside it leave it: always swapped early, it looks like a spent one."""
     total = flagged = tellable = told = 0
     for d in result.devices:
-        rates = d.rates
-        most = max(rates.values()) if rates else 0.0
+        plain = d.report_mode == "coarse" or len(d.consumables) == 1
         for ins in d.installs:
             if not ins.premature:
                 continue
-            s = d.supplies[ins.supply_id]
-            # pages follow the colour used most: this one lasts its rating when it is that
-            plain = d.report_mode == "coarse" or rates.get(ins.supply_id, 0.0) * 1.05 >= most
             total += 1
             flagged += ins.flagged
-            if plain and not s.waste:
+            if plain:
                 tellable += 1
                 told += ins.flagged
     return total, flagged, tellable, told
@@ -222,8 +219,8 @@ def heavy_coarse(jobs: int = 1) -> list[str]:
         fx = f"{x:.2f}" if isinstance(x, float) else str(x)
         fy = f"{y:.2f}" if isinstance(y, float) else str(y)
         out.append(f"{key:28}{fx:>12}{fy:>12}{ratio:>8}")
-    out.append(f"premature replacements: {flagged} of {total} flagged; of those the pages "
-               f"can tell (coarse, or the colour used most): {told} of {tellable}")
+    out.append(f"premature replacements: {flagged} of {total} flagged; of those the printer "
+               f"can tell (coarse steps, or a mono printer's pages): {told} of {tellable}")
     ok = a["stockout_supply_days"] == 0 and told == tellable
     out.append(f"targets: zero stockouts, every tellable premature replacement flagged: "
                f"{'met' if ok else 'MISSED'}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asr_agent.domain.cartridge_life import CartridgeYield, LifeSeen, learn, prior
 from asr_agent.domain.catalog import load_catalog
@@ -285,3 +287,19 @@ def test_the_agent_flags_early_swaps_of_a_some_remaining_toner_from_its_store(tm
         t = midnight
     truth = (t - now).total_seconds() / 86400
     assert insight.forecast.days_to_empty == pytest.approx(truth, rel=0.2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=2**64 - 1),
+       st.lists(st.tuples(st.integers(min_value=0, max_value=2**64 - 1), st.booleans()),
+                max_size=8))
+def test_any_page_counts_give_a_yield_and_shares_within_bounds(prior_pages, lives) -> None:
+    """Counter64 page counts, spent or not, in any mix: never an error, a yield that is
+    positive when there is one, and every share left between 0 and 100 %."""
+    seen = [LifeSeen(T0 + timedelta(days=i + 1), PART, p, spent)
+            for i, (p, spent) in enumerate(lives)]
+    y, verdicts = _learn(prior(PART, prior_pages or None), seen)
+    assert y.pages is None or y.pages > 0
+    assert 0.0 <= y.spread < float("inf")
+    for v in verdicts:
+        assert 0.0 <= v.left_percent <= 100.0

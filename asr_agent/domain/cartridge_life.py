@@ -107,6 +107,8 @@ class CartridgeYield:
             # most, and a colour used less lasts longer than it (no early flag either way)
             return 0.0
         mean = self.pages_sum / n
+        if mean <= 0:
+            return PRIOR_SPREAD
         var = max(0.0, (self.pages_sq - n * mean * mean) / (n - 1)) / (mean * mean)
         return float(((w * PRIOR_SPREAD ** 2 + (n - 1) * var) / (w + n - 1)) ** 0.5)
 
@@ -138,7 +140,7 @@ def learn(start: CartridgeYield, lives: Iterable[LifeSeen], *,
         left = y.left_percent(life.pages)
         if left is None:
             # no prior and nothing learned: a spent life is the first measurement
-            if life.spent and _new(y, life):
+            if life.spent and _new(y, life) and life.pages > 0:
                 y = _add(y, life, float(life.pages))
                 verdicts.append(LifeVerdict(life, 0.0, False, True))
             continue
