@@ -11,7 +11,9 @@ How use is measured, in order of preference (the result says which one was used)
 * ``page_counter_learned`` / ``page_counter_catalog_yield``: for coarse reporters (levels
   in steps of 10-25 %, Canon's 100/10/1) and for supplies that only say -3 "some
   remaining", use between samples is pages printed × percent (grams) per page, learned
-  from this supply's completed cartridges, else from the catalog's ISO yield.
+  from this supply's completed cartridges, else from the catalog's ISO yield. A -3
+  supply learns the pages its cartridges last in this printer from those seen whole
+  (`cartridge_life`), which also tells a cartridge swapped early from one used up.
 * ``level_coarse``: a coarse reporter without a page counter; the steps are spread over
   the time between steps.
 
@@ -30,7 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 from asr_core.codes import Code
 from asr_core.records import Sample, SupplyClass, SupplyType, SupplyUnit
-from asr_agent.domain import serials
+from asr_agent.domain import cartridge_life, serials
+from asr_agent.domain.cartridge_life import CartridgeYield
 
 if TYPE_CHECKING:
     from asr_agent.domain.catalog import SupplyCatalog
@@ -120,6 +123,9 @@ class SupplyAnalysis:
     span_h: float  # first to last sample
     nominal_grams: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # "some remaining" supplies: pages per cartridge learned from this device's past ones
+    # (asr_agent.domain.cartridge_life); None for others
+    life_yield: CartridgeYield | None = None
 
 
 def usable_serial(serial: str | None) -> str | None:
@@ -167,6 +173,8 @@ def analyze(
     coarse: bool | None = None,
     tz: tzinfo = UTC,
     daily_from: date | None = None,
+    life_yield: CartridgeYield | None = None,
+    first_life_whole: bool = False,
 ) -> SupplyAnalysis:
     """Analyse one supply's samples (any order; equal instants keep the last).
 
@@ -176,7 +184,11 @@ def analyze(
     the step detection; `tz` decides which calendar day a moment belongs to; `daily_from`
     leaves the days before it out of `daily` (a caller that keeps the days it measured
     before need not pay for them again: a checkpoint months back spreads over every day
-    since), every other figure is unchanged by it.
+    since), every other figure is unchanged by it. `life_yield`: what earlier analyses of
+    a "some remaining" supply learned of its cartridges' pages (`SupplyAnalysis.life_yield`),
+    for a caller that keeps fewer of its samples than the lives it has seen;
+    `first_life_whole`: the first sample shows a cartridge just put in (a caller that saw
+    the supply from its installation), so its life is seen whole too.
     """
     ss = _prepare(samples, page_counts)
     if not ss:
@@ -206,12 +218,23 @@ def analyze(
         ppp, gpp, page_estimate = percent_per_page, grams_per_page, "page_counter_learned"
     elif yield_ppp is not None:
         ppp, gpp, page_estimate = yield_ppp, yield_gpp, "page_counter_catalog_yield"
-    if gpp is None and ppp is not None and nominal_by_life[-1] is not None:
-        gpp = ppp * nominal_by_life[-1] / 100.0
-
     # A -3 supply says 0 once a cartridge is spent (a printer left empty, a user slow to
     # replace): that one known level per cartridge cannot measure use, its pages can.
     levels_move = bool(known) and any(_level_moves(ss, a, b) for a, b in bounds)
+    left_by_life: dict[int, tuple[float, bool]] | None = None
+    if have_pages and not levels_move:
+        # "some remaining": pages per cartridge from this device's past ones (cartridge_life)
+        life_yield, left_by_life = _learn_lives(ss, bounds, catalog, life_yield,
+                                                premature_threshold_pct, first_life_whole)
+        if life_yield.percent_per_page is not None:
+            ppp, gpp = life_yield.percent_per_page, None
+            page_estimate = ("page_counter_learned" if life_yield.learned
+                             else "page_counter_catalog_yield")
+    else:
+        life_yield = None
+    if gpp is None and ppp is not None and nominal_by_life[-1] is not None:
+        gpp = ppp * nominal_by_life[-1] / 100.0
+
     use_pages = have_pages and ppp is not None and (coarse or not levels_move)
     estimate: Estimate | None
     segs: list[_Seg] = []
@@ -226,7 +249,7 @@ def analyze(
         estimate, grams_basis = None, None
 
     lives = _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
-                   premature_threshold_pct, use_pages, flags, quantum)
+                   premature_threshold_pct, use_pages, flags, quantum, left_by_life)
     remaining, remaining_estimated = _remaining(ss, bounds, ppp, coarse, use_pages)
     resolution = None if use_pages else (quantum if coarse else _resolution(known))
     daily = _daily(segs, ss, tz, resolution, daily_from) if segs else ()
@@ -240,7 +263,7 @@ def analyze(
         grams_basis=grams_basis, percent_used=pct_total, grams_used=grams_total,
         coarse=bool(coarse), remaining_percent=remaining, remaining_estimated=remaining_estimated,
         grams_per_page=gpp, percent_per_page=ppp, readings=len(ss), span_h=span_h,
-        nominal_grams=nominal_by_life[-1],
+        nominal_grams=nominal_by_life[-1], life_yield=life_yield,
     )
 
 
@@ -519,11 +542,55 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
     return pct_sum / pages_sum, (grams_sum / pages_sum if grams_ok else None)
 
 
+def _learn_lives(ss: list[Sample], bounds: list[tuple[int, int]], catalog: SupplyCatalog | None,
+                 start: CartridgeYield | None, threshold: float, first_whole: bool
+                 ) -> tuple[CartridgeYield, dict[int, tuple[float, bool]]]:
+    """A "some remaining" supply's pages per cartridge (cartridge_life.learn) over its lives
+    seen whole, and by life number the share each had left at removal and whether that
+    makes it premature.
+
+    The first life's installation is before the samples (its pages are a part), so it
+    neither teaches nor is judged, unless `first_whole` says it began there. A life's
+    pages run from halfway between the last sample of the one before and its first, to
+    halfway between its last and its successor's first (the swap is somewhere in between);
+    a life that showed 0 counts up to its first 0 (the counter goes on with the other
+    colours while it waits).
+    """
+    part = next((s.part_number for s in reversed(ss) if s.part_number), None)
+    if start is None or start.part_number != part:
+        entry = catalog.get(part) if catalog is not None and part else None
+        start = cartridge_life.prior(part, entry.yield_pages if entry is not None else None)
+    seen: list[tuple[int, cartridge_life.LifeSeen]] = []
+    for k in range(0 if first_whole else 1, len(bounds) - 1):
+        a, b = bounds[k]
+        spent_at = next((i for i in range(a, b)
+                         if (pct := ss[i].remaining_percent) is not None and pct <= 0), None)
+        lo = _count_between(ss[a - 1], ss[a]) if a > 0 else ss[a].page_count
+        hi = ss[spent_at].page_count if spent_at is not None else _count_between(ss[b - 1], ss[b])
+        if lo is None or hi is None or hi < lo:
+            continue
+        life_part = next((ss[i].part_number for i in range(b - 1, a - 1, -1)
+                          if ss[i].part_number), None)
+        seen.append((k, cartridge_life.LifeSeen(ss[b].taken_at, life_part, round(hi - lo),
+                                                spent_at is not None)))
+    learned, verdicts = cartridge_life.learn(start, [life for _, life in seen],
+                                             premature_threshold_pct=threshold)
+    by_life = {id(life): k for k, life in seen}
+    return learned, {by_life[id(v.life)]: (v.left_percent, v.premature) for v in verdicts}
+
+
+def _count_between(a: Sample, b: Sample) -> float | None:
+    """The page count halfway between two samples' (the one known if only one is)."""
+    if a.page_count is None or b.page_count is None:
+        return a.page_count if b.page_count is None else b.page_count
+    return (a.page_count + b.page_count) / 2.0
+
+
 # --- lives, remaining, daily series -----------------------------------------------------
 
 
 def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
-           threshold, use_pages, flags, quantum) -> list[CartridgeLife]:
+           threshold, use_pages, flags, quantum, left_by_life) -> list[CartridgeLife]:
     pct_by_life = [0.0] * len(bounds)
     grams_by_life: list[float | None] = [0.0] * len(bounds)
     for s in segs:
@@ -540,7 +607,11 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
         pages = pcs[1] - pcs[0] if pcs is not None and pcs[1] >= pcs[0] else None
         removed = b < len(ss)
         end_pct = last.remaining_percent if last is not None else None
-        if end_pct is None and ppp is not None and pages is not None:
+        verdict = left_by_life.get(k) if left_by_life is not None else None
+        if end_pct is None and left_by_life is not None:
+            # -3 supply: against the pages its cartridges last (None: not seen whole)
+            end_pct = verdict[0] if verdict is not None else None
+        elif end_pct is None and ppp is not None and pages is not None:
             end_pct = max(0.0, 100.0 - pages * ppp)  # -3 supply: estimated from pages
         elif end_pct is not None and quantum is not None:
             # A coarse step only bounds the level: estimate it from the pages printed since
@@ -553,7 +624,8 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
                 end_pct = low
         premature = False
         wasted = None
-        if removed and end_pct is not None and end_pct > threshold:
+        if removed and end_pct is not None and (
+                verdict[1] if verdict is not None else end_pct > threshold):
             premature = True
             if supply_class != SupplyClass.RECEPTACLE:
                 if grams_factor is not None and last is not None and last.level is not None:

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 
 from asr_core import wire
 from asr_core.codes import Code
+from asr_agent.domain.cartridge_life import CartridgeYield
 from asr_agent.domain.catalog import CatalogEntry, SupplyCatalog
 from asr_agent.domain.consumption import (
     DailyUse, SupplyAnalysis, analyze, is_replacement,
@@ -124,6 +125,9 @@ class _AgentSupply:
     # a toner of a printer whose waste bottle says little: its grams per day, kept as far
     # back as the bottle's oldest checkpoint (the bottle's fill follows them)
     grams_days: dict[dt.date, DailyUse] | None = None
+    # "some remaining": pages per cartridge learned from the lives seen so far (the window
+    # holds two of them; the analysis counts each once)
+    life_yield: CartridgeYield | None = None
 
 
 @dataclass(slots=True)
@@ -149,8 +153,11 @@ def _checkpoint(st: _AgentSupply, sample: Sample, replaced: bool) -> None:
         lives = _life_starts(cps)
         if len(lives) > 2:
             # a waste bottle keeps the last sample before the completed one too: its swap,
-            # seen from both sides, is when it went in (asr_agent.domain.waste learns from it)
-            del cps[:lives[-2] - (1 if st.supply_class == SupplyClass.RECEPTACLE else 0)]
+            # seen from both sides, is when it went in (asr_agent.domain.waste learns from
+            # it); so does a supply saying "some remaining", whose completed cartridge is
+            # then seen whole (asr_agent.domain.cartridge_life learns its pages)
+            before = st.supply_class == SupplyClass.RECEPTACLE or sample.remaining_percent is None
+            del cps[:lives[-2] - (1 if before else 0)]
         return
     prev = st.samples[-1] if st.samples else cps[-1]
     if sample.remaining_percent != prev.remaining_percent or sample.level_state != prev.level_state:
@@ -416,7 +423,13 @@ class Pipeline:
                 st.window_day, st.recent_day = day - 1, day
                 a = analyze(window, supply_type=st.type, supply_class=st.supply_class,
                             catalog=self.catalog, percent_per_page=st.percent_per_page,
-                            grams_per_page=st.grams_per_page, daily_from=recent_from)
+                            grams_per_page=st.grams_per_page, daily_from=recent_from,
+                            life_yield=st.life_yield,
+                            # a supply put in fresh at the start is seen from its installation
+                            first_life_whole=bool(window)
+                            and window[0].taken_at <= self.start_at
+                            and s.spec.level_pct >= 100)
+                st.life_yield = a.life_yield
                 if a.percent_per_page is not None:
                     if (st.supply_class == SupplyClass.CONSUMED and st.percent_per_page
                             and (a.estimate or "").startswith("page_counter")
