@@ -27,6 +27,8 @@ from asr_central.simulate.report import summarize
 from asr_central.storage import Database, open_database
 from asr_central.storage import orders as store
 
+import test_simulate
+
 TODAY = date(2027, 3, 10)
 REPORTED = datetime(2027, 3, 10, 0, 0, tzinfo=UTC)  # the start of TODAY: nothing counted down
 SERVICE = PolicySettings(order_point=OrderPoint.SERVICE)  # 99.5 %, shipping [2, 5]
@@ -203,27 +205,9 @@ def test_serve_flags_set_the_order_point(tmp_path: Path) -> None:
 
 # --- in the simulator -------------------------------------------------------------------
 
-STEADY = """\
-start: 2027-01-04
-days: 150
-seed: 1
-shipping_days: [3, 3]
-order_point: service
-supply_days: 30
-sites:
-  - id: hq
-    contact: facilities@hq.example
-    devices:
-      - serial: STEADY-1
-        report: tenths_of_grams
-        report_every_hours: 4
-        supplies:
-          - {id: black, type: toner, color: black, part_number: P-1000, capacity_g: 1000, level_pct: 100}
-        usage:
-          grams_per_day: {black: 10}
-          weekly: [1, 1, 1, 1, 1, 1, 1]
-          noise: 0
-"""
+# tests/test_simulate.py's steady printer, ordered for by the service order point.
+STEADY = test_simulate.STEADY.replace("lead_days: 21\n", "order_point: service\n")
+assert "order_point: service" in STEADY
 
 
 def test_a_steady_printer_in_service_mode_orders_on_the_day_the_formula_says() -> None:
