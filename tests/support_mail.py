@@ -106,7 +106,7 @@ devices:
 
 
 def _report(conn: Connection, serial: str, site: str, last_seen: datetime,
-            summary_id: int) -> None:
+            summary_id: int, spike: bool = False) -> None:
     """What ingest would have stored for a device: a summary, its status, a supply."""
     conn.execute("INSERT INTO agents (agent_id, site_id, name, created_at) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT DO NOTHING", (f"agent-{site}", site, site, "2026-01-01T00:00:00Z"))
@@ -122,7 +122,7 @@ def _report(conn: Connection, serial: str, site: str, last_seen: datetime,
     conn.execute("INSERT INTO supply_latest (device_serial, supply_index, type, supply_class, "
                  "color, level_state, days_to_empty, forecast_status, spike, part_number, "
                  "as_of, summary_id) VALUES (?, 1, 'toner', 'supplyThatIsConsumed', 'black', "
-                 "'ok', 12.5, 'ok', 0, '106R03528', ?, ?)", (serial, stamp, summary_id))
+                 "'ok', 12.5, 'ok', ?, '106R03528', ?, ?)", (serial, int(spike), stamp, summary_id))
 
 
 def seed(db: Database, now: datetime = DAY) -> dict[str, int]:
@@ -134,7 +134,8 @@ def seed(db: Database, now: datetime = DAY) -> dict[str, int]:
     with db.transaction() as raw:
         _report(raw, "XRX-LY-1", "lyon", now - timedelta(hours=2), 1)
         _report(raw, "XRX-LY-2", "lyon", now - timedelta(days=4), 2)
-        _report(raw, "XRX-LE-1", "leeds", now - timedelta(hours=1), 3)
+        # the agent's spike flag behind the usage-spike alert below: a policy run keeps it
+        _report(raw, "XRX-LE-1", "leeds", now - timedelta(hours=1), 3, spike=True)
         _report(raw, "XRX-CA-1", "calm", now - timedelta(hours=1), 4)
     line = OrderLine("XRX-LY-1", "1", SupplyKind.CONSUMABLE, 2, LineReason.DUE, 30.0, 0.05,
                      "106R03528")

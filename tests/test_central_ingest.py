@@ -86,8 +86,11 @@ def test_a_key_revoked_after_use_is_refused_at_once(central: CentralServer,
 def test_a_routed_request_gets_the_verdicts_of_a_direct_one(central_db_url: str,
         tmp_path: Path) -> None:
     # Under a prefix the request goes through FastAPI's router to the documented route.
+    # The wrapper runs central's lifespan (a mounted app's would not run): its leader loop
+    # stops and its database closes with the server, as when served alone.
     server = CentralServer(central_db_url, wrap=lambda app: Starlette(
-        routes=[Mount("/central", app=app), Mount("/", app=app)])).start()
+        routes=[Mount("/central", app=app), Mount("/", app=app)],
+        lifespan=lambda _: app.router.lifespan_context(app))).start()
     try:
         key = signing.load_or_create(tmp_path / "key")
         agent_id = server.enroll_key(key)
