@@ -7,7 +7,7 @@ Call inside one write transaction per batch; the UNIQUE constraints back the che
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ _CLASS = {m: m.wire_name for m in SupplyClass}
 _LEVEL_STATE = {m: m.value for m in LevelState}
 _DEVICE_STATE = {m: m.value for m in DeviceState}
 
-# Rows one statement writes at most: a power of two (see _pieces), and far below SQLite's
+# Rows one statement writes at most: a power of two (storage/batches.py), and far below SQLite's
 # least limit on parameters (999) for the widest row (19 parameters).
 _MOST_ROWS = 32
 _INT64_MAX = 2 ** 63 - 1  # SQLite's INTEGER
@@ -75,18 +75,6 @@ def store_summaries(conn: Connection, batch: Sequence[tuple[CheckedSummary, Enve
     return out
 
 
-def _pieces(rows: int) -> Iterator[tuple[int, int]]:
-    return batches.pieces(rows, _MOST_ROWS)
-
-
-_rows_sql = batches.rows_sql
-
-
-def _write_rows(conn: Connection, head: str, width: int, tail: str,
-                params: list[Any]) -> None:
-    batches.write_rows(conn, head, width, tail, params, _MOST_ROWS)
-
-
 _SUMMARY_HEAD = (
     "INSERT INTO summaries (agent_id, sequence, idempotency_key, key_id, site_id, "
     "device_serial, period_start, period_end, received_at, payload, signature)")
@@ -107,8 +95,8 @@ def _insert_summaries(conn: Connection,
     # RETURNING gives the rows in no set order: matched by idempotency key (unique), and the
     # agent and sequence (the earliest summary sent twice in one batch is the one stored).
     written: dict[str, tuple[int, str, int]] = {}
-    for start, count in _pieces(len(batch)):
-        cur = conn.execute(_rows_sql(_SUMMARY_HEAD, 11, _SUMMARY_TAIL, count),
+    for start, count in batches.pieces(len(batch), _MOST_ROWS):
+        cur = conn.execute(batches.rows_sql(_SUMMARY_HEAD, 11, _SUMMARY_TAIL, count),
                            params[start * 11:(start + count) * 11])
         for row in cur:
             written[row[1]] = (row[0], row[2], row[3])
@@ -190,7 +178,7 @@ def _update_devices(conn: Connection, new: list[tuple[CheckedSummary, int]]) -> 
         params += (d.serial, s.site_id, s.agent_id, s.contact, d.vendor, d.model,
                    int(d.asr_compatible), d.address, _DEVICE_STATE[s.device_state],
                    *_counter(s.page_counters.end), _time(s.period_end), summary_id)
-    _write_rows(conn, _DEVICE_HEAD, 13, _DEVICE_TAIL, params)
+    batches.write_rows(conn, _DEVICE_HEAD, 13, _DEVICE_TAIL, params, _MOST_ROWS)
 
 
 def _device_key(s: CheckedSummary) -> str:
@@ -296,10 +284,11 @@ def _update_supplies(conn: Connection, new: list[tuple[CheckedSummary, int]]) ->
                        float(e) if type(e) is int else e, float(f) if type(f) is int else f,
                        p["forecast_status"], int(p["spike"]), p["part_number"],
                        p["cartridge_serial"], as_of, summary_id)
-    _write_rows(conn, _SUPPLY_HEAD, 19, _SUPPLY_TAIL, params)
+    batches.write_rows(conn, _SUPPLY_HEAD, 19, _SUPPLY_TAIL, params, _MOST_ROWS)
     if duplicated:
         points = [x for row in days.values() for x in row]
-    _write_rows(conn, supply_history.HEAD, supply_history.WIDTH, supply_history.TAIL, points)
+    batches.write_rows(conn, supply_history.HEAD, supply_history.WIDTH, supply_history.TAIL,
+                       points, _MOST_ROWS)
 
 
 # --- reads ----------------------------------------------------------------------------------
