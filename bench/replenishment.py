@@ -296,8 +296,9 @@ def compare(name: str, fleet, jobs: int = 1) -> list[str]:
     t0 = time.perf_counter()
     fixed = summarize(simulate(fleet.model_copy(update={"order_point": "fixed"}), "asr",
                                jobs=jobs))
-    service = summarize(simulate(fleet.model_copy(update={"order_point": "service"}), "asr",
-                                 jobs=jobs))
+    service_run = simulate(fleet.model_copy(update={"order_point": "service"}), "asr",
+                           jobs=jobs, keep_history=True)
+    service = summarize(service_run)
     t1 = time.perf_counter()
     by_pct = {pct: summarize(simulate(fleet, "threshold", threshold_pct=float(pct), jobs=jobs))
               for pct in THRESHOLDS}
@@ -345,11 +346,40 @@ def compare(name: str, fleet, jobs: int = 1) -> list[str]:
             verdicts.append(("cycles without a stockout",
                              f"{1 - events / lines:.4f} ({events} stockouts, {lines} lines)"
                              if lines else "no order lines"))
+            after, runs = _stockouts_after_change(service_run)
+            if runs:
+                verdicts.append(("stockouts begun within "
+                                 f"{CHANGE_WINDOW_DAYS} days of a spike or trend starting",
+                                 f"{after} of {runs}"))
         out.append(f"goals, asr {mode}: " + "; ".join(
             f"{label}: {verdict}" for label, verdict in verdicts))
     for note in fixed["not_integrated"]:
         out.append(f"note: {note}")
     return out
+
+
+# A stockout this soon after a spike or trend began was set up by the change: the order
+# point plus the longest shipping time of the bench fleets is under two weeks.
+CHANGE_WINDOW_DAYS = 14
+
+
+def _stockouts_after_change(result) -> tuple[int, int]:
+    """Stockouts (runs of days out) that began within CHANGE_WINDOW_DAYS after a spike
+    or a trend of their printer began, and all stockouts: where the service order point's
+    misses come from (a change of use level is not in the forecast's spread)."""
+    after = runs = 0
+    for d in result.devices:
+        starts = [(ev.start - result.fleet.start).days for ev in d.spec.events
+                  if ev.type in ("spike", "trend")]
+        out_days: dict[str, list[int]] = {}
+        for day, sid in result.history[d.serial].stockouts:
+            out_days.setdefault(sid, []).append(day)
+        for days in out_days.values():
+            firsts = [day for i, day in enumerate(days) if i == 0 or days[i - 1] != day - 1]
+            runs += len(firsts)
+            after += sum(1 for day in firsts
+                         if any(0 <= day - s <= CHANGE_WINDOW_DAYS for s in starts))
+    return after, runs
 
 
 def _waste_stockout_days(result) -> float:
