@@ -104,10 +104,11 @@ def register(server: CentralServer, *, lyon_note: str = "2nd floor, copy room") 
 
 def place_order(server: CentralServer, site: str, contact: str,
                 lines: list[tuple[str, str, int]]) -> int:
-    """An order as the policy stores it: (printer, part number, units) per line."""
+    """An order as the policy stores it: (printer, part number, units) per line, each
+    due with 10 days of cover against an order point of 12.5."""
     order = Order(site, contact, NOW.date(), tuple(
         OrderLine(serial, str(i), SupplyKind.CONSUMABLE, units, LineReason.DUE, 10.0, 0.05,
-                  part) for i, (serial, part, units) in enumerate(lines, 1)))
+                  part, 12.5) for i, (serial, part, units) in enumerate(lines, 1)))
     with server.app.state.db.transaction() as conn:
         [order_id] = orders_store.create_orders(conn, [order], NOW, {})
     return int(order_id)

@@ -41,7 +41,8 @@ def test_a_parcel_card_shows_where_it_goes_and_which_printer_each_line_is_for(
     text = card.inner_text()
     assert "Claire Martin" in text and "12 rue des Fleurs, Lyon" in text
     first = card.locator("tr.line").first.inner_text()
-    for expected in ("XRX-1", "AltaLink C8130", "2nd floor, copy room", "006R01746"):
+    for expected in ("XRX-1", "AltaLink C8130", "2nd floor, copy room", "006R01746",
+                     "due: 10.0 days of cover left (order point 12.5 days)"):
         assert expected in first
     assert page.locator("article.parcel").count() == 2
     screenshot(page, "console-orders.png")

@@ -70,15 +70,16 @@ def test_a_supply_is_due_in_service_mode_once_its_point_cover_reaches_the_order_
     assert order_point_days(8.0, 6.4, 0.05, learn_shipping((2.0, 5.0), ()), 0.995) == \
         pytest.approx(7.865844, abs=1e-5)
     due = plan_orders([outlook(7.85, 7.85 / 1.25)], [], SERVICE, TODAY)
-    assert [(line.reason, line.cover_days) for line in due[0].lines] == [
-        (LineReason.DUE, pytest.approx(7.85))]
+    assert [(line.reason, line.cover_days, line.order_point_days) for line in due[0].lines] == [
+        (LineReason.DUE, pytest.approx(7.85), pytest.approx(7.865844, abs=1e-5))]
     assert plan_orders([outlook(7.90, 7.90 / 1.25)], [], SERVICE, TODAY) == []
 
 
 def test_the_fixed_order_point_stays_the_default_and_orders_at_the_lead_time() -> None:
     assert PolicySettings().order_point is OrderPoint.FIXED
     # 20 days of point cover (16 at the low end): due at 21 days fixed, far off in service
-    assert len(plan_orders([outlook(20.0, 16.0)], [], PolicySettings(), TODAY)) == 1
+    [order] = plan_orders([outlook(20.0, 16.0)], [], PolicySettings(), TODAY)
+    assert order.lines[0].order_point_days == 21.0
     assert plan_orders([outlook(20.0, 16.0)], [], SERVICE, TODAY) == []
 
 
@@ -147,6 +148,19 @@ def _delivered(db: Database, site: str, placed: datetime, days: float) -> None:
             conn, [Order(site, site + "-facilities", placed.date(), (line,))], placed, {})
         store.mark_shipped(conn, order_id, placed + timedelta(hours=12))
         store.mark_delivered(conn, order_id, placed + timedelta(days=days))
+
+
+def test_each_line_keeps_the_order_point_it_was_judged_against(db: Database) -> None:
+    # what the console's "why now" shows: 7.85 days left against an order point of 7.87
+    [order] = plan_orders([outlook(7.85, 7.85 / 1.25)], [], SERVICE, TODAY)
+    with db.transaction() as conn:
+        [order_id] = store.create_orders(conn, [order], REPORTED, {})
+        [view] = store.list_orders(conn)
+        [row] = store.export_rows(conn)
+    [line] = view.lines
+    assert view.order_id == order_id
+    assert (line.cover_days, line.order_point_days) == (7.85, 7.866)
+    assert (row["reason"], row["order_point_days"]) == ("due", 7.866)
 
 
 def test_central_learns_each_sites_shipping_time_from_its_delivered_orders(db: Database) -> None:

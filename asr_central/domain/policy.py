@@ -230,6 +230,9 @@ class OrderLine:
     cover_days: float
     daily_units: float | None
     part_number: str | None = None
+    # the order point the cover was judged against (days): lead_days under the fixed rule,
+    # the supply's own under the service rule; shown to staff as why the line was ordered
+    order_point_days: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +386,7 @@ def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
             continue
         is_due = cover <= lead
         line = OrderLine(o.device_serial, o.supply_key, o.supply_kind, quantity,
-                         due_kind if is_due else early_kind, cover, rate, o.part_number)
+                         due_kind if is_due else early_kind, cover, rate, o.part_number, lead)
         group = groups.get((site, contact))
         if group is None:
             groups[(site, contact)] = [is_due, [line]]

@@ -64,6 +64,7 @@ class LineView:
     daily_units: float | None
     closed_at: str | None
     cartridge_serials: tuple[str, ...]
+    order_point_days: float | None = None  # None: placed before central kept it
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +153,12 @@ def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
                        m.supply_type if m else None, m.color if m else None,
                        line.part_number or (m.part_number if m else None), line.quantity,
                        line.reason.value, round(line.cover_days, 3), line.daily_units,
-                       counts.get((line.device_serial, index), 0) + 1)
+                       counts.get((line.device_serial, index), 0) + 1,
+                       None if line.order_point_days is None else round(line.order_point_days, 3))
     # Every line of the run in a few statements (storage/batches.py): a run ordering for a
     # whole fleet writes tens of thousands.
     written = {int(row[0]) for row in batches.write_rows(
-        conn, _LINE_HEAD, 12, " ON CONFLICT (device_serial, supply_index, supply_seq) "
+        conn, _LINE_HEAD, 13, " ON CONFLICT (device_serial, supply_index, supply_seq) "
         "DO NOTHING RETURNING order_id", params)}
     for order_id in placed - written:  # every line was already ordered by a run beside this
         conn.execute("DELETE FROM orders WHERE order_id = ?", (order_id,))
@@ -165,7 +167,7 @@ def create_orders(conn: Connection, orders: Sequence[Order], now: datetime,
 
 _LINE_HEAD = ("INSERT INTO order_lines (order_id, device_serial, supply_index, supply_kind, "
               "supply_type, color, part_number, quantity, reason, cover_days, daily_units, "
-              "supply_seq)")
+              "supply_seq, order_point_days)")
 
 
 # ------------------------------------------------------------------------------ reads
@@ -187,7 +189,7 @@ def _lines(conn: Connection, order_ids: Sequence[int]) -> dict[int, list[LineVie
             r["line_id"], r["device_serial"], r["supply_index"], r["supply_kind"],
             r["supply_type"], r["color"], r["part_number"], r["quantity"], r["installed"],
             r["reason"], r["cover_days"], r["daily_units"], r["closed_at"],
-            tuple(serials.get(r["line_id"], ()))))
+            tuple(serials.get(r["line_id"], ())), r["order_point_days"]))
     return out
 
 
@@ -426,7 +428,8 @@ EXPORT_COLUMNS = (
     "order_id", "status", "site_id", "contact_id", "contact_name", "contact_email",
     "shipping_address", "created_on", "shipped_at", "delivered_at", "closed_at", "tracking",
     "line_id", "device_serial", "supply_index", "supply_kind", "supply_type", "color",
-    "part_number", "quantity", "installed", "reason", "cover_days", "cartridge_serials",
+    "part_number", "quantity", "installed", "reason", "cover_days", "order_point_days",
+    "cartridge_serials",
 )
 
 
@@ -449,7 +452,7 @@ def export_rows(conn: Connection, **filters: Any) -> list[dict[str, Any]]:
                 "supply_kind": line.supply_kind, "supply_type": line.supply_type,
                 "color": line.color, "part_number": line.part_number,
                 "quantity": line.quantity, "installed": line.installed, "reason": line.reason,
-                "cover_days": line.cover_days,
+                "cover_days": line.cover_days, "order_point_days": line.order_point_days,
                 "cartridge_serials": " ".join(line.cartridge_serials),
             })
     return rows
