@@ -16,7 +16,8 @@ import yaml
 from asr_core.errors import ConfigError
 from asr_core.secret import Secret
 from asr_central.cli import build_parser, main as central_main
-from asr_central.commands.serve import build_app, settings_from_args
+from asr_central.commands.config_flags import settings_from_args
+from asr_central.commands.serve import build_app
 from asr_central.config import (
     CentralSettings, dump_effective, load_settings, parse_settings, settings_fields,
 )

@@ -20,7 +20,7 @@ from support_central_process import CentralProcess
 from asr_core.errors import ConfigError
 from asr_core.secret import Secret
 from asr_central.cli import build_parser, main
-from asr_central.commands.serve import settings_from_args
+from asr_central.commands.config_flags import settings_from_args
 from asr_central.config import CentralSettings, load_settings
 from asr_central.domain.mail import MailKind
 from asr_central.storage import open_database

@@ -207,7 +207,7 @@ def test_check_config_shows_the_order_point(tmp_path: Path, capsys) -> None:
 
 def test_serve_flags_set_the_order_point(tmp_path: Path) -> None:
     from asr_central.cli import build_parser
-    from asr_central.commands.serve import settings_from_args
+    from asr_central.commands.config_flags import settings_from_args
 
     path = tmp_path / "central.yaml"
     path.write_text("policy:\n  order_point: fixed\n", encoding="utf-8")

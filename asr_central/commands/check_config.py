@@ -13,7 +13,7 @@ import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from asr_central.commands.serve import add_config_argument
+    from asr_central.commands.config_flags import add_config_argument
 
     p = subparsers.add_parser("check-config", help="validate the config file and print the "
                                                    "effective settings",

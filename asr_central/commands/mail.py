@@ -1,52 +1,20 @@
 """`asr-central mail test CONTACT`: send a test message to a contact of the registry through
 the configured mail server (the config file's `mail:` section, each SMTP flag overriding its
-key, as for `serve`), and print what was sent or why it was not. Also the SMTP flags
-`serve` shares (`add_smtp_arguments`)."""
+key, as for `serve`), and print what was sent or why it was not."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from pathlib import Path
-
-_GIVEN = argparse.SUPPRESS  # a flag not given leaves the file's value (or the default)
-
-
-def add_smtp_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """The SMTP flags (see FLAG_KEYS in asr_central.commands.serve for their keys)."""
-    from asr_central.commands.serve import SMTP_PASSWORD_ENV
-
-    g = p.add_argument_group("mail to site contacts (SMTP; the config file's mail: section)")
-    g.add_argument("--smtp-host", metavar="HOST", default=_GIVEN,
-                   help="the mail server (mail.host); without it no mail is sent")
-    g.add_argument("--smtp-port", type=int, metavar="N", default=_GIVEN,
-                   help="its port (mail.port; default 587 for starttls, 465 for tls, 25 for "
-                        "none)")
-    g.add_argument("--smtp-security", choices=("starttls", "tls", "none"), default=_GIVEN,
-                   help="STARTTLS (default), implicit TLS, or none (loopback only; "
-                        "mail.security)")
-    g.add_argument("--smtp-user", metavar="USER", default=_GIVEN,
-                   help="SMTP login, if the server wants one (mail.user)")
-    g.add_argument("--smtp-password-file", type=Path, metavar="FILE", default=_GIVEN,
-                   help=f"file holding the SMTP password (mail.password; or set "
-                        f"{SMTP_PASSWORD_ENV})")
-    g.add_argument("--smtp-ca-file", type=Path, metavar="PEM", default=_GIVEN,
-                   help="CA certificate(s) for the server's TLS certificate (mail.ca_file; "
-                        "default: the system's)")
-    g.add_argument("--smtp-timeout", type=float, metavar="S", default=_GIVEN,
-                   help="seconds per SMTP exchange (mail.timeout_s, default 30)")
-    g.add_argument("--mail-from", metavar="ADDRESS", default=_GIVEN,
-                   help="the From address of the mail (mail.from_address)")
-    return g
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from asr_central.commands.serve import add_config_argument
+    from asr_central.commands.config_flags import GIVEN, add_config_argument, add_smtp_arguments
     from asr_central.config import DEFAULT_DB
 
     p = subparsers.add_parser("mail", help="mail to site contacts: send a test message")
-    p.add_argument("--db", default=_GIVEN, help=f"database URL (database.url, default "
-                                                f"{DEFAULT_DB})")
+    p.add_argument("--db", default=GIVEN, help=f"database URL (database.url, default "
+                                               f"{DEFAULT_DB})")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     test = sub.add_parser("test", help="send a test message to CONTACT (a registry contact id)",
                           description="The mail server is the config file's (mail:); each "
@@ -59,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asr_core.errors import ConfigError
-    from asr_central.commands.serve import settings_from_args
+    from asr_central.commands.config_flags import settings_from_args
     from asr_central.domain.mail import message_id
     from asr_central.service.mail import smtp
     from asr_central.service.mail.render import Item, render_message

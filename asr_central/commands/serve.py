@@ -27,59 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ADMIN_TOKEN_ENV = "ASR_CENTRAL_ADMIN_TOKEN"
-WEBHOOK_SECRET_ENV = "ASR_CENTRAL_ALERT_WEBHOOK_SECRET"
-SMTP_PASSWORD_ENV = "ASR_CENTRAL_SMTP_PASSWORD"
-_GIVEN = argparse.SUPPRESS  # a flag not given leaves the file's value (or the default)
-
-# flag destination -> (section, key) of the config file, and whether a path flag names a
-# secret file (its value becomes a `file:` reference)
-FLAG_KEYS: dict[str, tuple[tuple[str, str], bool]] = {
-    "db": (("database", "url"), False),
-    "host": (("server", "host"), False),
-    "port": (("server", "port"), False),
-    "allow_remote": (("server", "allow_remote"), False),
-    "ssl_certfile": (("server", "tls_cert"), False),
-    "ssl_keyfile": (("server", "tls_key"), False),
-    "access_log": (("server", "access_log"), False),
-    "workers": (("server", "workers"), False),
-    "admin_token_file": (("admin", "token"), True),
-    "log_level": (("logging", "level"), False),
-    "keep_payload_days": (("retention", "keep_payload_days"), False),
-    "max_clock_skew": (("ingest", "max_clock_skew_s"), False),
-    "policy_interval": (("policy", "interval_s"), False),
-    "lead_days": (("policy", "lead_days"), False),
-    "supply_days": (("policy", "supply_days"), False),
-    "pull_forward_days": (("policy", "pull_forward_days"), False),
-    "silent_warning_days": (("policy", "silent_warning_days"), False),
-    "silent_error_days": (("policy", "silent_error_days"), False),
-    "order_point": (("policy", "order_point"), False),
-    "service_level": (("policy", "service_level"), False),
-    "shipping_days": (("policy", "shipping_days"), False),
-    "alert_webhook": (("webhook", "url"), False),
-    "alert_webhook_secret_file": (("webhook", "secret"), True),
-    "alert_webhook_timeout": (("webhook", "timeout_s"), False),
-    "alert_webhook_retry": (("webhook", "retry_s"), False),
-    "smtp_host": (("mail", "host"), False),
-    "smtp_port": (("mail", "port"), False),
-    "smtp_security": (("mail", "security"), False),
-    "smtp_user": (("mail", "user"), False),
-    "smtp_password_file": (("mail", "password"), True),
-    "smtp_ca_file": (("mail", "ca_file"), False),
-    "smtp_timeout": (("mail", "timeout_s"), False),
-    "mail_from": (("mail", "from_address"), False),
-    "mail_immediate": (("mail", "immediate"), False),
-    "mail_digest_at": (("mail", "digest_at"), False),
-    "mail_interval": (("mail", "interval_s"), False),
-}
-
-
-def add_config_argument(p: argparse.ArgumentParser) -> None:
-    from asr_central.config import DEFAULT_CONFIG_FILE
-
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help=f"settings file (default {DEFAULT_CONFIG_FILE} if it exists, else "
-                        "every default; see central.example.yaml)")
+from asr_central.commands.config_flags import (
+    ADMIN_TOKEN_ENV, GIVEN as _GIVEN, WEBHOOK_SECRET_ENV,
+    add_config_argument, add_smtp_arguments, settings_from_args,
+)
 
 # How the supervisor hands the parsed settings to its workers (file paths, never secrets).
 WORKER_SETTINGS_ENV = "ASR_CENTRAL_WORKER_SETTINGS"
@@ -131,7 +82,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _mail_arguments(p: argparse.ArgumentParser, d: Any) -> None:
     """The mail job's flags, each overriding its key of the file's `mail:` section."""
-    from asr_central.commands.mail import add_smtp_arguments
     from asr_central.domain.mail import MailKind
 
     g = add_smtp_arguments(p)
@@ -231,41 +181,6 @@ def _policy_arguments(p: argparse.ArgumentParser, d: Any) -> None:
     g.add_argument("--silent-error-days", type=_days, default=_GIVEN,
                    metavar="D", help="hold orders and raise an error for a device silent this "
                                      f"long (default {pol.silent_error_days:g})")
-
-
-def settings_from_args(args: argparse.Namespace) -> Any:
-    """The config file's settings (or the defaults) with the flags given applied."""
-    from asr_central.config import Override, load_settings
-
-    overrides: dict[tuple[str, ...], Override] = {}
-    for dest, (key, secret_file) in FLAG_KEYS.items():
-        if dest not in vars(args):
-            continue
-        value = getattr(args, dest)
-        flag = "--" + dest.replace("_", "-")
-        if secret_file:
-            value = f"file:{Path(value).absolute()}"
-        elif isinstance(value, Path):
-            value = str(value.absolute())
-        overrides[key] = Override(value, flag)
-    # The environment variables serve read before the config file existed, still honoured
-    # where neither the file nor a flag sets the secret.
-    fallbacks: dict[tuple[str, ...], Override] = {}
-    if _env_set(ADMIN_TOKEN_ENV):
-        fallbacks["admin", "token"] = Override(f"env:{ADMIN_TOKEN_ENV}", ADMIN_TOKEN_ENV)
-    if _env_set(WEBHOOK_SECRET_ENV):
-        fallbacks["webhook", "secret"] = Override(f"env:{WEBHOOK_SECRET_ENV}", WEBHOOK_SECRET_ENV,
-                                                  only_with=("webhook", "url"))
-    if _env_set(SMTP_PASSWORD_ENV):
-        fallbacks["mail", "password"] = Override(f"env:{SMTP_PASSWORD_ENV}", SMTP_PASSWORD_ENV,
-                                                 only_with=("mail", "user"))
-    return load_settings(getattr(args, "config", None), overrides=overrides, fallbacks=fallbacks)
-
-
-def _env_set(var: str) -> bool:
-    import os
-
-    return bool(os.environ.get(var))
 
 
 def is_loopback(host: str) -> bool:
