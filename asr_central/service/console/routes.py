@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from asr_central.service.console import account, agents, fleet, mail, orders, registry
+from asr_central.service.console import (
+    account, agents, fleet, mail, orders, registry, service,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, orders, fleet, agents, registry, mail):
+for _module in (account, orders, fleet, agents, registry, mail, service):
     router.include_router(_module.router)
