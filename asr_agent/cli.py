@@ -11,7 +11,7 @@ from asr_core.cli import build_parser as _build, run
 # Module names under asr_agent.app.commands, in the order `--help` lists them.
 COMMANDS = (
     "poll", "status", "discover", "check_config", "enroll", "run", "demo", "service", "update",
-    "status_password",
+    "status_password", "outbox",
 )
 
 

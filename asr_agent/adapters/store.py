@@ -414,8 +414,9 @@ class Store:
     def refused(self, limit: int = 100) -> list[OutboxItem]:
         """Items central refused for good, newest first (for the status page and logs).
 
-        They are parked, never deleted: the signed bytes stay for an admin to read, and
-        nothing here or in the outbox bound removes them."""
+        They are parked, never deleted by the agent: the signed bytes stay for an admin to
+        read, and nothing here or in the outbox bound removes them; the admin resends or
+        drops them (`asr-agent outbox`)."""
         rows = self._conn().execute(
             "SELECT id, seq, idempotency_key, created_at, kind, payload, attempts, sent_at, last_error, "
             "failed_at FROM outbox WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
@@ -425,6 +426,24 @@ class Store:
     def parked_count(self) -> int:
         """How many items central refused for good (kept on disk, see `refused`)."""
         return int(self._conn().execute("SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL").fetchone()[0])
+
+    def requeue_parked(self, id: int, payload: bytes, seq: int) -> None:
+        """Put parked item `id` back in the queue as `payload` under sequence `seq` (its
+        summary signed anew, `seq` from `next_sequence()`): an admin mended what central
+        refused it for. An item that is not parked is refused, so nothing sent is resent."""
+        with self._write() as c:
+            cur = c.execute("UPDATE outbox SET seq=?, payload=?, failed_at=NULL, last_error=NULL, "
+                            "attempts=0, sent_at=NULL WHERE id=? AND failed_at IS NOT NULL "
+                            "AND acked_at IS NULL", (seq, bytes(payload), id))
+            if cur.rowcount == 0:
+                raise StoreError(f"outbox item {id} is not parked; `asr-agent outbox list` "
+                                 "lists the parked ones")
+
+    def drop_parked(self, ids: Sequence[int]) -> int:
+        """Delete parked items for good (an admin's decision); how many were parked."""
+        with self._write() as c:
+            return sum(c.execute("DELETE FROM outbox WHERE id=? AND failed_at IS NOT NULL",
+                                 (i,)).rowcount for i in ids)
 
     def delete_outbox(self, ids: Sequence[int]) -> int:
         """Drop items (the uplink's bounding policy decides which)."""

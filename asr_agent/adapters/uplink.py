@@ -63,8 +63,8 @@ from asr_core.errors import (
 from asr_core.secret import redact_url
 from asr_agent.adapters.keys import AgentKey, seal, seal_data
 from asr_core.wire import (
-    Envelope, ItemResult, ItemStatus, OrderStatus, Summary, WireError, format_time,
-    order_status_request,
+    Envelope, ItemResult, ItemStatus, OrderStatus, Summary, WireError, decode_summary,
+    format_time, order_status_request,
 )
 
 log = logging.getLogger("asr.uplink")
@@ -274,6 +274,20 @@ def queue_summary(outbox: Outbox, summary: Summary, key: AgentKey) -> int:
     payload = json.dumps(envelope.to_dict(), separators=(",", ":")).encode()
     kind = KIND_SUMMARY_WITH_EVENTS if summary.cartridge_events else KIND_SUMMARY
     return outbox.enqueue(payload, kind, summary.idempotency_key, seq=summary.sequence)
+
+
+def requeue_parked(store: Any, item: Any, key: AgentKey, agent_id: str) -> int:
+    """Queue a parked summary again once what central refused it for is mended (a moved
+    printer confirmed at this agent's site, a clock set right): the same summary, signed
+    anew under a fresh sequence (central has seen the old one; the key or the agent's id
+    may have changed since) and the same idempotency key, so central keeps it once whatever
+    it stored before. Returns the new sequence; WireError if the row holds no summary."""
+    envelope = Envelope.from_dict(json.loads(item.payload))
+    summary = decode_summary(envelope.payload)
+    fresh = replace(summary, agent_id=agent_id, sequence=store.next_sequence())
+    payload = json.dumps(seal(fresh, key).to_dict(), separators=(",", ":")).encode()
+    store.requeue_parked(item.id, payload, fresh.sequence)
+    return fresh.sequence
 
 
 def bound_outbox(store: Any, now: datetime, max_age_days: float) -> int:

@@ -204,7 +204,7 @@ class DaemonStatusSource:
                     for t in sorted(targets, key=lambda t: (t.host, t.port)) if t.silent]
         if parked:
             warnings.append(f"{parked} summar{'y' if parked == 1 else 'ies'} refused by central and parked "
-                            "(kept on disk, not resent): see the uplink table")
+                            "(kept on disk, not resent): see the uplink table; `asr-agent outbox` resends or drops them")
         if skew is not None and uplink is not None and uplink.clock_off:
             warnings.append(f"this agent's clock is {skew:+.0f} s off central's: set the system clock "
                             "(NTP); central refuses summaries from the future")
