@@ -4,9 +4,10 @@ uvicorn server on loopback, signed in as an operator.
     .venv/bin/python bench/console_pages.py [--printers 10000] [--rounds 20]
 
 Builds a SQLite database of `--printers` printers over 200 sites (four supplies each,
-one printer in ten silent, 2,000 open alerts, 500 orders waiting to be packed and 2,000
-older ones), then prints the median and 95th percentile time per page. Goal: every page
-under 300 ms.
+one printer in ten silent, 2,000 open alerts, 200 orders waiting to be packed (one a site)
+and 2,000 older ones, a year of delivered orders, two lines each, one per `--order-every` printer-
+days, and `--history-days` of daily supply history), then prints the median and 95th
+percentile time per page. Goal: every page under 300 ms.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ GOAL_S = 0.3
 PASSWORD = "bench password 1"
 
 
-def build(db_url: str, printers: int, seed: int = 7) -> None:
+def build(db_url: str, printers: int, seed: int = 7, *, history_days: int = 90,
+          order_every: int = 120) -> None:
     rng = random.Random(seed)
     db = open_database(db_url)
     t = stamp(NOW)
@@ -84,8 +86,11 @@ def build(db_url: str, printers: int, seed: int = 7) -> None:
                          [(f"device_silent|D{i:06d}||", "device_silent", "warning",
                            f"D{i:06d}", "printer silent", t, t)
                           for i in range(0, min(printers, 20_000), 10)][:2000])
-        for n in range(2500):
-            i = rng.randrange(printers)
+        seqs: dict[tuple[int, int], int] = {}  # a supply's lines are numbered (supply_seq)
+        for n in range(2000 + sites):
+            # the last ones wait to be packed: one a site (one open order per site and contact)
+            i = (n - 2000) + sites * rng.randrange(printers // sites) if n >= 2000 \
+                else rng.randrange(printers)
             site = f"site{i % sites:03d}"
             state = "created" if n >= 2000 else rng.choice(("delivered", "closed", "cancelled"))
             order_id = conn.execute(
@@ -94,29 +99,65 @@ def build(db_url: str, printers: int, seed: int = 7) -> None:
                 (site, f"c{i % sites:03d}", state, NOW.date().isoformat(), t)).fetchone()[0]
             for k in range(1, 3):
                 conn.execute("INSERT INTO order_lines (order_id, device_serial, supply_index, "
-                             "supply_kind, part_number, quantity, reason, cover_days) "
-                             "VALUES (?, ?, ?, 'consumable', '006R01746', 1, 'due', 30)",
-                             (order_id, f"D{i:06d}", k))
+                             "supply_kind, part_number, quantity, reason, cover_days, "
+                             "supply_seq) VALUES (?, ?, ?, 'consumable', '006R01746', 1, 'due', "
+                             "30, ?)", (order_id, f"D{i:06d}", k, _next_seq(seqs, i, k)))
+        _year_of_orders(conn, rng, printers, sites, order_every, seqs)
+        # the last `history_days` days of each supply, falling a percent or two a day and
+        # empty on one day in a hundred (what the printer and service pages read)
+        conn.executemany(
+            "INSERT INTO supply_history (device_serial, supply_index, day, level, "
+            "remaining_percent, as_of) VALUES (?, ?, ?, ?, ?, ?)",
+            ((f"D{i:06d}", k, (NOW - timedelta(days=d)).date().isoformat(), left, float(left), t)
+             for i in range(printers) for k in range(1, 5) for d in range(history_days)
+             for left in (0 if rng.random() < 0.01 else (d * 2 + i + k) % 100,)))
         users.add_user(conn, "olga", hash_password(PASSWORD), "operator", NOW)
     db.close()
+
+
+def _next_seq(seqs: dict[tuple[int, int], int], printer: int, supply: int) -> int:
+    seqs[printer, supply] = seqs.get((printer, supply), 0) + 1
+    return seqs[printer, supply]
+
+
+def _year_of_orders(conn, rng: random.Random, printers: int, sites: int,
+                    order_every: int, seqs: dict[tuple[int, int], int]) -> None:
+    """Delivered orders over the last year, two lines each: what the service page counts."""
+    for _ in range(printers * 365 // order_every):
+        i = rng.randrange(printers)
+        placed = NOW - timedelta(days=rng.uniform(4, 365))
+        order_id = conn.execute(
+            "INSERT INTO orders (site_id, contact_id, status, created_on, created_at, "
+            "shipped_at, delivered_at) VALUES (?, ?, 'delivered', ?, ?, ?, ?) RETURNING order_id",
+            (f"site{i % sites:03d}", f"c{i % sites:03d}", placed.date().isoformat(),
+             stamp(placed), stamp(placed + timedelta(days=1)),
+             stamp(placed + timedelta(days=rng.uniform(2, 5))))).fetchone()[0]
+        conn.executemany("INSERT INTO order_lines (order_id, device_serial, supply_index, "
+                         "supply_kind, part_number, quantity, reason, cover_days, supply_seq) "
+                         "VALUES (?, ?, ?, 'consumable', '006R01746', 1, 'due', 20, ?)",
+                         [(order_id, f"D{i:06d}", k, _next_seq(seqs, i, k)) for k in (1, 2)])
 
 
 PAGES = ("/console/orders", "/console/orders/history", "/console/orders/history?p=40",
          "/console/fleet", "/console/fleet?p=150", "/console/fleet?state=silent",
          "/console/fleet?state=alert", "/console/fleet?site=site123",
          "/console/fleet?q=D0099", "/console/printers/D004242", "/console/alerts",
-         "/console/orders/2100")
+         "/console/orders/2100", "/console/service")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--printers", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--history-days", type=int, default=90,
+                        help="days of supply history per supply (default 90; the console keeps 400)")
+    parser.add_argument("--order-every", type=int, default=120,
+                        help="printer-days per delivered order over the year (default 120)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'central.db'}"
         t0 = time.perf_counter()
-        build(url, args.printers)
+        build(url, args.printers, history_days=args.history_days, order_every=args.order_every)
         print(f"built {args.printers} printers in {time.perf_counter() - t0:.1f} s")
         app = create_app(url, clock=lambda: NOW)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
