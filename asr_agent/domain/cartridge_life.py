@@ -28,6 +28,20 @@ lives there is none to measure and the threshold alone decides.
 A printer that really uses more per page than the catalog's rating, and whose cartridges
 are always swapped before it shows empty, would have each of them flagged early; one seen
 empty corrects it.
+
+What cannot be told: a colour that is always swapped early while it says "some
+remaining" looks like one that lasts that many pages. Its pages are the only measure of
+its use, and every life of it is equally short. Nothing else read moves with that one
+colour: the page counter follows whichever colour was printed most; the waste bottle fills
+with every colour's waste, and one that says little moves a step per many cartridges (a
+600 g bottle's 25 % step is some 1,500 g of toner); the other colours' lives say how much
+of them was printed, not of this one. The catalog's yield bounds it only where its
+rating holds: it is rated at one coverage, and a printer that puts more of a colour on
+each page (photos, a logo on every page) gets fewer pages from every cartridge of it, each
+one short of the rating though used up. Flagging every life short of the rating would tell
+those customers of a waste that is not; one life seen empty teaches the pages a
+cartridge really lasts, and from then on an early swap stands out. (A coarse reporter
+says more: its steps measure each cartridge's use, see `consumption`.)
 """
 
 from __future__ import annotations
