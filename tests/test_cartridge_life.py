@@ -210,6 +210,46 @@ def test_a_coarse_toner_used_to_3_percent_is_not_flagged_though_its_mix_changed(
     assert _early_flags(_coarse_series((0.004, 0.0), (0.01, 3.0))) == []
 
 
+# --- a waste bottle that says only "some remaining" --------------------------------------
+
+BOTTLE = "008R13061"  # rated at 69,000 pages in the catalog
+
+
+def test_a_bottle_is_judged_against_its_own_lives_not_the_rating() -> None:
+    """A colour printer fills its bottle in 30,000 pages, under half the rating: the
+    first bottle teaches, the next are judged against it; one emptied at 12,000 pages
+    was emptied early."""
+    lives = [LifeSeen(T0 + timedelta(days=50 * (i + 1)), BOTTLE, p, False)
+             for i, p in enumerate((30_000, 31_000, 29_500, 12_000))]
+    y, verdicts = learn(prior(BOTTLE, 69_000), lives, premature_threshold_pct=10.0,
+                        judge_by_prior=False)
+    assert [v.premature for v in verdicts] == [False, False, False, True]
+    assert verdicts[3].left_percent == pytest.approx(100 - 12_000 / (90_500 / 3) * 100)
+    assert y.lives == 3
+
+
+def test_a_some_remaining_bottle_filled_faster_than_its_rating_is_not_flagged() -> None:
+    """A "some remaining" bottle on a colour printer, emptied each time it is full (between
+    two polls, so never seen full): 30,000 pages a bottle against the 69,000 the catalog
+    rates at a mix of mono and colour printers. No bottle was emptied early; read against
+    the rating each was emptied with more than half its space left."""
+    samples: list[Sample] = []
+    t, pages, bottle = T0, 500_000, 0
+    for _ in range(4 * 300 + 60):  # four bottles' polls and a while of the fifth
+        if pages - 500_000 >= 30_000 * (bottle + 1):
+            bottle += 1
+        samples.append(Sample(t, None, None, SupplyUnit.PERCENT, LevelState.SOME_REMAINING,
+                              None, f"WB-{bottle:03d}", BOTTLE, pages))
+        t += timedelta(hours=4)
+        pages += 100
+    a = analyze(samples, supply_type=SupplyType.WASTE_TONER,
+                supply_class=SupplyClass.RECEPTACLE, catalog=load_catalog(),
+                first_life_whole=True)
+    assert len([life for life in a.lives if life.removed_at is not None]) == 4
+    assert [f for f in a.flags if f.kind is Code.PREMATURE_REPLACEMENT] == []
+    assert a.life_yield is not None and a.life_yield.lives == 4
+
+
 # --- a simulated fleet ------------------------------------------------------------------
 
 # Heavy printers (a 300 g toner in 12-15 days) reporting only "some remaining" or 25 %

@@ -225,7 +225,8 @@ def analyze(
     if have_pages and not levels_move:
         # "some remaining": pages per cartridge from this device's past ones (cartridge_life)
         life_yield, left_by_life = _learn_lives(ss, bounds, catalog, life_yield,
-                                                premature_threshold_pct, first_life_whole)
+                                                premature_threshold_pct, first_life_whole,
+                                                supply_class != SupplyClass.RECEPTACLE)
         if life_yield.percent_per_page is not None:
             ppp, gpp = life_yield.percent_per_page, None
             page_estimate = ("page_counter_learned" if life_yield.learned
@@ -544,7 +545,8 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
 
 
 def _learn_lives(ss: list[Sample], bounds: list[tuple[int, int]], catalog: SupplyCatalog | None,
-                 start: CartridgeYield | None, threshold: float, first_whole: bool
+                 start: CartridgeYield | None, threshold: float, first_whole: bool,
+                 judge_by_prior: bool = True
                  ) -> tuple[CartridgeYield, dict[int, tuple[float, bool]]]:
     """A "some remaining" supply's pages per cartridge (cartridge_life.learn) over its lives
     seen whole, and by life number the share each had left at removal and whether that
@@ -575,7 +577,8 @@ def _learn_lives(ss: list[Sample], bounds: list[tuple[int, int]], catalog: Suppl
         seen.append((k, cartridge_life.LifeSeen(ss[b].taken_at, life_part, round(hi - lo),
                                                 spent_at is not None)))
     learned, verdicts = cartridge_life.learn(start, [life for _, life in seen],
-                                             premature_threshold_pct=threshold)
+                                             premature_threshold_pct=threshold,
+                                             judge_by_prior=judge_by_prior)
     by_life = {id(life): k for k, life in seen}
     return learned, {by_life[id(v.life)]: (v.left_percent, v.premature) for v in verdicts}
 
