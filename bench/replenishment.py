@@ -206,7 +206,9 @@ def _early_swaps(result) -> tuple[int, int, int, int]:
 
 def heavy_coarse(jobs: int = 1) -> list[str]:
     """The heavy coarse and "some remaining" fleet: stockouts (goal 0) and premature
-    replacements flagged (goal: every one the pages can tell), ASR next to the threshold."""
+    replacements flagged (goal: every one the pages can tell), ASR next to the threshold;
+    and false flags, on no early swap (each one an e-mail to a customer who wasted
+    nothing)."""
     fleet = parse_fleet(yaml.safe_dump(heavy_coarse_fleet(), sort_keys=False),
                         source="generated heavy coarse-reporting fleet")
     t0 = time.perf_counter()
