@@ -5,6 +5,7 @@
     .venv/bin/python bench/replenishment.py --write-fleets   # regenerate the generated fleets
     .venv/bin/python bench/replenishment.py --noise-only --seeds 300-304   # false-alarm rate
     .venv/bin/python bench/replenishment.py --side-by-side --jobs 2   # the three fleets only
+    .venv/bin/python bench/replenishment.py --heavy-coarse --coarse-waste   # those fleets only
 
 Each of the three fleets runs under ASR with each order point (fixed, service), the
 "order at 20 %" threshold, and every threshold from 5 to 60 % in steps of 5, of which the
@@ -205,7 +206,9 @@ def _early_swaps(result) -> tuple[int, int, int, int]:
 
 def heavy_coarse(jobs: int = 1) -> list[str]:
     """The heavy coarse and "some remaining" fleet: stockouts (goal 0) and premature
-    replacements flagged (goal: every one the pages can tell), ASR next to the threshold."""
+    replacements flagged (goal: every one the pages can tell), ASR next to the threshold;
+    and false flags, on no early swap (each one an e-mail to a customer who wasted
+    nothing)."""
     fleet = parse_fleet(yaml.safe_dump(heavy_coarse_fleet(), sort_keys=False),
                         source="generated heavy coarse-reporting fleet")
     t0 = time.perf_counter()
@@ -223,7 +226,8 @@ def heavy_coarse(jobs: int = 1) -> list[str]:
         fy = f"{y:.2f}" if isinstance(y, float) else str(y)
         out.append(f"{key:28}{fx:>12}{fy:>12}{ratio:>8}")
     out.append(f"premature replacements: {flagged} of {total} flagged; of those the printer "
-               f"can tell (coarse steps, or a mono printer's pages): {told} of {tellable}")
+               f"can tell (coarse steps, or a mono printer's pages): {told} of {tellable}; "
+               f"false flags (no early swap): {a['premature_false_flags']}")
     ok = a["stockout_supply_days"] == 0 and told == tellable
     out.append(f"targets: zero stockouts, every tellable premature replacement flagged: "
                f"{'met' if ok else 'MISSED'}")
@@ -406,6 +410,9 @@ def coarse_waste(jobs: int = 1) -> list[str]:
         fx = f"{x:.2f}" if isinstance(x, float) else str(x)
         fy = f"{y:.2f}" if isinstance(y, float) else str(y)
         out.append(f"{key:28}{fx:>12}{fy:>12}{ratio:>8}")
+    out.append(f"premature replacements: {a['premature_flagged']} of "
+               f"{a['premature_replacements']} flagged; false flags (no early swap): "
+               f"{a['premature_false_flags']}")
     ok = _waste_stockout_days(asr) == 0
     out.append(f"targets: zero waste stockouts: {'met' if ok else 'MISSED'}")
     return out
@@ -464,11 +471,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the noise-only fleets (with --seeds: the false-alarm rate)")
     ap.add_argument("--side-by-side", action="store_true",
                     help="only the three fleets, ASR (both order points) beside the thresholds")
+    ap.add_argument("--heavy-coarse", action="store_true",
+                    help="only the heavy coarse and \"some remaining\" fleet")
+    ap.add_argument("--coarse-waste", action="store_true", help="only the coarse waste fleet")
     ap.add_argument("--jobs", type=int, default=default_jobs(),
                     help="worker processes per run (default: one per CPU)")
     args = ap.parse_args(argv)
     if args.write_fleets:
         write_fleets()
+        return 0
+    if args.heavy_coarse or args.coarse_waste:
+        if args.coarse_waste:
+            print("\n".join(coarse_waste(args.jobs)), flush=True)
+        if args.heavy_coarse:
+            print("\n".join(heavy_coarse(args.jobs)), flush=True)
         return 0
     if args.noise_only:
         for noise in (0.3, 0.5):

@@ -5,6 +5,7 @@ printers that report in coarse steps or only "some remaining"."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from asr_agent.domain.cartridge_life import CartridgeYield, LifeSeen, learn, pri
 from asr_agent.domain.catalog import load_catalog
 from asr_agent.domain.consumption import analyze
 from asr_core.codes import Code
-from asr_core.records import SupplyClass, SupplyType
+from asr_core.records import LevelState, Sample, SupplyClass, SupplyType, SupplyUnit
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import simulate
 from asr_central.simulate.report import summarize
@@ -135,6 +136,118 @@ def test_a_some_remaining_toner_used_up_is_not_flagged_and_teaches_its_pages() -
     assert a.life_yield is not None and a.life_yield.lives >= 2
     assert a.life_yield.pages == pytest.approx(530 / 0.02, rel=0.03)
     assert a.estimate == "page_counter_learned"
+
+
+# --- a coarse reporter's early swap -----------------------------------------------------
+
+
+def _coarse_series(*lives: tuple[float, float], pages_per_poll: int = 100) -> list[Sample]:
+    """A toner reporting in 25 % steps (rounded up: 0 only when empty), polled every 4
+    hours with `pages_per_poll` printed between polls. Each life is (percent per page,
+    share left when the user swaps): a cartridge goes in full and comes out the moment it
+    falls to that share, between two polls; one swapped at 0 is seen empty first. A last
+    cartridge is left in for a day."""
+    out: list[Sample] = []
+    t, pages = T0, 100_000
+
+    def poll(k: int, left: float) -> None:
+        level = min(100, max(0, math.ceil(left / 25 - 1e-9) * 25))
+        out.append(Sample(t, level, 100, SupplyUnit.PERCENT, LevelState.OK, float(level),
+                          f"CART-{k:03d}", PART, pages))
+
+    left = 100.0
+    for k, (ppp, swap_at) in enumerate(lives):
+        poll(k, left)
+        while True:
+            t += timedelta(hours=4)
+            if left - pages_per_poll * ppp <= swap_at + 1e-9:
+                if swap_at <= 0:
+                    pages += round(left / ppp)
+                    left = 0.0
+                    poll(k, left)  # seen empty, then swapped before the next poll
+                    t += timedelta(hours=4)
+                    pages += pages_per_poll
+                    left = 100.0 - pages_per_poll * lives[min(k + 1, len(lives) - 1)][0]
+                else:
+                    used = round((left - swap_at) / ppp)
+                    nxt = lives[min(k + 1, len(lives) - 1)][0]
+                    pages += pages_per_poll
+                    left = 100.0 - (pages_per_poll - used) * nxt
+                break
+            pages += pages_per_poll
+            left -= pages_per_poll * ppp
+            poll(k, left)
+    for _ in range(6):
+        poll(len(lives), left)
+        t += timedelta(hours=4)
+        pages += pages_per_poll
+        left -= pages_per_poll * lives[-1][0]
+    return out
+
+
+def _early_flags(samples: list[Sample]) -> list[datetime]:
+    a = analyze(samples, supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED)
+    assert a.coarse
+    return [f.at for f in a.flags if f.kind is Code.PREMATURE_REPLACEMENT]
+
+
+def test_a_coarse_toner_swapped_at_15_percent_is_flagged_though_its_mix_changed() -> None:
+    """A 25 % step says only "somewhere in 0-25 %" at a swap at 15 %. The share left is
+    the step less the pages printed since it appeared, at this cartridge's own percent per
+    page (what its steps from 75 to 25 % took): here 0.01 % a page, while the cartridge
+    before, seen empty, went at 0.03 % (a month of colour posters). Read at a rate learned
+    over both, the swap looks like one at 8 %."""
+    samples = _coarse_series((0.03, 0.0), (0.01, 15.0))
+    swaps = [s.taken_at for prev, s in zip(samples, samples[1:])
+             if s.cartridge_serial != prev.cartridge_serial]
+    assert _early_flags(samples) == [swaps[1]]
+
+
+def test_a_coarse_toner_used_to_3_percent_is_not_flagged_though_its_mix_changed() -> None:
+    """The other way round: the cartridge before went at 0.004 % a page, this one at 0.01 %
+    and was swapped with 3 % left (between polls, last seen at the 25 % step): a full life,
+    not an early swap, though a rate learned over both reads it as one at 12 %."""
+    assert _early_flags(_coarse_series((0.004, 0.0), (0.01, 3.0))) == []
+
+
+# --- a waste bottle that says only "some remaining" --------------------------------------
+
+BOTTLE = "008R13061"  # rated at 69,000 pages in the catalog
+
+
+def test_a_bottle_is_judged_against_its_own_lives_not_the_rating() -> None:
+    """A colour printer fills its bottle in 30,000 pages, under half the rating: the
+    first bottle teaches, the next are judged against it; one emptied at 12,000 pages
+    was emptied early."""
+    lives = [LifeSeen(T0 + timedelta(days=50 * (i + 1)), BOTTLE, p, False)
+             for i, p in enumerate((30_000, 31_000, 29_500, 12_000))]
+    y, verdicts = learn(prior(BOTTLE, 69_000), lives, premature_threshold_pct=10.0,
+                        judge_by_prior=False)
+    assert [v.premature for v in verdicts] == [False, False, False, True]
+    assert verdicts[3].left_percent == pytest.approx(100 - 12_000 / (90_500 / 3) * 100)
+    assert y.lives == 3
+
+
+def test_a_some_remaining_bottle_filled_faster_than_its_rating_is_not_flagged() -> None:
+    """A "some remaining" bottle on a colour printer, emptied each time it is full (between
+    two polls, so never seen full): 30,000 pages a bottle against the 69,000 the catalog
+    rates at a mix of mono and colour printers. No bottle was emptied early; read against
+    the rating each was emptied with more than half its space left."""
+    samples: list[Sample] = []
+    t, pages, bottle = T0, 500_000, 0
+    for _ in range(4 * 300 + 60):  # four bottles' polls and a while of the fifth
+        if pages - 500_000 >= 30_000 * (bottle + 1):
+            bottle += 1
+        samples.append(Sample(t, None, None, SupplyUnit.PERCENT, LevelState.SOME_REMAINING,
+                              None, f"WB-{bottle:03d}", BOTTLE, pages))
+        t += timedelta(hours=4)
+        pages += 100
+    a = analyze(samples, supply_type=SupplyType.WASTE_TONER,
+                supply_class=SupplyClass.RECEPTACLE, catalog=load_catalog(),
+                first_life_whole=True)
+    assert len([life for life in a.lives if life.removed_at is not None]) == 4
+    assert [f for f in a.flags if f.kind is Code.PREMATURE_REPLACEMENT] == []
+    assert a.life_yield is not None and a.life_yield.lives == 4
 
 
 # --- a simulated fleet ------------------------------------------------------------------

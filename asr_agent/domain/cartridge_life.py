@@ -28,6 +28,20 @@ lives there is none to measure and the threshold alone decides.
 A printer that really uses more per page than the catalog's rating, and whose cartridges
 are always swapped before it shows empty, would have each of them flagged early; one seen
 empty corrects it.
+
+What cannot be told: a colour that is always swapped early while it says "some
+remaining" looks like one that lasts that many pages. Its pages are the only measure of
+its use, and every life of it is equally short. Nothing else read moves with that one
+colour: the page counter follows whichever colour was printed most; the waste bottle fills
+with every colour's waste, and one that says little moves a step per many cartridges (a
+600 g bottle's 25 % step is some 1,500 g of toner); the other colours' lives say how much
+of them was printed, not of this one. The catalog's yield bounds it only where its
+rating holds: it is rated at one coverage, and a printer that puts more of a colour on
+each page (photos, a logo on every page) gets fewer pages from every cartridge of it, each
+one short of the rating though used up. Flagging every life short of the rating would tell
+those customers of a waste that is not; one life seen empty teaches the pages a
+cartridge really lasts, and from then on an early swap stands out. (A coarse reporter
+says more: its steps measure each cartridge's use, see `consumption`.)
 """
 
 from __future__ import annotations
@@ -124,12 +138,16 @@ def prior(part_number: str | None, yield_pages: float | None) -> CartridgeYield:
 
 
 def learn(start: CartridgeYield, lives: Iterable[LifeSeen], *,
-          premature_threshold_pct: float) -> tuple[CartridgeYield, tuple[LifeVerdict, ...]]:
+          premature_threshold_pct: float,
+          judge_by_prior: bool = True) -> tuple[CartridgeYield, tuple[LifeVerdict, ...]]:
     """Fold `lives` (in time order) into `start`; a verdict for each life of its part.
 
     Lives of another part, and lives removed no later than `start.counted_until`, are
     left out (the latter are already counted); a verdict is still given for those of the
-    part, against the yield as it stands.
+    part, against the yield as it stands. `judge_by_prior` False: no life is premature
+    until one has taught (a waste bottle, whose rating in pages holds at one mix of
+    colours: a colour printer fills it per page two or three times as fast as a mono one,
+    since its waste follows every colour and its pages the one printed most).
     """
     y = start
     verdicts: list[LifeVerdict] = []
@@ -144,7 +162,15 @@ def learn(start: CartridgeYield, lives: Iterable[LifeSeen], *,
                 y = _add(y, life, float(life.pages))
                 verdicts.append(LifeVerdict(life, 0.0, False, True))
             continue
-        premature = not life.spent and left > premature_threshold_pct + 100.0 * y.spread
+        if not judge_by_prior:
+            # against the lives' own pages only: the rating would still pull them
+            judged = (max(0.0, 100.0 - life.pages * 100.0 * y.lives / y.pages_sum)
+                      if y.learned and y.pages_sum > 0 else None)
+            left = left if judged is None else judged
+        else:
+            judged = left
+        premature = (not life.spent and judged is not None
+                     and judged > premature_threshold_pct + 100.0 * y.spread)
         teaches = not premature and _new(y, life) and life.pages > 0
         if teaches:
             assert before is not None

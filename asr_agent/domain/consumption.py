@@ -225,7 +225,8 @@ def analyze(
     if have_pages and not levels_move:
         # "some remaining": pages per cartridge from this device's past ones (cartridge_life)
         life_yield, left_by_life = _learn_lives(ss, bounds, catalog, life_yield,
-                                                premature_threshold_pct, first_life_whole)
+                                                premature_threshold_pct, first_life_whole,
+                                                supply_class != SupplyClass.RECEPTACLE)
         if life_yield.percent_per_page is not None:
             ppp, gpp = life_yield.percent_per_page, None
             page_estimate = ("page_counter_learned" if life_yield.learned
@@ -249,7 +250,8 @@ def analyze(
         estimate, grams_basis = None, None
 
     lives = _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
-                   premature_threshold_pct, use_pages, flags, quantum, left_by_life)
+                   premature_threshold_pct, use_pages, flags, quantum, left_by_life,
+                   first_life_whole)
     remaining, remaining_estimated = _remaining(ss, bounds, ppp, coarse, use_pages)
     resolution = None if use_pages else (quantum if coarse else _resolution(known))
     daily = _daily(segs, ss, tz, resolution, daily_from) if segs else ()
@@ -543,7 +545,8 @@ def _learn_per_page(ss: list[Sample], bounds: list[tuple[int, int]], *, known_le
 
 
 def _learn_lives(ss: list[Sample], bounds: list[tuple[int, int]], catalog: SupplyCatalog | None,
-                 start: CartridgeYield | None, threshold: float, first_whole: bool
+                 start: CartridgeYield | None, threshold: float, first_whole: bool,
+                 judge_by_prior: bool = True
                  ) -> tuple[CartridgeYield, dict[int, tuple[float, bool]]]:
     """A "some remaining" supply's pages per cartridge (cartridge_life.learn) over its lives
     seen whole, and by life number the share each had left at removal and whether that
@@ -574,7 +577,8 @@ def _learn_lives(ss: list[Sample], bounds: list[tuple[int, int]], catalog: Suppl
         seen.append((k, cartridge_life.LifeSeen(ss[b].taken_at, life_part, round(hi - lo),
                                                 spent_at is not None)))
     learned, verdicts = cartridge_life.learn(start, [life for _, life in seen],
-                                             premature_threshold_pct=threshold)
+                                             premature_threshold_pct=threshold,
+                                             judge_by_prior=judge_by_prior)
     by_life = {id(life): k for k, life in seen}
     return learned, {by_life[id(v.life)]: (v.left_percent, v.premature) for v in verdicts}
 
@@ -590,7 +594,8 @@ def _count_between(a: Sample, b: Sample) -> float | None:
 
 
 def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply_class,
-           threshold, use_pages, flags, quantum, left_by_life) -> list[CartridgeLife]:
+           threshold, use_pages, flags, quantum, left_by_life,
+           first_whole: bool = False) -> list[CartridgeLife]:
     pct_by_life = [0.0] * len(bounds)
     grams_by_life: list[float | None] = [0.0] * len(bounds)
     for s in segs:
@@ -615,11 +620,21 @@ def _lives(ss, bounds, reasons, segs, nominal_by_life, grams_factor, ppp, supply
             end_pct = max(0.0, 100.0 - pages * ppp)  # -3 supply: estimated from pages
         elif end_pct is not None and quantum is not None:
             # A coarse step only bounds the level: estimate it from the pages printed since
-            # the step appeared, else take the step's low end (no false premature alarm).
-            first_at = _first_at_level(ss, a, b, end_pct)
+            # the step appeared, at the cartridge's own percent per page where its steps
+            # measure one, else take the step's low end (no false premature alarm). A
+            # first cartridge already at its last step when the samples begin fell to it
+            # at some unseen time: the step's low end too.
+            crossings = _step_crossings(ss, a, b)
+            rate = _steps_percent_per_page(crossings)
+            rate = ppp if rate is None else rate
+            since: float | None = _first_at_level(ss, a, b, end_pct).page_count
+            if crossings and crossings[-1][0] == end_pct:
+                since = crossings[-1][1]
+            elif k == 0 and not first_whole:
+                since = None
             low = max(0.0, end_pct - quantum)
-            if ppp is not None and first_at.page_count is not None and last.page_count is not None:  # type: ignore[union-attr]
-                end_pct = max(low, end_pct - (last.page_count - first_at.page_count) * ppp)  # type: ignore[union-attr]
+            if rate is not None and since is not None and last.page_count is not None:  # type: ignore[union-attr]
+                end_pct = max(low, end_pct - (last.page_count - since) * rate)  # type: ignore[union-attr]
             else:
                 end_pct = low
         premature = False
@@ -709,6 +724,46 @@ def _page_ends(ss: list[Sample], a: int, b: int) -> tuple[int, int] | None:
         if ss[j].page_count is not None:
             return ss[i].page_count, ss[j].page_count  # type: ignore[return-value]
     return None
+
+
+def _step_crossings(ss: list[Sample], a: int, b: int) -> list[tuple[float, float]]:
+    """Where a coarse cartridge (samples [a, b)) fell to each lower step: (step, page
+    count), in order; the step it began at is none (it may have started anywhere in it).
+
+    The level crossed a step between the last sample above it and the first at it: the
+    page count halfway between them (a poll's use can be a large share of a step, and the
+    first sample at a step is below it by up to that much).
+    """
+    out: list[tuple[float, float]] = []
+    shown: float | None = None
+    for i in range(a, b):
+        pct = ss[i].remaining_percent
+        if pct is None:
+            continue
+        if shown is not None and pct < shown and i > a:
+            pages = _count_between(ss[i - 1], ss[i])
+            if pages is not None:
+                out.append((pct, pages))
+        if shown is None or pct < shown:
+            shown = pct
+    return out
+
+
+def _steps_percent_per_page(crossings: list[tuple[float, float]]) -> float | None:
+    """A coarse cartridge's own percent per page, between the first and the last step it
+    fell to; None under two such steps.
+
+    The pages between two crossings are this cartridge's, at the colours printed while it
+    was in. The percent per page learned from completed cartridges takes one removed at
+    its lowest step as spent: for a user who swaps at that step with a share left it
+    overstates use, and the mix printed (so the pages a colour lasts) drifts from one
+    cartridge to the next; either way the share left at removal came out too low (an
+    early swap at 15 % read as one at 9 %).
+    """
+    if len(crossings) < 2:
+        return None
+    (hi, at_hi), (lo, at_lo) = crossings[0], crossings[-1]
+    return (hi - lo) / (at_lo - at_hi) if at_lo > at_hi else None
 
 
 def _first_at_level(ss: list[Sample], a: int, b: int, pct: float) -> Sample:

@@ -61,6 +61,7 @@ class SimResult:
     placeholders: tuple[str, ...]
     # spike alerts begun during a spike event / outside one; spike events, of which flagged
     spike_split: tuple[int, int, int, int] = (0, 0, 0, 0)
+    premature_false_flags: int = 0  # premature-replacement flags on no premature install
 
 
 def _shipping_delay(seed: int, site_id: str, day: int, lo: int, hi: int) -> int:
@@ -142,7 +143,8 @@ def _merge(fleet: Fleet, policy: str, results: list[SimResult]) -> SimResult:
     return SimResult(policy, fleet, devices, parcels, on_hand,
                      sum(r.silent_alerts for r in results), sum(r.spike_alerts for r in results),
                      sum(r.premature_flagged for r in results), history, results[0].placeholders,
-                     tuple(sum(x) for x in zip(*(r.spike_split for r in results))))
+                     tuple(sum(x) for x in zip(*(r.spike_split for r in results))),
+                     sum(r.premature_false_flags for r in results))
 
 
 def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: bool,
@@ -207,9 +209,10 @@ def _simulate(fleet: Fleet, policy: str, threshold_pct: float, keep_history: boo
 
     for sim in sims:
         sim.close_stockouts(float(days))
-    flagged = agent.match_premature()
+    flagged, false_flags = agent.match_premature()
     return SimResult(policy, fleet, sims, parcels, on_hand_by_day, agent.silent_alerts,
-                     agent.spike_alerts, flagged, history, agent.placeholders, agent.spike_split())
+                     agent.spike_alerts, flagged, history, agent.placeholders, agent.spike_split(),
+                     false_flags)
 
 
 def _threshold_orders(sims: list[DeviceSim], links: dict[tuple[str, str], SupplyLink],

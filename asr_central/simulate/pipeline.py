@@ -161,6 +161,8 @@ def _checkpoint(st: _AgentSupply, sample: Sample, replaced: bool) -> None:
         return
     prev = st.samples[-1] if st.samples else cps[-1]
     if sample.remaining_percent != prev.remaining_percent or sample.level_state != prev.level_state:
+        if cps[-1] is not prev:
+            cps.append(prev)  # the last sample at the step before: the step fell in between
         cps.append(sample)  # first sample at a new level step
 
 
@@ -617,12 +619,12 @@ class Pipeline:
         events = sum(len(v) for v in spans.values())
         return during, len(self.spike_alert_days) - during, events, len(flagged)
 
-    def match_premature(self) -> int:
-        """Premature installs the agent's consumption code flagged (within a day of them)."""
-        flagged = 0
-        start = None
+    def match_premature(self) -> tuple[int, int]:
+        """Premature installs the agent's consumption code flagged (within a day of them),
+        and its false flags: those within a day of no premature install (each one a
+        customer told of a waste that was not)."""
+        flagged = false = 0
         for sim in self.sims:
-            start = start or sim.start
             flags: dict[str, list[float]] = {}
             for serial, sid, at in self.premature:
                 if serial == sim.serial:
@@ -634,4 +636,7 @@ class Pipeline:
                                          for t in flags.get(ins.supply_id, ())):
                     ins.flagged = True
                     flagged += 1
-        return flagged
+            for sid, times in flags.items():
+                early = [i.day for i in sim.installs if i.premature and i.supply_id == sid]
+                false += sum(1 for t in times if not any(abs(t - d) <= 1.0 for d in early))
+        return flagged, false

@@ -52,6 +52,7 @@ def summarize(result: SimResult) -> dict[str, Any]:
         "spike_alerts_outside_event": result.spike_split[1],
         "spike_events": result.spike_split[2],
         "spike_events_flagged": result.spike_split[3],
+        "premature_false_flags": result.premature_false_flags,
         "order_lines": len(lines),
         "units_in_transit_at_end": sum(line.quantity for p in result.parcels
                                        if p.arrive_day >= days for line in p.lines),
@@ -76,6 +77,7 @@ _ROWS = (
     ("units_in_transit_at_end", "units in transit at end"),
     ("premature_replacements", "premature replacements"),
     ("premature_flagged", "  of which flagged"),
+    ("premature_false_flags", "  false premature flags"),
     ("silent_alerts", "silent-device alerts"),
     ("spike_alerts", "usage-spike alerts"),
     ("spike_alerts_in_event", "  during a spike event"),
