@@ -65,7 +65,7 @@ from asr_agent.domain.running import SupplyState
 from asr_core.records import Device, Reading, Sample, Supply, SupplyClass, SupplyType
 from asr_agent.domain.summary import build_summary
 from asr_agent.domain.waste import (
-    level_step, prior_percent_per_gram, says_little, toner_days, waste_fill,
+    TonerDays, level_step, prior_percent_per_gram, says_little, waste_fill,
 )
 from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.domain.policy import (
@@ -282,6 +282,7 @@ class Pipeline:
         self.spike_alert_days: list[tuple[str, int]] = []  # (device, day) an episode began
         self._active: set[str] = set()
         self._outlooks: dict[tuple[str, str], tuple] = {}
+        self._toner_days: dict[str, TonerDays] = {}  # per printer whose bottle says little
         self.placeholders: tuple[str, ...] = (
             "central ingest: summaries go from the agent's summary builder to central as "
             "records; they are not encoded (dict or canonical bytes), signed, verified nor "
@@ -497,18 +498,31 @@ class Pipeline:
             for d in [d for d in kept if d < since]:
                 del kept[d]
         part = window[-1].part_number
-        fill = waste_fill(window, toner_days([list(kept.values())
-                                              for kept in toner_days_kept]),
-                          prior=prior_percent_per_gram(self.catalog.get(part)), now=now,
-                          step=level_step(window))
+        toner = self._toner_days.setdefault(sim.serial, TonerDays())(
+            [list(kept.values()) for kept in toner_days_kept])
+        # the forecast reads the last FORECAST_DAYS days; the readings and hours of them all
+        # say only whether there is enough history
+        recent_from = now.date() - dt.timedelta(days=FORECAST_DAYS - 1)
+        fill = waste_fill(window, toner, prior=prior_percent_per_gram(self.catalog.get(part)),
+                          now=now, step=level_step(window), daily_from=recent_from)
         if fill is None:
             return None
         gpp = [t.grams_per_page for t in toners]
         if all(g is not None for g in gpp):
             # its drop between runs is watched through pages, at the fill per page
             st.percent_per_page = fill.percent_per_toner_gram * sum(gpp)  # type: ignore[arg-type]
-        return forecast(list(fill.daily), remaining=fill.free_percent, now=now,
-                        supply_class=st.supply_class, window_days=FORECAST_DAYS)
+        f = forecast(list(fill.daily), remaining=fill.free_percent, now=now,
+                     supply_class=st.supply_class, window_days=FORECAST_DAYS,
+                     readings=sum(d.readings for d in toner),
+                     span_h=24.0 * sum(d.coverage for d in toner))
+        if f.status == "warming_up":
+            # its reason may name a day before the last FORECAST_DAYS
+            every = waste_fill(window, toner, prior=prior_percent_per_gram(self.catalog.get(part)),
+                               now=now, step=level_step(window))
+            assert every is not None
+            f = forecast(list(every.daily), remaining=every.free_percent, now=now,
+                         supply_class=st.supply_class, window_days=FORECAST_DAYS)
+        return f
 
     # --- central side -------------------------------------------------------------------
 
