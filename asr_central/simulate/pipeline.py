@@ -472,6 +472,11 @@ class Pipeline:
         agent_id = f"sim-agent-{sim.site.id}"
         seq = self.sequence.get(agent_id, 0) + 1
         self.sequence[agent_id] = seq
+        if not due and self.sink is None:
+            # a summary without supplies has no cartridge event either: all central reads
+            # of it is when the device last reported
+            self.last_report[sim.serial] = last_at + dt.timedelta(microseconds=1)
+            return
         period_start = dt.datetime.combine(last_at.date(), dt.time(), tzinfo=dt.UTC)
         reading = Reading(host="127.0.0.1", port=161, taken_at=last_at,
                           device=Device("1.3.6.1.4.1.253.8.62.1.1", sim.spec.model, sim.serial,
