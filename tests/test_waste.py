@@ -11,7 +11,7 @@ from asr_agent.domain.catalog import CatalogEntry, parse_catalog
 from asr_agent.domain.consumption import DailyUse
 from asr_core.errors import ConfigError
 from asr_core.records import LevelState, Sample, SupplyType, SupplyUnit
-from asr_agent.domain.waste import prior_percent_per_gram, toner_days, waste_fill
+from asr_agent.domain.waste import TonerDays, prior_percent_per_gram, toner_days, waste_fill
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import simulate
 
@@ -82,6 +82,41 @@ def test_toner_days_count_only_days_every_toner_measured_in_grams() -> None:
     cyan = [DailyUse(day, 1.0, grams=1.0, coverage=0.5), DailyUse(day + timedelta(days=1), 1.0)]
     out = toner_days([black, cyan])
     assert [(d.day, d.grams, d.coverage) for d in out] == [(day, 6.0, 0.5)]
+
+
+def test_toner_days_kept_from_call_to_call_sum_again_only_the_days_that_changed() -> None:
+    """A device's toners are analysed again and again: the memo answers as toner_days does
+    when days are replaced, added, dropped, or lose their grams."""
+    day = date(2027, 1, 4)
+    black = {day + timedelta(days=i): DailyUse(day + timedelta(days=i), 2.0, grams=5.0 + i)
+             for i in range(6)}
+    cyan = {day + timedelta(days=i): DailyUse(day + timedelta(days=i), 1.0, grams=1.0 + i,
+                                              coverage=0.5 + i / 20) for i in range(6)}
+    memo = TonerDays()
+    for change in range(5):
+        series = [list(black.values()), list(cyan.values())]
+        assert memo(series) == toner_days(series)
+        d = day + timedelta(days=change + 1)
+        black[d] = DailyUse(d, 3.0, grams=7.5 + change)  # re-measured
+        cyan[d] = DailyUse(d, 1.0, grams=None if change == 2 else 2.0)
+        black.pop(day + timedelta(days=change), None)  # aged out
+        later = day + timedelta(days=6 + change)
+        black[later] = cyan[later] = DailyUse(later, 1.0, grams=2.0)
+    first = memo([list(black.values()), list(cyan.values())])
+    assert first == toner_days([list(black.values()), list(cyan.values())])
+    assert memo([list(black.values())]) == toner_days([list(black.values())])  # one toner
+
+
+def test_the_fill_read_from_a_day_on_holds_those_days_and_the_same_figures() -> None:
+    samples = _bottle([(0, 100.0), (0.2, 100.0), (5, 75.0), (10, 50.0), (12, 50.0)])
+    now = START + timedelta(days=12)
+    every = waste_fill(samples, _toner(10.0, 13), prior=0.25, now=now)
+    recent = waste_fill(samples, _toner(10.0, 13), prior=0.25, now=now,
+                        daily_from=START.date() + timedelta(days=9))
+    assert every is not None and recent is not None
+    assert recent.daily == every.daily[9:] and len(recent.daily) == 4
+    assert (recent.percent_per_toner_gram, recent.free_percent) == (
+        every.percent_per_toner_gram, every.free_percent)
 
 
 def test_the_catalog_gives_a_bottles_waste_ratio_and_checks_it() -> None:

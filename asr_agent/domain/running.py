@@ -346,6 +346,16 @@ class SupplyState:
         if s.taken_at.tzinfo is None:
             raise ValueError(f"sample taken at {s.taken_at.isoformat()} has no time zone; "
                              "store and pass aware datetimes")
+        if self.lives:
+            life = self.lives[-1]
+            prev = life.last  # the sample fed last
+            if (s.remaining_percent == prev.remaining_percent and s.level == prev.level
+                    and s.cartridge_serial == prev.cartridge_serial
+                    and s.part_number == prev.part_number and s.unit == prev.unit
+                    and s.max_capacity == prev.max_capacity
+                    and s.level_state == prev.level_state):
+                self._repeat(life, s)
+                return
         factor = _GRAMS_PER_UNIT.get(s.unit) if s.unit is not None else None
         if factor != self.factor:
             raise Unsettled(f"the unit changed to {s.unit} at {s.taken_at.isoformat()}; "
@@ -396,6 +406,28 @@ class SupplyState:
                     f"page counter went back from {self.prev_pages} to {s.page_count}"))
             self.prev_pages = s.page_count
         self._into_life(self.lives[-1], s)
+
+    def _repeat(self, life: _Life, s: Sample) -> None:
+        """`_take` of a sample that says what the one before it said, but for its time and
+        page count (most readings between level steps): no replacement, no segment, the same
+        part and serial; only the counts, the pages and the cartridge's last sample move."""
+        self.count += 1
+        self.days.read(s.taken_at)  # type: ignore[union-attr]
+        pages = s.page_count
+        if pages is not None:
+            if self.prev_pages is not None and pages < self.prev_pages:
+                self.counter_flags.append(Flag(
+                    Code.COUNTER_RESET, s.taken_at,
+                    f"page counter went back from {self.prev_pages} to {pages}"))
+            self.prev_pages = pages
+            life.page_samples += 1
+            if life.first_page is None:
+                life.first_page = pages
+            else:
+                life.last_page = pages
+        life.last = s
+        if s.remaining_percent is not None:
+            life.last_known = s
 
     def _into_life(self, life: _Life, s: Sample) -> None:
         life.last = s

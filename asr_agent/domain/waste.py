@@ -33,8 +33,8 @@ from asr_agent.domain.catalog import CatalogEntry
 from asr_agent.domain.consumption import DailyUse, SupplyAnalysis, is_replacement
 from asr_core.records import Sample, SupplyClass
 
-__all__ = ["WasteFill", "level_step", "prior_percent_per_gram", "says_little", "toner_days",
-           "waste_fill"]
+__all__ = ["TonerDays", "WasteFill", "level_step", "prior_percent_per_gram", "says_little",
+           "toner_days", "waste_fill"]
 
 # A bottle showing "some remaining" still has room: never forecast it full before it says so.
 _SOME_ROOM_PCT = 0.5
@@ -50,6 +50,7 @@ class WasteFill:
     learned_toner_g: float  # toner grams behind the measurements (0: the prior alone)
     free_percent: float  # free space now, estimated
     daily: tuple[DailyUse, ...]  # bottle percent filled per day, from the toner used
+    # (from `waste_fill`'s daily_from on)
 
 
 def says_little(analysis: SupplyAnalysis, supply_class: SupplyClass | None) -> bool:
@@ -82,23 +83,63 @@ def toner_days(series: Iterable[Sequence[DailyUse]]) -> tuple[DailyUse, ...]:
     A day counts only when every toner has it with grams known (a day missing one colour
     would read as less use); its coverage is the least of theirs.
     """
+    by_day, n = _by_day(series)
+    out = []
+    for day in sorted(by_day):
+        d = _toner_day(by_day[day], n)
+        if d is not None:
+            out.append(d)
+    return tuple(out)
+
+
+class TonerDays:
+    """`toner_days` for a device whose toners are analysed again and again: a day whose
+    figures are the very ones it was given last time is not summed again (most of a
+    bottle's months of toner days are, from one run to the next)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[date, tuple[list[DailyUse], DailyUse | None]] = {}
+
+    def __call__(self, series: Iterable[Sequence[DailyUse]]) -> tuple[DailyUse, ...]:
+        by_day, n = _by_day(series)
+        memo = self._memo
+        fresh: dict[date, tuple[list[DailyUse], DailyUse | None]] = {}
+        out = []
+        for day in sorted(by_day):
+            ds = by_day[day]
+            held = memo.get(day)
+            if (held is not None and len(held[0]) == len(ds)
+                    and all(a is b for a, b in zip(held[0], ds))):
+                fresh[day] = held
+                d = held[1]
+            else:
+                d = _toner_day(ds, n)
+                fresh[day] = (ds, d)
+            if d is not None:
+                out.append(d)
+        self._memo = fresh
+        return tuple(out)
+
+
+def _by_day(series: Iterable[Sequence[DailyUse]]) -> tuple[dict[date, list[DailyUse]], int]:
     by_day: dict[date, list[DailyUse]] = {}
     n = 0
     for s in series:
         n += 1
         for d in s:
             by_day.setdefault(d.day, []).append(d)
-    out = []
-    for day in sorted(by_day):
-        ds = by_day[day]
-        if len(ds) != n or any(d.grams is None for d in ds):
-            continue
-        out.append(DailyUse(day, sum(d.grams for d in ds),  # type: ignore[misc]
-                            grams=sum(d.grams for d in ds),  # type: ignore[misc]
-                            coverage=min(d.coverage for d in ds),
-                            interpolated=all(d.interpolated for d in ds),
-                            readings=min(d.readings for d in ds)))
-    return tuple(out)
+    return by_day, n
+
+
+def _toner_day(ds: list[DailyUse], n: int) -> DailyUse | None:
+    """One day of `toner_days` from its toners' figures (None: it does not count)."""
+    if len(ds) != n or any(d.grams is None for d in ds):
+        return None
+    return DailyUse(ds[0].day, sum(d.grams for d in ds),  # type: ignore[misc]
+                    grams=sum(d.grams for d in ds),  # type: ignore[misc]
+                    coverage=min(d.coverage for d in ds),
+                    interpolated=all(d.interpolated for d in ds),
+                    readings=min(d.readings for d in ds))
 
 
 def _anchors(samples: Sequence[Sample]) -> list[tuple[datetime, float, int]]:
@@ -146,14 +187,15 @@ def _grams_between(days: dict[date, DailyUse], a: datetime, b: datetime) -> floa
 
 def waste_fill(samples: Sequence[Sample], toner: Sequence[DailyUse], *, prior: float | None,
                now: datetime, step: float | None = None,
-               prior_weight_pct: float = 25.0) -> WasteFill | None:
+               prior_weight_pct: float = 25.0, daily_from: date | None = None) -> WasteFill | None:
     """The bottle's fill from the toner used (module docstring).
 
     `samples`: the bottle's, in time order (the first of each step and of each bottle is
     what counts); `toner`: the device's toner grams per day (`toner_days`) in the time zone
     of `now`, covering the samples' span; `prior`: percent per toner gram
     (`prior_percent_per_gram`); `step`: a coarse bottle's step in percent (None for
-    "some remaining"). None when there is nothing to go on: no samples, or no prior and
+    "some remaining"); `daily_from`: the first day `daily` holds (default: every day of
+    `toner`). None when there is nothing to go on: no samples, or no prior and
     nothing learned yet.
     """
     if not samples:
@@ -192,5 +234,6 @@ def waste_fill(samples: Sequence[Sample], toner: Sequence[DailyUse], *, prior: f
     else:
         free = max(0.0, min(100.0, free if last > 0 else 0.0))
     daily = tuple(DailyUse(d.day, k * (d.grams or 0.0), grams=None, coverage=d.coverage,
-                           interpolated=d.interpolated, readings=d.readings) for d in toner)
+                           interpolated=d.interpolated, readings=d.readings) for d in toner
+                  if daily_from is None or d.day >= daily_from)
     return WasteFill(k, "learned" if measured_g > 0 else "catalog", measured_g, free, daily)
