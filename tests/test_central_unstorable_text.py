@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi import APIRouter, Body
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from asr_agent.adapters import keys as signing
 from asr_central.service import app as app_module
@@ -192,6 +192,9 @@ def test_unstorable_text_in_a_path_or_query_is_refused_and_stores_nothing(
     assert _stored(central.server) == before
 
 
+_PRINTER_PAGE: tuple[str, Callable[[_Central, str], tuple[str, str, dict[str, Any] | None]]] = (
+    "serial", lambda c, t: ("GET", f"/console/printers/{quote(t, safe='')}", None))
+
 # Console forms and pages, signed in as an admin: (field, method, path, form).
 _CONSOLE: list[tuple[str, Callable[[_Central, str], tuple[str, str, dict[str, Any] | None]]]] = [
     ("site_id", lambda c, t: ("POST", "/console/agents/enrollment-token", {"site_id": t})),
@@ -211,13 +214,15 @@ _CONSOLE: list[tuple[str, Callable[[_Central, str], tuple[str, str, dict[str, An
                                {"line": str(c.line_id), "serials": "", "tracking": t})),
     ("alert_key", lambda c, t: ("POST", "/console/alerts/acknowledge", {"alert_key": t})),
     ("agent_id", lambda c, t: ("POST", f"/console/agents/{quote(t, safe='')}/revoke", {})),
-    ("serial", lambda c, t: ("GET", f"/console/printers/{quote(t, safe='')}", None)),
+    _PRINTER_PAGE,
     ("q", lambda c, t: ("GET", f"/console/fleet?q={quote(t, safe='')}", None)),
 ]
 
 
 @_SETTINGS
 @given(case=st.sampled_from(_CONSOLE), text=_NUL_SEGMENT)
+# a line feed in a printer's path: the route's `path` parameter stopped at it (a JSON 404)
+@example(case=_PRINTER_PAGE, text="\n\x00")
 def test_unstorable_text_in_a_console_form_or_path_gets_an_error_page_and_stores_nothing(
         central: _Central,
         case: tuple[str, Callable[[_Central, str], tuple[str, str, dict[str, Any] | None]]],

@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from asr_central.service.console import auth
@@ -28,6 +29,23 @@ from asr_central.storage.supply_history import HISTORY_DAYS
 from asr_central.storage.times import stamp
 
 router = APIRouter(route_class=ConsoleRoute)
+
+
+class _AnyPath(Convertor[str]):
+    """A path parameter of any characters a serial may hold, line breaks included:
+    Starlette's `path` is `.*`, which stops at one, so a serial with a line feed fell
+    through to the generic JSON 404 instead of reaching the page and its checks."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", _AnyPath())
 
 ViewerDep = Annotated[Viewer, Depends(auth.viewer)]
 
@@ -123,6 +141,6 @@ def acknowledge(request: Request, who: ViewerDep,
 
 
 router.add_api_route(f"{PREFIX}/fleet", fleet_page, methods=["GET"])
-router.add_api_route(f"{PREFIX}/printers/{{serial:path}}", printer_page, methods=["GET"])
+router.add_api_route(f"{PREFIX}/printers/{{serial:anypath}}", printer_page, methods=["GET"])
 router.add_api_route(f"{PREFIX}/alerts", alerts_page, methods=["GET"])
 router.add_api_route(f"{PREFIX}/alerts/acknowledge", acknowledge, methods=["POST"])
