@@ -217,14 +217,9 @@ def heavy_coarse(jobs: int = 1) -> list[str]:
     a, b = summarize(asr), summarize(thr)
     total, flagged, tellable, told = _early_swaps(asr)
     out = [f"== heavy_coarse: {a['devices']} heavy printers reporting in 25 % steps or \"some "
-           f"remaining\", {a['days']} days ({time.perf_counter() - t0:.1f} s)",
-           f"{'':28}{'asr':>12}{'threshold':>12}{'ratio':>8}"]
-    for key in ("stockout_supply_days", "stockout_events", "shipments", "mean_units_on_hand"):
-        x, y = a[key], b[key]
-        ratio = _ratio(x, y) if key in ("shipments", "mean_units_on_hand") else ""
-        fx = f"{x:.2f}" if isinstance(x, float) else str(x)
-        fy = f"{y:.2f}" if isinstance(y, float) else str(y)
-        out.append(f"{key:28}{fx:>12}{fy:>12}{ratio:>8}")
+           f"remaining\", {a['days']} days ({time.perf_counter() - t0:.1f} s)"]
+    out += _beside_threshold([(k, a[k], b[k]) for k in ("stockout_supply_days", "stockout_events",
+                                                        "shipments", "mean_units_on_hand")])
     out.append(f"premature replacements: {flagged} of {total} flagged; of those the printer "
                f"can tell (coarse steps, or a mono printer's pages): {told} of {tellable}; "
                f"false flags (no early swap): {a['premature_false_flags']}")
@@ -265,6 +260,15 @@ def model_only(fleet) -> float:
             sim.morning(day)
             sim.step(day, date)
     return time.perf_counter() - t0
+
+
+def _beside_threshold(rows: list[tuple[str, float, float]]) -> list[str]:
+    """A table of (figure, ASR's, the threshold's), with their ratio for parcels and stock."""
+    out = [f"{'':28}{'asr':>12}{'threshold':>12}{'ratio':>8}"]
+    for key, x, y in rows:
+        ratio = _ratio(x, y) if key in ("shipments", "mean_units_on_hand") else ""
+        out.append(f"{key:28}{_cell(x):>12}{_cell(y):>12}{ratio:>8}")
+    return out
 
 
 def _ratio(a: float, b: float) -> str:
@@ -400,16 +404,11 @@ def coarse_waste(jobs: int = 1) -> list[str]:
     thr = simulate(fleet, "threshold", jobs=jobs)
     a, b = summarize(asr), summarize(thr)
     out = [f"== coarse_waste: {a['devices']} printers reporting in 25 % steps or \"some "
-           f"remaining\", {a['days']} days ({time.perf_counter() - t0:.1f} s)",
-           f"{'':28}{'asr':>12}{'threshold':>12}{'ratio':>8}"]
+           f"remaining\", {a['days']} days ({time.perf_counter() - t0:.1f} s)"]
     rows = [("waste_stockout_days", round(_waste_stockout_days(asr), 2),
              round(_waste_stockout_days(thr), 2))]
     rows += [(k, a[k], b[k]) for k in ("stockout_supply_days", "shipments", "mean_units_on_hand")]
-    for key, x, y in rows:
-        ratio = _ratio(x, y) if key in ("shipments", "mean_units_on_hand") else ""
-        fx = f"{x:.2f}" if isinstance(x, float) else str(x)
-        fy = f"{y:.2f}" if isinstance(y, float) else str(y)
-        out.append(f"{key:28}{fx:>12}{fy:>12}{ratio:>8}")
+    out += _beside_threshold(rows)
     out.append(f"premature replacements: {a['premature_flagged']} of "
                f"{a['premature_replacements']} flagged; false flags (no early swap): "
                f"{a['premature_false_flags']}")
