@@ -206,3 +206,51 @@ def test_several_worker_processes_are_summed_by_whichever_answers_the_scrape(
     assert samples["asr_central_summaries_total", (("verdict", "stored"),)] == 7.0
     assert samples["asr_central_summaries_total", (("verdict", "bad_signature"),)] == 2.0
     assert samples["asr_central_policy_run_seconds_count", ()] == 2.0
+
+
+_LIVE_WORKER = """
+import sys
+from prometheus_client.core import GaugeMetricFamily
+from asr_central.service.metrics import CentralMetrics
+CentralMetrics().render(lambda: iter([GaugeMetricFamily("g", "g", value=1)]),
+                        is_leader=sys.argv[1] == "leader")
+print("ready", flush=True)
+sys.stdin.readline()  # lives until told
+"""
+
+
+def test_a_killed_leader_worker_stops_counting_as_a_leader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor restarts a killed worker; the dead one's leader gauge must not be
+    summed with its successor's (a scrape would read 2: an election gone wrong)."""
+    from asr_central.service.metrics import MULTIPROC_ENV, CentralMetrics
+    from prometheus_client.core import GaugeMetricFamily
+
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    workers = [subprocess.Popen([sys.executable, "-c", _LIVE_WORKER, role], cwd=REPO,
+                                text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env={"PYTHONPATH": str(REPO), MULTIPROC_ENV: str(shared)})
+               for role in ("leader", "follower")]
+    monkeypatch.setenv(MULTIPROC_ENV, str(shared))
+    metrics = CentralMetrics()
+
+    def leaders() -> float:
+        text = metrics.render(lambda: iter([GaugeMetricFamily("g", "g", value=1)]),
+                              is_leader=False).decode()
+        return _samples(text)["asr_central_leader", ()]
+
+    leader, follower = workers
+    try:
+        for w in workers:
+            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+        assert leaders() == 1.0
+        leader.kill()  # as the OOM killer would: no chance to say goodbye
+        leader.communicate(timeout=30)
+        assert leaders() == 0.0  # the live follower's 0 alone; the dead leader is forgotten
+        assert not list(shared.glob(f"gauge_live*_{leader.pid}.db"))
+        assert list(shared.glob(f"gauge_live*_{follower.pid}.db"))
+    finally:
+        for w in workers:
+            w.kill()
+            w.communicate(timeout=30)

@@ -9,10 +9,16 @@ does: with PROMETHEUS_MULTIPROC_DIR set before the workers start, every worker w
 counters to memory-mapped files there and any worker's scrape sums them all. The
 directory must be emptied before the workers start (the service's RuntimeDirectory is);
 gauges of storage are read by the worker that answers, from the one database.
+
+A worker that dies leaves its files behind. Its counters must stay (they are counts that
+happened), but its leader gauge must not: a killed leader's 1 would be summed with its
+successor's, reading 2. The supervisor that restarts workers has no hook to say so, so each
+scrape drops the live gauges of processes that no longer exist.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,14 +27,17 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import mark_process_dead
 
-__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "CentralMetrics", "verdict_of"]
+__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "CentralMetrics", "forget_dead_workers", "verdict_of"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A refusal's reason starts with its code ("site_mismatch: ..."); anything else is labelled
 # by its HTTP code, so the label's values stay a short, fixed list.
 _REASON_CODE = re.compile(r"^([a-z][a-z_]{1,31})(?::|$)")
+# A live gauge's file per process: gauge_livesum_<pid>.db (prometheus-client's naming).
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
 # Policy runs take milliseconds on a small fleet and seconds on 100,000 supplies.
 _POLICY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -78,10 +87,35 @@ class CentralMetrics:
         if self.multiprocess_dir is not None:
             from prometheus_client import multiprocess
 
+            forget_dead_workers(self.multiprocess_dir)
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, self.multiprocess_dir)
             return generate_latest(_Scrape(registry, gauges))
         return generate_latest(_Scrape(self.registry, gauges))
+
+
+def forget_dead_workers(directory: str) -> list[int]:
+    """Drop the live gauges of worker processes that have ended; the pids dropped.
+    POSIX only: elsewhere there is no harmless way to ask whether a pid lives."""
+    if os.name != "posix":
+        return []
+    pids = {int(m.group(1)) for name in map(os.path.basename,
+                                            glob.glob(os.path.join(directory, "gauge_live*.db")))
+            if (m := _LIVE_GAUGE_FILE.match(name))}
+    dead = sorted(pid for pid in pids if not _alive(pid))
+    for pid in dead:
+        mark_process_dead(pid, directory)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class _Scrape:
