@@ -16,11 +16,9 @@ that waiting writers hold no pooled connection and wake as soon as it is free.
 
 Durability: a summary is acknowledged only once its commit is durable. Every connection
 sets `synchronous_commit = on` (a server configured otherwise could lose acknowledged
-commits to a crash), so COMMIT returns once the WAL is flushed. `write()` is the same group
-commit as SQLite's: the work queued while a commit is in progress runs as one transaction,
-each job under its own savepoint (one failing job rolls back alone; a job alone in its group
-has the transaction for one), one commit, in a helper thread while the event loop goes on.
-Each statement is a round trip to the server: BEGIN and the write lock go as one.
+commits to a crash), so COMMIT returns once the WAL is flushed. `write()` is the group
+commit both engines share (asr_central.storage.group_commit). Each statement is a round trip
+to the server: BEGIN and the write lock go as one.
 
 Text PostgreSQL cannot store: a NUL character (U+0000) in a text parameter raises
 `UnstorableText` (a StoreError the service answers 422) before the statement is sent, not the
@@ -36,11 +34,8 @@ lock): several workers may start at once, one applies, the others find it done.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -55,6 +50,7 @@ from asr_core import migrations
 from asr_core.errors import StoreError
 from asr_core.secret import redact_url, url_password
 from asr_central.storage import migrations as schema
+from asr_central.storage.group_commit import GroupCommit
 from asr_central.storage.postgres.dialect import ddl, placeholders, row_factory
 from asr_central.storage.postgres.leader import AdvisoryLeadership
 from asr_central.storage.text import UnstorableText
@@ -65,7 +61,6 @@ __all__ = ["Database", "open_database", "is_postgres_url", "MIGRATION_LOCK", "WR
 # Advisory lock keys (64-bit, any value no other program on the database uses).
 MIGRATION_LOCK = 0x415352_6D6967  # "ASR" "mig"
 WRITE_LOCK = 0x415352_777269      # "ASR" "wri"
-MAX_GROUP = 256            # as SQLite's: bounds one group's transaction
 POOL_SIZE = 10             # connections per process at most
 CONNECT_TIMEOUT_S = 10     # a server that does not answer in this time is reported
 POOL_WAIT_S = 30.0         # how long a statement waits for a free pooled connection
@@ -78,7 +73,6 @@ _BEGIN_IF_FREE = f"BEGIN; SELECT pg_try_advisory_xact_lock({WRITE_LOCK})"
 
 T = TypeVar("T")
 
-log = logging.getLogger("asr_central.db")
 
 
 def is_postgres_url(url: str) -> bool:
@@ -372,28 +366,13 @@ class _Target:
         return [ddl(s) for s in migrations.split_sql(migration.sql)]
 
 
-class _GroupCommit:
-    """The group commit of one Database on one event loop (see `Database.write`).
-
-    As on SQLite, the statements run on the event loop's thread (the work functions are
-    the service's, written for it) when the write lock is free at once; waiting for it,
-    and the commit, run in a helper thread."""
+class _GroupCommit(GroupCommit[psycopg.Connection[Any], _Unit]):
+    """The group commit of one Database on one event loop (see `Database.write`)."""
 
     def __init__(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.db = db
-        self.loop = loop
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="asr-central-commit")
         self.conn: psycopg.Connection[Any] | None = None
-        self.pending: list[tuple[Callable[[_Unit], Any], asyncio.Future[Any]]] = []
-        self.running = False
-
-    async def run(self, work: Callable[[_Unit], T]) -> T:
-        future: asyncio.Future[T] = self.loop.create_future()
-        self.pending.append((work, future))
-        if not self.running:
-            self.running = True
-            self.loop.create_task(self._cycle())
-        return await future
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -406,8 +385,7 @@ class _GroupCommit:
             self.conn = self.db.connect()
         return self.conn
 
-    def _begin_at_once(self) -> psycopg.Connection[Any] | None:
-        """BEGIN and the write lock on the event loop if both are free, else None."""
+    def begin_at_once(self) -> psycopg.Connection[Any] | None:
         if not self.db._write_lock.acquire(blocking=False):
             return None
         try:
@@ -425,8 +403,7 @@ class _GroupCommit:
         self.db._write_lock.release()
         return None
 
-    def _begin_waiting(self) -> psycopg.Connection[Any]:
-        """BEGIN and the write lock in the commit thread, waiting for both."""
+    def begin_waiting(self) -> psycopg.Connection[Any]:
         self.db._write_lock.acquire()
         try:
             conn = self._connection()
@@ -452,7 +429,7 @@ class _GroupCommit:
             pass  # the connection is gone: dropped below
         self._drop_broken()
 
-    def _end(self, conn: psycopg.Connection[Any], commit: bool) -> None:
+    def end(self, conn: psycopg.Connection[Any], commit: bool) -> None:
         try:
             conn.execute("COMMIT" if commit else "ROLLBACK")
         finally:
@@ -461,90 +438,11 @@ class _GroupCommit:
             finally:
                 self.db._write_lock.release()
 
-    async def _cycle(self) -> None:
-        try:
-            while self.pending:
-                await self._one_group()
-        finally:
-            self.running = False
+    def unit(self, conn: psycopg.Connection[Any]) -> _Unit:
+        return _Unit(conn)
 
-    async def _one_group(self) -> None:
-        try:
-            conn = self._begin_at_once()
-            if conn is None:
-                conn = await self.loop.run_in_executor(self.executor, self._begin_waiting)
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-            group, self.pending = self.pending, []
-            _fail(group, exc)
-            return
-        group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
-        unit = _Unit(conn)
-        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
-        if len(group) == 1:  # alone: the transaction is its savepoint (two round trips less)
-            await self._alone(conn, unit, *group[0])
-            return
-        try:
-            for work, future in group:
-                if future.cancelled():
-                    continue
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = work(unit)
-                except Exception as exc:  # noqa: BLE001 - raised in the job's request
-                    conn.execute("ROLLBACK TO SAVEPOINT job")
-                    conn.execute("RELEASE SAVEPOINT job")
-                    outcomes.append((future, exc, None))
-                else:
-                    conn.execute("RELEASE SAVEPOINT job")
-                    outcomes.append((future, None, result))
-        except BaseException as exc:  # noqa: BLE001 - the transaction itself broke
-            with contextlib.suppress(Exception):  # a broken connection cannot roll back
-                await self.loop.run_in_executor(self.executor, self._end, conn, False)
-            _fail(group, exc)
-            return
-        try:
-            await self.loop.run_in_executor(self.executor, self._end, conn, True)
-        except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing was kept
-            log.error("group commit of %d job(s) failed on %s: %s", len(group),
-                      self.db.where(), self.db._scrub(str(exc)))
-            _fail(group, exc)
-            return
-        for future, error, result in outcomes:
-            if future.cancelled():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-
-    async def _alone(self, conn: psycopg.Connection[Any], unit: _Unit,
-                     work: Callable[[_Unit], Any], future: asyncio.Future[Any]) -> None:
-        """A group of one job: committed if it succeeds, rolled back if it raises."""
-        try:
-            result = None if future.cancelled() else work(unit)
-        except BaseException as exc:  # noqa: BLE001 - raised in the job's request
-            with contextlib.suppress(Exception):  # a broken connection cannot roll back
-                await self.loop.run_in_executor(self.executor, self._end, conn, False)
-            if not future.done():
-                future.set_exception(exc)
-            return
-        try:
-            await self.loop.run_in_executor(self.executor, self._end, conn, True)
-        except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing was kept
-            log.error("group commit of 1 job failed on %s: %s", self.db.where(),
-                      self.db._scrub(str(exc)))
-            if not future.done():
-                future.set_exception(exc)
-            return
-        if not future.done():
-            future.set_result(result)
-
-
-def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
-    for _, future in group:
-        if not future.done():
-            future.set_exception(exc)
+    def describe(self, exc: BaseException) -> str:
+        return f"{self.db.where()}: {self.db._scrub(str(exc))}"
 
 
 def open_database(url: str, *, migrate: bool = True) -> Database:

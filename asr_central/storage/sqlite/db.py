@@ -13,11 +13,9 @@ file with the next free number; never edit an applied one.
 Durability: an agent forgets a summary once central has acknowledged it, so a commit must
 be on disk before its answer leaves: WAL with `synchronous=FULL` (the WAL is fsynced at
 every commit; `NORMAL` could lose the last commits to a power cut or kernel crash).
-An fsync costs milliseconds, so ingest does not commit per request: `write()` runs the
-work queued while the previous commit was in progress as one group, one transaction
-(each job under its own savepoint, so one failing job rolls back alone) and one commit,
-in a helper thread while the event loop goes on verifying the next requests. No request
-is answered before its own commit is durable.
+An fsync costs milliseconds, so ingest does not commit per request: `write()` is the group
+commit both engines share (asr_central.storage.group_commit), one transaction and one
+commit for the writes queued while the previous commit was in progress.
 
 Writers in this process take one lock before `BEGIN IMMEDIATE`: waiting on a Python lock
 wakes the next writer as soon as the lock is free, whereas SQLite's busy handler polls
@@ -27,30 +25,26 @@ with sleeps of 1 to 100 ms and turned concurrent writers into a convoy.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from asr_core import migrations
 from asr_core.errors import ConfigError, StoreError
 from asr_central.storage import migrations as schema
+from asr_central.storage.group_commit import GroupCommit
 from asr_central.storage.sqlite.leader import FileLeadership
 from asr_central.storage.times import stamp
 
-# Bounds one group's transaction (and the wait of the requests queued behind it).
-MAX_GROUP = 256
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write
 
 T = TypeVar("T")
 
-log = logging.getLogger("asr_central.db")
 
 __all__ = ["Database", "open_database", "sqlite_path_from_url"]
 
@@ -209,37 +203,24 @@ class Database:
         self._local = threading.local()
 
 
-class _GroupCommit:
+class _GroupCommit(GroupCommit[sqlite3.Connection, sqlite3.Connection]):
     """The group commit of one Database on one event loop (see `Database.write`)."""
 
     def __init__(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.db = db
-        self.loop = loop
-        # One thread: commits run one after another, in order.
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="asr-central-commit")
         self.conn: sqlite3.Connection | None = None
-        self.pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self.running = False
-
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        future: asyncio.Future[T] = self.loop.create_future()
-        self.pending.append((work, future))
-        if not self.running:
-            self.running = True
-            self.loop.create_task(self._cycle())
-        return await future
 
     def _connection(self) -> sqlite3.Connection:
         if self.conn is None:
             conn = self.db._connect()
             # BEGIN on the event loop must not wait: a busy database is waited for by
-            # _begin_waiting, in the commit thread.
+            # begin_waiting, in the commit thread.
             conn.execute("PRAGMA busy_timeout=0")
             self.conn = conn
         return self.conn
 
-    def _begin_at_once(self) -> sqlite3.Connection | None:
-        """BEGIN IMMEDIATE on the event loop if nobody holds the write lock, else None."""
+    def begin_at_once(self) -> sqlite3.Connection | None:
         if not self.db._write_lock.acquire(blocking=False):
             return None
         try:
@@ -253,8 +234,7 @@ class _GroupCommit:
             raise
         return conn
 
-    def _begin_waiting(self) -> sqlite3.Connection:
-        """BEGIN IMMEDIATE in the commit thread, waiting for the lock and a busy database."""
+    def begin_waiting(self) -> sqlite3.Connection:
         conn = self._connection()
         self.db._write_lock.acquire()
         try:
@@ -268,7 +248,7 @@ class _GroupCommit:
             raise
         return conn
 
-    def _end(self, conn: sqlite3.Connection, commit: bool) -> None:
+    def end(self, conn: sqlite3.Connection, commit: bool) -> None:
         try:
             conn.execute("COMMIT" if commit else "ROLLBACK")
         finally:
@@ -278,62 +258,11 @@ class _GroupCommit:
             finally:
                 self.db._write_lock.release()
 
-    async def _cycle(self) -> None:
-        try:
-            while self.pending:
-                await self._one_group()
-        finally:
-            self.running = False
+    def unit(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        return conn
 
-    async def _one_group(self) -> None:
-        try:
-            conn = self._begin_at_once()
-            if conn is None:
-                conn = await self.loop.run_in_executor(self.executor, self._begin_waiting)
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-            group, self.pending = self.pending, []
-            _fail(group, exc)
-            return
-        # Taken after BEGIN: requests that arrived while waiting for the lock join in.
-        group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
-        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
-        try:
-            for work, future in group:
-                if future.cancelled():
-                    continue
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = work(conn)
-                except Exception as exc:  # noqa: BLE001 - raised in the job's request
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((future, exc, None))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((future, None, result))
-        except BaseException as exc:  # noqa: BLE001 - the transaction itself broke
-            await self.loop.run_in_executor(self.executor, self._end, conn, False)
-            _fail(group, exc)
-            return
-        try:
-            await self.loop.run_in_executor(self.executor, self._end, conn, True)
-        except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing was kept
-            log.error("group commit of %d job(s) failed on %s: %s", len(group), self.db.path, exc)
-            _fail(group, exc)
-            return
-        for future, error, result in outcomes:
-            if future.cancelled():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-
-def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
-    for _, future in group:
-        if not future.done():
-            future.set_exception(exc)
+    def describe(self, exc: BaseException) -> str:
+        return f"{self.db.path}: {exc}"
 
 
 def open_database(url: str, *, migrate: bool = True) -> Database:
