@@ -30,7 +30,7 @@ from pydantic import (
 from asr_core.errors import ConfigError
 from asr_core.secret import Secret, redact_url, resolve_reference
 from asr_core.yaml_source import compose
-from asr_central.domain.mail import MailKind
+from asr_central.domain.mail import MailKind, time_zone_named
 from asr_central.domain.policy import OrderPoint, PolicySettings
 from asr_central.domain.trust import DEFAULT_MAX_CLOCK_SKEW
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S
@@ -154,8 +154,16 @@ def _time_of_day(value: object) -> time:
     except ValueError:
         raise ValueError(f"{value!r} is not a time of day (HH:MM)") from None
     if parsed.tzinfo is not None:
-        raise ValueError(f"{value!r}: the time is UTC; write it without an offset (HH:MM)")
+        raise ValueError(f"{value!r}: the time is each contact's own (mail.time_zone's unless "
+                         "the contact has one); write it without an offset (HH:MM)")
     return parsed
+
+
+def _time_zone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a time zone is an IANA name such as Europe/Paris")
+    time_zone_named(value)
+    return value
 
 
 MailKinds = Annotated[tuple[MailKind, ...], PlainValidator(_mail_kinds),
@@ -164,6 +172,7 @@ MailKinds = Annotated[tuple[MailKind, ...], PlainValidator(_mail_kinds),
 TimeOfDay = Annotated[time, PlainValidator(_time_of_day),
                       PlainSerializer(lambda t: t.isoformat("minutes" if t == t.replace(
                           second=0, microsecond=0) else "auto"), return_type=str)]
+TimeZoneName = Annotated[str, PlainValidator(_time_zone)]
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
@@ -178,6 +187,9 @@ class MailSection(_Section):
     from_address: str | None = None
     immediate: MailKinds = ()
     digest_at: TimeOfDay = time(6, 0)
+    # the contacts' clock unless a contact names their own: the days of their mail and the
+    # hour of their digest
+    time_zone: TimeZoneName = "UTC"
     interval_s: Seconds = 60.0
 
 
@@ -227,7 +239,8 @@ class CentralSettings(_Section):
                             port=m.port or SMTP_DEFAULT_PORTS[m.security], security=m.security,
                             username=m.user, password=m.password, timeout_s=m.timeout_s,
                             ca_file=m.ca_file)
-        return MailSettings(smtp, frozenset(m.immediate), m.digest_at)
+        return MailSettings(smtp, frozenset(m.immediate), m.digest_at,
+                            time_zone=time_zone_named(m.time_zone))
 
 
 def _with_password(url: str, password: Secret | None) -> str:

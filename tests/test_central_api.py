@@ -271,7 +271,14 @@ def test_registry_edited_through_the_api(central) -> None:  # noqa: F811
     assert put("/v1/registry/sites/hq", {"name": "HQ", "contact": "ops"}).status_code == 200
     assert put("/v1/registry/devices/XRX-9", {"site": "hq"}).status_code == 200
     assert put("/v1/registry/contacts/bad", {"name": "B", "email": "nope"}).status_code == 422
+    r = put("/v1/registry/contacts/ops", {"name": "Ops", "email": "ops@x.example",
+                                          "time_zone": "Europe/Lyon"})
+    assert r.status_code == 422 and "'Europe/Lyon' is not a time zone" in r.text
+    assert put("/v1/registry/contacts/ops", {"name": "Ops", "email": "ops@x.example",
+                                             "time_zone": "Europe/Paris"}).status_code == 200
     registry = get(central, "/v1/registry")
+    assert [(c["contact_id"], c["time_zone"]) for c in registry["contacts"]] == [
+        ("ops", "Europe/Paris")]
     assert registry["devices"] == [{"serial": "XRX-9", "site_id": "hq", "contact_id": None,
                                     "model": None, "note": None, "location": None}]
     assert central.admin("DELETE", "/v1/registry/devices/XRX-9").status_code == 204

@@ -5,7 +5,8 @@ mail server is down and nothing sent twice, hostile printer strings harmless."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -14,6 +15,7 @@ from asr_central.domain.mail import MailKind, RetryPolicy, digest_key, message_i
 from asr_central.service.mail import smtp
 from asr_central.service.mail.sender import MailSender, MailSettings
 from asr_central.storage import mail as mail_store
+from asr_central.storage import registry
 from asr_central.storage.base import Database
 from tests.support_mail import DAY, SmtpSink, mail_db, seed, smtp_sink  # noqa: F401
 
@@ -73,6 +75,52 @@ def test_a_day_of_events_reaches_each_contact_as_one_digest_the_next_morning(
     assert "while it still held about 123.4 g of toner (41 %)" in text
     assert "Tip: replace a cartridge only when the printer says it is empty." in text
     assert sender.run_once(NEXT_MORNING + timedelta(hours=1)).sent == 0  # nothing twice
+
+
+def test_each_contact_gets_their_digest_the_morning_after_their_own_day(
+        mail_db: Database, smtp_sink: SmtpSink) -> None:  # noqa: F811
+    """Claire in Auckland (UTC+13 in March), Leeds in Los Angeles (UTC-8): the same events,
+    each digest at 06:00 of its contact's clock, and dated with the contact's day."""
+    seed(mail_db)
+    with mail_db.transaction() as conn:
+        for cid, zone in (("claire", "Pacific/Auckland"), ("ops", "America/Los_Angeles")):
+            contact = registry.get_contact(conn, cid)
+            assert contact is not None
+            registry.upsert_contact(conn, replace(contact, time_zone=zone), DAY)
+    sender = MailSender(mail_db, MailSettings(smtp_sink.settings()))
+    # 10:00 UTC is 23:00 on 2 March in Auckland and 02:00 on 2 March in Los Angeles
+    assert sender.run_once(DAY).sent == 0
+    auckland_morning = datetime(2026, 3, 2, 17, 5, tzinfo=UTC)  # 06:05 on 3 March there
+    assert sender.run_once(auckland_morning).sent == 1
+    lyon, = smtp_sink.messages
+    assert lyon["To"].addresses[0].addr_spec == "claire@lyon.example"
+    assert lyon["Subject"] == "Vos imprimantes : 3 nouvelle(s) du 2 mars 2026"
+    # central's own 06:00 UTC is still night before the 3rd's morning in Los Angeles
+    assert sender.run_once(NEXT_MORNING).sent == 0
+    la_morning = datetime(2026, 3, 3, 14, 5, tzinfo=UTC)  # 06:05 on 3 March there
+    assert sender.run_once(la_morning).sent == 1
+    leeds = smtp_sink.messages[-1]
+    assert leeds["To"].addresses[0].addr_spec == "ops@leeds.example"
+    assert leeds["Subject"] == "Your printers: 4 update(s) for March 2, 2026"
+
+
+def test_an_event_late_in_the_utc_day_belongs_to_the_next_day_east_of_greenwich(
+        mail_db: Database, smtp_sink: SmtpSink) -> None:  # noqa: F811
+    """At 22:00 UTC on 2 March it is already 3 March in Auckland: the digest is the 3rd's,
+    sent on the 4th's morning there, with the dates its lines quote read there too."""
+    late = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
+    seed(mail_db, late)
+    with mail_db.transaction() as conn:
+        contact = registry.get_contact(conn, "claire")
+        assert contact is not None
+        registry.upsert_contact(conn, replace(contact, time_zone="Pacific/Auckland"), late)
+    sender = MailSender(mail_db, MailSettings(smtp_sink.settings()))
+    sender.run_once(late)
+    assert sender.run_once(datetime(2026, 3, 3, 17, 5, tzinfo=UTC)).sent == 2  # and Leeds's, on UTC
+    lyon = _by_recipient(smtp_sink.messages)["claire@lyon.example"][0]
+    assert lyon["Message-ID"] == message_id(digest_key("claire", date(2026, 3, 3)),
+                                            "dealer.example")
+    assert lyon["Subject"] == "Vos imprimantes : 3 nouvelle(s) du 3 mars 2026"
 
 
 def test_the_kinds_the_dealer_makes_immediate_go_out_at_once(
@@ -218,7 +266,8 @@ def test_a_message_that_cannot_be_written_fails_alone_and_the_rest_go_out(
         mail_db: Database, smtp_sink: SmtpSink) -> None:  # noqa: F811
     seed(mail_db)
     with mail_db.transaction() as conn:  # facts an older version might have stored
-        mail_store.add_event(conn, "broken", "claire", "device_silent", {}, DAY - timedelta(hours=1))
+        mail_store.add_event(conn, "broken", "claire", "device_silent", {},
+                             DAY - timedelta(hours=1), DAY.date())
     sender = MailSender(mail_db, MailSettings(smtp_sink.settings(), immediate=ALL_KINDS))
     report = sender.run_once(DAY)
     assert (report.failed, report.sent) == (1, 7)

@@ -12,6 +12,7 @@ import textwrap
 import time
 from datetime import UTC, datetime, time as time_of_day
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -84,12 +85,16 @@ def test_serve_with_a_mail_section_mails_the_contacts_through_the_mail_server(
 
 def test_the_smtp_flags_override_their_keys_of_the_mail_section(tmp_path: Path) -> None:
     config = write(tmp_path, mail_section(2525, immediate="[device_silent]",
-                                          digest_at='"07:15"'))
+                                          digest_at='"07:15"', time_zone="Europe/Paris"))
     args = build_parser().parse_args([
         "serve", "--config", str(config), "--smtp-port", "2526",
         "--mail-immediate", "order_placed, order_shipped", "--mail-interval", "5"])
     s = settings_from_args(args)
     mail = s.mail_settings()
+    assert mail.time_zone == ZoneInfo("Europe/Paris")
+    moved = settings_from_args(build_parser().parse_args(
+        ["serve", "--config", str(config), "--mail-time-zone", "Asia/Tokyo"]))
+    assert moved.mail_settings().time_zone == ZoneInfo("Asia/Tokyo")
     assert (mail.smtp.host, mail.smtp.port, mail.smtp.security) == ("127.0.0.1", 2526, "none")
     assert mail.immediate == {MailKind.ORDER_PLACED, MailKind.ORDER_SHIPPED}
     assert mail.digest_at == time_of_day(7, 15) and s.mail.interval_s == 5
@@ -133,7 +138,11 @@ def test_the_password_comes_from_a_file_reference_or_the_old_variable(
     ("  immediate: order_shipped\n", r"mail.immediate: a list of kinds of mail"),
     ("  digest_at: 6:30\n", r'mail.digest_at: a time of day is written quoted, as "HH:MM"'),
     ("  digest_at: \"25:00\"\n", r"mail.digest_at: '25:00' is not a time of day"),
-    ("  digest_at: \"06:00+02:00\"\n", r"mail.digest_at: '06:00\+02:00': the time is UTC"),
+    ("  digest_at: \"06:00+02:00\"\n", r"mail.digest_at: '06:00\+02:00': the time is each "
+                                     r"contact's own"),
+    ("  time_zone: Mars/Olympus\n", r"mail.time_zone: 'Mars/Olympus' is not a time zone: write "
+                                   r"an IANA name"),
+    ("  time_zone: 1\n", r"mail.time_zone: a time zone is an IANA name such as Europe/Paris"),
     ("  security: ssl\n", r"mail.security: Input should be 'starttls', 'tls' or 'none'"),
     ("  port: 0\n", r"mail.port: Input should be greater than or equal to 1"),
     ("  colour: blue\n", r"mail.colour: unknown key"),

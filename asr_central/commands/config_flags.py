@@ -53,6 +53,7 @@ FLAG_KEYS: dict[str, tuple[tuple[str, str], bool]] = {
     "mail_from": (("mail", "from_address"), False),
     "mail_immediate": (("mail", "immediate"), False),
     "mail_digest_at": (("mail", "digest_at"), False),
+    "mail_time_zone": (("mail", "time_zone"), False),
     "mail_interval": (("mail", "interval_s"), False),
 }
 

@@ -90,8 +90,12 @@ def _mail_arguments(p: argparse.ArgumentParser, d: Any) -> None:
                    help=f"kinds mailed at once instead of in the daily digest ({kinds}; "
                         "mail.immediate)")
     g.add_argument("--mail-digest-at", default=_GIVEN, metavar="HH:MM",
-                   help="UTC time from which each contact's digest of the day before goes "
-                        f"out (mail.digest_at, default {d.mail.digest_at.isoformat('minutes')})")
+                   help="time of each contact's day from which their digest of the day "
+                        "before goes out (mail.digest_at, default "
+                        f"{d.mail.digest_at.isoformat('minutes')})")
+    g.add_argument("--mail-time-zone", default=_GIVEN, metavar="ZONE",
+                   help="the contacts' time zone unless the registry gives one their own, an "
+                        f"IANA name (mail.time_zone, default {d.mail.time_zone})")
     g.add_argument("--mail-interval", type=_seconds, default=_GIVEN, metavar="S",
                    help="seconds between two runs of the mail job (mail.interval_s, default "
                         f"{d.mail.interval_s:g})")

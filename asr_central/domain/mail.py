@@ -5,6 +5,11 @@ An *event* (an order placed, a parcel shipped, an alert raised) is collected onc
 stable key; events are carried to the contact either at once (the kinds the dealer makes
 immediate) or in one digest per contact per day. A message's Message-ID is derived from
 what it carries, so the same message sent again after a crash is recognisably the same.
+
+A contact's day is their own: an event belongs to the date it happened on where the contact
+is (their `time_zone`, else central's `mail.time_zone`), and their digest goes out at
+`mail.digest_at` of their clock, so a contact in Auckland does not get Monday's digest on
+Monday evening and one in Los Angeles does not get it before Monday is over for them.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import enum
 import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "ALERT_KINDS", "DEFAULT_IMMEDIATE", "DIGEST", "MailKind", "RetryPolicy", "digest_key",
-    "event_message_key", "is_immediate", "message_id",
+    "event_message_key", "is_immediate", "local_day", "message_id", "time_zone_named",
+    "wants_digest",
 ]
 
 
@@ -41,6 +48,33 @@ ALERT_KINDS = frozenset({MailKind.DEVICE_SILENT, MailKind.USAGE_SPIKE,
 DEFAULT_IMMEDIATE: frozenset[MailKind] = frozenset()
 
 DIGEST = "digest"  # the outbox kind of a message carrying a day's events
+
+
+def time_zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone `name` ("Europe/Paris", "UTC"); ValueError saying what is wrong."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
+        pass
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    raise ValueError(f"{shown!r} is not a time zone: write an IANA name such as "
+                     "Europe/Paris, America/New_York or UTC")
+
+
+def local_day(moment: datetime, zone: tzinfo) -> date:
+    """The date `moment` falls on in `zone`: the day an event belongs to for a contact."""
+    return moment.astimezone(zone).date()
+
+
+def wants_digest(event_day: date, now: datetime, zone: tzinfo, digest_at: time) -> bool:
+    """Whether the digest of `event_day` is due at `now` for a contact in `zone`: their
+    day is over and their clock has reached `digest_at`, or a further day has passed (a
+    central that was down at that hour sends it as soon as it runs)."""
+    local = now.astimezone(zone)
+    today = local.date()
+    if event_day >= today:
+        return False
+    return local.time().replace(tzinfo=None) >= digest_at or event_day < today - timedelta(days=1)
 
 
 def is_immediate(kind: MailKind, immediate: Collection[MailKind]) -> bool:

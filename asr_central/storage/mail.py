@@ -67,16 +67,16 @@ def _outbox(r: Row) -> OutboxRow:
 # ------------------------------------------------------------------------------ events
 
 def add_event(conn: Connection, event_key: str, contact_id: str, kind: str,
-              facts: dict[str, Any], now: datetime, *, order_id: int | None = None,
+              facts: dict[str, Any], now: datetime, day: date, *, order_id: int | None = None,
               line_mark: int | None = None, alert_key: str | None = None) -> bool:
-    """Record an event to tell `contact_id`; False (and nothing written) if its key is
-    already there."""
+    """Record an event to tell `contact_id`, of `day` (theirs); False (and nothing
+    written) if its key is already there."""
     row = conn.execute(
         "INSERT INTO mail_events (event_key, contact_id, kind, facts, order_id, line_mark, "
         "alert_key, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (event_key) DO NOTHING RETURNING event_key",
         (event_key, contact_id, kind, json.dumps(facts, sort_keys=True, ensure_ascii=False),
-         order_id, line_mark, alert_key, now.date().isoformat(), times.stamp(now))).fetchone()
+         order_id, line_mark, alert_key, day.isoformat(), times.stamp(now))).fetchone()
     return row is not None
 
 

@@ -6,7 +6,8 @@ Registry YAML (every key but the ids optional; unknown keys are refused):
     contacts:
       - {id: facilities-lyon, name: Claire Martin, email: facilities@lyon.example,
          shipping_address: "12 rue Garibaldi, 69003 Lyon",
-         language: fr, mail_opt_out: false}   # mail in French (or en); false: mail is sent
+         language: fr, mail_opt_out: false,   # mail in French (or en); false: mail is sent
+         time_zone: Europe/Paris}   # their mail's days and digest hour (default mail.time_zone)
     sites:
       - {id: lyon-hq, name: Lyon HQ, contact: facilities-lyon}   # contact: the site's default
     devices:
@@ -29,6 +30,7 @@ import yaml
 
 from asr_core.errors import ConfigError
 from asr_core.yaml_source import compose
+from asr_central.domain.mail import time_zone_named
 from asr_central.storage.text import unstorable
 from asr_central.storage.times import stamp
 from asr_central.storage.base import Connection, Row
@@ -55,6 +57,7 @@ class Contact:
     phone: str | None = None
     language: str = "fr"  # of the mail it receives: one of LANGUAGES
     mail_opt_out: bool = False
+    time_zone: str | None = None  # an IANA name; None: central's mail.time_zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +110,13 @@ class RegistryDocument:
 def upsert_contact(conn: Connection, c: Contact, now: datetime) -> None:
     conn.execute(
         "INSERT INTO contacts (contact_id, name, email, shipping_address, phone, language, "
-        "mail_opt_out, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) "
-        "DO UPDATE SET name=excluded.name, email=excluded.email, "
+        "mail_opt_out, time_zone, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (contact_id) DO UPDATE SET name=excluded.name, email=excluded.email, "
         "shipping_address=excluded.shipping_address, phone=excluded.phone, "
         "language=excluded.language, mail_opt_out=excluded.mail_opt_out, "
-        "updated_at=excluded.updated_at",
+        "time_zone=excluded.time_zone, updated_at=excluded.updated_at",
         (c.contact_id, c.name, c.email, c.shipping_address, c.phone, c.language,
-         int(c.mail_opt_out), stamp(now)))
+         int(c.mail_opt_out), c.time_zone, stamp(now)))
 
 
 def upsert_site(conn: Connection, s: Site, now: datetime) -> None:
@@ -167,7 +170,7 @@ def save_document(conn: Connection, doc: RegistryDocument, now: datetime
 
 def _contact(row: Row) -> Contact:
     return Contact(row["contact_id"], row["name"], row["email"], row["shipping_address"],
-                   row["phone"], row["language"], bool(row["mail_opt_out"]))
+                   row["phone"], row["language"], bool(row["mail_opt_out"]), row["time_zone"])
 
 
 def _site(row: Row) -> Site:
@@ -241,7 +244,8 @@ def contact_ids_by_email(conn: Connection) -> dict[str, str]:
 
 _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "contacts": {"id": (str,), "name": (str,), "email": (str,), "shipping_address": (str,),
-                 "phone": (str,), "language": (str,), "mail_opt_out": (bool,)},
+                 "phone": (str,), "language": (str,), "mail_opt_out": (bool,),
+                 "time_zone": (str,)},
     "sites": {"id": (str,), "name": (str,), "contact": (str,)},
     "devices": {"serial": (str, int), "site": (str,), "contact": (str,), "model": (str,),
                 "note": (str,), "location": (str,)},
@@ -350,8 +354,14 @@ def parse_registry_yaml(text: str, path: str = "<registry>", *,
         if language not in LANGUAGES:
             fail(f["language"][0], f"contacts[{i}].language",
                  f"{language!r}: expected one of {', '.join(LANGUAGES)}")
+        zone = val(f, "time_zone")
+        if zone is not None:
+            try:
+                time_zone_named(zone)
+            except ValueError as exc:
+                fail(f["time_zone"][0], f"contacts[{i}].time_zone", str(exc))
         contacts.append(Contact(cid, val(f, "name"), email, val(f, "shipping_address") or "",
-                                val(f, "phone"), language, bool(val(f, "mail_opt_out"))))
+                                val(f, "phone"), language, bool(val(f, "mail_opt_out")), zone))
         contact_ids.add(cid)
 
     def check_contact(f: dict[str, tuple[yaml.Node, Any]], key: str) -> None:

@@ -3,6 +3,7 @@ outbox, and the packing slip printed for each parcel (linked from the order's JS
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -13,7 +14,7 @@ from asr_central.service.deps import AdminDep, DbDep, NowDep
 from asr_central.service.mail.preview import preview_message
 from asr_central.service.mail.render import render_packing_slip
 from asr_central.service.mail.samples import PREVIEW_KINDS
-from asr_central.service.mail.sender import event_facts
+from asr_central.service.mail.sender import contact_zones, event_facts
 from asr_central.storage import mail as mail_store
 from asr_central.storage import orders as order_store
 from asr_central.storage import registry
@@ -83,9 +84,12 @@ def packing_slip(order_id: int, _: AdminDep, db: DbDep) -> HTMLResponse:
         order = order_store.get_order(conn, order_id)
     except order_store.OrderNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    facts = event_facts(conn, MailKind.ORDER_SHIPPED, order_id=order_id)
-    facts["shipped_at"] = order.shipped_at
     contact = registry.get_contact(conn, order.contact_id)
+    # the contact's own dates where the registry gives their time zone (mail.time_zone is
+    # the mail job's setting, not the API's)
+    zone = contact_zones(conn, UTC).get(order.contact_id, UTC)
+    facts = event_facts(conn, MailKind.ORDER_SHIPPED, order_id=order_id, zone=zone)
+    facts["shipped_at"] = order.shipped_at
     site = registry.get_site(conn, order.site_id)
     lang = contact.language if contact is not None else "fr"
     who = {"name": contact.name if contact else order.contact_id,

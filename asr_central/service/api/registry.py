@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asr_core.errors import ConfigError
+from asr_central.domain.mail import time_zone_named
 from asr_central.service.api.body_limit import REGISTRY_BODY
 from asr_central.service.deps import AdminDep, DbDep, NowDep
 from asr_central.storage import registry as store
@@ -27,6 +28,15 @@ class ContactBody(_Body):
     phone: str | None = None
     language: Literal["fr", "en"] = Field("fr", description="the language of its mail")
     mail_opt_out: bool = False
+    time_zone: str | None = Field(None, description="an IANA name such as Europe/Paris: the "
+                                  "days and digest hour of its mail (default: mail.time_zone)")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            time_zone_named(value)  # its ValueError is the 422's message
+        return value
 
 
 class SiteBody(_Body):
@@ -65,7 +75,7 @@ def get_registry(_: AdminDep, db: DbDep) -> dict[str, list[dict[str, Any]]]:
 def put_contact(contact_id: str, body: ContactBody, _: AdminDep, db: DbDep,
                 now: NowDep) -> dict[str, Any]:
     record = store.Contact(contact_id, body.name, body.email, body.shipping_address, body.phone,
-                           body.language, body.mail_opt_out)
+                           body.language, body.mail_opt_out, body.time_zone)
     with db.transaction() as conn:
         store.upsert_contact(conn, record, now)
     return store.as_dict(record)

@@ -7,6 +7,10 @@ digest per contact per day for the rest) and hands the due ones to the mail serv
                                            taken ──► sent   │ 4xx / down ──► next try (backoff)
                                                             │ 5xx, or past give-up ──► failed
 
+Days are the contact's: an event belongs to the date it happened on in the contact's time
+zone (the registry's, else `mail.time_zone`), the dates a message quotes are read there too,
+and a digest goes out once the contact's clock reaches `digest_at` (asr_central.domain.mail).
+
 A plain object: the service runs it from one thread (`MailWorker`), and one leader at a
 time when central runs as several workers. Each step is its own transaction; a message is
 marked sent only after the server took it, so a crash in between sends it again with the
@@ -32,13 +36,13 @@ import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.message import EmailMessage
 from typing import Any
 
 from asr_central.domain.mail import (
     ALERT_KINDS, DEFAULT_IMMEDIATE, DIGEST, MailKind, RetryPolicy, digest_key,
-    event_message_key, is_immediate, message_id,
+    event_message_key, is_immediate, local_day, message_id, time_zone_named, wants_digest,
 )
 from asr_central.domain.placement import supply_kind
 from asr_central.service.mail import smtp
@@ -64,8 +68,9 @@ LOOKBACK = timedelta(days=2)
 class MailSettings:
     smtp: smtp.SmtpSettings
     immediate: frozenset[MailKind] = DEFAULT_IMMEDIATE
-    digest_at: time = time(6, 0)    # UTC: a day's digest goes out the next day from then
+    digest_at: time = time(6, 0)    # a day's digest goes out the next day from then
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    time_zone: tzinfo = UTC         # the contacts' clock, unless the registry gives their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +83,11 @@ class RunReport:
     dropped: int = 0
 
 
-def _day(moment: str | None) -> str | None:
-    return None if not moment else moment[:10]
+def _day(moment: str | None, zone: tzinfo) -> str | None:
+    """The contact's date of a stored moment."""
+    if not moment:
+        return None
+    return local_day(datetime.fromisoformat(moment.replace("Z", "+00:00")), zone).isoformat()
 
 
 def _kind_of(row: Row | Mapping[str, Any] | None) -> str:
@@ -97,7 +105,7 @@ def _locations(conn: UnitOfWork) -> dict[str, str | None]:
 Where = Mapping[str, str | None]  # serial → its location in the registry
 
 
-def _order_facts(conn: UnitOfWork, order_id: int, where: Where,
+def _order_facts(conn: UnitOfWork, order_id: int, where: Where, zone: tzinfo,
                  after_line: int = 0) -> dict[str, Any]:
     """An order's facts; only its lines after `after_line` (those an amendment added)."""
     order = order_store.get_order(conn, order_id)
@@ -109,7 +117,8 @@ def _order_facts(conn: UnitOfWork, order_id: int, where: Where,
         runout_day = None
         if forecast is not None and forecast["days_to_empty"] is not None:
             as_of = datetime.fromisoformat(forecast["as_of"].replace("Z", "+00:00"))
-            runout_day = (as_of + timedelta(days=forecast["days_to_empty"])).date().isoformat()
+            runout_day = local_day(as_of + timedelta(days=forecast["days_to_empty"]),
+                                   zone).isoformat()
         lines.append({"serial": line.device_serial, "location": where.get(line.device_serial),
                       "color": line.color, "supply_kind": line.supply_kind,
                       "part_number": line.part_number, "quantity": line.quantity,
@@ -119,7 +128,8 @@ def _order_facts(conn: UnitOfWork, order_id: int, where: Where,
             "amended": after_line > 0}
 
 
-def _alert_facts(conn: UnitOfWork, alert: Row | Mapping[str, Any], where: Where) -> dict[str, Any]:
+def _alert_facts(conn: UnitOfWork, alert: Row | Mapping[str, Any], where: Where,
+                 zone: tzinfo) -> dict[str, Any]:
     serial = alert["device_serial"]
     facts: dict[str, Any] = {"serial": serial, "location": where.get(serial)}
     kind = alert["kind"]
@@ -128,12 +138,12 @@ def _alert_facts(conn: UnitOfWork, alert: Row | Mapping[str, Any], where: Where)
     facts["color"] = forecast["color"] if forecast is not None else None
     facts["supply_kind"] = _kind_of(forecast)
     if kind == MailKind.DEVICE_SILENT.value:
-        facts["last_seen"] = _day(store.last_seen(conn, serial))
+        facts["last_seen"] = _day(store.last_seen(conn, serial), zone)
     elif kind in (MailKind.PREMATURE_REPLACEMENT.value, MailKind.CARTRIDGE_MISROUTED.value):
         # an event alert's key ends with the replacement's moment (domain.alerts)
         occurred = datetime.fromisoformat(alert["alert_key"].rsplit("|", 1)[1])
         change = store.replacement(conn, serial, int(supply), stamp(occurred))
-        facts["replaced_on"] = occurred.date().isoformat()
+        facts["replaced_on"] = local_day(occurred, zone).isoformat()
         facts["grams_left"] = change["grams_wasted"] if change is not None else None
         facts["percent_left"] = change["removed_percent"] if change is not None else None
         cartridge = change["cartridge_serial"] if change is not None else None
@@ -145,12 +155,28 @@ def _alert_facts(conn: UnitOfWork, alert: Row | Mapping[str, Any], where: Where)
 
 
 def event_facts(conn: UnitOfWork, kind: MailKind, *, order_id: int | None = None,
-                alert: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What a message of `kind` says about an order or an alert, from the database."""
+                alert: Mapping[str, Any] | None = None, zone: tzinfo = UTC) -> dict[str, Any]:
+    """What a message of `kind` says about an order or an alert, from the database, its
+    dates read in `zone`."""
     if order_id is not None:
-        return _order_facts(conn, order_id, _locations(conn))
+        return _order_facts(conn, order_id, _locations(conn), zone)
     assert alert is not None
-    return _alert_facts(conn, alert, _locations(conn))
+    return _alert_facts(conn, alert, _locations(conn), zone)
+
+
+def contact_zones(conn: UnitOfWork, default: tzinfo) -> dict[str, tzinfo]:
+    """Each contact's time zone; `default` for those without one, or with one this
+    machine's time zone database no longer knows (logged: their mail still goes out)."""
+    zones: dict[str, tzinfo] = {}
+    for contact in registry.list_contacts(conn):
+        zones[contact.contact_id] = default
+        if contact.time_zone:
+            try:
+                zones[contact.contact_id] = time_zone_named(contact.time_zone)
+            except ValueError as exc:
+                log.warning("contact %s: %s; their mail follows mail.time_zone",
+                            contact.contact_id, exc)
+    return zones
 
 
 # ------------------------------------------------------------------------------ the job
@@ -186,46 +212,55 @@ class MailSender:
         count = 0
         with self.db.transaction() as conn:
             where = _locations(conn)  # read once per run: the facts of every event use it
+            zones = contact_zones(conn, self.settings.time_zone)
+
+            def zone(contact_id: str) -> tzinfo:
+                return zones.get(contact_id, self.settings.time_zone)
+
             placed = MailKind.ORDER_PLACED.value
             for order_id, told, mark in store.untold_lines(conn, since):
                 order = order_store.get_order(conn, order_id)
+                z = zone(order.contact_id)
                 count += store.add_event(conn, f"{placed}|{order_id}|{mark}", order.contact_id,
-                                         placed, _order_facts(conn, order_id, where, told), now,
-                                         order_id=order_id, line_mark=mark)
+                                         placed, _order_facts(conn, order_id, where, z, told),
+                                         now, local_day(now, z), order_id=order_id,
+                                         line_mark=mark)
             shipped = MailKind.ORDER_SHIPPED.value
             for order_id in store.uncollected_shipments(conn, since):
                 order = order_store.get_order(conn, order_id)
+                z = zone(order.contact_id)
                 count += store.add_event(conn, f"{shipped}|{order_id}", order.contact_id,
-                                         shipped, _order_facts(conn, order_id, where), now,
-                                         order_id=order_id)
+                                         shipped, _order_facts(conn, order_id, where, z), now,
+                                         local_day(now, z), order_id=order_id)
             contacts = registry.assignments(conn)
             for alert in store.uncollected_alerts(conn, {k.value for k in ALERT_KINDS}, since):
                 assignment = contacts.get(alert["device_serial"])
                 if assignment is None or assignment.contact_id is None:
                     continue  # no one to tell: registry_missing is the dealer's alert
-                facts = _alert_facts(conn, alert, where)
+                z = zone(assignment.contact_id)
+                facts = _alert_facts(conn, alert, where, z)
                 count += store.add_event(
                     conn, f"alert|{alert['alert_key']}|{alert['first_seen']}",
-                    assignment.contact_id, alert["kind"], facts, now,
+                    assignment.contact_id, alert["kind"], facts, now, local_day(now, z),
                     alert_key=alert["alert_key"])
         return count
 
     # --- compose ----------------------------------------------------------------------------
 
     def _compose(self, now: datetime) -> int:
-        today = now.date()
-        digests_due = now.time() >= self.settings.digest_at
         domain = self.settings.smtp.domain
         count = 0
         with self.db.transaction() as conn:
+            zones = contact_zones(conn, self.settings.time_zone)
             digests: dict[tuple[str, str], list[str]] = {}
             for event in store.pending_events(conn):
                 if is_immediate(MailKind(event.kind), self.settings.immediate):
                     mid = message_id(event_message_key(event.event_key), domain)
                     count += store.compose(conn, mid, event.contact_id, event.kind,
                                            date.fromisoformat(event.day), [event.event_key], now)
-                elif event.day < today.isoformat() and (
-                        digests_due or event.day < (today - timedelta(days=1)).isoformat()):
+                elif wants_digest(date.fromisoformat(event.day), now,
+                                  zones.get(event.contact_id, self.settings.time_zone),
+                                  self.settings.digest_at):
                     digests.setdefault((event.contact_id, event.day), []).append(event.event_key)
             for (contact_id, day), keys in sorted(digests.items()):
                 when = date.fromisoformat(day)
