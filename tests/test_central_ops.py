@@ -210,10 +210,8 @@ def test_several_worker_processes_are_summed_by_whichever_answers_the_scrape(
 
 _LIVE_WORKER = """
 import sys
-from prometheus_client.core import GaugeMetricFamily
 from asr_central.service.metrics import CentralMetrics
-CentralMetrics().render(lambda: iter([GaugeMetricFamily("g", "g", value=1)]),
-                        is_leader=sys.argv[1] == "leader")
+CentralMetrics().leader.set(1 if sys.argv[1] == "leader" else 0)  # as its scrapes do
 print("ready", flush=True)
 sys.stdin.readline()  # lives until told
 """
@@ -230,6 +228,7 @@ def test_a_killed_leader_worker_stops_counting_as_a_leader(
     shared.mkdir()
     workers = [subprocess.Popen([sys.executable, "-c", _LIVE_WORKER, role], cwd=REPO,
                                 text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE,
                                 env={"PYTHONPATH": str(REPO), MULTIPROC_ENV: str(shared)})
                for role in ("leader", "follower")]
     monkeypatch.setenv(MULTIPROC_ENV, str(shared))
@@ -243,7 +242,8 @@ def test_a_killed_leader_worker_stops_counting_as_a_leader(
     leader, follower = workers
     try:
         for w in workers:
-            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+            assert w.stdout is not None and w.stderr is not None
+            assert w.stdout.readline().strip() == "ready", w.stderr.read()
         assert leaders() == 1.0
         leader.kill()  # as the OOM killer would: no chance to say goodbye
         leader.communicate(timeout=30)
