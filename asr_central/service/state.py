@@ -11,20 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from asr_core.wire import Summary
 from asr_central.domain.policy import PolicySettings
 from asr_central.service.api.admin_guard import AdminGuard
 from asr_central.service.metrics import CentralMetrics
 from asr_central.service.console.guard import SignInGuard
-from asr_central.storage.base import Database
-
-if TYPE_CHECKING:  # the modules below import this one
-    from asr_central.service.api.ingest import SummaryHook
-    from asr_central.service.leader import LeaderDuties
-    from asr_central.service.notify import WebhookNotifier
+from asr_central.storage.base import Database, UnitOfWork
 
 Clock = Callable[[], datetime]
+# Called for each summary stored, in its transaction: (unit of work, summary, its id, now).
+SummaryHook = Callable[[UnitOfWork, Summary, int, datetime], None]
+
+
+class Duties(Protocol):
+    """The leader's loop (asr_central.service.leader), as the app sees it: woken when
+    there is work. A protocol, so that this record needs none of the modules that read it."""
+
+    def wake(self) -> None: ...
+
+
+class AlertNotifier(Protocol):
+    """The alert webhook's sender (asr_central.service.notify), as the app sees it."""
+
+    def poke(self) -> None: ...
 
 # Days a summary's signed payload is kept (see asr_central.service.retention).
 DEFAULT_KEEP_PAYLOAD_DAYS = 400.0
@@ -48,8 +59,8 @@ class CentralState:
     # Seconds between policy runs after ingest; None: the orders module's default.
     policy_min_interval: float | None = None
     keep_payload_days: float = DEFAULT_KEEP_PAYLOAD_DAYS
-    duties: LeaderDuties | None = None
-    alert_notifier: WebhookNotifier | None = None
+    duties: Duties | None = None
+    alert_notifier: AlertNotifier | None = None
 
     @property
     def is_leader(self) -> bool:

@@ -44,9 +44,10 @@ from starlette.types import Receive, Scope, Send
 from asr_core.errors import SigningError
 from asr_core.signing import verify
 from asr_core.wire import (
-    CheckedSummary, Envelope, ItemStatus, Summary, WireError, check_summary, load_payload,
+    CheckedSummary, Envelope, ItemStatus, WireError, check_summary, load_payload,
 )
 from asr_central.service.api import sender
+from asr_central.service.state import SummaryHook
 from asr_central.storage.base import Database, UnitOfWork
 from asr_central.storage import agents as agents_store
 from asr_central.storage import homes as homes_store
@@ -66,7 +67,6 @@ MAX_BODY = 8 * 1024 * 1024
 _VERIFY_SLICE = 32  # envelopes verified between two yields to the event loop
 AFTER_INGEST_GAP_S = 0.5  # least seconds between two calls of the after-ingest hooks
 
-SummaryHook = Callable[[UnitOfWork, Summary, int, datetime], None]
 BatchHook = Callable[[Any, datetime], None]
 
 __all__ = ["PATH", "MAX_BATCH", "MAX_BODY", "Ingest", "Refused", "Signer", "Signers",
