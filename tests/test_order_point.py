@@ -231,7 +231,7 @@ def test_a_steady_printer_in_service_mode_orders_on_the_day_the_formula_says() -
     margin on a noise-free series is its drift allowance alone (0.12), so u = 0.12 / 1.645;
     shipping always 3 days (spread 0), T = 4; a whole percent lasts a day (sd 1 / sqrt(12)).
     The spread alone orders on day 94; with the margin for a change of level (the prior,
-    one doubling a supply-year, learned over the d days reported before day d's plan:
+    one doubling a supply-year, learned over the d + 1 days watched by day d's plan:
     tests/test_level_change.py) on day 91."""
     from asr_agent.domain.forecast import _DRIFT
     from asr_central.domain.level_change import learn_level_changes, mixture_quantile
@@ -243,7 +243,7 @@ def test_a_steady_printer_in_service_mode_orders_on_the_day_the_formula_says() -
     order_day = next(d for d in range(150) if 100 - d - 20 / 24 - silence <= point)
     assert order_day == 94  # worked on paper: 100 - 0.8333 - 0.1660 - 5.0573 = 93.94
     order_day = next(d for d in range(150) if 100 - d - 20 / 24 - silence
-                     <= mixture_quantile(4, sd, 0.995, learn_level_changes(0, d)))
+                     <= mixture_quantile(4, sd, 0.995, learn_level_changes(0, d + 1)))
     assert order_day == 91
     result = simulate(parse_fleet(STEADY), "asr")
     assert [(p.created_day, p.arrive_day) for p in result.parcels] == [(91, 94)]

@@ -298,7 +298,7 @@ class Pipeline:
         # changes of use level from (service order point), as a central does
         self.points: dict[tuple[str, str], dict[dt.date, float | None]] = {}
         self.usage_changes: deque[tuple[dt.date, float | None]] = deque()
-        self.supply_days: deque[list] = deque()  # [day, supplies with a point that day]
+        self.first_point: dict[tuple[str, str], dt.date] = {}
         self.level_changes: LevelChanges | None = (
             learn_level_changes(0, 0) if self.settings.order_point is OrderPoint.SERVICE
             else None)
@@ -572,11 +572,8 @@ class Pipeline:
                 p.days_to_empty, p.days_to_empty_low, p.daily_percent, p.spike,
                 summary.period_end)
             points = self.points.setdefault((serial, sid), {})
-            if day not in points:  # a new row of central's supply_history
-                if not self.supply_days or self.supply_days[-1][0] != day:
-                    self.supply_days.append([day, 0])
-                self.supply_days[-1][1] += 1
             points[day] = p.remaining_percent
+            self.first_point.setdefault((serial, sid), day)
             while len(points) > USUAL_FROM_DAYS + 2:  # in day order: the oldest first
                 del points[next(iter(points))]
 
@@ -664,13 +661,17 @@ class Pipeline:
         """Changes of use level learned from the last CHANGES_LOOKBACK's spikes and
         supply-days reported, as central learns them from its records."""
         first = (now - CHANGES_LOOKBACK).date()
-        while self.supply_days and self.supply_days[0][0] < first:
-            self.supply_days.popleft()
         while self.usage_changes and self.usage_changes[0][0] < first:
             self.usage_changes.popleft()
+        # each supply's days from its first daily point to its last, as central counts them
+        # (asr_central.storage.policy_inputs.supply_days_since)
+        watched = 0
+        for key, since in self.first_point.items():
+            last = next(reversed(self.points[key]))
+            if last >= first:
+                watched += (last - max(since, first)).days + 1
         self.level_changes = learn_level_changes(
-            len(self.usage_changes), sum(n for _, n in self.supply_days),
-            [r for _, r in self.usage_changes])
+            len(self.usage_changes), watched, [r for _, r in self.usage_changes])
 
     def spike_split(self) -> tuple[int, int, int, int]:
         """Spike alerts that began during a real spike event and outside one, and spike

@@ -6,7 +6,7 @@ and what the service order point learns changes of use level from: the usage spi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from asr_central.storage import times
 from asr_central.storage.base import Connection, Row
@@ -83,7 +83,12 @@ def usage_changes_since(conn: Connection, since: datetime) -> list[float | None]
 
 
 def supply_days_since(conn: Connection, since: datetime) -> int:
-    """Supply-days reported from `since`'s day on: one daily point per supply and day."""
-    row = conn.execute("SELECT COUNT(*) FROM supply_history WHERE day >= ?",
-                       (since.date().isoformat(),)).fetchone()
-    return int(row[0])
+    """Supply-days watched from `since`'s day on: for each supply, the days from its first
+    daily point to its last, both counted (a day it was left out of every summary between
+    them was still watched; a printer retired stops counting at its last point)."""
+    total = 0
+    for first, last in conn.execute(
+            "SELECT MIN(day), MAX(day) FROM supply_history WHERE day >= ? "
+            "GROUP BY device_serial, supply_index", (since.date().isoformat(),)).fetchall():
+        total += (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    return total
