@@ -191,3 +191,15 @@ def test_a_change_of_level_after_the_order_no_longer_empties_the_printer() -> No
     assert summary["stockout_supply_days"] == 0
     fixed = summarize(simulate(parse_fleet(text), "asr"))
     assert summary["mean_units_on_hand"] < fixed["mean_units_on_hand"]
+
+
+def test_a_fleet_in_service_mode_learns_from_all_its_sites_whatever_the_jobs() -> None:
+    """Sites share what central learns of changes of level: two worker processes would
+    each learn from half the fleet, so a service-mode fleet runs in one, with one answer."""
+    from test_order_point import SMALL_FLEET
+
+    fleet = parse_fleet(SMALL_FLEET.format(mode="service"))
+    one, two = simulate(fleet, "asr"), simulate(fleet, "asr", jobs=2)
+    assert [(p.site_id, p.created_day, p.arrive_day) for p in two.parcels] == [
+        (p.site_id, p.created_day, p.arrive_day) for p in one.parcels]
+    assert summarize(two) == summarize(one)

@@ -29,6 +29,10 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   interval's margin on the rate, so u = that / 1.645, at most MAX_RATE_SPREAD), b the
   days a level step lasts (LEVEL_STEP_UNITS / rate, at most the days to empty: the level
   anywhere within the step it was read in) and z the normal quantile of service_level.
+  Given how often and by how much use changes level (`changes`, learned from central's
+  usage spikes: asr_central.domain.level_change), the order point is instead the quantile
+  at service_level of that normal spread mixed with a change starting within T (or in the
+  days before, which the forecast has not yet followed).
 * A device silent for silent_error_days or more, or one without a site or contact, is not
   ordered for blindly: its lines are returned as held, for an alert.
 """
