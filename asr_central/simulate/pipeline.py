@@ -565,17 +565,19 @@ class Pipeline:
             links[(serial, self.keys[(serial, str(event.supply_index))])].installs_reported += 1
         # a supply not analysed today is left out of the summary, so central keeps its
         # previous forecast and counts it down from that forecast's time
+        learning = self.level_changes is not None
         day = summary.period_end.date()
         for p in summary.supplies:
             sid = self.keys[(serial, str(p.index))]
             self.central[(serial, sid)] = _CentralSupply(
                 p.days_to_empty, p.days_to_empty_low, p.daily_percent, p.spike,
                 summary.period_end)
-            points = self.points.setdefault((serial, sid), {})
-            points[day] = p.remaining_percent
-            self.first_point.setdefault((serial, sid), day)
-            while len(points) > USUAL_FROM_DAYS + 2:  # in day order: the oldest first
-                del points[next(iter(points))]
+            if learning:  # central's supply history, as far back as a spike's ratio reads
+                points = self.points.setdefault((serial, sid), {})
+                points[day] = p.remaining_percent
+                self.first_point.setdefault((serial, sid), day)
+                while len(points) > USUAL_FROM_DAYS + 2:  # in day order: the oldest first
+                    del points[next(iter(points))]
 
     def plan(self, day: int, now: dt.datetime,
              links: dict[tuple[str, str], SupplyLink]) -> list[Parcel]:
