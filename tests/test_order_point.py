@@ -229,20 +229,28 @@ def test_a_steady_printer_in_service_mode_orders_on_the_day_the_formula_says() -
     steady printer). The point forecast is what is left (100 - d - 20/24 % at the day's
     last reading, 20:00), counted down 3 h 59 min to the 23:59 policy run; the interval's
     margin on a noise-free series is its drift allowance alone (0.12), so u = 0.12 / 1.645;
-    shipping always 3 days (spread 0), T = 4; a whole percent lasts a day (sd 1 / sqrt(12))."""
+    shipping always 3 days (spread 0), T = 4; a whole percent lasts a day (sd 1 / sqrt(12)).
+    The spread alone orders on day 94; with the margin for a change of level (the prior,
+    one doubling a supply-year, learned over the d + 1 days watched by day d's plan:
+    tests/test_level_change.py) on day 91."""
     from asr_agent.domain.forecast import _DRIFT
+    from asr_central.domain.level_change import learn_level_changes, mixture_quantile
 
     u = _DRIFT / 1.645
-    point = 4 + 2.575829 * math.hypot(4 * u, 1 / math.sqrt(12))  # = 5.0573
+    sd = math.hypot(4 * u, 1 / math.sqrt(12))
+    point = 4 + 2.575829 * sd  # = 5.0573
     silence = (3 * 60 + 59) / 1440
     order_day = next(d for d in range(150) if 100 - d - 20 / 24 - silence <= point)
     assert order_day == 94  # worked on paper: 100 - 0.8333 - 0.1660 - 5.0573 = 93.94
+    order_day = next(d for d in range(150) if 100 - d - 20 / 24 - silence
+                     <= mixture_quantile(4, sd, 0.995, learn_level_changes(0, d + 1)))
+    assert order_day == 91
     result = simulate(parse_fleet(STEADY), "asr")
-    assert [(p.created_day, p.arrive_day) for p in result.parcels] == [(94, 97)]
+    assert [(p.created_day, p.arrive_day) for p in result.parcels] == [(91, 94)]
     summary = summarize(result)
     assert summary["stockout_supply_days"] == 0
-    # on hand from day 97 to the install on day 100, where the fixed rule held it from 79
-    assert summary["mean_units_on_hand"] == pytest.approx(3 / 150, abs=1e-4)
+    # on hand from day 94 to the install on day 100, where the fixed rule held it from 79
+    assert summary["mean_units_on_hand"] == pytest.approx(6 / 150, abs=1e-4)
 
 
 SMALL_FLEET = textwrap.dedent("""\
@@ -305,7 +313,7 @@ def test_the_simulator_takes_the_order_point_from_the_command_line(capsys) -> No
                              "--order-point", "service"]) == 0
         service = json.loads(capsys.readouterr().out)
     assert fixed["mean_units_on_hand"] == pytest.approx(21 / 150, abs=1e-4)
-    assert service["mean_units_on_hand"] == pytest.approx(3 / 150, abs=1e-4)
+    assert service["mean_units_on_hand"] == pytest.approx(6 / 150, abs=1e-4)
     assert math.isfinite(service["mean_units_on_hand"])
 
 

@@ -29,6 +29,10 @@ Rules (all in units, where one unit is one full cartridge or one empty waste bot
   interval's margin on the rate, so u = that / 1.645, at most MAX_RATE_SPREAD), b the
   days a level step lasts (LEVEL_STEP_UNITS / rate, at most the days to empty: the level
   anywhere within the step it was read in) and z the normal quantile of service_level.
+  Given how often and by how much use changes level (`changes`, learned from central's
+  usage spikes: asr_central.domain.level_change), the order point is instead the quantile
+  at service_level of that normal spread mixed with a change starting within T (or in the
+  days before, which the forecast has not yet followed).
 * A device silent for silent_error_days or more, or one without a site or contact, is not
   ordered for blindly: its lines are returned as held, for an alert.
 """
@@ -43,6 +47,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+
+from asr_central.domain.level_change import LevelChanges, mixture_quantile
 
 __all__ = [
     "HeldLine", "HoldReason", "LineReason", "OpenOrder", "Order", "OrderLine", "OrderPoint",
@@ -173,11 +179,13 @@ def _service_z(level: float) -> float:
 
 def order_point_days(days_to_empty: float | None, days_to_empty_low: float | None,
                      daily_units: float | None, shipping: ShippingTime,
-                     service_level: float) -> float:
+                     service_level: float, changes: LevelChanges | None = None) -> float:
     """The service order point in days of cover (module docstring): the shipping time and
     the next look, plus z spreads of what that time holds: its use uncertain by the
     forecast's rate spread, its length by the shipping time's, and the level it starts
-    from by a step (anywhere within the step it was read in, and no further than empty)."""
+    from by a step (anywhere within the step it was read in, and no further than empty).
+    With `changes` (learned, asr_central.domain.level_change), the quantile at
+    service_level of that spread mixed with a change of level starting within the time."""
     if (days_to_empty is not None and days_to_empty_low is not None
             and days_to_empty_low > 0 and days_to_empty >= days_to_empty_low):
         rel = min(MAX_RATE_SPREAD, (days_to_empty / days_to_empty_low - 1.0) / INTERVAL_Z)
@@ -189,8 +197,10 @@ def order_point_days(days_to_empty: float | None, days_to_empty_low: float | Non
     step = 0.0
     if left is not None and daily_units is not None and daily_units > 0:
         step = min(LEVEL_STEP_UNITS / daily_units, left)
-    return t + _service_z(service_level) * math.hypot(t * rel, shipping.spread,
-                                                      step * _UNIFORM_SD)
+    sd = math.hypot(t * rel, shipping.spread, step * _UNIFORM_SD)
+    if changes is not None:
+        return mixture_quantile(t, sd, service_level, changes)
+    return t + _service_z(service_level) * sd
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,9 +318,11 @@ def plan_orders(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrd
 
 def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
          settings: PolicySettings, today: date | datetime,
-         shipping: Mapping[str, ShippingTime] | None = None) -> Plan:
+         shipping: Mapping[str, ShippingTime] | None = None,
+         changes: LevelChanges | None = None) -> Plan:
     """`shipping`: each site's learned shipping time (service order point; a site not in
-    it, or None, gets the configured range's)."""
+    it, or None, gets the configured range's). `changes`: how often and how much use
+    changes level, learned (service order point; None: the forecast's spread alone)."""
     service = settings.order_point is OrderPoint.SERVICE
     lead = settings.lead_days
     pull = settings.pull_forward_days
@@ -340,7 +352,7 @@ def plan(outlooks: Iterable[SupplyOutlook], open_orders: Sequence[OpenOrder],
                 if dte is None:
                     continue
             lead = order_point_days(o.days_to_empty, o.days_to_empty_low, o.daily_units,
-                                    shipping.get(o.site_id or "", prior), level)
+                                    shipping.get(o.site_id or "", prior), level, changes)
             horizon = lead + pull
         else:
             dte = o.days_to_empty_low

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from asr_central.domain.alerts import (
-    DeviceFacts, ReplacementFacts, SupplyFacts, evaluate, held_line_alerts, replacement_alerts,
+    Alert, DeviceFacts, ReplacementFacts, SupplyFacts, evaluate, held_line_alerts, replacement_alerts,
 )
 from asr_central.storage.base import Database, UnitOfWork
+from asr_central.domain.level_change import (
+    USUAL_FROM_DAYS, LevelChanges, change_ratio, learn_level_changes,
+)
 from asr_central.domain.placement import Assigned, Placement, Reported, place, supply_kind
 from asr_central.domain.policy import (
     SHIPPING_MEMORY, OrderPoint, PolicySettings, ShippingTime, SilentState, SupplyOutlook,
@@ -25,8 +28,11 @@ from asr_central.storage import homes
 from asr_central.storage import policy_inputs
 from asr_central.storage import orders as order_store
 from asr_central.storage import registry
+from asr_central.storage import supply_history
+from asr_core.codes import Code
 
-__all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy", "shipping_times"]
+__all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "level_changes", "run_policy",
+           "shipping_times"]
 
 # Default seconds between two runs triggered by ingest (`serve --policy-interval`). A run
 # reads the whole fleet, so its cost grows with the fleet, not with the summaries stored
@@ -37,6 +43,9 @@ __all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "run_policy", "shipping_times
 AFTER_INGEST_INTERVAL_S = 30.0
 # Deliveries older than this teach nothing of today's carrier (the service order point).
 SHIPPING_LOOKBACK = timedelta(days=365)
+# Changes of use level are learned from the last year's spikes and reports: a year holds
+# every season's, and a fleet's printing habits change slower than that.
+CHANGES_LOOKBACK = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,39 @@ def shipping_times(conn: UnitOfWork, settings: PolicySettings,
     return {site: learn_shipping(settings.shipping_days, days) for site, days in taken.items()}
 
 
+def level_changes(conn: UnitOfWork, settings: PolicySettings,
+                  now: datetime) -> LevelChanges | None:
+    """How often and by how much the fleet's use changed level over the last year, from
+    the usage spikes central raised and the supply-days reported, the prior pooled in
+    (service order point only; the fixed one reads none)."""
+    if settings.order_point is not OrderPoint.SERVICE:
+        return None
+    since = now - CHANGES_LOOKBACK
+    return learn_level_changes(*_changes_seen(conn, since))
+
+
+def _changes_seen(conn: UnitOfWork, since: datetime) -> tuple[int, int, list[float | None]]:
+    ratios = policy_inputs.usage_changes_since(conn, since)
+    return len(ratios), policy_inputs.supply_days_since(conn, since), ratios
+
+
+def _record_changes(conn: UnitOfWork, raised: list[Alert], rates: dict[tuple[str, str], float | None],
+                    now: datetime) -> None:
+    """Each usage spike raised this run, with how many times its supply's usual use it
+    runs at (the daily points before it), for the service order point to learn from."""
+    since = (now - timedelta(days=USUAL_FROM_DAYS + 1)).date().isoformat()
+    rows = []
+    for alert in raised:
+        key = alert.supply_key or ""
+        points = [(date.fromisoformat(p.day), p.remaining_percent)
+                  for p in supply_history.history(conn, alert.device_serial, since)
+                  if str(p.supply_index) == key]
+        rows.append((alert.device_serial, key, now,
+                     change_ratio(rates.get((alert.device_serial, key)), points, now.date())))
+    if rows:
+        policy_inputs.record_usage_changes(conn, rows)
+
+
 def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult:
     # 1. replacements reported since the last run close order lines (or raise alerts)
     # (claimed first: a run beside this one that read the same cursor processes none)
@@ -130,6 +172,7 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
     unconfirmed = homes.unconfirmed_moves(conn)
     outlooks = []
     supply_facts = []
+    rates: dict[tuple[str, str], float | None] = {}
     meta: dict[tuple[str, str], order_store.LineMeta] = {}
     for s in policy_inputs.latest_supplies(conn):
         serial = s["device_serial"]
@@ -151,17 +194,21 @@ def _run(conn: UnitOfWork, settings: PolicySettings, now: datetime) -> RunResult
                                                    s["part_number"])
         if s["spike"]:
             supply_facts.append(SupplyFacts(serial, key, spike=True))
+            rates[(serial, key)] = daily
 
     # 3. policy → orders
     # planned at `now`, not at the start of its day: a run late in the day counts down the
     # hours since each forecast (an explicit day's run is at that day's start anyway)
     result = plan(outlooks, order_store.unshipped_orders(conn), settings, now,
-                  shipping_times(conn, settings, now))
+                  shipping_times(conn, settings, now), level_changes(conn, settings, now))
     order_ids = order_store.create_orders(conn, result.orders, now, meta, counts)
 
     # 4. alerts
     conditions = evaluate(device_facts, supply_facts, settings, now)
     conditions += held_line_alerts(result.held, now)
     new_alerts = alert_store.sync_alerts(conn, conditions, replacement_alerts(replacements), now)
+    fresh = set(new_alerts)
+    _record_changes(conn, [a for a in conditions if a.kind is Code.USAGE_SPIKE and a.key in fresh],
+                    rates, now)
     return RunResult(tuple(order_ids), sum(len(o.lines) for o in result.orders),
                      len(result.held), len(replacements), tuple(new_alerts))

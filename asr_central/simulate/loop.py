@@ -15,6 +15,9 @@ Sites never meet: orders consolidate per site and contact, the carrier's delay i
 `jobs` > 1 runs groups of sites in worker processes and merges their results into exactly
 the single-process result; the one thing they share, the catalog (a waste bottle's yield is
 rated over every printer using it), is made once from the whole fleet and handed to each.
+Under the service order point sites do meet: central learns how often and how much use
+changes level from the whole fleet's spikes, day by day (asr_central.domain.level_change),
+so such a fleet runs in one process whatever `jobs` says.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ def simulate(fleet: Fleet, policy: str = "asr", *, threshold_pct: float = 20.0,
         raise ValueError(f"jobs {jobs}: expected at least 1")
     if summaries is not None and jobs > 1:
         raise ValueError("summaries are captured in one process: run with jobs=1")
+    if policy == "asr" and fleet.order_point == "service":
+        jobs = 1  # the fleet learns changes of level from all its sites (module docstring)
     groups = _shard(fleet.sites, jobs)
     if len(groups) <= 1:
         return _simulate(fleet, policy, threshold_pct, keep_history, None, summaries)

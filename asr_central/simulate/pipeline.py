@@ -74,6 +74,9 @@ from asr_agent.domain.waste import (
     TonerDays, level_step, prior_percent_per_gram, says_little, waste_fill,
 )
 from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
+from asr_central.domain.level_change import (
+    USUAL_FROM_DAYS, LevelChanges, change_ratio, learn_level_changes,
+)
 from asr_central.domain.policy import (
     SHIPPING_MEMORY, OrderPoint, PolicySettings, ShippingTime, SupplyKind, SupplyOutlook,
     learn_shipping, order_point_days, plan, silent_days, silent_state,
@@ -94,6 +97,8 @@ DROP_SLACK_PCT = 1.0  # whole-percent levels: a drop read off two readings is of
 # a spike alert this many days after a spike event's last day still belongs to it: the
 # spike rule looks back over the last three working days (a weekend between)
 SPIKE_AFTER_DAYS = 5
+# central's (asr_central.service.replenish): the spikes and reports changes are learned from
+CHANGES_LOOKBACK = dt.timedelta(days=365)
 
 _TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
           "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
@@ -288,6 +293,15 @@ class Pipeline:
         self.silent_alerts = 0
         self.spike_alerts = 0
         self.spike_alert_days: list[tuple[str, int]] = []  # (device, day) an episode began
+        # central's daily points per supply (its supply_history), the usage spikes it raised
+        # (day, ratio to the usual use) and the supplies it knew each day: what it learns
+        # changes of use level from (service order point), as a central does
+        self.points: dict[tuple[str, str], dict[dt.date, float | None]] = {}
+        self.usage_changes: deque[tuple[dt.date, float | None]] = deque()
+        self.first_point: dict[tuple[str, str], dt.date] = {}
+        self.level_changes: LevelChanges | None = (
+            learn_level_changes(0, 0) if self.settings.order_point is OrderPoint.SERVICE
+            else None)
         self._active: set[str] = set()
         self._outlooks: dict[tuple[str, str], tuple] = {}
         self._toner_days: dict[str, TonerDays] = {}  # per printer whose bottle says little
@@ -338,7 +352,7 @@ class Pipeline:
             point = max(point, order_point_days(f.days_to_empty, f.days_to_empty_low,
                                                 None if f.daily_percent is None
                                                 else f.daily_percent / 100.0, ship,
-                                                settings.service_level))
+                                                settings.service_level, self.level_changes))
         return point + settings.pull_forward_days
 
     def _schedule(self, st: _AgentSupply, day: int, f: Forecast, stock: int,
@@ -551,14 +565,24 @@ class Pipeline:
             links[(serial, self.keys[(serial, str(event.supply_index))])].installs_reported += 1
         # a supply not analysed today is left out of the summary, so central keeps its
         # previous forecast and counts it down from that forecast's time
+        learning = self.level_changes is not None
+        day = summary.period_end.date()
         for p in summary.supplies:
             sid = self.keys[(serial, str(p.index))]
             self.central[(serial, sid)] = _CentralSupply(
                 p.days_to_empty, p.days_to_empty_low, p.daily_percent, p.spike,
                 summary.period_end)
+            if learning:  # central's supply history, as far back as a spike's ratio reads
+                points = self.points.setdefault((serial, sid), {})
+                points[day] = p.remaining_percent
+                self.first_point.setdefault((serial, sid), day)
+                while len(points) > USUAL_FROM_DAYS + 2:  # in day order: the oldest first
+                    del points[next(iter(points))]
 
     def plan(self, day: int, now: dt.datetime,
              links: dict[tuple[str, str], SupplyLink]) -> list[Parcel]:
+        if self.level_changes is not None:
+            self._learn_changes(now)
         outlooks = []
         cache = self._outlooks
         for sim in self.sims:
@@ -590,7 +614,8 @@ class Pipeline:
                 cache[key] = (c, on_hand, open_units, state, o)
                 outlooks.append(o)
         parcels = []
-        for order in plan(outlooks, [], self.settings, now, self.shipping).orders:
+        for order in plan(outlooks, [], self.settings, now, self.shipping,
+                          self.level_changes).orders:
             lines = [Line(line.device_serial, self.keys[(line.device_serial, line.supply_key)],
                           line.quantity) for line in order.lines]
             parcels.append(Parcel(order.site_id, day, -1, lines))
@@ -622,7 +647,33 @@ class Pipeline:
                 else:
                     self.spike_alerts += 1
                     self.spike_alert_days.append((alert.device_serial, day))
+                    if self.level_changes is not None:
+                        self._usage_change(alert.device_serial, alert.supply_key or "", now)
         self._active = active
+
+    def _usage_change(self, serial: str, sid: str, now: dt.datetime) -> None:
+        """A usage spike began: recorded with its ratio to the supply's usual use, as
+        central records it (asr_central.service.replenish)."""
+        c = self.central[(serial, sid)]
+        points = sorted(self.points.get((serial, sid), {}).items())
+        self.usage_changes.append((now.date(), change_ratio(c.daily_percent, points,
+                                                            now.date())))
+
+    def _learn_changes(self, now: dt.datetime) -> None:
+        """Changes of use level learned from the last CHANGES_LOOKBACK's spikes and
+        supply-days reported, as central learns them from its records."""
+        first = (now - CHANGES_LOOKBACK).date()
+        while self.usage_changes and self.usage_changes[0][0] < first:
+            self.usage_changes.popleft()
+        # each supply's days from its first daily point to its last, as central counts them
+        # (asr_central.storage.policy_inputs.supply_days_since)
+        watched = 0
+        for key, since in self.first_point.items():
+            last = next(reversed(self.points[key]))
+            if last >= first:
+                watched += (last - max(since, first)).days + 1
+        self.level_changes = learn_level_changes(
+            len(self.usage_changes), watched, [r for _, r in self.usage_changes])
 
     def spike_split(self) -> tuple[int, int, int, int]:
         """Spike alerts that began during a real spike event and outside one, and spike

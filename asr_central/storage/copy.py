@@ -61,6 +61,7 @@ TABLES: tuple[Table, ...] = (
     Table("order_lines", ("line_id",)),
     Table("shipped_cartridges", ("cartridge_serial",)),
     Table("central_alerts", ("alert_key",)),
+    Table("usage_changes", ("device_serial", "supply_key", "started_at")),
     Table("replenish_state", ("name",)),
     Table("job_runs", ("job",)),
     Table("console_users", ("username",)),

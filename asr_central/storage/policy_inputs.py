@@ -1,12 +1,19 @@
 """What a policy run reads besides the registry and orders: the cartridge events reported
-since the previous run (behind a cursor), the devices that reported, their latest supplies."""
+since the previous run (behind a cursor), the devices that reported, their latest supplies;
+and what the service order point learns changes of use level from: the usage spikes begun
+(written by the run that raised them) and the supply-days reported, over a time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from asr_central.storage import times
 from asr_central.storage.base import Connection, Row
 
 __all__ = ["new_cartridge_events", "claim_events", "events_seen_through",
-           "reporting_devices", "device_health", "latest_supplies"]
+           "reporting_devices", "device_health", "latest_supplies", "record_usage_changes",
+           "usage_changes_since", "supply_days_since"]
 
 _EVENT_MARK = "cartridge_events.last_id"
 
@@ -56,3 +63,32 @@ def device_health(conn: Connection) -> list[Row]:
 def latest_supplies(conn: Connection) -> list[Row]:
     return conn.execute("SELECT * FROM supply_latest ORDER BY device_serial, supply_index"
                         ).fetchall()
+
+
+def record_usage_changes(conn: Connection,
+                         changes: Iterable[tuple[str, str, datetime, float | None]]) -> None:
+    """(device serial, supply key, began at, ratio to the usual use or None) of each usage
+    spike raised; one already recorded (a run beside this one) is kept as it was."""
+    conn.executemany(
+        "INSERT INTO usage_changes (device_serial, supply_key, started_at, ratio) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (device_serial, supply_key, started_at) DO NOTHING",
+        [(serial, key, times.stamp(at), None if ratio is None else float(ratio))
+         for serial, key, at, ratio in changes])
+
+
+def usage_changes_since(conn: Connection, since: datetime) -> list[float | None]:
+    """The ratio (None: not measured) of every usage spike begun at or after `since`."""
+    return [None if r[0] is None else float(r[0]) for r in conn.execute(
+        "SELECT ratio FROM usage_changes WHERE started_at >= ?", (times.stamp(since),))]
+
+
+def supply_days_since(conn: Connection, since: datetime) -> int:
+    """Supply-days watched from `since`'s day on: for each supply, the days from its first
+    daily point to its last, both counted (a day it was left out of every summary between
+    them was still watched; a printer retired stops counting at its last point)."""
+    total = 0
+    for first, last in conn.execute(
+            "SELECT MIN(day), MAX(day) FROM supply_history WHERE day >= ? "
+            "GROUP BY device_serial, supply_index", (since.date().isoformat(),)).fetchall():
+        total += (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    return total
