@@ -17,6 +17,7 @@ from asr_agent import __version__
 from asr_agent.adapters.store import Store
 from asr_agent.adapters.uplink import Uplink, UplinkSettings, queue_summary
 from asr_central.service.retention import CHECK_INTERVAL_S
+from asr_central.storage import policy_inputs
 from tests.support_central import (CentralServer, Clock, enrolled_agent, make_summary,
                                    post_summaries)
 from tests.support_console import add_user, browser, console, register, sign_in
@@ -112,6 +113,11 @@ def test_points_past_400_days_are_pruned_by_the_retention_job(
         register(server)
         _days_of_history(server, tmp_path, [402, 398, 1])
         assert server.query("SELECT COUNT(*) FROM supply_history")[0][0] == 3
+        # the spikes the service order point learns from go with the points they were read on
+        with state_of(server.app).db.transaction() as conn:
+            policy_inputs.record_usage_changes(conn, [
+                ("XRX-1", "1", clock.now - timedelta(days=402), 3.0),
+                ("XRX-1", "1", clock.now - timedelta(days=1), None)])
         # the retention job ran when the server started: it is due again an interval later,
         # tried when the next batch wakes the leader
         clock.now += timedelta(seconds=CHECK_INTERVAL_S + 1)
@@ -123,6 +129,7 @@ def test_points_past_400_days_are_pruned_by_the_retention_job(
                 break
             time.sleep(0.2)
         assert days == 2  # the leader's retention run took the 402-day-old point only
+        assert [tuple(r) for r in server.query("SELECT ratio FROM usage_changes")] == [(None,)]
         assert server.query("SELECT day FROM supply_history ORDER BY day")[0][0] == str(
             (datetime.now(UTC) - timedelta(days=398)).date())
         assert server.query("SELECT COUNT(*) FROM summaries WHERE length(payload) = 0 "

@@ -23,7 +23,7 @@ from asr_central.domain.level_change import (
 from asr_central.domain.policy import (
     OrderPoint, PolicySettings, ShippingTime, order_point_days,
 )
-from asr_central.service.replenish import level_changes, run_policy
+from asr_central.service.replenish import CHANGES_LOOKBACK, level_changes, run_policy
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import simulate
 from asr_central.simulate.report import summarize
@@ -171,6 +171,12 @@ def test_central_learns_changes_of_level_from_the_spikes_it_raised(
         assert level_changes(conn, PolicySettings(), START + timedelta(days=48)) is None
     assert learned.per_day == pytest.approx(3 / (48 + PRIOR_SUPPLY_DAYS))
     assert learned.factor == pytest.approx((2 + 3 + 2 / (30 / 28)) / 3)
+    # a year of daily points is read once a day, not at every run: the day's count is kept
+    _report(db, key, agent_id, 48, level=level - 1, rate=1.0, spike=False)
+    year_ago = START + timedelta(days=48) - CHANGES_LOOKBACK  # as level_changes counted
+    with db.transaction() as conn:
+        assert policy_inputs.supply_days_since(conn, year_ago) == 48  # the day's count, kept
+        assert policy_inputs.supply_days_since(conn, year_ago + timedelta(days=1)) == 49
 
 
 # --- a simulated printer ----------------------------------------------------------------

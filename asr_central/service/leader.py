@@ -33,7 +33,7 @@ from asr_central.service import notify
 from asr_central.service.deps import state_of
 from asr_central.service.replenish import AFTER_INGEST_INTERVAL_S, run_policy
 from asr_central.service.retention import CHECK_INTERVAL_S, drop_old_payloads
-from asr_central.storage import shared_state, supply_history
+from asr_central.storage import policy_inputs, shared_state, supply_history
 
 __all__ = ["LeaderDuties", "POLICY_JOB", "RETENTION_JOB", "MAX_TRY_S", "MIN_TRY_S"]
 
@@ -168,6 +168,8 @@ class LeaderDuties:
                 return
         with db.transaction() as wconn:
             supply_history.prune(wconn, now)
+            policy_inputs.prune_usage_changes(
+                wconn, now - timedelta(days=supply_history.HISTORY_DAYS))
         _, more = drop_old_payloads(db, now, state.keep_payload_days)
         if more:
             with db.transaction() as wconn:

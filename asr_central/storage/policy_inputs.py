@@ -13,9 +13,11 @@ from asr_central.storage.base import Connection, Row
 
 __all__ = ["new_cartridge_events", "claim_events", "events_seen_through",
            "reporting_devices", "device_health", "latest_supplies", "record_usage_changes",
-           "usage_changes_since", "supply_days_since"]
+           "usage_changes_since", "supply_days_since", "prune_usage_changes"]
 
 _EVENT_MARK = "cartridge_events.last_id"
+# the supply-days watched, counted once a day: "<since day> <count>"
+_WATCHED = "supply_days_watched"
 
 
 def events_seen_through(conn: Connection) -> int:
@@ -76,6 +78,13 @@ def record_usage_changes(conn: Connection,
          for serial, key, at, ratio in changes])
 
 
+def prune_usage_changes(conn: Connection, before: datetime) -> int:
+    """Usage spikes begun before `before` deleted (the retention job, with the daily
+    points they were measured on); how many."""
+    return conn.execute("DELETE FROM usage_changes WHERE started_at < ?",
+                        (times.stamp(before),)).rowcount
+
+
 def usage_changes_since(conn: Connection, since: datetime) -> list[float | None]:
     """The ratio (None: not measured) of every usage spike begun at or after `since`."""
     return [None if r[0] is None else float(r[0]) for r in conn.execute(
@@ -85,10 +94,23 @@ def usage_changes_since(conn: Connection, since: datetime) -> list[float | None]
 def supply_days_since(conn: Connection, since: datetime) -> int:
     """Supply-days watched from `since`'s day on: for each supply, the days from its first
     daily point to its last, both counted (a day it was left out of every summary between
-    them was still watched; a printer retired stops counting at its last point)."""
+    them was still watched; a printer retired stops counting at its last point).
+
+    It reads every daily point of the period (36 million for 100,000 supplies over a year),
+    so it is counted once per `since` day and kept in replenish_state: a policy run every
+    30 s reads the count, and a day's new points wait for the next day's count."""
+    day = since.date().isoformat()
+    kept = conn.execute("SELECT value FROM replenish_state WHERE name = ?",
+                        (_WATCHED,)).fetchone()
+    if kept is not None:
+        kept_day, _, count = str(kept[0]).partition(" ")
+        if kept_day == day and count.isdigit():
+            return int(count)
     total = 0
     for first, last in conn.execute(
             "SELECT MIN(day), MAX(day) FROM supply_history WHERE day >= ? "
-            "GROUP BY device_serial, supply_index", (since.date().isoformat(),)).fetchall():
+            "GROUP BY device_serial, supply_index", (day,)).fetchall():
         total += (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    conn.execute("INSERT INTO replenish_state (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                 "DO UPDATE SET value = excluded.value", (_WATCHED, f"{day} {total}"))
     return total
