@@ -17,18 +17,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from recordings.walkfile import read_snmprec, snmpwalk_values
 
 from asr_agent.domain.catalog import load_catalog
 from asr_agent.domain.consumption import analyze
 from asr_agent.domain.printer_mib import parse_reading
-from asr_agent.domain.running import Repeated, SupplyState, Unsettled, repeated_runs
+from asr_agent.domain.running import SupplyState, Unsettled
 from asr_central.simulate.fleet import load_fleet
 from asr_central.simulate.model import DeviceSim
 from asr_central.simulate.pipeline import fleet_catalog
-from asr_core.records import LevelState, Sample, Supply, SupplyClass, SupplyType, SupplyUnit
+from asr_core.records import LevelState, Sample, Supply, SupplyClass, SupplyType
 from tests.test_analysis_golden import _cases
 
 CATALOG = load_catalog()
@@ -46,20 +44,16 @@ class Tally:
         self.settled = 0
 
     def check(self, runs: list[list[Sample]], *, every: int = 1, **settings: object) -> None:
-        """Also fed as runs of repeated readings (`feed_repeated`), with the same answers."""
         state = SupplyState(**settings)  # type: ignore[arg-type]
-        counted = SupplyState(**settings)  # type: ignore[arg-type]
         seen: list[Sample] = []
         for n, run in enumerate(runs, start=1):
             state.feed(run)
-            counted.feed_repeated(repeated_runs(sorted(run, key=lambda s: s.taken_at)))
             seen.extend(run)
             if n % every and n != len(runs):
                 continue
             want = analyze(seen, **settings)  # type: ignore[arg-type]
             got = state.analysis()
             assert got == want, (n, _diff(got, want))
-            assert counted.analysis() == want, (n, _diff(counted.analysis(), want))
             cut = want.daily[len(want.daily) // 2].day if want.daily else None
             if cut is not None:
                 assert state.analysis(daily_from=cut) == replace(
@@ -173,78 +167,6 @@ def test_run_by_run_equals_the_whole_history_on_the_bench_fleets(fleet_file: str
                     catalog=catalog)
     assert tally.runs > 100 and tally.settled > tally.runs // 2, (tally.settled, tally.runs)
     assert len(modes) >= 2, modes
-
-
-@pytest.mark.parametrize("fleet_file", sorted(p.name for p in FLEETS.glob("*.yaml")))
-def test_the_simulated_printers_runs_of_repeated_readings_are_their_readings(
-        fleet_file: str) -> None:
-    """The simulator makes a sample only where a level steps (DayOutcome.repeated): the
-    runs hold every reading `samples` makes, in order."""
-    fleet = load_fleet(FLEETS / fleet_file)
-    sims = [DeviceSim(site, spec, seed=fleet.seed, start=fleet.start, days=fleet.days)
-            for site, spec in fleet.devices()][:24]
-    repeats = 0
-    for day in range(120):
-        date = fleet.start + dt.timedelta(days=day)
-        for sim in sims:
-            sim.morning(day)
-            outcome = sim.step(day, date)
-            if not outcome.reported:
-                continue
-            for sid in sim.supplies:
-                runs = outcome.repeated(sid)  # before samples(), which keeps what it made
-                assert [s for r in runs for s in r.samples()] == outcome.samples(sid)
-                repeats += sum(len(r.times) for r in runs)
-    assert repeats > 1000
-
-
-# --- runs of repeated readings -------------------------------------------------------------
-
-
-_PAGES = st.one_of(st.none(), st.integers(0, 2**32 - 1))
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 2), st.integers(1, 300), st.integers(1, 24 * 60),
-                          _PAGES, st.booleans()), min_size=1, max_size=60),
-       st.sampled_from(ZONES))
-def test_runs_of_repeated_readings_are_counted_as_the_readings_themselves(
-        steps: list[tuple[int, int, int, int | None, bool]], zone: dt.tzinfo) -> None:
-    """Any page counts (none, going back, the whole 32-bit range), readings minutes or
-    days apart, level steps and replacements between runs: feeding the runs gives what
-    feeding every reading gives."""
-    samples: list[Sample] = []
-    at, level, no = T0, 100, 1
-    for drop, repeats, minutes, pages, replace_it in steps:
-        if replace_it:
-            level, no = 100, no + 1
-        else:
-            level = max(0, level - drop)
-        for _ in range(repeats % 7 + 1):
-            at += dt.timedelta(minutes=minutes)
-            samples.append(Sample(at, level, 100, SupplyUnit.PERCENT, LevelState.OK, float(level),
-                                  f"SN{no}", "106R03528", pages))
-            pages = None if pages is None else (pages + minutes) % 2**32
-    options = dict(supply_type=SupplyType.TONER, supply_class=SupplyClass.CONSUMED,
-                   catalog=CATALOG, tz=zone)
-    want = SupplyState(**options)  # type: ignore[arg-type]
-    got = SupplyState(**options)  # type: ignore[arg-type]
-    half = len(samples) // 2
-    for part in (samples[:half], samples[half:]):
-        want.feed(part)
-        got.feed_repeated(repeated_runs(part))
-        assert got.analysis() == want.analysis()
-    assert want.analysis() == analyze(samples, **options)  # type: ignore[arg-type]
-
-
-def test_a_run_whose_last_repeat_says_otherwise_is_refused() -> None:
-    state, samples = _settled_state()
-    last = samples[-1]
-    first = replace(last, taken_at=last.taken_at + dt.timedelta(hours=1))
-    later = last.taken_at + dt.timedelta(hours=2)
-    wrong = replace(first, taken_at=later, level=(first.level or 0) + 1)
-    with pytest.raises(ValueError, match="repeated readings after .*saying what the first says"):
-        state.feed_repeated([Repeated(first, (later,), (None,), wrong)])
 
 
 # --- generated series ----------------------------------------------------------------------

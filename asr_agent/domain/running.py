@@ -13,11 +13,6 @@ figures are the same to the last bit. Before that, and for supplies that never s
 runs `analyze` over them: those are the few supplies whose estimate still depends on
 samples yet to come.
 
-A poller reading every few hours mostly reads the level it read last: `feed_repeated`
-takes such readings as runs (`Repeated`: a sample, the times and page counts of the
-readings that repeat it, the last of them as a sample) and counts them as `_take` would,
-without a sample each.
-
 A settled state cannot take a sample at or before its last one, a change of unit, nor a
 new part number with a different catalog weight in the middle of a cartridge whose use
 was already weighed with the old one: `feed` raises `Unsettled`, and the caller rebuilds
@@ -42,7 +37,7 @@ from asr_agent.domain.consumption import (
 if TYPE_CHECKING:
     from asr_agent.domain.catalog import SupplyCatalog
 
-__all__ = ["Repeated", "SupplyState", "Unsettled", "repeated_runs", "same_reading"]
+__all__ = ["SupplyState", "Unsettled"]
 
 _DAY_US = 86_400_000_000
 
@@ -55,69 +50,6 @@ class Unsettled(ValueError):
 def _us(t: datetime) -> int:
     d = t - _EPOCH
     return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
-
-
-@dataclass(frozen=True, slots=True)
-class Repeated:
-    """A reading and the readings right after it that say the same but for their times
-    and page counts (a level between two steps): `SupplyState.feed_repeated` counts those
-    without a `Sample` each, which is most of what a poller that reads every few hours
-    sends."""
-
-    sample: Sample
-    times: tuple[datetime, ...] = ()  # the repeats, in time order, after `sample`
-    page_counts: tuple[int | None, ...] = ()  # one per time
-    last: Sample | None = None  # the last repeat as a Sample (None: no repeats)
-
-    def samples(self) -> list[Sample]:
-        """Every reading as a `Sample`."""
-        s = self.sample
-        out = [s]
-        for t, pages in zip(self.times, self.page_counts):
-            out.append(Sample(t, s.level, s.max_capacity, s.unit, s.level_state,
-                              s.remaining_percent, s.cartridge_serial, s.part_number, pages))
-        if self.last is not None:
-            out[-1] = self.last
-        return out
-
-
-def same_reading(a: Sample, b: Sample) -> bool:
-    """Whether `b` says what `a` says but for its time and page count."""
-    return (a.remaining_percent == b.remaining_percent and a.level == b.level
-            and a.cartridge_serial == b.cartridge_serial and a.part_number == b.part_number
-            and a.unit == b.unit and a.max_capacity == b.max_capacity
-            and a.level_state == b.level_state)
-
-
-def repeated_runs(samples: Sequence[Sample]) -> list[Repeated]:
-    """`samples` (in time order) as runs of readings that repeat their first."""
-    out: list[Repeated] = []
-    i, n = 0, len(samples)
-    while i < n:
-        first = samples[i]
-        j = i + 1
-        while j < n and same_reading(first, samples[j]):
-            j += 1
-        rest = samples[i + 1:j]
-        out.append(Repeated(first, tuple(x.taken_at for x in rest),
-                            tuple(x.page_count for x in rest), rest[-1] if rest else None))
-        i = j
-    return out
-
-
-def _in_order(runs: Sequence[Repeated]) -> bool:
-    """Whether every reading of `runs` is later than the one before it."""
-    prev: datetime | None = None
-    for run in runs:
-        t = run.sample.taken_at
-        if t.tzinfo is None or (prev is not None and not prev < t):
-            return False
-        for u in run.times:
-            if not t < u:
-                return False
-            t = u
-        prev = t
-    return True
 
 
 @dataclass(slots=True)
@@ -365,71 +297,6 @@ class SupplyState:
                             "rebuild the state from the whole history")
         for s in batch:
             self._take(s)
-
-    def feed_repeated(self, runs: Sequence[Repeated]) -> None:
-        """`feed` of every reading of `runs` (taken after every sample fed so far): a
-        settled state counts each run's repeats without making their samples."""
-        if not runs:
-            return
-        if self.samples is not None or not _in_order(runs):
-            self.feed([s for run in runs for s in run.samples()])
-            return
-        first = runs[0].sample
-        if self.lives and first.taken_at <= self.lives[-1].last.taken_at:
-            self.feed((first,))  # raises Unsettled, as feed does
-        days = self.days
-        assert days is not None
-        for run in runs:
-            s = run.sample
-            self._take(s)
-            times = run.times
-            if not times:
-                continue
-            last = run.last
-            pcs = run.page_counts
-            if (len(pcs) != len(times) or last is None or last.taken_at != times[-1]
-                    or last.page_count != pcs[-1] or not same_reading(s, last)):
-                raise ValueError(f"repeated readings after {s.taken_at.isoformat()}: expected one "
-                                 "page count per time and the last repeat as a sample saying "
-                                 "what the first says, taken at the last time")
-            # what _take does with each repeat (_repeat), for the whole run at once
-            life = self.lives[-1]
-            self.count += len(times)
-            k = days.key(times[0])
-            if k == days.key(times[-1]):  # all on one day (times are in order)
-                days.readings[k] = days.readings.get(k, 0) + len(times)
-            else:
-                for t in times:
-                    days.read(t)
-            prev = self.prev_pages
-            known = [p for p in pcs if p is not None]
-            if len(known) == len(pcs) and (prev is None or prev <= known[0]) \
-                    and known == sorted(known):  # the counter only went up: no flag
-                life.page_samples += len(known)
-                if life.first_page is None:
-                    life.first_page = known[0]
-                    if len(known) > 1:
-                        life.last_page = known[-1]
-                else:
-                    life.last_page = known[-1]
-                self.prev_pages = known[-1]
-            else:
-                for t, pages in zip(times, pcs):
-                    if pages is None:
-                        continue
-                    if prev is not None and pages < prev:
-                        self.counter_flags.append(Flag(
-                            Code.COUNTER_RESET, t, f"page counter went back from {prev} to {pages}"))
-                    prev = pages
-                    life.page_samples += 1
-                    if life.first_page is None:
-                        life.first_page = pages
-                    else:
-                        life.last_page = pages
-                self.prev_pages = prev
-            life.last = last
-            if last.remaining_percent is not None:
-                life.last_known = last
 
     def analysis(self, daily_from: date | None = None) -> SupplyAnalysis:
         """What `consumption.analyze` says of every sample fed (with `daily_from`)."""

@@ -14,7 +14,6 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from asr_agent.domain.running import Repeated, repeated_runs
 from asr_core.records import LevelState, Sample, SupplyUnit
 from asr_central.simulate.fleet import DeviceSpec, SiteSpec, SupplySpec
 
@@ -97,21 +96,6 @@ class DayOutcome:
                 sim.supplies[sid], _levels_at(self.paths[sid], self.fracs), self.times,
                 self.counts, nos)
         return out
-
-    def repeated(self, sid: str) -> list[Repeated]:
-        """Supply `sid` in every reading of the day, a level repeated from one reading to
-        the next counted in a run (running.Repeated) rather than made a sample each."""
-        sim = self.sim
-        assert sim is not None
-        if sid in self.made or sim.report_mode not in ("percent", "tenths_of_grams"):
-            return repeated_runs(self.samples(sid))
-        s = sim.supplies[sid]
-        no = self.cartridges[sid]
-        swaps = self.swaps.get(sid)
-        nos = ([no - sum(1 for t in swaps if t > frac) for frac in self.fracs] if swaps
-               else [no] * len(self.fracs))
-        return sim._repeated(s, _levels_at(self.paths[sid], self.fracs), self.times,
-                             self.counts, nos)
 
     def sample(self, k: int, sid: str) -> Sample:
         """Supply `sid` as reading `k` of the day shows it."""
@@ -302,47 +286,6 @@ class DeviceSim:
                 s.out_since = end
 
     # --- what the printer says --------------------------------------------------------------
-
-    def _repeated(self, s: SupplySim, lefts: list[float], times: list[dt.datetime],
-                  counts: list[int], nos: list[int]) -> list[Repeated]:
-        """`_samples` of a printer reporting its level in percent or tenths of grams, as
-        runs of readings at one level and cartridge: a sample at each run's first and last
-        reading, the times and page counts between."""
-        if self.report_mode == "tenths_of_grams":
-            cap = int(round(s.capacity * 10))
-            unit = SupplyUnit.TENTHS_OF_GRAMS
-            levels = [int(left * 10) for left in lefts]
-            pcts = [100.0 * level / cap for level in levels]
-        else:
-            cap, unit = 100, SupplyUnit.PERCENT
-            ceil = math.ceil
-            capacity = s.capacity
-            levels = [min(100, max(0, int(ceil(100.0 * left / capacity - 1e-9))))
-                      for left in lefts]
-            pcts = [float(level) for level in levels]
-        serials = s.serials
-        part = s.part_number
-        ok = LevelState.OK
-        out: list[Repeated] = []
-        i, n = 0, len(levels)
-        while i < n:
-            level, no = levels[i], nos[i]
-            j = i + 1
-            while j < n and levels[j] == level and nos[j] == no:
-                j += 1
-            serial = serials.get(no)
-            if serial is None:
-                serial = serials[no] = f"{self.serial}-{s.spec.id}-{no:03d}"
-            first = Sample(times[i], level, cap, unit, ok, pcts[i], serial, part, counts[i])
-            if j - i == 1:
-                out.append(Repeated(first))
-            else:
-                k = j - 1
-                out.append(Repeated(first, tuple(times[i + 1:j]), tuple(counts[i + 1:j]),
-                                    Sample(times[k], level, cap, unit, ok, pcts[k], serial, part,
-                                           counts[k])))
-            i = j
-        return out
 
     def _samples(self, s: SupplySim, lefts: list[float], times: list[dt.datetime],
                  counts: list[int], nos: list[int]) -> list[Sample]:

@@ -1,9 +1,8 @@
 """The product's own code, called in process for the simulator: agent consumption and forecast,
 the agent's summary builder, central's policy and alert rules. The simulator's only door into product rules.
 
-When a device reports, each supply's new readings go into its running analysis
-(asr_agent.domain.running, the agent's own; a level read again is counted in a run, not
-made a sample: model.DayOutcome.repeated): what it says is what the agent's analysis of
+When a device reports, each supply's new samples go into its running analysis
+(asr_agent.domain.running, the agent's own): what it says is what the agent's analysis of
 the whole history says, at the cost of the new samples only. Each supply due for analysis
 (see "Scheduling" below) has `forecast.forecast` run over the last FORECAST_DAYS of its
 daily use, as the agent would. Coarse and -3 reporters, whose estimate never settles (a
@@ -390,11 +389,10 @@ class Pipeline:
                 last = st.samples[-1]
             else:
                 assert st.running is not None
-                today = outcome.repeated(sid)
-                st.running.feed_repeated(today)
+                today = outcome.samples(sid)
+                st.running.feed(today)
                 # the day's last reading: a replacement shows as a new serial (or a jump) in it
-                run = today[-1]
-                last = run.last or run.sample
+                last = today[-1]
                 if st.last is not None and is_replacement(st.last, last):
                     st.changed = True
             st.last = last
