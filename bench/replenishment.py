@@ -508,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{wall:.1f} s wall, {cpu:.1f} s CPU (target ≤ 30 s wall) "
               f"{'met' if wall <= 30 else 'MISSED'}; threshold {thr_wall:.1f} s wall, "
               f"{thr_cpu:.1f} s CPU; the printers alone (no agent, no policy, one process) "
-              f"{tm:.1f} s, asr CPU {cpu / tm:.1f}× that")
+              f"{tm:.1f} s, asr CPU {cpu / tm:.1f}× that; asr stockout days "
+              f"{s['stockout_supply_days']}, orders {s['orders']}, spike alerts {s['spike_alerts']}")
     return 0
 
 

@@ -112,8 +112,8 @@ def forecast(
     Levels read in steps (`DailyUse.resolution`) stay warming up until `min_steps` steps of
     use or `min_step_days` calendar days are seen.
     """
-    n_readings = readings if readings is not None else sum(d.readings for d in daily_use)
-    span = span_h if span_h is not None else 24.0 * sum(d.coverage for d in daily_use)
+    n_readings = readings if readings is not None else sum([d.readings for d in daily_use])
+    span = span_h if span_h is not None else 24.0 * sum([d.coverage for d in daily_use])
     if n_readings < min_readings:
         return _warming(f"not enough history: {n_readings} reading(s), at least {min_readings} needed")
     if span < min_span_h:
@@ -122,7 +122,8 @@ def forecast(
     today = now.date()
     first = today - timedelta(days=window_days)
     days = [d for d in daily_use if first < d.day <= today and d.coverage >= _MIN_COVERAGE]
-    if any(a.day > b.day for a, b in zip(days, days[1:])):  # callers mostly pass them in order
+    keys = [d.day for d in days]
+    if keys != sorted(keys):  # callers mostly pass them in order
         days.sort(key=_day)
     if not days:
         older = [d.day for d in daily_use if d.day <= first]
@@ -161,7 +162,7 @@ def forecast(
         base, base_rows = days, rows
     spike, ratio, recent_rate = False, None, None
     if recent and base is not days:
-        level, profile, sigma, n = _baseline(*base_rows)
+        level, profile, sigma, n = _baseline(*base_rows, spread=False)
         expected = sum(profile[d.day.weekday()] * d.coverage for d in recent)
         observed = sum(d.percent for d in recent)
         cov = sum(d.coverage for d in recent)
@@ -175,6 +176,7 @@ def forecast(
                               guards=spike_guards))
         if spike:
             recent_rate = observed / cov
+            sigma = _baseline(*base_rows)[2]
         else:
             level, profile, sigma, n = full
     else:
@@ -183,7 +185,7 @@ def forecast(
         ratio = None
 
     grams_per_pct = _grams_per_percent(days)
-    flat = len(set(round(p, 9) for p in profile)) == 1
+    flat = _flat(profile)
     point_profile = profile
     rate = level
     if spike and recent_rate is not None and level > 0:
@@ -327,17 +329,19 @@ def _day(d: DailyUse) -> date:
     return d.day
 
 
-def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[bool]
-              ) -> tuple[float, list[float], float, int]:
+def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[bool], *,
+              spread: bool = True) -> tuple[float, list[float], float, int]:
     """Level (% per day), weekday profile (Monday first), residual spread, days used.
 
     Per day: its rate (use / coverage), coverage, weekday, and whether it was observed
-    (not interpolated over a gap).
+    (not interpolated over a gap). `spread` False: the spread is left out (nan), for a
+    baseline whose spread is read only in a spike.
     """
     med = _median(rates)
     mad = _median([abs(r - med) for r in rates])
     cap = med + 5 * 1.4826 * mad if mad > 0 else max(3 * med, med + 1e-9)
-    wins = [cap if cap < r else r for r in rates]  # min(r, cap), keeping r on a tie
+    # min(r, cap), keeping r on a tie; most windows have no day above the cap
+    wins = [cap if cap < r else r for r in rates] if cap < max(rates) else rates
     use = [w * c for w, c in zip(wins, covs)]
     level = sum(use) / sum(covs)
     by_wd: list[list[float]] = [[], [], [], [], [], [], []]
@@ -347,7 +351,7 @@ def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[
         cov_wd[wd] += c
         if observed:
             by_wd[wd].append(w)
-    if sum(map(len, by_wd)) >= 14 and all(len(v) >= 2 for v in by_wd):
+    if min(map(len, by_wd)) >= 2:  # every weekday seen twice: two weeks' worth
         # The level is the mean of weekday means, so a window holding more Mondays than
         # Sundays does not tilt it; the shape comes from days actually observed.
         level = sum(u / c for u, c in zip(use_wd, cov_wd)) / 7
@@ -356,6 +360,8 @@ def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[
         profile = [level * x / m for x in means] if m > 0 else [level] * 7
     else:
         profile = [level] * 7
+    if not spread:
+        return level, profile, math.nan, len(rates)
     resid = [w - profile[wd] for w, wd, observed in zip(wins, wds, seen) if observed]
     if len(resid) >= 2:
         mean_r = sum(resid) / len(resid)
@@ -363,6 +369,17 @@ def _baseline(rates: list[float], covs: list[float], wds: list[int], seen: list[
     else:
         sigma = level
     return level, profile, sigma, len(rates)
+
+
+def _flat(profile: list[float]) -> bool:
+    """Whether every weekday expects the same use (to 1e-9 %: a profile scaled from equal
+    means may differ in its last bits). Rounding is slow: equal values need none, and the
+    first weekday that differs ends the search."""
+    first = profile[0]
+    if first == first and profile.count(first) == len(profile):
+        return True
+    r = round(first, 9)
+    return all(round(p, 9) == r for p in profile)
 
 
 def _grams_per_percent(days: list[DailyUse]) -> float | None:

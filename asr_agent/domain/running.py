@@ -79,6 +79,9 @@ class _Life:
     weighed: bool = False  # a segment's grams came from the catalog weight (or were unknown)
     removed_at: datetime | None = None
     replaced_because: str | None = None
+    # a removed cartridge's output, which changes only with these two (any use at all,
+    # the percent per page learned): (any use, percent per page, life, its flag)
+    made: tuple[bool, float | None, CartridgeLife, Flag | None] | None = None
 
 
 @dataclass(slots=True)
@@ -593,10 +596,20 @@ class SupplyState:
         out_lives: list[CartridgeLife] = []
         premature_flags: list[Flag] = []
         for life in lives:
-            is_current = life is current
-            lp = cur_pct if is_current else life.pct
-            lg = cur_grams if is_current else life.grams
-            out_lives.append(self._life(life, lp, lg, any_use, ppp, premature_flags))
+            if life is current:
+                out_lives.append(self._life(life, cur_pct, cur_grams, any_use, ppp,
+                                            premature_flags))
+                continue
+            made = life.made
+            if made is None or made[0] is not any_use or made[1] != ppp:
+                n = len(premature_flags)
+                out = self._life(life, life.pct, life.grams, any_use, ppp, premature_flags)
+                made = life.made = (any_use, ppp, out,
+                                    premature_flags[n] if len(premature_flags) > n else None)
+            else:
+                if made[3] is not None:
+                    premature_flags.append(made[3])
+            out_lives.append(made[2])
         # a steady tail adds nothing to the totals (0 %, 0 g or unknown grams left out)
         flags = self.split_flags + self.counter_flags + premature_flags
         flags.sort(key=lambda f: f.at)

@@ -23,12 +23,13 @@ toners are analysed with it, so their use is known up to that day.
 
 Scheduling (a cost saving of the simulator, not a product rule): a supply is analysed
 again when a reading shows a replacement, when its level has dropped faster than its
-forecast allows, or when its counted-down cover may near the policy's horizon. After a
+forecast allows, or when its counted-down cover may near the order point. After a
 run with conservative cover C (days, stock included) at forecast rate r (% a day), the
 next run is at most `gap = (C - H - MARGIN_DAYS - DROP_SLACK_PCT / r) / DROP_FACTOR` days
-later (at least 1, at most MAX_GAP_DAYS; H = order point + pull-forward, the order point
-being the lead time or, under the service order point, the larger of it and the
-supply's own). Between runs each
+later (at least 1, at most MAX_GAP_DAYS; H = the order point: the lead time or, under
+the service order point, the larger of it and the supply's own). Between the order point
+and the pull-forward's reach a supply only joins a parcel another line makes: central
+judges that from the counted-down forecast, so those days need no runs. Between runs each
 day's last reading is compared with the level at the run: a drop beyond
 DROP_FACTOR × r × elapsed days + DROP_SLACK_PCT triggers a run that day. So while no run
 happens, use ran at most DROP_FACTOR times the forecast, and the cover a fresh forecast
@@ -49,7 +50,11 @@ three bench fleets in both order-point modes: 17 to 36 % fewer runs, the same st
 days (none under the fixed order point), orders within 0.3 % but on heavy production
 under the service order point (28 → 31, a unit fewer shipped), mean units on hand
 within 2.5 %, spike alerts within 6 % (fewer). At 14 days the heavy-production fleet
-took 4 and 5 more parcels.
+took 4 and 5 more parcels. Against the schedule that also ran daily up to the
+pull-forward's reach (H = order point + pull-forward): 19 to 37 % fewer runs, the same
+stockout days (none under the fixed order point; 0 and 2.18 and 8.14 under the service
+one), parcels within one but on fifty sites under the fixed order point (753 → 748),
+mean units on hand within 1.5 %, spike alerts within 2 % (one fewer on fifty sites in each mode).
 """
 
 from __future__ import annotations
@@ -343,8 +348,9 @@ class Pipeline:
             return None
         return (last.page_count - st.run_pages) * st.percent_per_page
 
-    def _horizon(self, site_id: str, f: Forecast) -> float:
-        """Order point plus pull-forward: the cover at which the policy may take a line."""
+    def _order_point(self, site_id: str, f: Forecast) -> float:
+        """The cover at which the policy must take a line (a line above it only joins
+        another's parcel, which central judges from the counted-down forecast)."""
         settings = self.settings
         point = settings.lead_days
         if settings.order_point is OrderPoint.SERVICE:
@@ -353,7 +359,7 @@ class Pipeline:
                                                 None if f.daily_percent is None
                                                 else f.daily_percent / 100.0, ship,
                                                 settings.service_level, self.level_changes))
-        return point + settings.pull_forward_days
+        return point
 
     def _schedule(self, st: _AgentSupply, day: int, f: Forecast, stock: int,
                   site_id: str) -> None:
@@ -369,8 +375,8 @@ class Pipeline:
             st.next_run_day = day + 1
             return
         cover = low + stock * 100.0 / rate
-        horizon = self._horizon(site_id, f)
-        gap = (cover - horizon - MARGIN_DAYS - DROP_SLACK_PCT / rate) / DROP_FACTOR
+        point = self._order_point(site_id, f)
+        gap = (cover - point - MARGIN_DAYS - DROP_SLACK_PCT / rate) / DROP_FACTOR
         st.next_run_day = day + max(1, min(MAX_GAP_DAYS, int(gap)))
 
     def _window(self, st: _AgentSupply) -> list[Sample]:
