@@ -17,13 +17,13 @@ from support_central import make_summary
 from asr_agent.adapters import keys as signing
 from asr_core.wire import check_summary
 from asr_central.domain.level_change import (
-    PRIOR_SUPPLY_DAYS, LevelChanges, _mixture_cdf, change_ratio, learn_level_changes,
+    CHANGES_LOOKBACK, PRIOR_SUPPLY_DAYS, LevelChanges, _mixture_cdf, change_ratio, learn_level_changes,
     mixture_quantile, usual_daily_use,
 )
 from asr_central.domain.policy import (
     OrderPoint, PolicySettings, ShippingTime, order_point_days,
 )
-from asr_central.service.replenish import CHANGES_LOOKBACK, level_changes, run_policy
+from asr_central.service.replenish import level_changes, run_policy
 from asr_central.simulate.fleet import parse_fleet
 from asr_central.simulate.loop import simulate
 from asr_central.simulate.report import summarize

@@ -21,10 +21,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 __all__ = [
-    "PRIOR_CHANGES", "PRIOR_FACTOR", "PRIOR_SUPPLY_DAYS", "LevelChanges", "learn_level_changes",
+    "CHANGES_LOOKBACK", "PRIOR_CHANGES", "PRIOR_FACTOR", "PRIOR_SUPPLY_DAYS", "LevelChanges",
+    "learn_level_changes",
     "change_ratio", "mixture_quantile", "usual_daily_use",
 ]
 
@@ -43,6 +44,9 @@ FOLLOW_DAYS = 5.0
 # (three working days and a weekend), as far back as the agent's forecast window.
 USUAL_FROM_DAYS = 33
 USUAL_TO_DAYS = 5
+# Changes of use level are learned from the last year's spikes and reports: a year holds
+# every season's, and a fleet's printing habits change slower than that.
+CHANGES_LOOKBACK = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from asr_central.domain.alerts import (
 )
 from asr_central.storage.base import Database, UnitOfWork
 from asr_central.domain.level_change import (
-    USUAL_FROM_DAYS, LevelChanges, change_ratio, learn_level_changes,
+    CHANGES_LOOKBACK, USUAL_FROM_DAYS, LevelChanges, change_ratio, learn_level_changes,
 )
 from asr_central.domain.placement import Assigned, Placement, Reported, place, supply_kind
 from asr_central.domain.policy import (
@@ -43,9 +43,6 @@ __all__ = ["AFTER_INGEST_INTERVAL_S", "RunResult", "level_changes", "run_policy"
 AFTER_INGEST_INTERVAL_S = 30.0
 # Deliveries older than this teach nothing of today's carrier (the service order point).
 SHIPPING_LOOKBACK = timedelta(days=365)
-# Changes of use level are learned from the last year's spikes and reports: a year holds
-# every season's, and a fleet's printing habits change slower than that.
-CHANGES_LOOKBACK = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)

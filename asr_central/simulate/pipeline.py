@@ -80,7 +80,7 @@ from asr_agent.domain.waste import (
 )
 from asr_central.domain.alerts import AlertKind, DeviceFacts, SupplyFacts, evaluate
 from asr_central.domain.level_change import (
-    USUAL_FROM_DAYS, LevelChanges, change_ratio, learn_level_changes,
+    CHANGES_LOOKBACK, USUAL_FROM_DAYS, LevelChanges, change_ratio, learn_level_changes,
 )
 from asr_central.domain.policy import (
     SHIPPING_MEMORY, OrderPoint, PolicySettings, ShippingTime, SupplyKind, SupplyOutlook,
@@ -102,8 +102,6 @@ DROP_SLACK_PCT = 1.0  # whole-percent levels: a drop read off two readings is of
 # a spike alert this many days after a spike event's last day still belongs to it: the
 # spike rule looks back over the last three working days (a weekend between)
 SPIKE_AFTER_DAYS = 5
-# central's (asr_central.service.replenish): the spikes and reports changes are learned from
-CHANGES_LOOKBACK = dt.timedelta(days=365)
 
 _TYPES = {"toner": SupplyType.TONER, "ink": SupplyType.INK,
           "waste_toner": SupplyType.WASTE_TONER, "waste_ink": SupplyType.WASTE_INK}
